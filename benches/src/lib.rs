@@ -1,0 +1,1 @@
+//! Criterion benchmarks for remits live under `benches/benches/`; this library is empty.
