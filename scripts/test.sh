@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Run every remits test on this machine, setting up a fresh Debian machine first (idempotent).
+# This is the command README.md gives and the command CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+export REMITS_VENV="${REMITS_VENV:-$HOME/.cache/remits-venv}"
+export PATH="$REMITS_VENV/bin:$PATH"          # jwcrypto, sev-snp-measure
+export REMITS_TESTDATA="${REMITS_TESTDATA:-$(cd .. && pwd)/shared/testdata}"
+export CARGO_TERM_COLOR=never
+
+echo "== format"
+cargo fmt --all -- --check
+
+echo "== lint"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== tests"
+mkdir -p target
+status=0
+cargo test --workspace --no-fail-fast > target/test-output.txt 2>&1 || status=$?
+grep -v -E '^test .* \.\.\. ok$' target/test-output.txt || true
+
+echo "== tests: aws-lc signature backend (the same real vectors)"
+cargo test -p remits-snp --features aws-lc > target/test-output-awslc.txt 2>&1 || status=$?
+grep -E '^test result|FAILED|panicked' target/test-output-awslc.txt || true
+
+passed=$(cat target/test-output.txt target/test-output-awslc.txt | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(cat target/test-output.txt target/test-output-awslc.txt | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+echo "remits: $passed passed, $failed failed"
+exit "$status"
