@@ -1,0 +1,225 @@
+# remits production attestation policy (strict). See docs/policy.md for a line-by-line walk.
+#
+# Output contract (trustee's EAR conventions):
+#   trust_claims  AR4SI integers; the token status is the worst tier among them.
+#   checks        one object per check: {id, category, claim, actual, expected, ok}.
+#   deny_reasons  one human sentence per failed check.
+# A trust claim is affirming only when its category has at least one check and every check
+# in it passed; anything missing fails closed.
+package policy
+
+import rego.v1
+
+# ---------------------------------------------------------------- result
+default executables := 96
+
+default hardware := 97
+
+default configuration := 96
+
+executables := 3 if category_ok("executables")
+
+hardware := 2 if category_ok("hardware")
+
+configuration := 2 if category_ok("configuration")
+
+trust_claims := {
+	"executables": executables,
+	"hardware": hardware,
+	"configuration": configuration,
+}
+
+category_ok(cat) if {
+	some c in checks
+	c.category == cat
+	not category_failed(cat)
+}
+
+category_failed(cat) if {
+	some c in checks
+	c.category == cat
+	not c.ok
+}
+
+deny_reasons contains msg if {
+	some c in checks
+	not c.ok
+	msg := sprintf("%s: %s is %v, expected %v", [c.id, c.claim, c.actual, c.expected])
+}
+
+# ---------------------------------------------------------------- helpers
+check(id, cat, claim, actual, expected, ok) := {
+	"id": id, "category": cat, "claim": claim,
+	"actual": actual, "expected": expected, "ok": ok,
+}
+
+# Reference values for a name, or [] when none are registered (never undefined).
+rv(name) := v if {
+	v := query_reference_value(name)
+	is_array(v)
+} else := []
+
+# A claim, or null when absent (so a missing claim is reported, not silently skipped).
+claim(obj, name) := object.get(obj, name, null)
+
+# Numbers may arrive as strings (az-snp-vtpm claims are strings in trustee's form).
+num(x) := x if is_number(x)
+
+num(x) := to_number(x) if is_string(x)
+
+# The minimum TCB object for a generation: reference value "snp_min_tcb_<generation>",
+# e.g. {"snp_min_tcb_milan": [{"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115}]}.
+min_tcb(gen) := m if {
+	some m in rv(sprintf("snp_min_tcb_%s", [gen]))
+	is_object(m)
+} else := null
+
+tcb_ok(actual, gen, part) := true if {
+	m := min_tcb(gen)
+	num(actual) >= m[part]
+} else := false
+
+tcb_checks(prefix, obj, gen) := {c |
+	some part in ["bootloader", "tee", "snp", "microcode"]
+	actual := claim(obj, sprintf("reported_tcb_%s", [part]))
+	m := min_tcb(gen)
+	m != null
+	expected := object.get({"m": m}, ["m", part], null)
+	ok := tcb_ok(actual, gen, part)
+	c := check(
+		sprintf("%s.tcb_%s", [prefix, part]), "hardware",
+		sprintf("%s.reported_tcb_%s", [prefix, part]), actual,
+		sprintf(">= %v (snp_min_tcb_%v)", [expected, gen]), ok,
+	)
+}
+
+# ---------------------------------------------------------------- snp
+default snp_identity_ok := false
+
+snp_identity_ok if input.snp.measurement in rv("snp_launch_measurement")
+
+snp_identity_ok if {
+	input.snp.id_key_digest in rv("snp_trusted_signer")
+	count(rv("snp_enclave_id")) == 0
+}
+
+snp_identity_ok if {
+	input.snp.id_key_digest in rv("snp_trusted_signer")
+	input.snp.image_id in rv("snp_enclave_id")
+}
+
+checks contains c if {
+	some c in tcb_checks("snp", input.snp, input.snp.generation)
+}
+
+checks contains c if {
+	input.snp
+	min_tcb(claim(input.snp, "generation")) == null
+	c := check("snp.tcb_minimum", "hardware", "snp.generation", claim(input.snp, "generation"),
+		"a snp_min_tcb_<generation> reference value", false)
+}
+
+checks contains c if {
+	v := claim(input.snp, "policy_debug_allowed")
+	c := check("snp.debug", "configuration", "snp.policy_debug_allowed", v, false, v == false)
+}
+
+checks contains c if {
+	v := claim(input.snp, "policy_migrate_ma")
+	c := check("snp.migration_agent", "configuration", "snp.policy_migrate_ma", v, false, v == false)
+}
+
+checks contains c if {
+	v := claim(input.snp, "vmpl")
+	c := check("snp.vmpl", "configuration", "snp.vmpl", v, 0, v == 0)
+}
+
+checks contains c if {
+	input.snp
+	c := check(
+		"snp.identity", "executables", "snp.measurement | snp.id_key_digest",
+		claim(input.snp, "measurement"),
+		"in snp_launch_measurement, or id_key_digest in snp_trusted_signer", snp_identity_ok,
+	)
+}
+
+# ---------------------------------------------------------------- az-snp-vtpm
+az := input["az-snp-vtpm"]
+
+default az_identity_ok := false
+
+az_identity_ok if {
+	az.measurement in rv("measurement")
+	az.tpm.pcr11 in rv("snp_pcr11")
+}
+
+checks contains c if {
+	some c in tcb_checks("az-snp-vtpm", az, az.generation)
+}
+
+checks contains c if {
+	az
+	min_tcb(claim(az, "generation")) == null
+	c := check("az-snp-vtpm.tcb_minimum", "hardware", "az-snp-vtpm.generation",
+		claim(az, "generation"), "a snp_min_tcb_<generation> reference value", false)
+}
+
+checks contains c if {
+	v := claim(az, "policy_debug_allowed")
+	c := check("az-snp-vtpm.debug", "configuration", "az-snp-vtpm.policy_debug_allowed", v,
+		"false", v == "false")
+}
+
+checks contains c if {
+	v := claim(az, "policy_migrate_ma")
+	c := check("az-snp-vtpm.migration_agent", "configuration", "az-snp-vtpm.policy_migrate_ma",
+		v, "false", v == "false")
+}
+
+checks contains c if {
+	v := claim(az, "vmpl")
+	c := check("az-snp-vtpm.vmpl", "configuration", "az-snp-vtpm.vmpl", v, "0", v == "0")
+}
+
+checks contains c if {
+	az
+	c := check(
+		"az-snp-vtpm.identity", "executables", "az-snp-vtpm.measurement & az-snp-vtpm.tpm.pcr11",
+		{"measurement": claim(az, "measurement"), "pcr11": object.get(az, ["tpm", "pcr11"], null)},
+		"measurement in measurement, and tpm.pcr11 in snp_pcr11", az_identity_ok,
+	)
+}
+
+# ---------------------------------------------------------------- tpm
+default tpm_identity_ok := false
+
+tpm_identity_ok if input.tpm.pcr11 in rv("tpm_pcr11")
+
+tpm_identity_ok if input.tpm.pcr16 in rv("tpm_trusted_signer")
+
+checks contains c if {
+	v := claim(input.tpm, "ak_public")
+	c := check("tpm.ak", "hardware", "tpm.ak_public", v, "in trusted_aks", v in rv("trusted_aks"))
+}
+
+checks contains c if {
+	input.tpm
+	c := check(
+		"tpm.identity", "executables", "tpm.pcr11 | tpm.pcr16",
+		{"pcr11": claim(input.tpm, "pcr11"), "pcr16": claim(input.tpm, "pcr16")},
+		"pcr11 in tpm_pcr11, or pcr16 in tpm_trusted_signer", tpm_identity_ok,
+	)
+}
+
+checks contains c if {
+	input.tpm
+	c := check("tpm.configuration", "configuration", "tpm", "quote verified", "quote verified", true)
+}
+
+# ---------------------------------------------------------------- sample
+# The sample TEE proves nothing; production refuses it outright.
+checks contains c if {
+	input.sample
+	c := check("sample.refused", "hardware", "sample", "sample TEE",
+		"a hardware TEE (sample evidence is unsigned)", false)
+}

@@ -1,0 +1,274 @@
+//! The policy engine: parse once, cache by (id, content hash), evaluate many times.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::explain::{Check, EarStatus, Explanation, TrustVector, TRUST_CLAIM_NAMES};
+use crate::{Error, ReferenceValues};
+
+/// Cap on the policy text size (bytes); larger policies are refused before parsing.
+pub const MAX_POLICY_LEN: usize = 1 << 20;
+
+/// The outcome of an attestation policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttestationOutcome {
+    /// AR4SI trust vector (`data.policy.trust_claims`).
+    pub trust_vector: TrustVector,
+    /// Status derived from the vector.
+    pub status: EarStatus,
+    /// Optional `data.policy.extensions` (trustee convention: `[{name, key, value}]`).
+    pub extensions: Option<Value>,
+    /// Why.
+    pub explanation: Explanation,
+}
+
+/// The outcome of a resource policy (`data.policy.allow`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceDecision {
+    /// `data.policy.allow == true`.
+    pub allow: bool,
+    /// `data.policy.deny_reasons`, when the policy defines it.
+    pub reasons: Vec<String>,
+}
+
+struct Compiled {
+    hash: [u8; 32],
+    engine: regorus::Engine,
+}
+
+/// A thread-safe cache of parsed policies. Cloning an [`PolicyEngine`] shares the cache.
+#[derive(Clone, Default)]
+pub struct PolicyEngine {
+    cache: Arc<Mutex<HashMap<String, Arc<Compiled>>>>,
+}
+
+impl std::fmt::Debug for PolicyEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyEngine").finish_non_exhaustive()
+    }
+}
+
+fn hash(rego: &str) -> [u8; 32] {
+    Sha256::digest(rego.as_bytes()).into()
+}
+
+fn to_regorus(v: &Value) -> Result<regorus::Value, Error> {
+    serde_json::from_value(v.clone()).map_err(|e| Error::Input(e.to_string()))
+}
+
+impl PolicyEngine {
+    /// An empty engine.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parse (or fetch from the cache) the policy `rego` under `id`. A different text under
+    /// the same id replaces the cached entry. Call it to validate a policy before storing it.
+    pub fn compile(&self, id: &str, rego: &str) -> Result<(), Error> {
+        self.compiled(id, rego).map(|_| ())
+    }
+
+    /// Number of cached policies (for tests and metrics).
+    pub fn cached(&self) -> usize {
+        self.cache.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    fn compiled(&self, id: &str, rego: &str) -> Result<Arc<Compiled>, Error> {
+        let h = hash(rego);
+        if let Ok(cache) = self.cache.lock() {
+            if let Some(c) = cache.get(id) {
+                if c.hash == h {
+                    return Ok(c.clone());
+                }
+            }
+        }
+        if rego.len() > MAX_POLICY_LEN {
+            return Err(Error::Parse {
+                id: id.into(),
+                reason: format!(
+                    "policy is {} bytes, the limit is {MAX_POLICY_LEN}",
+                    rego.len()
+                ),
+            });
+        }
+        let mut engine = regorus::Engine::new();
+        engine.set_rego_v0(false);
+        engine
+            .add_policy(format!("{id}.rego"), rego.to_string())
+            .map_err(|e| Error::Parse {
+                id: id.into(),
+                reason: e.to_string(),
+            })?;
+        let c = Arc::new(Compiled { hash: h, engine });
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(id.to_string(), c.clone());
+        }
+        Ok(c)
+    }
+
+    /// Forget a cached policy.
+    pub fn evict(&self, id: &str) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(id);
+        }
+    }
+
+    fn eval_package(
+        &self,
+        id: &str,
+        rego: &str,
+        input: &Value,
+        data: Option<&Value>,
+        rv: Option<Arc<ReferenceValues>>,
+    ) -> Result<Value, Error> {
+        let compiled = self.compiled(id, rego)?;
+        let mut engine = compiled.engine.clone();
+        let rv = rv.unwrap_or_default();
+        engine
+            .add_extension(
+                "query_reference_value".to_string(),
+                1,
+                Box::new(move |args: Vec<regorus::Value>| {
+                    let name = match args.first() {
+                        Some(regorus::Value::String(s)) => s.to_string(),
+                        _ => anyhow_err("query_reference_value expects a string")?,
+                    };
+                    match rv.get(&name) {
+                        Some(vals) => serde_json::from_value(Value::Array(vals.to_vec()))
+                            .or_else(|e| anyhow_err(&e.to_string())),
+                        None => Ok(regorus::Value::Null),
+                    }
+                }),
+            )
+            .map_err(|e| Error::Eval {
+                id: id.into(),
+                reason: e.to_string(),
+            })?;
+        engine.set_input(to_regorus(input)?);
+        if let Some(d) = data {
+            engine
+                .add_data(to_regorus(d)?)
+                .map_err(|e| Error::Input(format!("data: {e}")))?;
+        }
+        let res = engine
+            .eval_query("data.policy".to_string(), false)
+            .map_err(|e| Error::Eval {
+                id: id.into(),
+                reason: e.to_string(),
+            })?;
+        let v = res
+            .result
+            .into_iter()
+            .next()
+            .and_then(|r| r.expressions.into_iter().next())
+            .map(|e| e.value)
+            .ok_or_else(|| Error::Output {
+                id: id.into(),
+                reason: "package `policy` produced nothing".into(),
+            })?;
+        serde_json::to_value(&v).map_err(|e| Error::Output {
+            id: id.into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Evaluate an attestation policy (package `policy`) over `input` (the annotated evidence),
+    /// with `query_reference_value` answering from `rv`.
+    ///
+    /// Required output: `data.policy.trust_claims`, an object of AR4SI names (only the eight
+    /// known names) to integers, at least one set. Optional: `checks`, `deny_reasons`,
+    /// `extensions`.
+    pub fn evaluate_attestation(
+        &self,
+        id: &str,
+        rego: &str,
+        input: &Value,
+        rv: Arc<ReferenceValues>,
+    ) -> Result<AttestationOutcome, Error> {
+        let out = self.eval_package(id, rego, input, None, Some(rv))?;
+        let bad = |reason: String| Error::Output {
+            id: id.into(),
+            reason,
+        };
+        let tc = out
+            .get("trust_claims")
+            .and_then(Value::as_object)
+            .ok_or_else(|| bad("data.policy.trust_claims is missing or not an object".into()))?;
+        let mut vector = TrustVector::default();
+        for (k, v) in tc {
+            if !TRUST_CLAIM_NAMES.contains(&k.as_str()) {
+                return Err(bad(format!("trust_claims: unknown AR4SI claim {k:?}")));
+            }
+            let n = v
+                .as_i64()
+                .filter(|n| (-128..=127).contains(n))
+                .ok_or_else(|| bad(format!("trust_claims.{k}: {v} is not an AR4SI value")))?;
+            vector.0.insert(k.clone(), n);
+        }
+        if vector.0.is_empty() {
+            return Err(bad("trust_claims is empty".into()));
+        }
+        let mut checks: Vec<Check> = match out.get("checks") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => {
+                serde_json::from_value(v.clone()).map_err(|e| bad(format!("checks: {e}")))?
+            }
+        };
+        checks.sort_by(|a, b| a.id.cmp(&b.id).then(a.ok.cmp(&b.ok)));
+        let reasons = string_list(out.get("deny_reasons")).map_err(bad)?;
+        let status = vector.status();
+        let extensions = out.get("extensions").cloned();
+        Ok(AttestationOutcome {
+            explanation: Explanation {
+                policy_id: id.into(),
+                status,
+                trust_vector: vector.clone(),
+                checks,
+                reasons,
+            },
+            trust_vector: vector,
+            status,
+            extensions,
+        })
+    }
+
+    /// Evaluate a resource policy: `data.policy.allow` over `input` (token claims) and `data`
+    /// (trustee: `{"plugin","resource-path","query"}`). Anything but `true` denies.
+    pub fn evaluate_resource(
+        &self,
+        id: &str,
+        rego: &str,
+        input: &Value,
+        data: &Value,
+    ) -> Result<ResourceDecision, Error> {
+        let out = self.eval_package(id, rego, input, Some(data), None)?;
+        let allow = out.get("allow") == Some(&Value::Bool(true));
+        let reasons = string_list(out.get("deny_reasons")).map_err(|reason| Error::Output {
+            id: id.into(),
+            reason,
+        })?;
+        Ok(ResourceDecision { allow, reasons })
+    }
+}
+
+fn string_list(v: Option<&Value>) -> Result<Vec<String>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => Ok(a
+            .iter()
+            .map(|x| match x {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect()),
+        Some(other) => Err(format!(
+            "deny_reasons must be a set of strings, got {other}"
+        )),
+    }
+}
+
+fn anyhow_err<T>(msg: &str) -> Result<T, anyhow::Error> {
+    Err(anyhow::anyhow!("{msg}"))
+}
