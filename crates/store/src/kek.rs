@@ -1,0 +1,135 @@
+//! The key-encryption key.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use rand_core::{CryptoRng, RngCore};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::StoreError;
+
+/// A 256-bit key-encryption key (KEK). Every value the persistent stores write is sealed under
+/// it (AES-256-GCM). The bytes are zeroized on drop and never printed.
+#[derive(Clone)]
+pub struct Kek(Zeroizing<[u8; 32]>);
+
+impl Kek {
+    /// A KEK from raw bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        let mut b = bytes;
+        let k = Kek(Zeroizing::new(b));
+        b.zeroize();
+        k
+    }
+
+    /// A fresh random KEK.
+    pub fn generate(rng: &mut (impl RngCore + CryptoRng)) -> Self {
+        let mut k = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(k.as_mut());
+        Kek(k)
+    }
+
+    /// Reads a KEK file: exactly 32 raw bytes, or 64 hex characters (surrounding whitespace,
+    /// e.g. a final newline, is ignored).
+    pub fn from_file(path: &Path) -> Result<Self, StoreError> {
+        let bad = |reason: &str| StoreError::KekFile {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let meta = std::fs::metadata(path).map_err(|e| bad(&e.to_string()))?;
+        if meta.len() > 256 {
+            return Err(bad("file is larger than a 32-byte key"));
+        }
+        let data = Zeroizing::new(std::fs::read(path).map_err(|e| bad(&e.to_string()))?);
+        if let Ok(raw) = <[u8; 32]>::try_from(data.as_slice()) {
+            // 32 bytes that are not all hex digits: raw key. (32 hex digits are only 16 bytes.)
+            return Ok(Kek::from_bytes(raw));
+        }
+        let text = data.trim_ascii();
+        if text.len() != 64 {
+            return Err(bad("expected 32 raw bytes or 64 hex characters"));
+        }
+        let mut k = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(text, k.as_mut())
+            .map_err(|_| bad("expected 32 raw bytes or 64 hex characters"))?;
+        Ok(Kek(k))
+    }
+
+    /// Generates a KEK and writes it as 64 hex characters and a newline to a NEW file `path`
+    /// (mode 0600 on Unix; fails if the file exists). Used by the broker's `--dev` mode.
+    pub fn generate_file(
+        path: &Path,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Self, StoreError> {
+        let kek = Kek::generate(rng);
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let io = |op, source| StoreError::Io {
+            op,
+            path: path.to_owned(),
+            source,
+        };
+        let mut f = opts.open(path).map_err(|e| io("create", e))?;
+        let mut text = Zeroizing::new(hex::encode(kek.0.as_ref()));
+        text.push('\n');
+        f.write_all(text.as_bytes()).map_err(|e| io("write", e))?;
+        f.sync_all().map_err(|e| io("fsync", e))?;
+        Ok(kek)
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Kek {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Kek(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_forms() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("raw");
+        std::fs::write(&raw, [7u8; 32]).unwrap();
+        assert_eq!(Kek::from_file(&raw).unwrap().bytes(), &[7u8; 32]);
+
+        let hexf = dir.path().join("hex");
+        std::fs::write(&hexf, format!("{}\n", "ab".repeat(32))).unwrap();
+        assert_eq!(Kek::from_file(&hexf).unwrap().bytes(), &[0xab; 32]);
+
+        for bad in [
+            &b"short"[..],
+            &[b'z'; 64][..],
+            &[1u8; 33][..],
+            &[b'a'; 300][..],
+        ] {
+            std::fs::write(&hexf, bad).unwrap();
+            assert!(matches!(
+                Kek::from_file(&hexf),
+                Err(StoreError::KekFile { .. })
+            ));
+        }
+        assert!(Kek::from_file(&dir.path().join("missing")).is_err());
+
+        let gen = dir.path().join("gen");
+        let k = Kek::generate_file(&gen, &mut rand_core::OsRng).unwrap();
+        assert_eq!(Kek::from_file(&gen).unwrap().bytes(), k.bytes());
+        assert!(
+            Kek::generate_file(&gen, &mut rand_core::OsRng).is_err(),
+            "never overwrites"
+        );
+        assert_eq!(format!("{k:?}"), "Kek(<redacted>)");
+    }
+}

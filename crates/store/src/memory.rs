@@ -1,0 +1,172 @@
+//! The in-process store, for tests and development.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::{Namespace, Store, StoreError, StoreOptions};
+
+struct Entry {
+    value: Zeroizing<Vec<u8>>,
+    expires_at: Option<SystemTime>,
+}
+
+/// A store held in memory: nothing survives the process. Values are kept in clear (nothing is
+/// at rest) and zeroized when replaced or dropped. Operations are linearizable (one lock).
+pub struct MemoryStore {
+    opts: StoreOptions,
+    map: Mutex<HashMap<Namespace, BTreeMap<String, Entry>>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+/// Constant-time equality of an optional current value with an optional expected value.
+pub(crate) fn same_value(current: Option<&[u8]>, expected: Option<&[u8]>) -> bool {
+    match (current, expected) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.ct_eq(b).into(),
+        _ => false,
+    }
+}
+
+impl MemoryStore {
+    /// An empty store with default options (system clock).
+    pub fn new() -> Self {
+        Self::with_options(StoreOptions::default())
+    }
+
+    /// An empty store with these options. `allow_plaintext` is irrelevant: nothing is at rest.
+    pub fn with_options(opts: StoreOptions) -> Self {
+        MemoryStore {
+            opts,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Namespace, BTreeMap<String, Entry>>> {
+        // A panic while holding the lock cannot leave an entry half-written (each operation is a
+        // single map update), so a poisoned lock is still consistent.
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for MemoryStore {
+    async fn get(
+        &self,
+        ns: Namespace,
+        key: &str,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        self.opts.check_key(ns, key)?;
+        let map = self.lock();
+        Ok(map
+            .get(&ns)
+            .and_then(|m| m.get(key))
+            .filter(|e| self.opts.live(e.expires_at))
+            .map(|e| e.value.clone()))
+    }
+
+    async fn put(
+        &self,
+        ns: Namespace,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<SystemTime>,
+    ) -> Result<(), StoreError> {
+        self.opts.check_key(ns, key)?;
+        self.opts.check_value(ns, value)?;
+        let entry = Entry {
+            value: Zeroizing::new(value.to_vec()),
+            expires_at,
+        };
+        self.lock()
+            .entry(ns)
+            .or_default()
+            .insert(key.to_owned(), entry);
+        Ok(())
+    }
+
+    async fn delete(&self, ns: Namespace, key: &str) -> Result<bool, StoreError> {
+        self.opts.check_key(ns, key)?;
+        let removed = self.lock().get_mut(&ns).and_then(|m| m.remove(key));
+        Ok(removed.is_some_and(|e| self.opts.live(e.expires_at)))
+    }
+
+    async fn list(&self, ns: Namespace, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.opts.check_prefix(ns, prefix)?;
+        let map = self.lock();
+        let Some(m) = map.get(&ns) else {
+            return Ok(Vec::new());
+        };
+        Ok(m.range::<str, _>((
+            std::ops::Bound::Included(prefix),
+            std::ops::Bound::Unbounded,
+        ))
+        .take_while(|(k, _)| k.starts_with(prefix))
+        .filter(|(_, e)| self.opts.live(e.expires_at))
+        .map(|(k, _)| k.clone())
+        .collect())
+    }
+
+    async fn compare_and_swap(
+        &self,
+        ns: Namespace,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        expires_at: Option<SystemTime>,
+    ) -> Result<bool, StoreError> {
+        self.opts.check_key(ns, key)?;
+        if let Some(v) = new {
+            self.opts.check_value(ns, v)?;
+        }
+        let mut map = self.lock();
+        let m = map.entry(ns).or_default();
+        let current = m
+            .get(key)
+            .filter(|e| self.opts.live(e.expires_at))
+            .map(|e| e.value.as_slice());
+        if !same_value(current, expected) {
+            return Ok(false);
+        }
+        match new {
+            Some(v) => {
+                m.insert(
+                    key.to_owned(),
+                    Entry {
+                        value: Zeroizing::new(v.to_vec()),
+                        expires_at,
+                    },
+                );
+            }
+            None => {
+                m.remove(key);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn purge_expired(&self) -> Result<u64, StoreError> {
+        let mut map = self.lock();
+        let mut n = 0u64;
+        for m in map.values_mut() {
+            let before = m.len();
+            m.retain(|_, e| self.opts.live(e.expires_at));
+            n += (before - m.len()) as u64;
+        }
+        Ok(n)
+    }
+}

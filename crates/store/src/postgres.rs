@@ -1,0 +1,313 @@
+//! The PostgreSQL store, shared by several broker replicas.
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+use zeroize::Zeroizing;
+
+use crate::memory::same_value;
+use crate::seal::Sealer;
+use crate::{Kek, Namespace, Store, StoreError, StoreOptions};
+
+/// The schema, created on connect if missing (under an advisory lock, so replicas starting
+/// together do not race).
+pub const SCHEMA: &str = "\
+CREATE TABLE IF NOT EXISTS remits_kv (
+    ns text NOT NULL,
+    key text NOT NULL,
+    value bytea NOT NULL,
+    expires_at timestamptz,
+    PRIMARY KEY (ns, key)
+);
+CREATE INDEX IF NOT EXISTS remits_kv_expires_at ON remits_kv (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS remits_meta (
+    name text PRIMARY KEY,
+    value bytea NOT NULL
+);";
+
+/// Advisory lock id taken while creating the schema ("remits" in ASCII).
+const SCHEMA_LOCK: i64 = 0x7265_6d69_7473;
+
+const GET: &str = "SELECT value FROM remits_kv WHERE ns = $1 AND key = $2 \
+                   AND (expires_at IS NULL OR expires_at > $3)";
+const PUT: &str = "INSERT INTO remits_kv (ns, key, value, expires_at) VALUES ($1, $2, $3, $4) \
+                   ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at";
+const DELETE: &str = "DELETE FROM remits_kv WHERE ns = $1 AND key = $2 \
+                      RETURNING (expires_at IS NULL OR expires_at > $3)";
+const LIST: &str = "SELECT key FROM remits_kv WHERE ns = $1 AND starts_with(key, $2) \
+                    AND (expires_at IS NULL OR expires_at > $3) ORDER BY key COLLATE \"C\"";
+const LOCK_ROW: &str =
+    "SELECT value, expires_at FROM remits_kv WHERE ns = $1 AND key = $2 FOR UPDATE";
+const INSERT_NEW: &str =
+    "INSERT INTO remits_kv (ns, key, value, expires_at) VALUES ($1, $2, $3, $4) \
+                          ON CONFLICT (ns, key) DO NOTHING";
+const UPDATE: &str = "UPDATE remits_kv SET value = $3, expires_at = $4 WHERE ns = $1 AND key = $2";
+const DELETE_ROW: &str = "DELETE FROM remits_kv WHERE ns = $1 AND key = $2";
+const PURGE: &str = "DELETE FROM remits_kv WHERE expires_at IS NOT NULL AND expires_at <= $1";
+
+fn pg(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => StoreError::postgres(format!("{}: {}", db.code().code(), db.message())),
+        None => StoreError::postgres(e),
+    }
+}
+
+fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg(e),
+        other => StoreError::postgres(other),
+    }
+}
+
+/// A store in a PostgreSQL database (table `remits_kv`, see [`SCHEMA`]).
+///
+/// Any number of replicas may share one database: every operation is one statement, except
+/// compare-and-swap, which is one transaction holding the row lock (`SELECT … FOR UPDATE`, or
+/// `INSERT … ON CONFLICT DO NOTHING` when the key is absent), so exactly one of several
+/// concurrent swaps from any replicas wins. Writes return after PostgreSQL commits them (with
+/// the server's default `synchronous_commit = on` that means after the WAL is flushed).
+/// Expiry is judged with the store's injected clock, not the database server's.
+pub struct PostgresStore {
+    pool: Pool,
+    sealer: Sealer,
+    opts: StoreOptions,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("encrypted", &self.sealer.encrypts())
+            .field("pool", &self.pool.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects with default options and at most 16 connections, creating the schema if needed.
+    /// `url`: a libpq-style URL or key=value string (`postgresql://user@127.0.0.1:5432/db`).
+    /// The KEK rules are those of [`crate::EmbeddedStore::open`]; every replica must use the
+    /// same KEK ([`StoreError::KekMismatch`] otherwise).
+    pub async fn connect(url: &str, kek: Option<Kek>) -> Result<Self, StoreError> {
+        Self::connect_with(url, kek, StoreOptions::default(), 16).await
+    }
+
+    /// Like [`PostgresStore::connect`], with options and a connection-pool size.
+    pub async fn connect_with(
+        url: &str,
+        kek: Option<Kek>,
+        opts: StoreOptions,
+        max_connections: usize,
+    ) -> Result<Self, StoreError> {
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::postgres(format!("invalid connection string: {e}")))?;
+        let mgr = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(mgr)
+            .max_size(max_connections.max(1))
+            .runtime(Runtime::Tokio1)
+            .create_timeout(Some(Duration::from_secs(10)))
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .build()
+            .map_err(StoreError::postgres)?;
+        let sealer = Sealer::new(kek.as_ref(), &opts);
+        drop(kek);
+        let store = PostgresStore { pool, sealer, opts };
+        store.init().await?;
+        Ok(store)
+    }
+
+    async fn init(&self) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await.map_err(pg)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+            .await
+            .map_err(pg)?;
+        tx.batch_execute(SCHEMA).await.map_err(pg)?;
+        let rec = self.sealer.key_check()?;
+        tx.execute(
+            "INSERT INTO remits_meta (name, value) VALUES ('key_check', $1) ON CONFLICT (name) DO NOTHING",
+            &[&rec],
+        )
+        .await
+        .map_err(pg)?;
+        let row = tx
+            .query_one(
+                "SELECT value FROM remits_meta WHERE name = 'key_check'",
+                &[],
+            )
+            .await
+            .map_err(pg)?;
+        let stored: &[u8] = row.try_get(0).map_err(pg)?;
+        self.sealer.verify_key_check(stored)?;
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(pool_err)
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn get(
+        &self,
+        ns: Namespace,
+        key: &str,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        self.opts.check_key(ns, key)?;
+        self.sealer.check_ns(ns)?;
+        let now = self.opts.clock.now();
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(GET).await.map_err(pg)?;
+        let row = client
+            .query_opt(&stmt, &[&ns.as_str(), &key, &now])
+            .await
+            .map_err(pg)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let stored: &[u8] = row
+            .try_get(0)
+            .map_err(|e| StoreError::corrupt(ns, key, e.to_string()))?;
+        self.sealer.open(ns, key, stored).map(Some)
+    }
+
+    async fn put(
+        &self,
+        ns: Namespace,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<SystemTime>,
+    ) -> Result<(), StoreError> {
+        self.opts.check_key(ns, key)?;
+        self.opts.check_value(ns, value)?;
+        let stored = self.sealer.seal(ns, key, value)?;
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(PUT).await.map_err(pg)?;
+        client
+            .execute(&stmt, &[&ns.as_str(), &key, &stored, &expires_at])
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn delete(&self, ns: Namespace, key: &str) -> Result<bool, StoreError> {
+        self.opts.check_key(ns, key)?;
+        self.sealer.check_ns(ns)?;
+        let now = self.opts.clock.now();
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(DELETE).await.map_err(pg)?;
+        let row = client
+            .query_opt(&stmt, &[&ns.as_str(), &key, &now])
+            .await
+            .map_err(pg)?;
+        match row {
+            None => Ok(false),
+            Some(r) => r.try_get::<_, bool>(0).map_err(pg),
+        }
+    }
+
+    async fn list(&self, ns: Namespace, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.opts.check_prefix(ns, prefix)?;
+        self.sealer.check_ns(ns)?;
+        let now = self.opts.clock.now();
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(LIST).await.map_err(pg)?;
+        let rows = client
+            .query(&stmt, &[&ns.as_str(), &prefix, &now])
+            .await
+            .map_err(pg)?;
+        rows.iter()
+            .map(|r| r.try_get::<_, String>(0).map_err(pg))
+            .collect()
+    }
+
+    async fn compare_and_swap(
+        &self,
+        ns: Namespace,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        expires_at: Option<SystemTime>,
+    ) -> Result<bool, StoreError> {
+        self.opts.check_key(ns, key)?;
+        self.sealer.check_ns(ns)?;
+        let new_stored = match new {
+            Some(v) => {
+                self.opts.check_value(ns, v)?;
+                Some(self.sealer.seal(ns, key, v)?)
+            }
+            None => None,
+        };
+        let mut client = self.client().await?;
+        let lock_row = client.prepare_cached(LOCK_ROW).await.map_err(pg)?;
+        let update = client.prepare_cached(UPDATE).await.map_err(pg)?;
+        let insert_new = client.prepare_cached(INSERT_NEW).await.map_err(pg)?;
+        let delete_row = client.prepare_cached(DELETE_ROW).await.map_err(pg)?;
+        let tx = client.transaction().await.map_err(pg)?;
+        // Read committed + FOR UPDATE: a concurrent swap of the same row waits for this
+        // transaction and then re-reads the row it committed (or finds it deleted).
+        let row = tx
+            .query_opt(&lock_row, &[&ns.as_str(), &key])
+            .await
+            .map_err(pg)?;
+        let row_exists = row.is_some();
+        let current = match &row {
+            Some(r) => {
+                let exp: Option<SystemTime> = r.try_get(1).map_err(pg)?;
+                if self.opts.live(exp) {
+                    let stored: &[u8] = r
+                        .try_get(0)
+                        .map_err(|e| StoreError::corrupt(ns, key, e.to_string()))?;
+                    Some(self.sealer.open(ns, key, stored)?)
+                } else {
+                    None
+                }
+            }
+            None => None,
+        };
+        if !same_value(current.as_deref().map(Vec::as_slice), expected) {
+            // Dropping the transaction rolls it back.
+            return Ok(false);
+        }
+        match (new_stored, row_exists) {
+            (Some(v), true) => {
+                tx.execute(&update, &[&ns.as_str(), &key, &v, &expires_at])
+                    .await
+                    .map_err(pg)?;
+            }
+            (Some(v), false) => {
+                // Absent when we looked: another replica may insert concurrently; the unique
+                // index makes exactly one insert succeed, the other sees 0 rows.
+                let n = tx
+                    .execute(&insert_new, &[&ns.as_str(), &key, &v, &expires_at])
+                    .await
+                    .map_err(pg)?;
+                if n == 0 {
+                    return Ok(false);
+                }
+            }
+            (None, true) => {
+                tx.execute(&delete_row, &[&ns.as_str(), &key])
+                    .await
+                    .map_err(pg)?;
+            }
+            (None, false) => {}
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(true)
+    }
+
+    async fn purge_expired(&self) -> Result<u64, StoreError> {
+        let now = self.opts.clock.now();
+        let client = self.client().await?;
+        client.execute(PURGE, &[&now]).await.map_err(pg)
+    }
+}
