@@ -1,0 +1,381 @@
+//! Admin authentication: compact JWTs signed with Ed25519 (`EdDSA`) or P-256 (`ES256`)
+//! by a key whose public half is in the broker configuration.
+//!
+//! Verification, in order: three base64url parts; header JSON with `alg` `EdDSA` or
+//! `ES256` (nothing else, never `none`); a configured key of that algorithm (the one named
+//! by `kid` if present) verifies the signature over the received `header.payload` bytes;
+//! payload JSON with `role` = `"admin"`, numeric `exp` in the future, `iat` not in the
+//! future (60 s leeway) and `exp - iat` within the configured maximum lifetime.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::Signer as _;
+use ed25519_dalek::Verifier as _;
+use rand_core::{CryptoRng, RngCore};
+use serde_json::Value;
+
+/// Leeway for clock skew on `iat`/`exp`.
+pub const LEEWAY: Duration = Duration::from_secs(60);
+
+/// Admin-auth errors.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// A key file is not an Ed25519 or P-256 key in PEM.
+    #[error("admin key {name}: {reason}")]
+    Key {
+        /// Key name or path.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// No admin keys are configured: the admin API is disabled.
+    #[error("admin API disabled: no admin public keys configured")]
+    Disabled,
+    /// No `Authorization: Bearer` header.
+    #[error("missing Authorization: Bearer <admin JWT>")]
+    Missing,
+    /// The JWT is malformed.
+    #[error("malformed admin JWT: {0}")]
+    Malformed(&'static str),
+    /// The algorithm is not EdDSA or ES256, or no configured key has it.
+    #[error("admin JWT alg {0:?} not accepted")]
+    Alg(String),
+    /// No configured key verifies the signature.
+    #[error("admin JWT signature not valid for any configured key")]
+    Signature,
+    /// A claim check failed.
+    #[error("admin JWT claim {claim}: {reason}")]
+    Claim {
+        /// Claim name.
+        claim: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A configured admin public key, parsed once at start-up.
+#[derive(Clone, Debug)]
+pub enum AdminPublicKey {
+    /// Ed25519 (JWT alg `EdDSA`).
+    Ed25519(ed25519_dalek::VerifyingKey),
+    /// P-256 (JWT alg `ES256`).
+    Es256(p256::ecdsa::VerifyingKey),
+}
+
+impl AdminPublicKey {
+    /// Parses a PEM SubjectPublicKeyInfo (Ed25519 or P-256).
+    pub fn from_pem(name: &str, pem: &str) -> Result<Self, AdminError> {
+        if let Ok(k) = ed25519_dalek::VerifyingKey::from_public_key_pem(pem) {
+            return Ok(Self::Ed25519(k));
+        }
+        if let Ok(k) = p256::PublicKey::from_public_key_pem(pem) {
+            return Ok(Self::Es256(k.into()));
+        }
+        Err(AdminError::Key {
+            name: name.into(),
+            reason: "not an Ed25519 or P-256 public key in PEM (SubjectPublicKeyInfo)".into(),
+        })
+    }
+
+    fn alg(&self) -> &'static str {
+        match self {
+            Self::Ed25519(_) => "EdDSA",
+            Self::Es256(_) => "ES256",
+        }
+    }
+
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        match self {
+            Self::Ed25519(k) => ed25519_dalek::Signature::from_slice(sig)
+                .map(|s| k.verify_strict(msg, &s).is_ok())
+                .unwrap_or(false),
+            Self::Es256(k) => p256::ecdsa::Signature::from_slice(sig)
+                .map(|s| k.verify(msg, &s).is_ok())
+                .unwrap_or(false),
+        }
+    }
+}
+
+/// A named admin key.
+#[derive(Clone, Debug)]
+pub struct NamedKey {
+    /// Name (matched against the JWT `kid` when present; used in audit logs).
+    pub name: String,
+    /// The key.
+    pub key: AdminPublicKey,
+}
+
+/// Verifies admin JWTs against the configured keys.
+#[derive(Clone, Debug)]
+pub struct AdminVerifier {
+    keys: Vec<NamedKey>,
+    max_lifetime: Duration,
+}
+
+impl AdminVerifier {
+    /// A verifier over `keys`; an empty list disables the admin API.
+    pub fn new(keys: Vec<NamedKey>, max_lifetime: Duration) -> Self {
+        Self { keys, max_lifetime }
+    }
+
+    /// Whether any key is configured.
+    pub fn enabled(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// Verifies `Authorization` header value (`Bearer <jwt>`); returns the key name.
+    pub fn verify(&self, authorization: Option<&str>, now: SystemTime) -> Result<&str, AdminError> {
+        if self.keys.is_empty() {
+            return Err(AdminError::Disabled);
+        }
+        let jwt = authorization
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or(AdminError::Missing)?
+            .trim();
+        let mut parts = jwt.split('.');
+        let (Some(h64), Some(p64), Some(s64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(AdminError::Malformed("expected header.payload.signature"));
+        };
+        let header: Value = URL_SAFE_NO_PAD
+            .decode(h64)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(AdminError::Malformed("header is not base64url JSON"))?;
+        let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
+        if alg != "EdDSA" && alg != "ES256" {
+            return Err(AdminError::Alg(alg.chars().take(16).collect()));
+        }
+        let kid = header.get("kid").and_then(Value::as_str);
+        let sig = URL_SAFE_NO_PAD
+            .decode(s64)
+            .map_err(|_| AdminError::Malformed("signature is not base64url"))?;
+        let signed = &jwt.as_bytes()[..h64.len() + 1 + p64.len()];
+        let mut candidates = self
+            .keys
+            .iter()
+            .filter(|k| k.key.alg() == alg && kid.is_none_or(|kid| kid == k.name))
+            .peekable();
+        if candidates.peek().is_none() {
+            return Err(AdminError::Alg(alg.into()));
+        }
+        let key = candidates
+            .find(|k| k.key.verify(signed, &sig))
+            .ok_or(AdminError::Signature)?;
+        let payload: Value = URL_SAFE_NO_PAD
+            .decode(p64)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(AdminError::Malformed("payload is not base64url JSON"))?;
+        if payload.get("role").and_then(Value::as_str) != Some("admin") {
+            return Err(AdminError::Claim {
+                claim: "role",
+                reason: "must be \"admin\"".into(),
+            });
+        }
+        let now_s = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let exp = payload
+            .get("exp")
+            .and_then(Value::as_u64)
+            .ok_or(AdminError::Claim {
+                claim: "exp",
+                reason: "missing or not an integer".into(),
+            })?;
+        if exp + LEEWAY.as_secs() <= now_s {
+            return Err(AdminError::Claim {
+                claim: "exp",
+                reason: format!("expired at {exp}, now {now_s}"),
+            });
+        }
+        let iat = payload.get("iat").and_then(Value::as_u64).unwrap_or(now_s);
+        if iat > now_s + LEEWAY.as_secs() {
+            return Err(AdminError::Claim {
+                claim: "iat",
+                reason: format!("issued in the future ({iat} > {now_s})"),
+            });
+        }
+        if exp.saturating_sub(iat.min(now_s)) > self.max_lifetime.as_secs() {
+            return Err(AdminError::Claim {
+                claim: "exp",
+                reason: format!(
+                    "lifetime exceeds the configured maximum of {} s",
+                    self.max_lifetime.as_secs()
+                ),
+            });
+        }
+        Ok(&key.name)
+    }
+}
+
+/// An admin private key used by the CLI to mint admin JWTs.
+pub enum AdminSigningKey {
+    /// Ed25519.
+    Ed25519(ed25519_dalek::SigningKey),
+    /// P-256.
+    Es256(p256::ecdsa::SigningKey),
+}
+
+impl std::fmt::Debug for AdminSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminSigningKey(redacted)")
+    }
+}
+
+impl AdminSigningKey {
+    /// Generates an Ed25519 key.
+    pub fn generate_ed25519<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
+        Self::Ed25519(ed25519_dalek::SigningKey::generate(rng))
+    }
+
+    /// Parses a PKCS#8 PEM private key (Ed25519 or P-256).
+    pub fn from_pem(pem: &str) -> Result<Self, AdminError> {
+        if let Ok(k) = ed25519_dalek::SigningKey::from_pkcs8_pem(pem) {
+            return Ok(Self::Ed25519(k));
+        }
+        if let Ok(k) = p256::ecdsa::SigningKey::from_pkcs8_pem(pem) {
+            return Ok(Self::Es256(k));
+        }
+        Err(AdminError::Key {
+            name: "private key".into(),
+            reason: "not an Ed25519 or P-256 PKCS#8 PEM private key".into(),
+        })
+    }
+
+    /// PKCS#8 PEM of the private key (zeroized on drop).
+    pub fn to_pem(&self) -> Result<zeroize::Zeroizing<String>, AdminError> {
+        let r = match self {
+            Self::Ed25519(k) => k.to_pkcs8_pem(Default::default()),
+            Self::Es256(k) => k.to_pkcs8_pem(Default::default()),
+        };
+        r.map_err(|e| AdminError::Key {
+            name: "private key".into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// SPKI PEM of the public key (what goes into the broker configuration).
+    pub fn public_pem(&self) -> Result<String, AdminError> {
+        let r = match self {
+            Self::Ed25519(k) => k.verifying_key().to_public_key_pem(Default::default()),
+            Self::Es256(k) => k.verifying_key().to_public_key_pem(Default::default()),
+        };
+        r.map_err(|e| AdminError::Key {
+            name: "public key".into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The public half.
+    pub fn public_key(&self) -> AdminPublicKey {
+        match self {
+            Self::Ed25519(k) => AdminPublicKey::Ed25519(k.verifying_key()),
+            Self::Es256(k) => AdminPublicKey::Es256(*k.verifying_key()),
+        }
+    }
+
+    /// Mints an admin JWT (`role: admin`) valid from `now` for `ttl`.
+    pub fn mint(&self, now: SystemTime, ttl: Duration) -> String {
+        let alg = match self {
+            Self::Ed25519(_) => "EdDSA",
+            Self::Es256(_) => "ES256",
+        };
+        let iat = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
+        let payload = URL_SAFE_NO_PAD.encode(
+            serde_json::json!({"role": "admin", "iat": iat, "exp": iat + ttl.as_secs()})
+                .to_string(),
+        );
+        let signing_input = format!("{header}.{payload}");
+        let sig = match self {
+            Self::Ed25519(k) => k.sign(signing_input.as_bytes()).to_bytes().to_vec(),
+            Self::Es256(k) => {
+                let s: p256::ecdsa::Signature = k.sign(signing_input.as_bytes());
+                s.to_bytes().to_vec()
+            }
+        };
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::OsRng;
+
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+    }
+
+    #[test]
+    fn ed25519_and_es256() {
+        for key in [
+            AdminSigningKey::generate_ed25519(&mut OsRng),
+            AdminSigningKey::Es256(p256::ecdsa::SigningKey::random(&mut OsRng)),
+        ] {
+            let pem = key.public_pem().unwrap();
+            let v = AdminVerifier::new(
+                vec![NamedKey {
+                    name: "ops".into(),
+                    key: AdminPublicKey::from_pem("ops", &pem).unwrap(),
+                }],
+                Duration::from_secs(3600),
+            );
+            let jwt = key.mint(now(), Duration::from_secs(300));
+            assert_eq!(v.verify(Some(&format!("Bearer {jwt}")), now()), Ok("ops"));
+            // Expired.
+            let late = now() + Duration::from_secs(1000);
+            assert!(matches!(
+                v.verify(Some(&format!("Bearer {jwt}")), late),
+                Err(AdminError::Claim { claim: "exp", .. })
+            ));
+            // Too long-lived.
+            let long = key.mint(now(), Duration::from_secs(7200));
+            assert!(v.verify(Some(&format!("Bearer {long}")), now()).is_err());
+            // Tampered payload.
+            let mut parts: Vec<&str> = jwt.split('.').collect();
+            let forged = URL_SAFE_NO_PAD.encode(r#"{"role":"admin","exp":99999999999}"#);
+            parts[1] = &forged;
+            assert_eq!(
+                v.verify(Some(&format!("Bearer {}", parts.join("."))), now()),
+                Err(AdminError::Signature)
+            );
+            // Round trip of the private key.
+            let again = AdminSigningKey::from_pem(&key.to_pem().unwrap()).unwrap();
+            assert!(v
+                .verify(
+                    Some(&format!("Bearer {}", again.mint(now(), Duration::from_secs(60)))),
+                    now()
+                )
+                .is_ok());
+        }
+    }
+
+    #[test]
+    fn disabled_and_none() {
+        let v = AdminVerifier::new(vec![], Duration::from_secs(60));
+        assert_eq!(v.verify(Some("Bearer x.y.z"), now()), Err(AdminError::Disabled));
+        let key = AdminSigningKey::generate_ed25519(&mut OsRng);
+        let v = AdminVerifier::new(
+            vec![NamedKey {
+                name: "k".into(),
+                key: key.public_key(),
+            }],
+            Duration::from_secs(60),
+        );
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
+            URL_SAFE_NO_PAD.encode(r#"{"role":"admin","exp":99999999999}"#)
+        );
+        assert!(matches!(
+            v.verify(Some(&format!("Bearer {none}")), now()),
+            Err(AdminError::Alg(_))
+        ));
+        assert_eq!(v.verify(None, now()), Err(AdminError::Missing));
+    }
+}

@@ -1,0 +1,87 @@
+//! What the server needs from attestation and policy, as one small trait.
+//!
+//! The production implementation is [`remits_verify::AttestationService`] (see
+//! [`crate::verify_backend`]); tests and the fuzz target can plug in their own.
+
+use remits_evidence::binding::RuntimeData;
+use remits_evidence::initdata::InitData;
+use remits_evidence::TeeKind;
+use serde_json::Value;
+
+/// Input of one attestation.
+#[derive(Clone, Debug)]
+pub struct AttestInput {
+    /// TEE of the session.
+    pub tee: TeeKind,
+    /// `tee-evidence.primary_evidence`.
+    pub evidence: Value,
+    /// Runtime data to bind (nonce, tee-pubkey as sent, additional evidence string).
+    pub runtime_data: RuntimeData,
+    /// Init-data, if sent.
+    pub init_data: Option<InitData>,
+}
+
+/// Result of a successful attestation.
+#[derive(Clone, Debug)]
+pub struct AttestOutput {
+    /// The EAR JWT.
+    pub token: String,
+    /// Its verified claims.
+    pub claims: Value,
+}
+
+/// Failures of the attestation backend, by kind (the server picks the status from it).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The evidence did not verify (reason from the verifier).
+    #[error("evidence rejected: {0}")]
+    EvidenceRejected(String),
+    /// Policy denied (explanation).
+    #[error("policy denied: {0}")]
+    PolicyDenied(String),
+    /// The input is malformed (bad policy text, bad reference-value file, ...).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A token failed verification.
+    #[error("token: {0}")]
+    Token(String),
+    /// Internal failure.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// Attestation, token verification and policy, as the broker uses them.
+#[async_trait::async_trait]
+pub trait AttestationBackend: Send + Sync + 'static {
+    /// Verifies evidence bound to the runtime data, evaluates attestation policy, issues a token.
+    async fn attest(&self, input: AttestInput) -> Result<AttestOutput, BackendError>;
+    /// Verifies a token issued by this (or a trusted) service; returns its claims.
+    fn verify_token(&self, token: &str) -> Result<Value, BackendError>;
+    /// The TEE public key JWK a token's claims are bound to.
+    fn tee_pubkey(&self, claims: &Value) -> Option<Value>;
+    /// Evaluates the resource policy for `path` (`repo/type/tag`).
+    async fn allow_resource(&self, claims: &Value, path: &str) -> Result<bool, BackendError>;
+    /// Replaces attestation policy `id` with Rego text.
+    async fn set_attestation_policy(&self, id: &str, rego: &str) -> Result<(), BackendError>;
+    /// Replaces the resource policy with Rego text.
+    async fn set_resource_policy(&self, rego: &str) -> Result<(), BackendError>;
+    /// Registers reference values (trustee sample message or signed remits-measure manifest).
+    async fn register_reference_values(&self, body: &[u8]) -> Result<(), BackendError>;
+}
+
+/// The JWK paths trustee searches for the TEE key in token claims, in order.
+pub const TEE_PUBKEY_PATHS: [&str; 3] = [
+    "/submods/cpu0/ear.veraison.annotated-evidence/runtime_data_claims/tee-pubkey",
+    "/customized_claims/runtime_data/tee-pubkey",
+    "/tee-pubkey",
+];
+
+/// Finds the TEE key in claims at trustee's paths (used when the backend offers no better way).
+pub fn find_tee_pubkey(claims: &Value) -> Option<Value> {
+    TEE_PUBKEY_PATHS
+        .iter()
+        .find_map(|p| claims.pointer(p))
+        .filter(|v| v.is_object())
+        .cloned()
+}

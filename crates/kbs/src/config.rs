@@ -1,0 +1,220 @@
+//! The broker configuration (TOML), documented option by option in `docs/broker.md`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Compat;
+
+/// Top-level broker configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// Address to listen on (default `127.0.0.1:8080`).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Serve plain HTTP on a non-loopback address (default `false`: TLS is required there).
+    #[serde(default)]
+    pub insecure_http: bool,
+    /// `remits` (default) or `trustee` status codes and message forms.
+    #[serde(default)]
+    pub compat: Compat,
+    /// Session lifetime from `/auth` (humantime, default `5m`).
+    #[serde(default = "default_session_ttl", with = "humantime_serde_compat")]
+    pub session_ttl: Duration,
+    /// Largest request body in bytes (default 2 MiB).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Time limit per request (humantime, default `30s`).
+    #[serde(default = "default_timeout", with = "humantime_serde_compat")]
+    pub request_timeout: Duration,
+    /// TLS certificate and key; absent = plain HTTP.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+    /// Storage backend.
+    pub storage: StorageConfig,
+    /// Admin API keys.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Attestation service (verifiers, policies, token signing): see `remits_verify::ServiceConfig`.
+    #[serde(default)]
+    pub attestation: remits_verify::ServiceConfig,
+}
+
+/// TLS files (PEM).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Which store holds resources, policies, reference values (and sessions).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `embedded` (default, a directory), `postgres`, or `memory` (tests only; lost on exit).
+    #[serde(default)]
+    pub backend: Backend,
+    /// Directory of the embedded store.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// PostgreSQL URL (`postgres://user@host:port/db`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// File holding the 32-byte key-encryption key for secrets at rest.
+    #[serde(default)]
+    pub kek_file: Option<PathBuf>,
+    /// Where sessions live: `store` (shared; required for replicas) or `memory` (this
+    /// process only). Default: `store` for postgres, `memory` otherwise.
+    #[serde(default)]
+    pub sessions: Option<SessionPlace>,
+}
+
+/// Storage backend kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// One redb file in `dir`.
+    #[default]
+    Embedded,
+    /// PostgreSQL at `url`.
+    Postgres,
+    /// In memory.
+    Memory,
+}
+
+/// Where sessions are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionPlace {
+    /// In the configured store (shared by replicas).
+    Store,
+    /// In this process's memory.
+    Memory,
+}
+
+/// Admin API configuration; no keys = admin API disabled.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Longest accepted admin JWT lifetime (`exp - iat`, humantime, default `1h`).
+    #[serde(default = "default_admin_lifetime", with = "humantime_serde_compat")]
+    pub max_token_lifetime: Duration,
+    /// Public keys (Ed25519 or P-256 SPKI PEM files).
+    #[serde(default)]
+    pub keys: Vec<AdminKeyFile>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            max_token_lifetime: default_admin_lifetime(),
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// One admin key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminKeyFile {
+    /// Name used in audit logs and matched against the JWT `kid`.
+    pub name: String,
+    /// PEM file with the public key.
+    pub public_key: PathBuf,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_session_ttl() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_max_body() -> usize {
+    2 << 20
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_admin_lifetime() -> Duration {
+    Duration::from_secs(3600)
+}
+
+/// Configuration errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config {path}: {reason}")]
+    Read {
+        /// File.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The TOML is invalid or has unknown keys.
+    #[error("config: {0}")]
+    Parse(String),
+    /// A combination of options is refused.
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+impl BrokerConfig {
+    /// Reads and validates a TOML file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let cfg: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks option combinations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.tls.is_none() && !self.listen.ip().is_loopback() && !self.insecure_http {
+            return Err(ConfigError::Invalid(format!(
+                "listen = {} is not loopback: configure [tls] or set insecure_http = true",
+                self.listen
+            )));
+        }
+        match self.storage.backend {
+            Backend::Embedded if self.storage.dir.is_none() => Err(ConfigError::Invalid(
+                "storage.backend = \"embedded\" needs storage.dir".into(),
+            )),
+            Backend::Postgres if self.storage.url.is_none() => Err(ConfigError::Invalid(
+                "storage.backend = \"postgres\" needs storage.url".into(),
+            )),
+            _ => Ok(()),
+        }?;
+        if self.max_body_bytes == 0 || self.max_body_bytes > (64 << 20) {
+            return Err(ConfigError::Invalid(
+                "max_body_bytes must be between 1 and 64 MiB".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `humantime` strings (`"5m"`, `"30s"`) for `Duration` fields.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,531 @@
+//! Request handlers. Every refusal goes through [`KbsError`] (one status mapping).
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine;
+use remits_evidence::binding::{sanitize_tee_pubkey, RuntimeData};
+use remits_evidence::initdata::InitData;
+use remits_evidence::TeeKind;
+use remits_store::Namespace;
+use serde::Deserialize;
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+
+use super::KbsState;
+use crate::backend::{AttestInput, BackendError};
+use crate::error::{ApiError, Compat, KbsError};
+use crate::jwe::RecipientKey;
+use crate::protocol::{
+    Attestation, AttestationToken, Challenge, Request, ResourcePath, PROTOCOL_VERSION,
+    SESSION_COOKIE,
+};
+use crate::rng::Rng;
+use crate::session::{unix, Challenged, SessionId, SessionRecord};
+
+type HResult = Result<Response, ApiError>;
+
+fn err(s: &KbsState, e: KbsError) -> ApiError {
+    ApiError(e, s.settings.compat)
+}
+
+fn storage(e: remits_store::StoreError) -> KbsError {
+    KbsError::Storage(e.to_string())
+}
+
+fn body_bytes(s: &KbsState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|r| {
+        let status = r.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            err(
+                s,
+                KbsError::BadRequest(format!(
+                    "request body larger than {} bytes",
+                    s.settings.max_body_bytes
+                )),
+            )
+        } else {
+            err(s, KbsError::BadRequest(r.body_text()))
+        }
+    })
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(s: &KbsState, b: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(b).map_err(|e| err(s, KbsError::BadRequest(e.to_string())))
+}
+
+/// The single `kbs-session-id` cookie value, if well formed. Several session cookies are refused.
+fn session_cookie(headers: &HeaderMap) -> Result<Option<SessionId>, KbsError> {
+    let mut found: Option<&str> = None;
+    for h in headers.get_all(header::COOKIE) {
+        let Ok(text) = h.to_str() else { continue };
+        for part in text.split(';') {
+            if let Some((k, v)) = part.trim().split_once('=') {
+                if k == SESSION_COOKIE {
+                    if found.is_some() {
+                        return Err(KbsError::NoSession);
+                    }
+                    found = Some(v);
+                }
+            }
+        }
+    }
+    match found {
+        None => Ok(None),
+        Some(v) => SessionId::parse(v).map(Some).ok_or(KbsError::NoSession),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// `POST /kbs/v0/auth`: `Request` → `Challenge` + session cookie.
+pub(super) async fn auth(
+    State(s): State<Arc<KbsState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> HResult {
+    s.metrics.inc(&s.metrics.auth_total);
+    let body = body_bytes(&s, body)?;
+    let req: Request = parse_json(&s, &body)?;
+    if req.version != PROTOCOL_VERSION {
+        return Err(err(
+            &s,
+            KbsError::ProtocolVersion(req.version.chars().take(32).collect()),
+        ));
+    }
+    let tee_name = req.tee.to_string();
+    TeeKind::from_str(&tee_name).map_err(|_| err(&s, KbsError::UnsupportedTee(tee_name.clone())))?;
+    let mut nonce = [0u8; 32];
+    s.rng.fill(&mut nonce);
+    let mut idb = [0u8; 16];
+    s.rng.fill(&mut idb);
+    let id = SessionId::from_random(idb);
+    let now = s.clock.now();
+    let expires = now + s.settings.session_ttl;
+    let rec = SessionRecord::Challenged(Challenged {
+        tee: tee_name,
+        nonce: STANDARD.encode(nonce),
+        expires_at: unix(expires),
+    });
+    s.sessions
+        .put(Namespace::Session, id.as_str(), &rec.to_bytes(), Some(expires))
+        .await
+        .map_err(|e| err(&s, storage(e)))?;
+    let SessionRecord::Challenged(c) = rec else {
+        return Err(err(&s, KbsError::Internal("session state".into())));
+    };
+    tracing::info!(session = id.log_prefix(), tee = %c.tee, "challenge issued");
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Max-Age={}; Path=/kbs/v0; HttpOnly; SameSite=Strict{}",
+        id.as_str(),
+        s.settings.session_ttl.as_secs(),
+        if s.settings.secure_cookie { "; Secure" } else { "" }
+    );
+    let mut resp = Json(Challenge {
+        nonce: c.nonce,
+        extra_params: Value::String(String::new()),
+    })
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+fn backend_err(e: BackendError) -> KbsError {
+    match e {
+        BackendError::EvidenceRejected(r) => KbsError::Attestation(r),
+        BackendError::PolicyDenied(r) => KbsError::PolicyDeny(r),
+        BackendError::BadRequest(r) => KbsError::BadRequest(r),
+        BackendError::Token(r) => KbsError::TokenInvalid(r),
+        BackendError::Internal(r) => KbsError::Internal(r),
+    }
+}
+
+/// `POST /kbs/v0/attest`: `Attestation` → `{"token"}`; consumes the session's challenge.
+pub(super) async fn attest(
+    State(s): State<Arc<KbsState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> HResult {
+    let started = Instant::now();
+    let r = attest_inner(&s, &headers, body).await;
+    s.metrics.observe_attest(r.is_ok(), started.elapsed());
+    r
+}
+
+async fn attest_inner(
+    s: &Arc<KbsState>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> HResult {
+    let id = session_cookie(headers)
+        .map_err(|e| err(s, e))?
+        .ok_or_else(|| err(s, KbsError::NoSession))?;
+    let body = body_bytes(s, body)?;
+    let att: Attestation = parse_json(s, &body)?;
+    let raw = s
+        .sessions
+        .get(Namespace::Session, id.as_str())
+        .await
+        .map_err(|e| err(s, storage(e)))?
+        .ok_or_else(|| err(s, KbsError::SessionExpired))?;
+    let rec = SessionRecord::from_bytes(&raw)
+        .ok_or_else(|| err(s, KbsError::Internal("unreadable session record".into())))?;
+    let now = s.clock.now();
+    if rec.expired(now) {
+        return Err(err(s, KbsError::SessionExpired));
+    }
+    let challenged = match rec {
+        SessionRecord::Challenged(c) => c,
+        SessionRecord::Attested(_) => return Err(err(s, KbsError::NonceReused)),
+    };
+    let sent = att.runtime_data.nonce.as_bytes();
+    if !bool::from(sent.ct_eq(challenged.nonce.as_bytes())) {
+        return Err(err(s, KbsError::NonceMismatch));
+    }
+    let tee = TeeKind::from_str(&challenged.tee)
+        .map_err(|_| err(s, KbsError::UnsupportedTee(challenged.tee.clone())))?;
+    if s.settings.compat == Compat::Trustee
+        && tee == TeeKind::Snp
+        && att.tee_evidence.primary_evidence.get("attestation_report").is_none()
+    {
+        return Err(err(
+            s,
+            KbsError::BadRequest("trustee mode: SNP evidence must carry attestation_report".into()),
+        ));
+    }
+    let tee_pubkey = serde_json::to_value(&att.runtime_data.tee_pubkey)
+        .map_err(|e| err(s, KbsError::BadRequest(e.to_string())))?;
+    // Refuse a key the broker could not encrypt to before spending a verification on it.
+    RecipientKey::from_jwk(&tee_pubkey).map_err(|e| err(s, KbsError::BadRequest(e.to_string())))?;
+    let sanitized = sanitize_tee_pubkey(&tee_pubkey)
+        .map_err(|e| err(s, KbsError::BadRequest(e.to_string())))?;
+    let input = AttestInput {
+        tee,
+        evidence: att.tee_evidence.primary_evidence,
+        runtime_data: RuntimeData {
+            nonce: att.runtime_data.nonce,
+            tee_pubkey: tee_pubkey.clone(),
+            additional_evidence: att.tee_evidence.additional_evidence,
+        },
+        init_data: att.init_data.map(|i| InitData {
+            format: i.format,
+            body: i.body,
+        }),
+    };
+    let out = s
+        .backend
+        .attest(input)
+        .await
+        .map_err(|e| err(s, backend_err(e)))?;
+    let bound = s
+        .backend
+        .tee_pubkey(&out.claims)
+        .and_then(|k| sanitize_tee_pubkey(&k).ok());
+    if bound.as_ref() != Some(&sanitized) {
+        return Err(err(s, KbsError::TokenKeyMismatch));
+    }
+    let token_exp = out.claims.get("exp").and_then(Value::as_u64);
+    let attested = challenged.attest(out.token.clone(), out.claims, sanitized, token_exp);
+    let new = SessionRecord::Attested(attested);
+    let swapped = s
+        .sessions
+        .compare_and_swap(
+            Namespace::Session,
+            id.as_str(),
+            Some(&raw),
+            Some(&new.to_bytes()),
+            Some(new.expiry_time()),
+        )
+        .await
+        .map_err(|e| err(s, storage(e)))?;
+    if !swapped {
+        return Err(err(s, KbsError::NonceReused));
+    }
+    tracing::info!(session = id.log_prefix(), tee = %tee, "attested");
+    Ok(Json(AttestationToken { token: out.token }).into_response())
+}
+
+/// Who is asking for a resource: claims and the TEE key they are bound to.
+struct Requester {
+    claims: Value,
+    tee_pubkey: Value,
+}
+
+async fn requester(s: &KbsState, headers: &HeaderMap) -> Result<Requester, KbsError> {
+    let now = s.clock.now();
+    let bearer_token = bearer(headers);
+    if let Some(id) = session_cookie(headers)? {
+        let raw = s
+            .sessions
+            .get(Namespace::Session, id.as_str())
+            .await
+            .map_err(storage)?
+            .ok_or(KbsError::SessionExpired)?;
+        let rec = SessionRecord::from_bytes(&raw)
+            .ok_or_else(|| KbsError::Internal("unreadable session record".into()))?;
+        if rec.expired(now) {
+            return Err(KbsError::SessionExpired);
+        }
+        let SessionRecord::Attested(a) = rec else {
+            return Err(KbsError::SessionState("session not attested: POST /kbs/v0/attest first"));
+        };
+        if let Some(t) = bearer_token {
+            if !bool::from(t.as_bytes().ct_eq(a.token.as_bytes())) {
+                // A second credential must be bound to the same TEE key.
+                let claims = s.backend.verify_token(t).map_err(backend_err)?;
+                let key = s
+                    .backend
+                    .tee_pubkey(&claims)
+                    .and_then(|k| sanitize_tee_pubkey(&k).ok());
+                if key.as_ref() != Some(&a.tee_pubkey) {
+                    return Err(KbsError::TokenKeyMismatch);
+                }
+            }
+        }
+        return Ok(Requester {
+            claims: a.claims,
+            tee_pubkey: a.tee_pubkey,
+        });
+    }
+    let t = bearer_token.ok_or(KbsError::TokenNotFound)?;
+    let claims = s.backend.verify_token(t).map_err(backend_err)?;
+    let tee_pubkey = s
+        .backend
+        .tee_pubkey(&claims)
+        .ok_or_else(|| KbsError::TokenInvalid("token carries no TEE public key".into()))?;
+    Ok(Requester { claims, tee_pubkey })
+}
+
+fn resource_path(s: &KbsState, p: &str) -> Result<ResourcePath, ApiError> {
+    ResourcePath::parse(p).map_err(|e| err(s, KbsError::InvalidRequestPath(e.0)))
+}
+
+/// `GET /kbs/v0/resource/<repo>/<type>/<tag>`: the resource as a JWE to the TEE key.
+pub(super) async fn get_resource(
+    State(s): State<Arc<KbsState>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> HResult {
+    let r = get_resource_inner(&s, &path, &headers).await;
+    s.metrics.observe_resource(match &r {
+        Ok(_) => 200,
+        Err(e) => e.0.status(Compat::Remits).as_u16(),
+    });
+    r
+}
+
+async fn get_resource_inner(s: &KbsState, path: &str, headers: &HeaderMap) -> HResult {
+    let rp = resource_path(s, path)?;
+    let who = requester(s, headers).await.map_err(|e| err(s, e))?;
+    let key_path = rp.to_string();
+    let allowed = s
+        .backend
+        .allow_resource(&who.claims, &key_path)
+        .await
+        .map_err(|e| err(s, backend_err(e)))?;
+    if !allowed {
+        return Err(err(
+            s,
+            KbsError::PolicyDeny(format!("resource policy does not allow {key_path}")),
+        ));
+    }
+    let secret = s
+        .store
+        .get(Namespace::Resource, &key_path)
+        .await
+        .map_err(|e| err(s, storage(e)))?
+        .ok_or_else(|| err(s, KbsError::NotFound(key_path.clone())))?;
+    let rk = RecipientKey::from_jwk(&who.tee_pubkey).map_err(|e| err(s, KbsError::Jwe(e)))?;
+    let jwe = rk
+        .encrypt(&secret, &mut Rng(s.rng.as_ref()))
+        .map_err(|e| err(s, KbsError::Jwe(e)))?;
+    tracing::info!(resource = %key_path, "resource released");
+    Ok(Json(jwe).into_response())
+}
+
+fn admin_check<'a>(s: &'a KbsState, headers: &HeaderMap, action: &str) -> Result<&'a str, ApiError> {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok());
+    match s.admin.verify(auth, s.clock.now()) {
+        Ok(name) => Ok(name),
+        Err(e) => {
+            s.metrics.inc(&s.metrics.admin_refused);
+            tracing::warn!(action, error = %e, "admin request refused");
+            Err(err(s, KbsError::AdminAuth(e.to_string())))
+        }
+    }
+}
+
+fn admin_ok(s: &KbsState, who: &str, action: &str, target: &str) -> Response {
+    s.metrics.inc(&s.metrics.admin_ok);
+    tracing::info!(admin = who, action, target, "admin change applied");
+    StatusCode::OK.into_response()
+}
+
+/// `POST|PUT /kbs/v0/resource/<path>` (admin): store the raw body as the resource.
+pub(super) async fn put_resource(
+    State(s): State<Arc<KbsState>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> HResult {
+    let rp = resource_path(&s, &path)?;
+    let who = admin_check(&s, &headers, "put-resource")?;
+    let body = body_bytes(&s, body)?;
+    s.store
+        .put(Namespace::Resource, &rp.to_string(), &body, None)
+        .await
+        .map_err(|e| err(&s, storage(e)))?;
+    Ok(admin_ok(&s, who, "put-resource", &rp.to_string()))
+}
+
+/// `DELETE /kbs/v0/resource/<path>` (admin).
+pub(super) async fn delete_resource(
+    State(s): State<Arc<KbsState>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> HResult {
+    let rp = resource_path(&s, &path)?;
+    let who = admin_check(&s, &headers, "delete-resource")?;
+    let existed = s
+        .store
+        .delete(Namespace::Resource, &rp.to_string())
+        .await
+        .map_err(|e| err(&s, storage(e)))?;
+    if !existed {
+        return Err(err(&s, KbsError::NotFound(rp.to_string())));
+    }
+    Ok(admin_ok(&s, who, "delete-resource", &rp.to_string()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResourcePolicyBody {
+    policy: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttestationPolicyBody {
+    #[serde(default)]
+    policy_id: Option<String>,
+    policy: String,
+    #[serde(default, rename = "type")]
+    policy_type: Option<String>,
+}
+
+/// Policy text arrives base64url (trustee: without padding); padded and standard forms are
+/// accepted too (trustee #281).
+fn decode_policy(s: &KbsState, b64: &str) -> Result<String, ApiError> {
+    let t = b64.trim();
+    let bytes = URL_SAFE_NO_PAD
+        .decode(t)
+        .or_else(|_| URL_SAFE.decode(t))
+        .or_else(|_| STANDARD.decode(t))
+        .map_err(|_| err(s, KbsError::BadRequest("policy is not base64url".into())))?;
+    String::from_utf8(bytes).map_err(|_| err(s, KbsError::BadRequest("policy is not UTF-8".into())))
+}
+
+/// `POST /kbs/v0/resource-policy` (admin): `{"policy": "<base64url Rego>"}`.
+pub(super) async fn set_resource_policy(
+    State(s): State<Arc<KbsState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> HResult {
+    let who = admin_check(&s, &headers, "set-resource-policy")?;
+    let body = body_bytes(&s, body)?;
+    let b: ResourcePolicyBody = parse_json(&s, &body)?;
+    let rego = decode_policy(&s, &b.policy)?;
+    s.backend
+        .set_resource_policy(&rego)
+        .await
+        .map_err(|e| err(&s, admin_input(e)))?;
+    Ok(admin_ok(&s, who, "set-resource-policy", "resource-policy"))
+}
+
+fn admin_input(e: BackendError) -> KbsError {
+    match e {
+        BackendError::BadRequest(r) | BackendError::PolicyDenied(r) => KbsError::AdminInput(r),
+        other => backend_err(other),
+    }
+}
+
+/// `POST /kbs/v0/attestation-policy` (admin): `{"policy_id", "policy", "type"?}`.
+pub(super) async fn set_attestation_policy(
+    State(s): State<Arc<KbsState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> HResult {
+    let who = admin_check(&s, &headers, "set-attestation-policy")?;
+    let body = body_bytes(&s, body)?;
+    let b: AttestationPolicyBody = parse_json(&s, &body)?;
+    if let Some(t) = &b.policy_type {
+        if t != "rego" {
+            return Err(err(
+                &s,
+                KbsError::BadRequest("policy type must be \"rego\"".into()),
+            ));
+        }
+    }
+    let id = b.policy_id.unwrap_or_else(|| "default".into());
+    if !crate::protocol::valid_segment(&id) {
+        return Err(err(&s, KbsError::BadRequest("invalid policy_id".into())));
+    }
+    let rego = decode_policy(&s, &b.policy)?;
+    s.backend
+        .set_attestation_policy(&id, &rego)
+        .await
+        .map_err(|e| err(&s, admin_input(e)))?;
+    Ok(admin_ok(&s, who, "set-attestation-policy", &id))
+}
+
+/// `POST /kbs/v0/reference-value` (admin): trustee's RVPS message or a signed manifest.
+pub(super) async fn register_reference_values(
+    State(s): State<Arc<KbsState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> HResult {
+    let who = admin_check(&s, &headers, "register-reference-values")?;
+    let body = body_bytes(&s, body)?;
+    s.backend
+        .register_reference_values(&body)
+        .await
+        .map_err(|e| err(&s, admin_input(e)))?;
+    Ok(admin_ok(&s, who, "register-reference-values", "reference-value"))
+}
+
+/// `GET /healthz`.
+pub(super) async fn healthz() -> Response {
+    Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub(super) async fn metrics(State(s): State<Arc<KbsState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Anything else: 404 in trustee's error format.
+pub(super) async fn fallback(State(s): State<Arc<KbsState>>) -> Response {
+    err(&s, KbsError::InvalidRequestPath("no such endpoint".into())).into_response()
+}

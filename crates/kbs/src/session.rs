@@ -1,0 +1,159 @@
+//! KBS sessions as types: a [`Challenged`] session (after `/auth`) becomes an
+//! [`Attested`] one (after a successful `/attest`) by consuming it; resource requests
+//! accept only an [`Attested`] session.
+//!
+//! Sessions live in the store (namespace `Session`) so that any replica can serve any
+//! step. The challenge is consumed with a compare-and-swap from the exact stored bytes of
+//! the `Challenged` record to the `Attested` one, so a nonce is used once even when two
+//! replicas race.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A session id: 32 lowercase hex digits (a UUIDv4 in simple form, as trustee uses).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// Builds an id from 16 random bytes (UUIDv4 layout).
+    pub fn from_random(bytes: [u8; 16]) -> Self {
+        Self(uuid::Builder::from_random_bytes(bytes).into_uuid().simple().to_string())
+    }
+
+    /// Parses a cookie value: exactly 32 lowercase hex digits.
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 32 && s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
+            .then(|| Self(s.to_owned()))
+    }
+
+    /// The id string (the store key and cookie value).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A short prefix safe for logs (the full id is a bearer capability).
+    pub fn log_prefix(&self) -> &str {
+        self.0.get(..8).unwrap_or("")
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+/// A session after `/auth`: holds the challenge nonce, not yet used.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Challenged {
+    /// TEE named in the auth request.
+    pub tee: String,
+    /// The challenge nonce (std base64 of 32 random bytes).
+    pub nonce: String,
+    /// Expiry (Unix seconds).
+    pub expires_at: u64,
+}
+
+/// A session after a successful `/attest`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Attested {
+    /// TEE of the session.
+    pub tee: String,
+    /// The EAR token issued.
+    pub token: String,
+    /// The verified token claims (what resource policy sees).
+    pub claims: Value,
+    /// The TEE public key JWK the token is bound to.
+    pub tee_pubkey: Value,
+    /// Expiry (Unix seconds): the session expiry capped by the token's `exp`.
+    pub expires_at: u64,
+}
+
+/// What is stored under a session id.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub enum SessionRecord {
+    /// After `/auth`.
+    Challenged(Challenged),
+    /// After `/attest`.
+    Attested(Attested),
+}
+
+impl SessionRecord {
+    /// Expiry (Unix seconds).
+    pub fn expires_at(&self) -> u64 {
+        match self {
+            Self::Challenged(c) => c.expires_at,
+            Self::Attested(a) => a.expires_at,
+        }
+    }
+
+    /// Whether the record has expired at `now`.
+    pub fn expired(&self, now: SystemTime) -> bool {
+        unix(now) >= self.expires_at()
+    }
+
+    /// Serialised form (what the store holds).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Parses a stored record.
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        serde_json::from_slice(b).ok()
+    }
+
+    /// Expiry as a `SystemTime`.
+    pub fn expiry_time(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.expires_at())
+    }
+}
+
+impl Challenged {
+    /// Consumes the challenge: the session becomes attested with `token`, valid until the
+    /// earlier of the session expiry and `token_exp`.
+    pub fn attest(
+        self,
+        token: String,
+        claims: Value,
+        tee_pubkey: Value,
+        token_exp: Option<u64>,
+    ) -> Attested {
+        let expires_at = token_exp.map_or(self.expires_at, |e| e.min(self.expires_at));
+        Attested {
+            tee: self.tee,
+            token,
+            claims,
+            tee_pubkey,
+            expires_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_records() {
+        let id = SessionId::from_random([7u8; 16]);
+        assert_eq!(id.as_str().len(), 32);
+        assert_eq!(SessionId::parse(id.as_str()), Some(id.clone()));
+        assert!(SessionId::parse("ABCDEF0123456789abcdef0123456789").is_none());
+        assert!(SessionId::parse("../../etc/passwd").is_none());
+        let c = Challenged {
+            tee: "sample".into(),
+            nonce: "n".into(),
+            expires_at: 100,
+        };
+        let rec = SessionRecord::Challenged(c.clone());
+        assert_eq!(SessionRecord::from_bytes(&rec.to_bytes()), Some(rec.clone()));
+        assert!(rec.expired(UNIX_EPOCH + Duration::from_secs(100)));
+        assert!(!rec.expired(UNIX_EPOCH + Duration::from_secs(99)));
+        let a = c.attest("t".into(), Value::Null, Value::Null, Some(50));
+        assert_eq!(a.expires_at, 50);
+    }
+}
