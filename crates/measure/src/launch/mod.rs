@@ -1,0 +1,42 @@
+//! SEV-SNP, SEV-ES and SEV launch digests (a port of sev-snp-measure at its current head).
+//!
+//! The AMD secure processor measures every page the hypervisor adds to an SNP guest before it
+//! runs; the result is the report's MEASUREMENT. This module predicts it from the inputs:
+//! - [`ovmf`] parses the firmware: its GUIDed footer table (walked backwards from 32 bytes
+//!   before the end) and the SEV metadata sections;
+//! - [`gctx`] is the PAGE_INFO chain; [`hashes`] the SEV hashes table of a direct kernel boot;
+//! - [`vmsa`] builds the initial VMSA per VMM type (QEMU, EC2, GCE) and [`vcpu`] the CPUID
+//!   signatures of the QEMU CPU models;
+//! - [`digest`] combines them for each mode (`sev`, `seves`, `snp`, `snp:svsm`, and the OVMF
+//!   hash of `snp:ovmf-hash`);
+//! - [`idblock`] builds and checks the ID block, ID_AUTH and ID-key / author-key digests.
+//!
+//! ```no_run
+//! use remits_measure::launch::{launch_digest, LaunchInputs, Mode, SevHashes};
+//! let ovmf = std::fs::read("OVMF.amdsev.fd")?;
+//! let mut inputs = LaunchInputs::new(Mode::Snp, &ovmf);
+//! inputs.vcpus = 4;
+//! inputs.vcpu_sig = Some(remits_measure::launch::vcpu::vcpu_type_sig("EPYC-Milan")?);
+//! inputs.kernel_hashes = Some(SevHashes::new(b"kernel bytes", None, Some("console=ttyS0")));
+//! println!("{}", launch_digest(&inputs)?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod digest;
+pub mod gctx;
+pub mod guid;
+pub mod hashes;
+pub mod idblock;
+pub mod ovmf;
+pub mod vcpu;
+pub mod vmsa;
+
+mod error;
+
+pub use digest::{
+    launch_digest, launch_digest_with, snp_ovmf_hash, LaunchInputs, Measurement, Mode, MAX_VCPUS,
+};
+pub use error::Error;
+pub use hashes::SevHashes;
+pub use ovmf::Firmware;
+pub use vmsa::VmmType;

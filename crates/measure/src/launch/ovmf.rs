@@ -1,0 +1,549 @@
+//! Parsing of OVMF (and COCONUT-SVSM) images: the GUIDed footer table and the SEV metadata.
+//!
+//! Every read is bounds-checked and every declared size is validated against the image, so
+//! malformed input gives a typed [`Error`] and never a panic; work is linear in the image size.
+
+use super::guid::{self, Guid};
+use super::Error;
+
+/// Guest physical address just past the firmware: OVMF is mapped to end at 4 GiB.
+pub const FOUR_GIB: u64 = 0x1_0000_0000;
+/// Page size.
+pub const PAGE_SIZE: usize = 4096;
+/// Largest firmware image accepted (QEMU maps firmware below 4 GiB; real images are 2–4 MiB).
+pub const MAX_IMAGE_SIZE: usize = 256 << 20;
+/// Size of a footer-table entry header: `u16 size` + GUID.
+const ENTRY_HEADER: usize = 18;
+/// The table footer ends this many bytes before the end of the image.
+const FOOTER_GAP: usize = 32;
+/// Size of the SEV metadata header: `"ASEV"`, u32 size, u32 version, u32 item count.
+const METADATA_HEADER: usize = 16;
+/// Size of one SEV metadata section descriptor: u32 gpa, u32 size, u32 type.
+const METADATA_ITEM: usize = 12;
+
+/// Type of an SEV metadata section (edk2 `OvmfPkg/ResetVector/X64/OvmfSevMetadata.asm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SectionKind {
+    /// 1: memory pre-validated by the firmware (SNP_SEC_MEM).
+    SnpSecMem,
+    /// 2: the SNP secrets page.
+    SnpSecrets,
+    /// 3: the CPUID page.
+    Cpuid,
+    /// 4: the SVSM calling-area page.
+    SvsmCaa,
+    /// 0x10: the page holding the SEV hashes table (SNP_KERNEL_HASHES).
+    SnpKernelHashes,
+    /// Any other value (rejected when an SNP digest is computed).
+    Unknown(u32),
+}
+
+impl SectionKind {
+    fn from_raw(v: u32) -> Self {
+        match v {
+            1 => Self::SnpSecMem,
+            2 => Self::SnpSecrets,
+            3 => Self::Cpuid,
+            4 => Self::SvsmCaa,
+            0x10 => Self::SnpKernelHashes,
+            other => Self::Unknown(other),
+        }
+    }
+
+    /// The raw type value.
+    pub fn raw(self) -> u32 {
+        match self {
+            Self::SnpSecMem => 1,
+            Self::SnpSecrets => 2,
+            Self::Cpuid => 3,
+            Self::SvsmCaa => 4,
+            Self::SnpKernelHashes => 0x10,
+            Self::Unknown(v) => v,
+        }
+    }
+}
+
+/// One SEV metadata section descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetadataSection {
+    /// Guest physical address (page aligned).
+    pub gpa: u32,
+    /// Size in bytes (a multiple of the page size).
+    pub size: u32,
+    /// Section type.
+    pub kind: SectionKind,
+}
+
+/// One entry of the GUIDed footer table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableEntry<'a> {
+    /// Entry GUID.
+    pub guid: Guid,
+    /// Entry data (without the 18-byte header).
+    pub data: &'a [u8],
+}
+
+/// A parsed firmware image (OVMF or an SVSM binary), borrowing the image bytes.
+#[derive(Clone, Debug)]
+pub struct Firmware<'a> {
+    data: &'a [u8],
+    gpa: u64,
+    table: Vec<TableEntry<'a>>,
+    sections: Vec<MetadataSection>,
+}
+
+fn u16_at(data: &[u8], off: usize) -> Option<u16> {
+    let b = data.get(off..off.checked_add(2)?)?;
+    Some(u16::from_le_bytes([b[0], b[1]]))
+}
+
+fn u32_at(data: &[u8], off: usize) -> Option<u32> {
+    let b = data.get(off..off.checked_add(4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+fn guid_at(data: &[u8], off: usize) -> Option<Guid> {
+    let b: [u8; 16] = data.get(off..off.checked_add(16)?)?.try_into().ok()?;
+    Some(Guid(b))
+}
+
+impl<'a> Firmware<'a> {
+    /// Parses an OVMF image mapped to end at 4 GiB.
+    pub fn parse(data: &'a [u8]) -> Result<Self, Error> {
+        Self::parse_ending_at(data, FOUR_GIB, "OVMF")
+    }
+
+    /// Parses a firmware image mapped to end at guest physical address `end` (exclusive).
+    /// `image` names it in errors ("OVMF", "SVSM").
+    pub fn parse_ending_at(data: &'a [u8], end: u64, image: &'static str) -> Result<Self, Error> {
+        let size = data.len() as u64;
+        let bad = |reason| Error::ImageSize {
+            image,
+            size,
+            reason,
+        };
+        if data.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        if data.len() > MAX_IMAGE_SIZE {
+            return Err(bad("larger than 256 MiB"));
+        }
+        if data.len() % PAGE_SIZE != 0 {
+            return Err(bad("not a multiple of the 4 KiB page size"));
+        }
+        let gpa = end
+            .checked_sub(size)
+            .ok_or_else(|| bad("does not fit below its end address"))?;
+        let table = parse_footer_table(data)?;
+        let mut fw = Firmware {
+            data,
+            gpa,
+            table,
+            sections: Vec::new(),
+        };
+        fw.sections = fw.parse_metadata()?;
+        Ok(fw)
+    }
+
+    /// The image bytes.
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// Guest physical address of the first byte of the image.
+    pub fn gpa(&self) -> u64 {
+        self.gpa
+    }
+
+    /// The footer-table entries, in file order (empty if the image has no table).
+    pub fn table(&self) -> &[TableEntry<'a>] {
+        &self.table
+    }
+
+    /// The data of the footer-table entry `guid`, if present.
+    pub fn table_entry(&self, guid: &Guid) -> Option<&'a [u8]> {
+        self.table.iter().find(|e| e.guid == *guid).map(|e| e.data)
+    }
+
+    /// The SEV metadata sections, in file order (empty if the image has none).
+    pub fn sections(&self) -> &[MetadataSection] {
+        &self.sections
+    }
+
+    /// Whether a metadata section of this kind exists.
+    pub fn has_section(&self, kind: SectionKind) -> bool {
+        self.sections.iter().any(|s| s.kind == kind)
+    }
+
+    fn entry_u32(&self, guid: &Guid, name: &'static str) -> Result<u32, Error> {
+        let data = self
+            .table_entry(guid)
+            .ok_or(Error::MissingTableEntry(name))?;
+        u32_at(data, 0).ok_or(Error::ShortTableEntry {
+            name,
+            len: data.len(),
+            needed: 4,
+        })
+    }
+
+    /// The AP reset EIP from the SEV-ES reset block.
+    pub fn sev_es_reset_eip(&self) -> Result<u32, Error> {
+        self.entry_u32(&guid::SEV_ES_RESET_BLOCK, "SEV_ES_RESET_BLOCK_GUID")
+    }
+
+    /// The guest physical address of the SEV hashes table.
+    pub fn sev_hashes_table_gpa(&self) -> Result<u32, Error> {
+        self.entry_u32(&guid::SEV_HASH_TABLE_RV, "SEV_HASH_TABLE_RV_GUID")
+    }
+
+    /// Whether the image has a non-zero SEV hashes table GPA (SEV and SEV-ES kernel hashes).
+    pub fn supports_sev_hashes_table(&self) -> bool {
+        matches!(self.sev_hashes_table_gpa(), Ok(gpa) if gpa != 0)
+    }
+
+    /// For an SVSM binary: the entry point (SVSM info offset plus the binary's GPA).
+    pub fn svsm_entry(&self) -> Result<u64, Error> {
+        let data = self
+            .table_entry(&guid::SVSM_INFO)
+            .ok_or(Error::MissingSvsmInfo)?;
+        let off = u32_at(data, 0).ok_or(Error::ShortTableEntry {
+            name: "SVSM_INFO_GUID",
+            len: data.len(),
+            needed: 4,
+        })?;
+        Ok(self.gpa + u64::from(off))
+    }
+
+    fn parse_metadata(&self) -> Result<Vec<MetadataSection>, Error> {
+        let Some(entry) = self.table_entry(&guid::OVMF_SEV_METADATA) else {
+            return Ok(Vec::new());
+        };
+        let from_end = u32_at(entry, 0).ok_or(Error::ShortTableEntry {
+            name: "OVMF_SEV_META_DATA_GUID",
+            len: entry.len(),
+            needed: 4,
+        })? as usize;
+        let len = self.data.len();
+        let start = len.checked_sub(from_end).ok_or(Error::MetadataMalformed(
+            "offset from end is larger than the image",
+        ))?;
+        let header = self
+            .data
+            .get(start..start + METADATA_HEADER)
+            .ok_or(Error::Truncated {
+                field: "SEV metadata header",
+                offset: start as u64,
+                needed: METADATA_HEADER as u64,
+                available: (len - start) as u64,
+            })?;
+        if header.get(..4) != Some(b"ASEV".as_slice()) {
+            return Err(Error::MetadataSignature);
+        }
+        let (Some(size), Some(version), Some(count)) =
+            (u32_at(header, 4), u32_at(header, 8), u32_at(header, 12))
+        else {
+            return Err(Error::MetadataMalformed("header"));
+        };
+        if version != 1 {
+            return Err(Error::MetadataVersion(version));
+        }
+        let size = size as usize;
+        if size < METADATA_HEADER {
+            return Err(Error::MetadataMalformed("size is smaller than the header"));
+        }
+        let body = self
+            .data
+            .get(start + METADATA_HEADER..start.saturating_add(size))
+            .ok_or(Error::Truncated {
+                field: "SEV metadata",
+                offset: start as u64,
+                needed: size as u64,
+                available: (len - start) as u64,
+            })?;
+        let count = count as usize;
+        if count > body.len() / METADATA_ITEM {
+            return Err(Error::MetadataMalformed(
+                "item count exceeds the metadata size",
+            ));
+        }
+        let mut sections = Vec::with_capacity(count);
+        for (index, item) in body.chunks_exact(METADATA_ITEM).take(count).enumerate() {
+            let (Some(gpa), Some(size), Some(kind)) =
+                (u32_at(item, 0), u32_at(item, 4), u32_at(item, 8))
+            else {
+                return Err(Error::MetadataMalformed("item"));
+            };
+            let kind = SectionKind::from_raw(kind);
+            let bad = |reason| Error::BadSection {
+                index,
+                kind: kind.raw(),
+                gpa,
+                size,
+                reason,
+            };
+            if gpa as usize % PAGE_SIZE != 0 {
+                return Err(bad("address is not page aligned"));
+            }
+            if size as usize % PAGE_SIZE != 0 {
+                return Err(bad("size is not a multiple of the page size"));
+            }
+            if u64::from(gpa) + u64::from(size) > FOUR_GIB {
+                return Err(bad("runs past 4 GiB"));
+            }
+            sections.push(MetadataSection { gpa, size, kind });
+        }
+        check_no_overlap(&sections)?;
+        Ok(sections)
+    }
+}
+
+/// The pages a section occupies when measured: SECRETS and CPUID are always one page.
+fn measured_span(s: &MetadataSection) -> (u64, u64) {
+    let len = match s.kind {
+        SectionKind::SnpSecrets | SectionKind::Cpuid => PAGE_SIZE as u64,
+        _ => u64::from(s.size),
+    };
+    (u64::from(s.gpa), u64::from(s.gpa) + len)
+}
+
+fn check_no_overlap(sections: &[MetadataSection]) -> Result<(), Error> {
+    let mut spans: Vec<(u64, u64, usize)> = sections
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (a, b) = measured_span(s);
+            (a, b, i)
+        })
+        .filter(|(a, b, _)| b > a)
+        .collect();
+    spans.sort_unstable();
+    for w in spans.windows(2) {
+        if let [(_, end_a, ia), (start_b, _, ib)] = w {
+            if start_b < end_a {
+                return Err(Error::OverlappingSections((*ia).min(*ib), (*ia).max(*ib)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Walks the GUIDed footer table backwards from the footer, which sits 32 bytes before the
+/// end of the image. An image without the footer GUID has no table (not an error: such
+/// firmware simply lacks SEV support, and the lookups that need an entry fail instead).
+fn parse_footer_table(data: &[u8]) -> Result<Vec<TableEntry<'_>>, Error> {
+    let len = data.len();
+    let footer_off = len
+        .checked_sub(FOOTER_GAP + ENTRY_HEADER)
+        .ok_or(Error::Truncated {
+            field: "OVMF footer table",
+            offset: 0,
+            needed: (FOOTER_GAP + ENTRY_HEADER) as u64,
+            available: len as u64,
+        })?;
+    let (Some(footer_size), Some(footer_guid)) =
+        (u16_at(data, footer_off), guid_at(data, footer_off + 2))
+    else {
+        return Ok(Vec::new());
+    };
+    if footer_guid != guid::OVMF_TABLE_FOOTER {
+        return Ok(Vec::new());
+    }
+    let table_size =
+        (footer_size as usize)
+            .checked_sub(ENTRY_HEADER)
+            .ok_or(Error::InvalidEntrySize {
+                guid: footer_guid.to_string(),
+                size: footer_size,
+                reason: "smaller than the 18-byte footer",
+            })?;
+    let table_start = footer_off
+        .checked_sub(table_size)
+        .ok_or(Error::InvalidEntrySize {
+            guid: footer_guid.to_string(),
+            size: footer_size,
+            reason: "larger than the image",
+        })?;
+    let mut rest = &data[table_start..footer_off];
+    let mut entries: Vec<TableEntry<'_>> = Vec::new();
+    while rest.len() >= ENTRY_HEADER {
+        let hdr = rest.len() - ENTRY_HEADER;
+        let (Some(size), Some(guid)) = (u16_at(rest, hdr), guid_at(rest, hdr + 2)) else {
+            break;
+        };
+        let esize = size as usize;
+        if esize < ENTRY_HEADER {
+            return Err(Error::InvalidEntrySize {
+                guid: guid.to_string(),
+                size,
+                reason: "smaller than its 18-byte header",
+            });
+        }
+        let entry_start = rest
+            .len()
+            .checked_sub(esize)
+            .ok_or(Error::InvalidEntrySize {
+                guid: guid.to_string(),
+                size,
+                reason: "larger than the rest of the table",
+            })?;
+        if entries.iter().any(|e| e.guid == guid) {
+            return Err(Error::DuplicateTableEntry(guid.to_string()));
+        }
+        entries.push(TableEntry {
+            guid,
+            data: &rest[entry_start..hdr],
+        });
+        rest = &rest[..entry_start];
+    }
+    if !rest.is_empty() {
+        return Err(Error::TableTrailingBytes(rest.len()));
+    }
+    entries.reverse();
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal image: one page with a footer table holding `entries` (data, guid), last first.
+    fn image(entries: &[(&[u8], Guid)], footer_extra: i32) -> Vec<u8> {
+        let mut table = Vec::new();
+        for (d, g) in entries {
+            table.extend_from_slice(d);
+            table.extend_from_slice(&((d.len() + 18) as u16).to_le_bytes());
+            table.extend_from_slice(g.as_bytes());
+        }
+        let mut img = vec![0u8; PAGE_SIZE];
+        let footer = PAGE_SIZE - 32 - 18;
+        let start = footer - table.len();
+        img[start..footer].copy_from_slice(&table);
+        let fsize = (table.len() as i32 + 18 + footer_extra) as u16;
+        img[footer..footer + 2].copy_from_slice(&fsize.to_le_bytes());
+        img[footer + 2..footer + 18].copy_from_slice(guid::OVMF_TABLE_FOOTER.as_bytes());
+        img
+    }
+
+    #[test]
+    fn reads_entries_and_gpa() {
+        let img = image(&[(&0x80b004u32.to_le_bytes(), guid::SEV_ES_RESET_BLOCK)], 0);
+        let fw = Firmware::parse(&img).unwrap();
+        assert_eq!(fw.gpa(), FOUR_GIB - PAGE_SIZE as u64);
+        assert_eq!(fw.sev_es_reset_eip().unwrap(), 0x80b004);
+        assert!(matches!(
+            fw.sev_hashes_table_gpa(),
+            Err(Error::MissingTableEntry(_))
+        ));
+    }
+
+    #[test]
+    fn no_footer_means_no_table() {
+        let fw = Firmware::parse(&[0u8; PAGE_SIZE]).unwrap();
+        assert!(fw.table().is_empty() && fw.sections().is_empty());
+    }
+
+    #[test]
+    fn rejects_bad_sizes() {
+        assert!(matches!(Firmware::parse(&[]), Err(Error::ImageSize { .. })));
+        assert!(matches!(
+            Firmware::parse(&[0u8; 100]),
+            Err(Error::ImageSize { .. })
+        ));
+        // Footer claiming more than the image.
+        let img = image(&[], 4000);
+        assert!(matches!(
+            Firmware::parse(&img),
+            Err(Error::InvalidEntrySize { .. })
+        ));
+        // Footer smaller than itself.
+        let img = image(&[], -1);
+        assert!(matches!(
+            Firmware::parse(&img),
+            Err(Error::InvalidEntrySize { .. })
+        ));
+        // Stray bytes.
+        let img = image(&[(&[1, 2, 3, 4], guid::SEV_ES_RESET_BLOCK)], 3);
+        assert!(matches!(
+            Firmware::parse(&img),
+            Err(Error::TableTrailingBytes(3))
+        ));
+        // Duplicates.
+        let img = image(
+            &[
+                (&[1, 2, 3, 4], guid::SEV_ES_RESET_BLOCK),
+                (&[1, 2, 3, 4], guid::SEV_ES_RESET_BLOCK),
+            ],
+            0,
+        );
+        assert!(matches!(
+            Firmware::parse(&img),
+            Err(Error::DuplicateTableEntry(_))
+        ));
+        // Short entry.
+        let img = image(&[(&[1, 2], guid::SEV_ES_RESET_BLOCK)], 0);
+        let fw = Firmware::parse(&img).unwrap();
+        assert!(matches!(
+            fw.sev_es_reset_eip(),
+            Err(Error::ShortTableEntry { .. })
+        ));
+    }
+
+    #[test]
+    fn rejects_bad_metadata() {
+        // Offset past the start of the image.
+        let img = image(&[(&5000u32.to_le_bytes(), guid::OVMF_SEV_METADATA)], 0);
+        assert!(matches!(
+            Firmware::parse(&img),
+            Err(Error::MetadataMalformed(_))
+        ));
+        // Points at zeros: wrong signature.
+        let img = image(&[(&2048u32.to_le_bytes(), guid::OVMF_SEV_METADATA)], 0);
+        assert!(matches!(
+            Firmware::parse(&img),
+            Err(Error::MetadataSignature)
+        ));
+        let mk = |items: &[(u32, u32, u32)], version: u32, count_extra: u32| {
+            let mut img = image(&[(&2048u32.to_le_bytes(), guid::OVMF_SEV_METADATA)], 0);
+            let s = PAGE_SIZE - 2048;
+            img[s..s + 4].copy_from_slice(b"ASEV");
+            let size = 16 + 12 * items.len() as u32;
+            img[s + 4..s + 8].copy_from_slice(&size.to_le_bytes());
+            img[s + 8..s + 12].copy_from_slice(&version.to_le_bytes());
+            img[s + 12..s + 16].copy_from_slice(&(items.len() as u32 + count_extra).to_le_bytes());
+            for (i, (g, z, t)) in items.iter().enumerate() {
+                let o = s + 16 + 12 * i;
+                img[o..o + 4].copy_from_slice(&g.to_le_bytes());
+                img[o + 4..o + 8].copy_from_slice(&z.to_le_bytes());
+                img[o + 8..o + 12].copy_from_slice(&t.to_le_bytes());
+            }
+            img
+        };
+        let ok = mk(&[(0x800000, 0x9000, 1), (0x80d000, 0x1000, 2)], 1, 0);
+        let fw = Firmware::parse(&ok).unwrap();
+        assert_eq!(fw.sections().len(), 2);
+        assert_eq!(fw.sections()[1].kind, SectionKind::SnpSecrets);
+        assert!(matches!(
+            Firmware::parse(&mk(&[], 2, 0)),
+            Err(Error::MetadataVersion(2))
+        ));
+        assert!(matches!(
+            Firmware::parse(&mk(&[], 1, 1)),
+            Err(Error::MetadataMalformed(_))
+        ));
+        let unaligned = mk(&[(0x800001, 0x1000, 1)], 1, 0);
+        assert!(matches!(
+            Firmware::parse(&unaligned),
+            Err(Error::BadSection { .. })
+        ));
+        let past = mk(&[(0xffff_f000, 0x2000, 1)], 1, 0);
+        assert!(matches!(
+            Firmware::parse(&past),
+            Err(Error::BadSection { .. })
+        ));
+        let overlap = mk(&[(0x800000, 0x9000, 1), (0x808000, 0x1000, 3)], 1, 0);
+        assert!(matches!(
+            Firmware::parse(&overlap),
+            Err(Error::OverlappingSections(0, 1))
+        ));
+    }
+}
