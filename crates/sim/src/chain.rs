@@ -353,13 +353,13 @@ impl SimChain {
         &self.meta
     }
 
-    // SNP-PENDING     /// The VCEK with its chain (ASK, ARK) in the verifier's endorsement form.
-    // SNP-PENDING     pub fn endorsement(&self) -> remits_snp::Endorsement {
-    // SNP-PENDING         remits_snp::Endorsement {
-    // SNP-PENDING             leaf: self.vcek.clone(),
-    // SNP-PENDING             chain: vec![self.ask.clone(), self.ark.clone()],
-    // SNP-PENDING         }
-    // SNP-PENDING     }
+    /// The VCEK with its chain (ASK, ARK) in the verifier's endorsement form.
+    pub fn endorsement(&self) -> remits_snp::Endorsement {
+        remits_snp::Endorsement {
+            leaf: self.vcek.clone(),
+            chain: vec![self.ask.clone(), self.ark.clone()],
+        }
+    }
 
     pub(crate) fn signing_key(&self) -> &p384::ecdsa::SigningKey {
         &self.vcek_key
