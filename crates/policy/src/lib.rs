@@ -16,7 +16,7 @@ mod explain;
 pub mod refvalues;
 pub mod shipped;
 
-pub use engine::{AttestationOutcome, PolicyEngine, ResourceDecision};
+pub use engine::{AttestationOutcome, PolicyEngine, ResourceDecision, MAX_POLICY_LEN};
 pub use error::Error;
-pub use explain::{Check, EarStatus, Explanation, TrustVector};
+pub use explain::{Check, EarStatus, Explanation, TrustVector, TRUST_CLAIM_NAMES};
 pub use refvalues::ReferenceValues;

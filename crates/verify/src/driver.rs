@@ -1,0 +1,109 @@
+//! The per-TEE driver seam: evidence JSON + expected bindings + time in, typed claims out.
+//!
+//! An embedding project adds a TEE by implementing [`TeeDriver`] and registering it with
+//! [`crate::AttestationService::register_driver`] or [`crate::Drivers::register`].
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde_json::{Map, Value};
+
+use crate::Error;
+
+/// What the evidence must be bound to. `None` means "not checked" and is reported as such.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expected {
+    /// The runtime-data binding digest (SHA-384 of the canonical runtime data) or explicit
+    /// report data; each driver fits it to its TEE's field (snp: zero-padded to 64 bytes,
+    /// tpm: truncated to 32, az-snp-vtpm: the full 48 bytes, sample: compared exactly).
+    pub report_data: Option<Vec<u8>>,
+    /// The init-data digest (bound to SNP HOST_DATA, or PCR8 = SHA-256(0^32 || digest)).
+    pub init_data: Option<Vec<u8>>,
+}
+
+/// What a driver returns after every check passed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriverOutput {
+    /// Claims under trustee's names for this TEE (the object placed at `input.<tee>`).
+    pub claims: Map<String, Value>,
+    /// Whether `Expected::report_data` was compared (false when it was `None`).
+    pub report_data_checked: bool,
+    /// Whether `Expected::init_data` was compared (false when it was `None`).
+    pub init_data_checked: bool,
+}
+
+/// A verifier for one kind of TEE evidence.
+pub trait TeeDriver: Send + Sync {
+    /// The TEE name (`snp`, `az-snp-vtpm`, ...): the request's `tee` and the key under which the
+    /// claims appear in the policy input.
+    fn name(&self) -> &str;
+
+    /// The EAR submodule class (`cpu`, `gpu`, ...). The submodule is `<class>0`.
+    fn tee_class(&self) -> &str {
+        "cpu"
+    }
+
+    /// Verify `evidence` at time `now`. Must check every signature over the received bytes and
+    /// compare every `expected` binding that is `Some`, before returning claims.
+    fn verify(
+        &self,
+        evidence: &Value,
+        expected: &Expected,
+        now: SystemTime,
+    ) -> Result<DriverOutput, Error>;
+}
+
+/// A registry of drivers by name.
+#[derive(Clone, Default)]
+pub struct Drivers {
+    map: BTreeMap<String, Arc<dyn TeeDriver>>,
+}
+
+impl std::fmt::Debug for Drivers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.map.keys()).finish()
+    }
+}
+
+impl Drivers {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add (or replace) a driver under its name.
+    pub fn register(&mut self, driver: Arc<dyn TeeDriver>) {
+        self.map.insert(driver.name().to_string(), driver);
+    }
+
+    /// The driver for a TEE name.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn TeeDriver>> {
+        self.map.get(name)
+    }
+
+    /// Names of the registered drivers.
+    pub fn names(&self) -> Vec<&str> {
+        self.map.keys().map(String::as_str).collect()
+    }
+}
+
+/// Compare an expected binding with the evidence's field in constant time; `Binding` error
+/// with both values in hex otherwise.
+pub fn compare_binding(
+    tee: &str,
+    what: &'static str,
+    expected: &[u8],
+    actual: &[u8],
+) -> Result<(), Error> {
+    use subtle::ConstantTimeEq;
+    if expected.len() == actual.len() && bool::from(expected.ct_eq(actual)) {
+        Ok(())
+    } else {
+        Err(Error::Binding {
+            tee: tee.to_string(),
+            what,
+            expected: hex::encode(expected),
+            actual: hex::encode(actual),
+        })
+    }
+}

@@ -1,0 +1,24 @@
+//! Verifier composition: per-TEE drivers, runtime-data binding, reference values, Rego policy
+//! and EAR tokens.
+//!
+//! [`AttestationService`] is the one entry point used by `remits-verifier` and the broker:
+//! evidence (any registered TEE) + the expected binding + optional init-data → verified claims →
+//! policy (with `query_reference_value`) → an ES256 EAR token and an [`remits_policy::Explanation`].
+#![forbid(unsafe_code)]
+
+mod config;
+pub mod driver;
+pub mod drivers;
+mod error;
+pub mod refvalues;
+mod service;
+pub mod token;
+
+pub use config::{PolicyChoice, ServiceConfig};
+pub use driver::{DriverOutput, Drivers, Expected, TeeDriver};
+pub use error::Error;
+pub use remits_policy::{EarStatus, Explanation};
+pub use service::{
+    load_signing_key, AttestationRequest, AttestationService, Attested, Decision,
+    RESOURCE_POLICY_KEY,
+};

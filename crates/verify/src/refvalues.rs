@@ -1,0 +1,176 @@
+//! The reference-value store: named lists of accepted values with optional expiry, persisted in
+//! a [`remits_store::Store`] (namespace `ReferenceValue`, one key per name) and cached in memory.
+//!
+//! Accepted registration forms:
+//! * trustee's sample form `{"snp_launch_measurement": ["hex", ...], "snp_bootloader": [10]}` or
+//!   an RVPS message `{"version","type":"sample","payload":"<base64>"}` (no expiry);
+//! * remits' form `{"expires_at": "<RFC 3339>" | null, "values": {<sample form>}}`.
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use remits_policy::ReferenceValues;
+use remits_store::{Namespace, Store};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Error;
+
+/// One stored value with its expiry (unix seconds; `None` = never).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The value (string, number, object, ...).
+    pub value: Value,
+    /// Expiry, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+}
+
+/// Reference values: store-backed, cached, expiry-aware.
+pub struct ReferenceValueStore {
+    store: Arc<dyn Store>,
+    cache: RwLock<BTreeMap<String, Vec<Entry>>>,
+}
+
+impl std::fmt::Debug for ReferenceValueStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReferenceValueStore")
+            .finish_non_exhaustive()
+    }
+}
+
+fn secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Parse RFC 3339 into a `SystemTime`.
+pub fn parse_rfc3339(s: &str) -> Result<SystemTime, String> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{s:?} is not RFC 3339: {e}"))?;
+    let ts = t.unix_timestamp();
+    u64::try_from(ts)
+        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        .map_err(|_| format!("{s:?} is before 1970"))
+}
+
+/// Parse any accepted registration form into values + optional expiry.
+pub fn parse_registration(json: &[u8]) -> Result<(ReferenceValues, Option<SystemTime>), Error> {
+    let v: Value = serde_json::from_slice(json)
+        .map_err(|e| Error::ReferenceValues(format!("not JSON: {e}")))?;
+    if let (Some(values), Some(obj)) = (v.get("values"), v.as_object()) {
+        for k in obj.keys() {
+            if k != "values" && k != "expires_at" {
+                return Err(Error::ReferenceValues(format!("unknown field {k:?}")));
+            }
+        }
+        let exp = match obj.get("expires_at") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(parse_rfc3339(s).map_err(Error::ReferenceValues)?),
+            Some(_) => return Err(Error::ReferenceValues("expires_at: not a string".into())),
+        };
+        let rv = ReferenceValues::from_value(values)
+            .map_err(|e| Error::ReferenceValues(e.to_string()))?;
+        return Ok((rv, exp));
+    }
+    let rv = ReferenceValues::from_value(&v).map_err(|e| Error::ReferenceValues(e.to_string()))?;
+    Ok((rv, None))
+}
+
+impl ReferenceValueStore {
+    /// Open over a store and load what it holds.
+    pub async fn open(store: Arc<dyn Store>) -> Result<Self, Error> {
+        let s = ReferenceValueStore {
+            store,
+            cache: RwLock::new(BTreeMap::new()),
+        };
+        s.reload().await?;
+        Ok(s)
+    }
+
+    /// Re-read every name from the store (e.g. after another replica registered values).
+    pub async fn reload(&self) -> Result<(), Error> {
+        let mut map = BTreeMap::new();
+        for name in self.store.list(Namespace::ReferenceValue, "").await? {
+            if let Some(bytes) = self.store.get(Namespace::ReferenceValue, &name).await? {
+                let entries: Vec<Entry> = serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::ReferenceValues(format!("stored value {name:?} is corrupt: {e}"))
+                })?;
+                map.insert(name, entries);
+            }
+        }
+        if let Ok(mut c) = self.cache.write() {
+            *c = map;
+        }
+        Ok(())
+    }
+
+    /// Add values (merged with what is there; a re-registered value gets the new expiry).
+    pub async fn register(
+        &self,
+        values: &ReferenceValues,
+        expires_at: Option<SystemTime>,
+    ) -> Result<(), Error> {
+        let exp = expires_at.map(secs);
+        for (name, vals) in &values.0 {
+            let mut entries: Vec<Entry> =
+                match self.store.get(Namespace::ReferenceValue, name).await? {
+                    Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
+                    None => Vec::new(),
+                };
+            for v in vals {
+                entries.retain(|e| &e.value != v);
+                entries.push(Entry {
+                    value: v.clone(),
+                    expires_at: exp,
+                });
+            }
+            let key_exp = if entries.iter().any(|e| e.expires_at.is_none()) {
+                None
+            } else {
+                entries
+                    .iter()
+                    .filter_map(|e| e.expires_at)
+                    .max()
+                    .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+            };
+            let bytes = serde_json::to_vec(&entries).map_err(|e| Error::Internal(e.to_string()))?;
+            self.store
+                .put(Namespace::ReferenceValue, name, &bytes, key_exp)
+                .await?;
+            if let Ok(mut c) = self.cache.write() {
+                c.insert(name.clone(), entries);
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove a name.
+    pub async fn remove(&self, name: &str) -> Result<bool, Error> {
+        let r = self.store.delete(Namespace::ReferenceValue, name).await?;
+        if let Ok(mut c) = self.cache.write() {
+            c.remove(name);
+        }
+        Ok(r)
+    }
+
+    /// The unexpired values at `now`, as the policy sees them.
+    pub fn snapshot(&self, now: SystemTime) -> ReferenceValues {
+        let n = secs(now);
+        let mut out = ReferenceValues::new();
+        if let Ok(c) = self.cache.read() {
+            for (name, entries) in c.iter() {
+                let live: Vec<Value> = entries
+                    .iter()
+                    .filter(|e| e.expires_at.is_none_or(|x| x > n))
+                    .map(|e| e.value.clone())
+                    .collect();
+                if !live.is_empty() {
+                    out.0.insert(name.clone(), live);
+                }
+            }
+        }
+        out
+    }
+}
