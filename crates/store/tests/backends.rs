@@ -1,0 +1,336 @@
+//! The conformance suite against every backend, plus encryption-at-rest, restart, crash
+//! (SIGKILL) and multi-replica tests.
+
+mod conformance;
+
+use std::io::BufRead;
+use std::path::Path;
+use std::sync::Arc;
+
+use conformance::TestClock;
+use remits_store::testing::PostgresServer;
+use remits_store::{
+    EmbeddedStore, Kek, MemoryStore, Namespace, PostgresStore, Store, StoreError, StoreOptions,
+};
+
+const SECRET: &[u8] = b"the-launch-codes-0123456789-PLAINTEXT-MARKER";
+
+fn kek(b: u8) -> Kek {
+    Kek::from_bytes([b; 32])
+}
+
+fn opts(clock: &Arc<TestClock>) -> StoreOptions {
+    StoreOptions::default().with_clock(clock.clone())
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every file under `dir` (recursively) that contains `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            hits.extend(files_containing(&p, needle));
+        } else if let Ok(data) = std::fs::read(&p) {
+            if contains(&data, needle) {
+                hits.push(p.display().to_string());
+            }
+        }
+    }
+    hits
+}
+
+// ---------------------------------------------------------------- memory
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_conformance() {
+    let clock = TestClock::new();
+    let s: Arc<dyn Store> = Arc::new(MemoryStore::with_options(opts(&clock)));
+    conformance::all(s, &clock).await;
+}
+
+// ---------------------------------------------------------------- embedded
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new();
+    let s: Arc<dyn Store> = Arc::new(EmbeddedStore::open_with(dir.path(), Some(kek(1)), opts(&clock)).unwrap());
+    conformance::all(s, &clock).await;
+}
+
+#[tokio::test]
+async fn embedded_survives_restart_and_checks_the_kek() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = EmbeddedStore::open(dir.path(), Some(kek(1))).unwrap();
+        s.put(Namespace::Resource, "r/k/t", SECRET, None).await.unwrap();
+        s.put(Namespace::Config, "c", b"plain config", None).await.unwrap();
+    }
+    // The file holds neither the secret nor the (also sealed) config value in clear.
+    let data = std::fs::read(dir.path().join(remits_store::EMBEDDED_FILE_NAME)).unwrap();
+    assert!(!contains(&data, SECRET));
+    assert!(!contains(&data, b"plain config"));
+    {
+        let s = EmbeddedStore::open(dir.path(), Some(kek(1))).unwrap();
+        assert_eq!(s.get(Namespace::Resource, "r/k/t").await.unwrap().unwrap().as_slice(), SECRET);
+        assert_eq!(s.list(Namespace::Resource, "").await.unwrap(), ["r/k/t"]);
+    }
+    // Wrong KEK, or none: refused at open, before anything is read.
+    assert!(matches!(
+        EmbeddedStore::open(dir.path(), Some(kek(2))),
+        Err(StoreError::KekMismatch { .. })
+    ));
+    assert!(matches!(EmbeddedStore::open(dir.path(), None), Err(StoreError::KekMismatch { .. })));
+}
+
+/// Rewrites one stored record of the embedded file directly (the store must be closed).
+fn embedded_raw_copy(dir: &Path, ns: Namespace, from: &str, to: &str, flip: Option<usize>) {
+    use redb::{ReadableTable, TableDefinition};
+    const KV: TableDefinition<(&str, &str), (Option<u64>, &[u8])> = TableDefinition::new("remits_kv");
+    let db = redb::Database::open(dir.join(remits_store::EMBEDDED_FILE_NAME)).unwrap();
+    let w = db.begin_write().unwrap();
+    {
+        let mut t = w.open_table(KV).unwrap();
+        let (exp, mut bytes) = {
+            let g = t.get((ns.as_str(), from)).unwrap().unwrap();
+            let (e, b) = g.value();
+            (e, b.to_vec())
+        };
+        if let Some(i) = flip {
+            bytes[i] ^= 1;
+        }
+        t.insert((ns.as_str(), to), (exp, bytes.as_slice())).unwrap();
+    }
+    w.commit().unwrap();
+}
+
+#[tokio::test]
+async fn embedded_sealed_values_are_bound_to_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = EmbeddedStore::open(dir.path(), Some(kek(1))).unwrap();
+        s.put(Namespace::Resource, "a/k/t", b"secret of a", None).await.unwrap();
+        s.put(Namespace::Resource, "b/k/t", b"secret of b", None).await.unwrap();
+    }
+    embedded_raw_copy(dir.path(), Namespace::Resource, "a/k/t", "b/k/t", None);
+    embedded_raw_copy(dir.path(), Namespace::Resource, "a/k/t", "c/k/t", Some(20));
+    let s = EmbeddedStore::open(dir.path(), Some(kek(1))).unwrap();
+    assert_eq!(s.get(Namespace::Resource, "a/k/t").await.unwrap().unwrap().as_slice(), b"secret of a");
+    assert!(matches!(
+        s.get(Namespace::Resource, "b/k/t").await,
+        Err(StoreError::Crypto { ns: Namespace::Resource, .. })
+    ));
+    assert!(matches!(s.get(Namespace::Resource, "c/k/t").await, Err(StoreError::Crypto { .. })));
+    // CAS over an undecryptable value fails with the same error instead of overwriting it.
+    assert!(matches!(
+        s.compare_and_swap(Namespace::Resource, "b/k/t", Some(b"secret of a"), Some(b"x"), None).await,
+        Err(StoreError::Crypto { .. })
+    ));
+    // A plain put replaces it (the operator re-provisions the secret).
+    s.put(Namespace::Resource, "b/k/t", b"again", None).await.unwrap();
+    assert_eq!(s.get(Namespace::Resource, "b/k/t").await.unwrap().unwrap().as_slice(), b"again");
+}
+
+#[tokio::test]
+async fn embedded_without_kek_refuses_secrets_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = EmbeddedStore::open(dir.path(), None).unwrap();
+        assert!(matches!(
+            s.put(Namespace::Resource, "r/k/t", b"x", None).await,
+            Err(StoreError::KekRequired { ns: Namespace::Resource })
+        ));
+        assert!(matches!(s.get(Namespace::Resource, "r/k/t").await, Err(StoreError::KekRequired { .. })));
+        s.put(Namespace::Session, "s", b"ok", None).await.unwrap();
+    }
+    {
+        let allow = StoreOptions {
+            allow_plaintext: true,
+            ..StoreOptions::default()
+        };
+        let s = EmbeddedStore::open_with(dir.path(), None, allow).unwrap();
+        s.put(Namespace::Resource, "r/k/t", b"clear", None).await.unwrap();
+        assert_eq!(s.get(Namespace::Resource, "r/k/t").await.unwrap().unwrap().as_slice(), b"clear");
+        assert_eq!(s.get(Namespace::Session, "s").await.unwrap().unwrap().as_slice(), b"ok");
+    }
+    // A plaintext store cannot silently become "encrypted" with half of its values in clear.
+    assert!(matches!(
+        EmbeddedStore::open(dir.path(), Some(kek(1))),
+        Err(StoreError::KekMismatch { .. })
+    ));
+}
+
+const CHILD_ENV: &str = "REMITS_STORE_SIGKILL_CHILD_DIR";
+
+/// Child half of `embedded_write_survives_sigkill`: a no-op unless started by it.
+#[test]
+fn sigkill_child_writer() {
+    let Some(dir) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s = EmbeddedStore::open(Path::new(&dir), Some(kek(7))).unwrap();
+        let mut out = std::io::stdout();
+        for i in 0u32.. {
+            let value = format!("value {i}");
+            s.put(Namespace::Resource, &format!("r/k/{i:06}"), value.as_bytes(), None)
+                .await
+                .unwrap();
+            use std::io::Write;
+            writeln!(out, "acked {i}").unwrap();
+            out.flush().unwrap();
+        }
+    });
+}
+
+#[test]
+fn embedded_write_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["sigkill_child_writer", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut last_acked = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("acked ") {
+            let n: u32 = n.parse().unwrap();
+            last_acked = Some(n);
+            if n >= 30 {
+                break;
+            }
+        }
+    }
+    // SIGKILL while the child keeps writing.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let last = last_acked.expect("child acknowledged writes");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s = EmbeddedStore::open(dir.path(), Some(kek(7))).unwrap();
+        for i in 0..=last {
+            let got = s.get(Namespace::Resource, &format!("r/k/{i:06}")).await.unwrap();
+            assert_eq!(got.as_deref().map(Vec::as_slice), Some(format!("value {i}").as_bytes()), "write {i} was acknowledged");
+        }
+        // Writes after the last ack may or may not have landed, but whatever is there is whole.
+        for k in s.list(Namespace::Resource, "r/k/").await.unwrap() {
+            assert!(s.get(Namespace::Resource, &k).await.unwrap().is_some());
+        }
+    });
+}
+
+// ---------------------------------------------------------------- postgres
+
+async fn fresh_database(server: &PostgresServer, name: &str) -> String {
+    let (client, conn) = tokio_postgres::connect(&server.url(), tokio_postgres::NoTls).await.unwrap();
+    let h = tokio::spawn(conn);
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    drop(client);
+    let _ = h.await;
+    format!("postgresql://postgres@127.0.0.1:{}/{name}", server.port())
+}
+
+async fn raw_client(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_conformance_and_encryption() {
+    let Some(server) = PostgresServer::start().unwrap() else {
+        return;
+    };
+
+    // The shared suite.
+    let url = fresh_database(&server, "conformance").await;
+    let clock = TestClock::new();
+    let s: Arc<dyn Store> =
+        Arc::new(PostgresStore::connect_with(&url, Some(kek(1)), opts(&clock), 8).await.unwrap());
+    conformance::all(s, &clock).await;
+
+    // Encryption at rest: neither the table nor any file of the cluster (heap, WAL) holds the
+    // plaintext.
+    let url = fresh_database(&server, "sealed").await;
+    let s = PostgresStore::connect(&url, Some(kek(1))).await.unwrap();
+    s.put(Namespace::Resource, "a/k/t", SECRET, None).await.unwrap();
+    s.put(Namespace::Resource, "b/k/t", b"secret of b", None).await.unwrap();
+    let raw = raw_client(&url).await;
+    let rows = raw.query("SELECT value FROM remits_kv", &[]).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        let v: &[u8] = r.get(0);
+        assert!(!contains(v, SECRET) && !contains(v, b"secret of b"));
+        assert!(v.starts_with(b"rmse\x01"));
+    }
+    raw.batch_execute("CHECKPOINT").await.unwrap();
+    assert_eq!(files_containing(&server.data_dir(), SECRET), Vec::<String>::new());
+
+    // A value moved to another key fails authentication; so does a flipped bit.
+    raw.execute(
+        "UPDATE remits_kv SET value = (SELECT value FROM remits_kv WHERE key = 'a/k/t') WHERE key = 'b/k/t'",
+        &[],
+    )
+    .await
+    .unwrap();
+    raw.execute(
+        "INSERT INTO remits_kv (ns, key, value) SELECT ns, 'c/k/t', set_byte(value, 30, get_byte(value, 30) # 1) FROM remits_kv WHERE key = 'a/k/t'",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.get(Namespace::Resource, "a/k/t").await.unwrap().unwrap().as_slice(), SECRET);
+    assert!(matches!(s.get(Namespace::Resource, "b/k/t").await, Err(StoreError::Crypto { .. })));
+    assert!(matches!(s.get(Namespace::Resource, "c/k/t").await, Err(StoreError::Crypto { .. })));
+
+    // Wrong KEK / no KEK: refused at connect.
+    assert!(matches!(
+        PostgresStore::connect(&url, Some(kek(2))).await,
+        Err(StoreError::KekMismatch { .. })
+    ));
+    assert!(matches!(PostgresStore::connect(&url, None).await, Err(StoreError::KekMismatch { .. })));
+
+    // No KEK: secrets refused.
+    let url = fresh_database(&server, "plain").await;
+    let p = PostgresStore::connect(&url, None).await.unwrap();
+    assert!(matches!(
+        p.put(Namespace::Resource, "r/k/t", b"x", None).await,
+        Err(StoreError::KekRequired { .. })
+    ));
+    p.put(Namespace::Session, "s", b"ok", None).await.unwrap();
+    assert_eq!(p.get(Namespace::Session, "s").await.unwrap().unwrap().as_slice(), b"ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_share_state() {
+    let Some(server) = PostgresServer::start().unwrap() else {
+        return;
+    };
+    let url = server.url();
+    // Two replicas connecting at once: schema creation does not race.
+    let (a, b) = tokio::join!(
+        PostgresStore::connect(&url, Some(kek(3))),
+        PostgresStore::connect(&url, Some(kek(3)))
+    );
+    let (a, b): (Arc<dyn Store>, Arc<dyn Store>) = (Arc::new(a.unwrap()), Arc::new(b.unwrap()));
+    a.put(Namespace::Resource, "r/k/t", SECRET, None).await.unwrap();
+    assert_eq!(b.get(Namespace::Resource, "r/k/t").await.unwrap().unwrap().as_slice(), SECRET);
+    // A session created on one replica is advanced on the other.
+    assert!(a.compare_and_swap(Namespace::Session, "sid", None, Some(b"authed"), None).await.unwrap());
+    assert!(b.compare_and_swap(Namespace::Session, "sid", Some(b"authed"), Some(b"attested"), None).await.unwrap());
+    assert!(!a.compare_and_swap(Namespace::Session, "sid", Some(b"authed"), Some(b"x"), None).await.unwrap());
+    assert_eq!(a.get(Namespace::Session, "sid").await.unwrap().unwrap().as_slice(), b"attested");
+    assert!(b.delete(Namespace::Resource, "r/k/t").await.unwrap());
+    assert!(a.get(Namespace::Resource, "r/k/t").await.unwrap().is_none());
+    // Concurrent CAS spread over both replicas: one creator, no lost update.
+    conformance::concurrent_cas(&[a, b]).await;
+}
