@@ -118,6 +118,27 @@ struct TrustedLeaf {
     /// Latest notBefore and earliest notAfter over ARK, intermediate and leaf.
     window: (SystemTime, SystemTime, CertRole),
     windows: Vec<(CertRole, SystemTime, SystemTime)>,
+    inter: Arc<AmdCert>,
+    ark: Arc<AmdCert>,
+    /// The intermediate is the built-in one, so an empty supplied chain leads to this entry.
+    inter_builtin: bool,
+}
+
+impl TrustedLeaf {
+    /// Whether verifying with `chain` would build exactly this chain (so the cache answers the
+    /// same as a fresh verification would): every supplied certificate is this chain's ARK or
+    /// intermediate, and without a supplied intermediate the built-in one is this one.
+    fn same_chain(&self, chain: &[Vec<u8>]) -> bool {
+        let mut has_inter = false;
+        for c in chain {
+            if c.as_slice() == self.inter.der() {
+                has_inter = true;
+            } else if c.as_slice() != self.ark.der() {
+                return false;
+            }
+        }
+        has_inter || self.inter_builtin
+    }
 }
 
 const CACHE_MAX: usize = 4096;
@@ -191,7 +212,12 @@ impl Verifier {
 
         // 2-3. Chain (cached).
         let leaf_sha256: [u8; 32] = Sha256::digest(&endorsement.leaf).into();
-        let cached = self.cache.read().ok().and_then(|c| c.get(&leaf_sha256).cloned());
+        let cached = self
+            .cache
+            .read()
+            .ok()
+            .and_then(|c| c.get(&leaf_sha256).cloned())
+            .filter(|t| t.same_chain(&endorsement.chain));
         let chain_cached = cached.is_some();
         let trusted = match cached {
             Some(t) => t,
@@ -201,7 +227,7 @@ impl Verifier {
                     if c.len() >= CACHE_MAX {
                         c.clear();
                     }
-                    c.insert(leaf_sha256, t.clone());
+                    c.entry(leaf_sha256).or_insert_with(|| t.clone());
                 }
                 t
             }
@@ -416,7 +442,13 @@ impl Verifier {
                     ];
                     let nb = windows.iter().map(|w| w.1).max().unwrap_or(SystemTime::UNIX_EPOCH);
                     let na = windows.iter().map(|w| w.2).min().unwrap_or(SystemTime::UNIX_EPOCH);
+                    let builtin_inter = if want_inter == CertRole::Ask { &anchor.ask } else { &anchor.asvk };
+                    let inter_builtin =
+                        anchor.builtin && builtin_inter.as_ref().is_some_and(|b| b.der() == inter.der());
                     return Ok(TrustedLeaf {
+                        inter: inter.clone(),
+                        ark: anchor.ark.clone(),
+                        inter_builtin,
                         key,
                         signer,
                         generation,
