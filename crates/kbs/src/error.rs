@@ -19,6 +19,9 @@ pub enum KbsError {
     /// The TEE named in `/auth` is not one this broker verifies.
     #[error("TEE {0:?} is not supported by this broker")]
     UnsupportedTee(String),
+    /// The request body exceeds the configured limit.
+    #[error("request body larger than {0} bytes")]
+    PayloadTooLarge(usize),
     /// A request body is not the expected JSON message.
     #[error("malformed request body: {0}")]
     BadRequest(String),
@@ -97,7 +100,7 @@ impl KbsError {
             | Self::NonceMismatch
             | Self::NonceReused
             | Self::Attestation(_) => "AttestationError",
-            Self::BadRequest(_) => "SerdeError",
+            Self::BadRequest(_) | Self::PayloadTooLarge(_) => "SerdeError",
             Self::TokenNotFound => "TokenNotFound",
             Self::TokenInvalid(_) | Self::TokenKeyMismatch => "TokenVerifierError",
             Self::PolicyDeny(_) => "PolicyDeny",
@@ -115,6 +118,7 @@ impl KbsError {
         let remits = match self {
             Self::InvalidRequestPath(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) | Self::AdminInput(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ProtocolVersion(_)
             | Self::UnsupportedTee(_)
             | Self::NoSession

@@ -392,6 +392,42 @@ impl TeeKeyPair {
         }
     }
 
+    /// The private key as a JWK (for handing to another JOSE implementation, e.g. in
+    /// interoperability tests). Zeroized on drop.
+    pub fn private_jwk(&self) -> Zeroizing<String> {
+        use rsa::traits::PrivateKeyParts;
+        let mut jwk = self.public_jwk();
+        let extra: Vec<(&str, String)> = match self {
+            Self::P256(sk) => vec![("d", b64(&sk.to_bytes()))],
+            Self::P521(sk) => vec![("d", b64(&sk.to_bytes()))],
+            Self::Rsa(sk) => {
+                let p = sk.primes();
+                let (Some(p0), Some(p1)) = (p.first(), p.get(1)) else {
+                    return Zeroizing::new(String::new());
+                };
+                let mut v = vec![
+                    ("d", b64(&sk.d().to_bytes_be())),
+                    ("p", b64(&p0.to_bytes_be())),
+                    ("q", b64(&p1.to_bytes_be())),
+                ];
+                if let (Some(dp), Some(dq)) = (sk.dp(), sk.dq()) {
+                    v.push(("dp", b64(&dp.to_bytes_be())));
+                    v.push(("dq", b64(&dq.to_bytes_be())));
+                }
+                if let Some(qi) = sk.crt_coefficient() {
+                    v.push(("qi", b64(&qi.to_bytes_be())));
+                }
+                v
+            }
+        };
+        if let Some(o) = jwk.as_object_mut() {
+            for (k, v) in extra {
+                o.insert(k.into(), Value::String(v));
+            }
+        }
+        Zeroizing::new(jwk.to_string())
+    }
+
     fn alg(&self) -> &'static str {
         match self {
             Self::P256(_) | Self::P521(_) => ALG_ECDH_ES_A256KW,

@@ -7,17 +7,23 @@
 //! - [`admin`]: admin JWTs (EdDSA / ES256) for the admin API.
 //! - [`backend`]: the attestation/policy seam ([`backend::AttestationBackend`]).
 //! - [`server`]: the axum router and listener (plain or TLS).
-//! - [`client`]: [`client::KbsClient`].
+//! - [`client`]: [`client::KbsClient`] and [`client::AdminClient`].
+//! - [`config`] / [`assemble`]: the broker's TOML configuration and start-up.
+//! - [`verify_backend`]: the backend over `remits_verify::AttestationService`.
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod assemble;
 pub mod backend;
 pub mod client;
+pub mod config;
 pub mod error;
+pub mod fuzzing;
 pub mod jwe;
 pub mod protocol;
 pub mod rng;
 pub mod server;
 pub mod session;
+pub mod verify_backend;
 
 pub use error::{Compat, KbsError};

@@ -45,13 +45,7 @@ fn body_bytes(s: &KbsState, body: Result<Bytes, BytesRejection>) -> Result<Bytes
     body.map_err(|r| {
         let status = r.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
-            err(
-                s,
-                KbsError::BadRequest(format!(
-                    "request body larger than {} bytes",
-                    s.settings.max_body_bytes
-                )),
-            )
+            err(s, KbsError::PayloadTooLarge(s.settings.max_body_bytes))
         } else {
             err(s, KbsError::BadRequest(r.body_text()))
         }

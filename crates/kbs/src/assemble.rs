@@ -1,0 +1,154 @@
+//! Builds a running broker's state from a [`BrokerConfig`]: store, sessions, attestation
+//! service, admin keys, TLS. Everything is parsed once here, never per request.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use remits_evidence::clock::Clock;
+use remits_store::{EmbeddedStore, Kek, MemoryStore, PostgresStore, Store, StoreOptions};
+use remits_verify::AttestationService;
+
+use crate::admin::{AdminPublicKey, AdminVerifier, NamedKey};
+use crate::config::{Backend, BrokerConfig, SessionPlace};
+use crate::rng::RandomSource;
+use crate::server::{KbsState, Metrics, Settings};
+use crate::verify_backend::VerifyBackend;
+
+/// How often expired sessions are purged from the store.
+pub const SESSION_GC_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Start-up failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AssembleError {
+    /// Configuration is inconsistent.
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// The store could not be opened.
+    #[error("storage: {0}")]
+    Store(String),
+    /// The attestation service could not be built.
+    #[error("attestation service: {0}")]
+    Verify(String),
+    /// An admin key could not be loaded.
+    #[error("{0}")]
+    Admin(#[from] crate::admin::AdminError),
+    /// TLS could not be configured.
+    #[error("{0}")]
+    Tls(#[from] crate::server::tls::TlsError),
+}
+
+/// A broker ready to serve.
+pub struct Assembled {
+    /// Handler state.
+    pub state: Arc<KbsState>,
+    /// TLS configuration when `[tls]` is set.
+    pub tls: Option<Arc<rustls_ring::ServerConfig>>,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// The attestation service (e.g. to print its token key).
+    pub service: Arc<AttestationService>,
+}
+
+fn store_err(e: remits_store::StoreError) -> AssembleError {
+    AssembleError::Store(e.to_string())
+}
+
+/// Opens the store, the attestation service and the rest; spawns the session purger.
+pub async fn assemble(
+    cfg: &BrokerConfig,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn RandomSource>,
+) -> Result<Assembled, AssembleError> {
+    cfg.validate()?;
+    let kek = match &cfg.storage.kek_file {
+        Some(p) => Some(Kek::from_file(p).map_err(store_err)?),
+        None => None,
+    };
+    let opts = StoreOptions::default().with_clock(clock.clone());
+    let store: Arc<dyn Store> = match cfg.storage.backend {
+        Backend::Embedded => {
+            let dir = cfg.storage.dir.as_deref().ok_or_else(|| {
+                AssembleError::Store("storage.dir is required for the embedded store".into())
+            })?;
+            Arc::new(EmbeddedStore::open_with(dir, kek, opts.clone()).map_err(store_err)?)
+        }
+        Backend::Postgres => {
+            let url = cfg.storage.url.as_deref().ok_or_else(|| {
+                AssembleError::Store("storage.url is required for postgres".into())
+            })?;
+            Arc::new(
+                PostgresStore::connect_with(url, kek, opts.clone(), 16)
+                    .await
+                    .map_err(store_err)?,
+            )
+        }
+        Backend::Memory => Arc::new(MemoryStore::with_options(StoreOptions {
+            allow_plaintext: true,
+            ..opts.clone()
+        })),
+    };
+    let place = cfg.storage.sessions.unwrap_or(match cfg.storage.backend {
+        Backend::Postgres => SessionPlace::Store,
+        _ => SessionPlace::Memory,
+    });
+    let sessions: Arc<dyn Store> = match place {
+        SessionPlace::Store => store.clone(),
+        SessionPlace::Memory => Arc::new(MemoryStore::with_options(opts)),
+    };
+    let mut keys = Vec::new();
+    for k in &cfg.admin.keys {
+        let pem = std::fs::read_to_string(&k.public_key).map_err(|e| {
+            crate::admin::AdminError::Key {
+                name: k.public_key.display().to_string(),
+                reason: e.to_string(),
+            }
+        })?;
+        keys.push(NamedKey {
+            name: k.name.clone(),
+            key: AdminPublicKey::from_pem(&k.name, &pem)?,
+        });
+    }
+    let service = Arc::new(
+        AttestationService::new(cfg.attestation.clone(), store.clone(), clock.clone())
+            .await
+            .map_err(|e| AssembleError::Verify(e.to_string()))?,
+    );
+    let tls = match &cfg.tls {
+        Some(t) => Some(crate::server::tls::server_config(&t.cert, &t.key)?),
+        None => None,
+    };
+    let state = Arc::new(KbsState {
+        backend: Arc::new(VerifyBackend(service.clone())),
+        store,
+        sessions: sessions.clone(),
+        clock,
+        rng,
+        admin: AdminVerifier::new(keys, cfg.admin.max_token_lifetime),
+        settings: Settings {
+            session_ttl: cfg.session_ttl,
+            compat: cfg.compat,
+            max_body_bytes: cfg.max_body_bytes,
+            request_timeout: cfg.request_timeout,
+            secure_cookie: tls.is_some(),
+        },
+        metrics: Metrics::default(),
+    });
+    let gc = sessions;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SESSION_GC_INTERVAL);
+        loop {
+            tick.tick().await;
+            if let Err(e) = gc.purge_expired().await {
+                tracing::warn!(error = %e, "session purge failed");
+            }
+        }
+    });
+    Ok(Assembled {
+        state,
+        tls,
+        listen: cfg.listen,
+        service,
+    })
+}

@@ -1,0 +1,81 @@
+//! [`AttestationBackend`] over [`remits_verify::AttestationService`]: the broker's
+//! production backend.
+
+use std::sync::Arc;
+
+use remits_verify::{AttestationRequest, AttestationService, Error};
+use serde_json::Value;
+
+use crate::backend::{AttestInput, AttestOutput, AttestationBackend, BackendError};
+
+/// The verify service as a KBS backend.
+#[derive(Clone)]
+pub struct VerifyBackend(pub Arc<AttestationService>);
+
+impl std::fmt::Debug for VerifyBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifyBackend")
+    }
+}
+
+fn map(e: Error) -> BackendError {
+    match e {
+        Error::EvidenceRejected { .. } | Error::Binding { .. } | Error::TeeDisabled { .. } => {
+            BackendError::EvidenceRejected(e.to_string())
+        }
+        Error::PolicyDenied(_) => BackendError::PolicyDenied(e.to_string()),
+        Error::BadRequest(_) | Error::Policy(_) | Error::ReferenceValues(_) => {
+            BackendError::BadRequest(e.to_string())
+        }
+        Error::Token(_) => BackendError::Token(e.to_string()),
+        other => BackendError::Internal(other.to_string()),
+    }
+}
+
+#[async_trait::async_trait]
+impl AttestationBackend for VerifyBackend {
+    async fn attest(&self, input: AttestInput) -> Result<AttestOutput, BackendError> {
+        let a = self
+            .0
+            .attest(AttestationRequest {
+                tee: input.tee,
+                evidence: input.evidence,
+                runtime_data: Some(input.runtime_data),
+                init_data: input.init_data,
+            })
+            .await
+            .map_err(map)?;
+        Ok(AttestOutput {
+            token: a.token,
+            claims: a.claims,
+        })
+    }
+
+    fn verify_token(&self, token: &str) -> Result<Value, BackendError> {
+        self.0.verify_token(token).map_err(map)
+    }
+
+    fn tee_pubkey(&self, claims: &Value) -> Option<Value> {
+        remits_verify::token::tee_pubkey(claims)
+    }
+
+    async fn allow_resource(&self, claims: &Value, path: &str) -> Result<bool, BackendError> {
+        let d = self.0.allow_resource(claims, path).await.map_err(map)?;
+        if !d.allow && !d.reasons.is_empty() {
+            tracing::info!(reasons = ?d.reasons, "resource policy denied");
+        }
+        Ok(d.allow)
+    }
+
+    async fn set_attestation_policy(&self, id: &str, rego: &str) -> Result<(), BackendError> {
+        self.0.set_attestation_policy(id, rego).await.map_err(map)
+    }
+
+    async fn set_resource_policy(&self, rego: &str) -> Result<(), BackendError> {
+        self.0.set_resource_policy(rego).await.map_err(map)
+    }
+
+    async fn register_reference_values(&self, body: &[u8]) -> Result<(), BackendError> {
+        self.0.register_reference_values(body).await.map_err(map)
+    }
+}
