@@ -77,6 +77,14 @@ impl Measurement {
     }
 }
 
+impl Measurement {
+    /// Standard base64 (sev-snp-measure `--output-format base64`).
+    pub fn to_base64(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(self.as_bytes())
+    }
+}
+
 impl fmt::Display for Measurement {
     /// Lowercase hex.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -138,6 +146,12 @@ impl<'a> LaunchInputs<'a> {
             ec2_legacy_rdx_zero: false,
         }
     }
+}
+
+/// Parses a precomputed OVMF hash given in hex (96 digits).
+pub fn parse_ovmf_hash(hex_str: &str) -> Result<[u8; LD_SIZE], Error> {
+    let bytes = hex::decode(hex_str).map_err(|_| Error::OvmfHashHex)?;
+    <[u8; LD_SIZE]>::try_from(bytes.as_slice()).map_err(|_| Error::OvmfHashLength(bytes.len()))
 }
 
 /// The SNP launch digest after the OVMF pages only (`snp:ovmf-hash`); it can seed

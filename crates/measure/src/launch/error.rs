@@ -122,6 +122,9 @@ pub enum Error {
     /// A seeded OVMF hash is not 48 bytes.
     #[error("SNP OVMF hash must be 48 bytes (96 hex digits), got {0} bytes")]
     OvmfHashLength(usize),
+    /// A seeded OVMF hash is not valid hex.
+    #[error("SNP OVMF hash is not a hex string")]
+    OvmfHashHex,
     /// A seeded OVMF hash was given outside mode `snp`.
     #[error("SNP OVMF hash only works with SNP")]
     OvmfHashOnlySnp,

@@ -21,6 +21,21 @@ const METADATA_HEADER: usize = 16;
 /// Size of one SEV metadata section descriptor: u32 gpa, u32 size, u32 type.
 const METADATA_ITEM: usize = 12;
 
+/// Reads a firmware image (OVMF, SVSM) from disk, refusing files larger than
+/// [`MAX_IMAGE_SIZE`] before reading them.
+pub fn read_image(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let io = |source| Error::Io { what, path: path.to_path_buf(), source };
+    let f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    if len > MAX_IMAGE_SIZE as u64 {
+        return Err(Error::ImageSize { image: what, size: len, reason: "larger than 256 MiB" });
+    }
+    let mut data = Vec::with_capacity(len as usize);
+    f.take(MAX_IMAGE_SIZE as u64 + 1).read_to_end(&mut data).map_err(io)?;
+    Ok(data)
+}
+
 /// Type of an SEV metadata section (edk2 `OvmfPkg/ResetVector/X64/OvmfSevMetadata.asm`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SectionKind {

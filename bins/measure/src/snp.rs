@@ -1,0 +1,304 @@
+//! `remits-measure snp`: a drop-in for `sev-snp-measure` (same option names, meanings, output
+//! line and error texts). Exit codes: 0 ok; 1 the inputs cannot be measured (the error
+//! sev-snp-measure prints as `Error: ...`); 2 usage or I/O error.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::builder::PossibleValuesParser;
+use clap::error::ErrorKind;
+use clap::CommandFactory;
+use remits_measure::launch::{
+    self, hashes::SevHashes, ovmf, vcpu, Error, LaunchInputs, Mode, VmmType,
+};
+
+/// Arguments of `remits-measure snp` (sev-snp-measure's options).
+#[derive(clap::Args)]
+#[command(
+    infer_long_args = true,
+    args_override_self = true,
+    about = "Calculate AMD SEV/SEV-ES/SEV-SNP guest launch measurement"
+)]
+pub(crate) struct Args {
+    #[arg(short, long)]
+    verbose: bool,
+    /// Guest mode
+    #[arg(long, required = true,
+          value_parser = ["sev", "seves", "snp", "snp:ovmf-hash", "snp:svsm"])]
+    mode: String,
+    /// Number of guest vcpus
+    #[arg(long, value_name = "N")]
+    vcpus: Option<u32>,
+    /// Type of guest vcpu (EPYC, EPYC-v1, ..., EPYC-Genoa, EPYC-Turin)
+    #[arg(long, value_name = "CPUTYPE",
+          value_parser = PossibleValuesParser::new(vcpu::VCPU_TYPES.iter().map(|t| t.0)))]
+    vcpu_type: Option<String>,
+    /// Guest vcpu signature value
+    #[arg(long, value_name = "VALUE", value_parser = parse_auto_u32)]
+    vcpu_sig: Option<u32>,
+    /// Guest vcpu family
+    #[arg(long, value_name = "FAMILY")]
+    vcpu_family: Option<u32>,
+    /// Guest vcpu model
+    #[arg(long, value_name = "MODEL")]
+    vcpu_model: Option<u32>,
+    /// Guest vcpu stepping
+    #[arg(long, value_name = "STEPPING")]
+    vcpu_stepping: Option<u32>,
+    /// Type of guest vmm (QEMU, ec2, gce)
+    #[arg(long, value_name = "VMMTYPE", default_value = "QEMU")]
+    vmm_type: String,
+    /// OVMF file to calculate hash from
+    #[arg(long, value_name = "PATH", required = true)]
+    ovmf: PathBuf,
+    /// Kernel file to calculate hash from
+    #[arg(long, value_name = "PATH")]
+    kernel: Option<PathBuf>,
+    /// Initrd file to calculate hash from (use with --kernel)
+    #[arg(long, value_name = "PATH")]
+    initrd: Option<PathBuf>,
+    /// Kernel command line to calculate hash from (use with --kernel)
+    #[arg(long, value_name = "CMDLINE", allow_hyphen_values = true)]
+    append: Option<String>,
+    /// Hex representation of the guest kernel features expected to be included (defaults to
+    /// 0x1); see docs/launch-digest.md for possible values
+    #[arg(long, value_name = "VALUE", value_parser = parse_auto_u64, default_value = "0x1")]
+    guest_features: u64,
+    /// Measurement output format
+    #[arg(long, value_parser = ["hex", "base64"], default_value = "hex")]
+    output_format: String,
+    /// Precalculated hash of the OVMF binary (hex string)
+    #[arg(long, value_name = "HASH")]
+    snp_ovmf_hash: Option<String>,
+    /// Write measured VMSAs to vmsa<N>.bin (seves, snp, and snp:svsm modes only)
+    #[arg(long)]
+    dump_vmsa: bool,
+    /// SVSM binary (snp:svsm mode)
+    #[arg(long, value_name = "PATH", help_heading = "snp:svsm Mode")]
+    svsm: Option<PathBuf>,
+    /// Size of the OVMF_VARS file in bytes (conflicts with --vars-file)
+    #[arg(long, value_name = "SIZE", conflicts_with = "vars_file", help_heading = "snp:svsm Mode")]
+    vars_size: Option<u64>,
+    /// OVMF_VARS file (conflicts with --vars-size)
+    #[arg(long, value_name = "PATH", help_heading = "snp:svsm Mode")]
+    vars_file: Option<PathBuf>,
+}
+
+/// Python `int(s, 0)`: decimal, or 0x / 0o / 0b prefixed; `_` between digits.
+fn parse_auto_u64(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t.strip_prefix('+').unwrap_or(t);
+    let lower = t.to_ascii_lowercase();
+    let (digits, radix) = if let Some(r) = lower.strip_prefix("0x") {
+        (r, 16)
+    } else if let Some(r) = lower.strip_prefix("0o") {
+        (r, 8)
+    } else if let Some(r) = lower.strip_prefix("0b") {
+        (r, 2)
+    } else {
+        if lower.len() > 1 && lower.starts_with('0') && lower.chars().any(|c| c != '0' && c != '_')
+        {
+            return Err(format!("invalid integer '{s}' (leading zeros)"));
+        }
+        (lower.as_str(), 10)
+    };
+    let digits = digits.strip_prefix('_').unwrap_or(digits);
+    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__")
+    {
+        return Err(format!("invalid integer '{s}'"));
+    }
+    u64::from_str_radix(&digits.replace('_', ""), radix).map_err(|e| format!("invalid integer '{s}': {e}"))
+}
+
+fn parse_auto_u32(s: &str) -> Result<u32, String> {
+    let v = parse_auto_u64(s)?;
+    u32::try_from(v).map_err(|_| format!("'{s}' does not fit in 32 bits"))
+}
+
+/// A usage error in clap's format (exit 2), like argparse's `parser.error`.
+fn usage(msg: impl std::fmt::Display) -> ExitCode {
+    let mut cmd = crate::Cli::command();
+    cmd.build();
+    let err = match cmd.find_subcommand_mut("snp") {
+        Some(sub) => sub.error(ErrorKind::ArgumentConflict, msg),
+        None => clap::Error::raw(ErrorKind::ArgumentConflict, format!("{msg}\n")),
+    };
+    let _ = err.print();
+    ExitCode::from(2)
+}
+
+/// A measurement error: `Error: <text>` as sev-snp-measure prints it; I/O and input errors
+/// exit 2, inputs that cannot be measured exit 1.
+fn failure(e: &Error) -> ExitCode {
+    eprintln!("Error: {e}");
+    match e {
+        Error::Io { .. }
+        | Error::OvmfHashOnlySnp
+        | Error::OvmfHashLength(_)
+        | Error::OvmfHashHex
+        | Error::SvsmNeedsQemu
+        | Error::SvsmMissing
+        | Error::VcpuCount(_)
+        | Error::MissingVcpuSignature => ExitCode::from(2),
+        _ => ExitCode::from(1),
+    }
+}
+
+/// Python truthiness of an optional path / string: an empty value counts as absent.
+fn given(p: &Option<PathBuf>) -> Option<&Path> {
+    p.as_deref().filter(|p| !p.as_os_str().is_empty())
+}
+
+pub(crate) fn run(a: Args) -> ExitCode {
+    let ovmf_data = match ovmf::read_image(&a.ovmf, "OVMF") {
+        Ok(d) => d,
+        Err(e) => return failure(&e),
+    };
+    if a.mode == "snp:ovmf-hash" {
+        // sev-snp-measure prints this one in hex whatever --output-format says.
+        return match launch::snp_ovmf_hash(&ovmf_data) {
+            Ok(h) => {
+                println!("{}", launch::Measurement::Sha384(h));
+                ExitCode::SUCCESS
+            }
+            Err(e) => failure(&e),
+        };
+    }
+    let kernel = given(&a.kernel);
+    if given(&a.initrd).is_some() && a.kernel.is_none() {
+        return usage("--kernel required when using --initrd");
+    }
+    let append = a.append.as_deref().filter(|s| !s.is_empty());
+    if append.is_some() && a.kernel.is_none() {
+        return usage("--kernel required when using --append");
+    }
+    let mode: Mode = match a.mode.parse() {
+        Ok(m) => m,
+        Err(e) => return usage(e),
+    };
+    if mode != Mode::Sev && a.vcpus.is_none() {
+        return usage(format_args!("missing --vcpus N in guest mode '{}'", a.mode));
+    }
+    let vmm: VmmType = match a.vmm_type.parse() {
+        Ok(v) => v,
+        Err(e) => return usage(e),
+    };
+    let vcpu_sig = if mode == Mode::Sev {
+        Some(0)
+    } else if let Some(family) = a.vcpu_family.filter(|f| *f != 0) {
+        match (a.vcpu_model, a.vcpu_stepping) {
+            (Some(m), Some(s)) => Some(vcpu::cpu_sig(family, m, s)),
+            _ => return usage("--vcpu-family needs --vcpu-model and --vcpu-stepping"),
+        }
+    } else if let Some(sig) = a.vcpu_sig.filter(|s| *s != 0) {
+        Some(sig)
+    } else if let Some(t) = &a.vcpu_type {
+        match vcpu::vcpu_type_sig(t) {
+            Ok(s) => Some(s),
+            Err(e) => return usage(e),
+        }
+    } else if vmm == VmmType::Qemu {
+        return usage(format_args!(
+            "missing --vcpu-type or --vcpu-sig or --vcpu-family in guest mode '{}'",
+            a.mode
+        ));
+    } else {
+        None
+    };
+    let mut vars_size = 0;
+    let mut svsm_data = None;
+    if mode == Mode::SnpSvsm {
+        vars_size = if let Some(f) = given(&a.vars_file) {
+            match std::fs::metadata(f) {
+                Ok(m) => m.len(),
+                Err(source) => {
+                    return failure(&Error::Io { what: "OVMF vars", path: f.into(), source })
+                }
+            }
+        } else if let Some(s) = a.vars_size.filter(|s| *s != 0) {
+            s
+        } else {
+            return usage("snp:svsm mode requires --vars-size or --vars-file");
+        };
+        let Some(path) = given(&a.svsm) else {
+            return usage("snp:svsm mode requires --svsm");
+        };
+        match ovmf::read_image(path, "SVSM") {
+            Ok(d) => svsm_data = Some(d),
+            Err(e) => return failure(&e),
+        }
+    }
+    if a.dump_vmsa && mode == Mode::Sev {
+        return usage("--dump-vmsa is not available in the selected mode");
+    }
+    let ovmf_hash = match a.snp_ovmf_hash.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(h) => {
+            let clean: String = h.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            match launch::digest::parse_ovmf_hash(&clean) {
+                Ok(arr) => Some(arr),
+                Err(e) => return failure(&e),
+            }
+        }
+    };
+    let kernel_hashes = match kernel {
+        None => None,
+        Some(k) => match SevHashes::from_files(k, given(&a.initrd), append) {
+            Ok(h) => Some(h),
+            Err(e) => return failure(&e),
+        },
+    };
+    let mut inputs = LaunchInputs::new(mode, &ovmf_data);
+    inputs.vcpus = a.vcpus.unwrap_or(1);
+    inputs.vcpu_sig = vcpu_sig;
+    inputs.guest_features = a.guest_features;
+    inputs.vmm = vmm;
+    inputs.kernel_hashes = kernel_hashes;
+    inputs.ovmf_hash = ovmf_hash;
+    inputs.svsm = svsm_data.as_deref();
+    inputs.ovmf_vars_size = vars_size;
+    let mut dump_err = None;
+    let result = launch::launch_digest_with(&inputs, |i, page| {
+        if a.dump_vmsa && dump_err.is_none() {
+            let path = PathBuf::from(format!("vmsa{i}.bin"));
+            if let Err(source) = std::fs::write(&path, page) {
+                dump_err = Some(Error::Io { what: "VMSA dump", path, source });
+            }
+        }
+    });
+    if let Some(e) = dump_err {
+        return failure(&e);
+    }
+    let m = match result {
+        Ok(m) => m,
+        Err(e) => return failure(&e),
+    };
+    let text = if a.output_format == "base64" { m.to_base64() } else { m.to_string() };
+    if a.verbose {
+        println!("Calculated {} guest measurement: {text}", mode.name());
+    } else {
+        println!("{text}");
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_base_ints() {
+        assert_eq!(parse_auto_u64("0x21"), Ok(0x21));
+        assert_eq!(parse_auto_u64("0X800F12"), Ok(0x800f12));
+        assert_eq!(parse_auto_u64("33"), Ok(33));
+        assert_eq!(parse_auto_u64("0b101"), Ok(5));
+        assert_eq!(parse_auto_u64("0o17"), Ok(15));
+        assert_eq!(parse_auto_u64("1_000"), Ok(1000));
+        assert_eq!(parse_auto_u64("0"), Ok(0));
+        assert!(parse_auto_u64("010").is_err());
+        assert!(parse_auto_u64("-1").is_err());
+        assert!(parse_auto_u64("0x").is_err());
+        assert!(parse_auto_u64("1__0").is_err());
+        assert!(parse_auto_u32("0x100000000").is_err());
+    }
+}
