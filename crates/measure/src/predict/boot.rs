@@ -163,7 +163,7 @@ pub fn predict<D: ReadAt + ?Sized>(disk: &D) -> Result<BootPrediction, Error> {
             "systemd-boot is not supported (boot a UKI directly)".into(),
         ));
     }
-    let (chain, grub_path, grub) = if img.section(".vendor_cert").is_some() {
+    let (chain, grub_path, grub) = if img.section(".vendor_cert").is_some() || img.section(".vendor_").is_some() {
         pcr4.push(app(DEFAULT_BOOT, "shim", &img));
         let gp = "EFI/BOOT/grubx64.efi";
         let g = esp.read(gp)?.ok_or_else(|| {

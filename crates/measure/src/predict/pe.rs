@@ -5,7 +5,7 @@
 //! the gimli and Google teams; the same code the `authenticode` crate's users rely on).
 
 use object::read::pe::{ImageNtHeaders, PeFile, PeFile32, PeFile64};
-use object::{FileKind, LittleEndian};
+use object::{FileKind, LittleEndian, Object as _, ObjectSection as _};
 use sha2::{Digest, Sha256};
 
 use super::events::Digest32;
@@ -52,13 +52,10 @@ fn parse_with<I: ImageNtHeaders>(
         )
     })?;
     let mut sections = Vec::new();
-    for s in pe.section_table().iter() {
-        let raw_name = s.name;
-        let end = raw_name
-            .iter()
-            .position(|b| *b == 0)
-            .unwrap_or(raw_name.len());
-        let sname = String::from_utf8_lossy(raw_name.get(..end).unwrap_or_default()).into_owned();
+    for sec in pe.sections() {
+        // Long names ("/4") resolve through the COFF string table (shim's ".vendor_cert").
+        let sname = String::from_utf8_lossy(sec.name_bytes().map_err(|e| err(name, e.to_string()))?).into_owned();
+        let s = sec.pe_section();
         let vsize = s.virtual_size.get(LittleEndian);
         if vsize > MAX_SECTION {
             return Err(err(

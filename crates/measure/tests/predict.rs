@@ -1,0 +1,217 @@
+//! End-to-end PCR prediction: determinism, sensitivity, signing, tamper detection.
+mod predict_util;
+
+use std::path::{Path, PathBuf};
+
+use predict_util::*;
+use remits_measure::predict::image::ImageOptions;
+use remits_measure::predict::manifest::{self, Inputs, Manifest};
+use remits_measure::predict::signing::{PublicKey, SigningKey};
+use remits_measure::predict::{boot, events, Error};
+
+struct Case {
+    dir: tempfile::TempDir,
+}
+
+impl Case {
+    fn new() -> Self {
+        Case { dir: tempfile::tempdir().unwrap() }
+    }
+    fn write(&self, name: &str, data: &[u8]) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+    fn measure(&self, disk: &Path, image: &Path, yaml: &str, key: Option<&SigningKey>) -> Manifest {
+        let cfg = self.write(&format!("cfg-{}.yaml", rand_name(yaml)), yaml.as_bytes());
+        manifest::measure(&Inputs { disk, image, config: &cfg, image_options: ImageOptions::default() }, key).unwrap()
+    }
+}
+
+fn rand_name(s: &str) -> String {
+    hex::encode(&events::sha256(s.as_bytes())[..6])
+}
+
+fn std_inputs(c: &Case) -> (PathBuf, PathBuf) {
+    let disk = c.write("disk.raw", &gpt_disk(&shim_grub_esp(b"kernel image", "console=ttyS0 ro"), [0xAB; 16]));
+    let image = c.write("image.tar", &docker_save(&layers(b"app v1"), false));
+    (disk, image)
+}
+
+#[test]
+fn same_inputs_give_the_same_bytes_whatever_the_member_order() {
+    let c = Case::new();
+    let (disk, image) = std_inputs(&c);
+    let a = c.measure(&disk, &image, ENCLAVE_YAML, None);
+    let b = c.measure(&disk, &image, ENCLAVE_YAML, None);
+    assert_eq!(a.to_json().unwrap(), b.to_json().unwrap());
+    // Archive members and layer members in reverse order, different mtimes.
+    let rev = c.write("image-rev.tar", &docker_save(&layers(b"app v1"), true));
+    let r = c.measure(&disk, &rev, ENCLAVE_YAML, None);
+    assert_eq!(a.to_json().unwrap(), r.to_json().unwrap());
+    // The same image as an OCI layout directory with gzip layers.
+    let oci = c.dir.path().join("oci");
+    oci_layout(&oci, &layers(b"app v1"));
+    let o = c.measure(&disk, &oci, ENCLAVE_YAML, None);
+    assert_eq!(a.to_json().unwrap(), o.to_json().unwrap());
+    // Reordered YAML keys give the same manifest.
+    let yaml2 = "broker: {settings: {retries: 3}, url: 'https://kbs.example:8080'}\nuser: app\nworkdir: /\nenv: {PORT: '8443', MODE: prod}\nentrypoint: [/app, --serve]\n";
+    let y = c.measure(&disk, &image, yaml2, None);
+    assert_eq!(a.to_json().unwrap(), y.to_json().unwrap());
+    // The manifest reparses and is self-consistent.
+    assert_eq!(Manifest::from_json(&a.to_json().unwrap()).unwrap(), a);
+    assert_eq!(a.boot_chain, "shim+grub");
+    for i in [4, 5, 9, 11, 15, 16] {
+        assert!(a.pcrs.contains_key(&i), "PCR{i}");
+    }
+}
+
+#[test]
+fn app_changes_move_pcr15_and_enclave_id_only() {
+    let c = Case::new();
+    let (disk, image) = std_inputs(&c);
+    let base = c.measure(&disk, &image, ENCLAVE_YAML, None);
+    let one_byte = c.write("image-b.tar", &docker_save(&layers(b"app v2"), false));
+    let variants = [
+        c.measure(&disk, &one_byte, ENCLAVE_YAML, None),
+        c.measure(&disk, &image, &ENCLAVE_YAML.replace("MODE: prod", "MODE: dev"), None),
+        c.measure(&disk, &image, &ENCLAVE_YAML.replace("user: app", "user: root"), None),
+        c.measure(&disk, &image, &ENCLAVE_YAML.replace("--serve", "--debug"), None),
+        c.measure(&disk, &image, &ENCLAVE_YAML.replace("kbs.example", "kbs2.example"), None),
+        c.measure(&disk, &image, &format!("{ENCLAVE_YAML}extra_key: 1\n"), None),
+    ];
+    for (i, v) in variants.iter().enumerate() {
+        assert_ne!(v.pcrs[&15], base.pcrs[&15], "variant {i}");
+        assert_ne!(v.enclave_id, base.enclave_id, "variant {i}");
+        for p in [4, 5, 9, 11, 16] {
+            assert_eq!(v.pcrs[&p], base.pcrs[&p], "variant {i} PCR{p}");
+        }
+    }
+    // A whited-out file is really gone: an image built without it measures the same.
+    let mut l = layers(b"app v1");
+    l[0].retain(|f| f.0 != "tmp/junk");
+    l[1].retain(|f| f.0 != "tmp/.wh.junk");
+    let without = c.write("image-w.tar", &docker_save(&l, false));
+    assert_eq!(c.measure(&disk, &without, ENCLAVE_YAML, None).pcrs[&15], base.pcrs[&15]);
+}
+
+#[test]
+fn boot_changes_move_their_pcrs() {
+    let c = Case::new();
+    let (disk, image) = std_inputs(&c);
+    let base = c.measure(&disk, &image, ENCLAVE_YAML, None);
+    let k2 = c.write("disk-k.raw", &gpt_disk(&shim_grub_esp(b"kernel imagf", "console=ttyS0 ro"), [0xAB; 16]));
+    let m = c.measure(&k2, &image, ENCLAVE_YAML, None);
+    assert_ne!(m.pcrs[&9], base.pcrs[&9]);
+    assert_eq!(m.pcrs[&4], base.pcrs[&4]);
+    assert_eq!(m.pcrs[&5], base.pcrs[&5]);
+    assert_ne!(m.enclave_id, base.enclave_id);
+    let g2 = c.write("disk-g.raw", &gpt_disk(&shim_grub_esp(b"kernel image", "console=ttyS0 ro"), [0xAC; 16]));
+    let m = c.measure(&g2, &image, ENCLAVE_YAML, None);
+    assert_ne!(m.pcrs[&5], base.pcrs[&5]);
+    assert_eq!(m.pcrs[&9], base.pcrs[&9]);
+    // UKI chain: PCR11 gets the sections, PCR4 the UKI and its .linux.
+    let u = c.write("disk-u.raw", &gpt_disk(&uki_esp("console=ttyS0"), [0xAB; 16]));
+    let m = c.measure(&u, &image, ENCLAVE_YAML, None);
+    assert_eq!(m.boot_chain, "uki");
+    assert_eq!(m.events[&4].len(), 4);
+    assert_eq!(m.events[&11].len(), 8); // .linux .osrel .cmdline .initrd
+    assert_eq!(m.events[&9].len(), 2);
+}
+
+#[test]
+fn fixed_vhd_equals_raw_and_other_formats_are_refused() {
+    let c = Case::new();
+    let raw = gpt_disk(&shim_grub_esp(b"k", "ro"), [1; 16]);
+    let mut footer = vec![0u8; 512];
+    footer[0..8].copy_from_slice(b"conectix");
+    footer[48..56].copy_from_slice(&(raw.len() as u64).to_be_bytes());
+    footer[60..64].copy_from_slice(&2u32.to_be_bytes());
+    let sum: u32 = footer.iter().map(|b| u32::from(*b)).sum();
+    footer[64..68].copy_from_slice(&(!sum).to_be_bytes());
+    let mut vhd = raw.clone();
+    vhd.extend(&footer);
+    let a = boot::predict_disk(&c.write("d.raw", &raw)).unwrap();
+    let b = boot::predict_disk(&c.write("d.vhd", &vhd)).unwrap();
+    assert_eq!(a.pcr5, b.pcr5);
+    assert_eq!(a.pcr4, b.pcr4);
+    let mut q = b"QFI\xfb".to_vec();
+    q.resize(1 << 16, 0);
+    let e = boot::predict_disk(&c.write("d.qcow2", &q)).unwrap_err();
+    assert!(matches!(e, Error::UnsupportedDiskFormat { .. }) && e.to_string().contains("qemu-img convert"), "{e}");
+    // A corrupted GPT entry array is refused (CRC).
+    let mut bad = raw.clone();
+    bad[1024 + 60] ^= 1;
+    let e = boot::predict_disk(&c.write("bad.raw", &bad)).unwrap_err();
+    assert!(e.to_string().contains("PartitionEntryArrayCRC32"), "{e}");
+}
+
+#[test]
+fn signing_key_changes_pcr16_only_and_verify_checks_everything() {
+    let c = Case::new();
+    let (disk, image) = std_inputs(&c);
+    let (sk1, pk1) = ed25519_pem(1);
+    let (sk2, pk2) = p384_pem(2);
+    let k1 = SigningKey::from_pem(&sk1).unwrap();
+    let k2 = SigningKey::from_pem(&sk2).unwrap();
+    let m1 = c.measure(&disk, &image, ENCLAVE_YAML, Some(&k1));
+    let m2 = c.measure(&disk, &image, ENCLAVE_YAML, Some(&k2));
+    assert_ne!(m1.pcrs[&16], m2.pcrs[&16]);
+    assert_eq!(m1.enclave_id, m2.enclave_id);
+    for p in [4, 5, 9, 11, 15] {
+        assert_eq!(m1.pcrs[&p], m2.pcrs[&p]);
+    }
+    // Deterministic signatures: the signed manifest is reproducible.
+    assert_eq!(m1.to_json().unwrap(), c.measure(&disk, &image, ENCLAVE_YAML, Some(&k1)).to_json().unwrap());
+    let j1 = m1.to_json().unwrap();
+    let j2 = m2.to_json().unwrap();
+    let p1 = PublicKey::from_pem(&pk1).unwrap();
+    let p2 = PublicKey::from_pem(&pk2).unwrap();
+    manifest::verify_signed(&j1, &p1).unwrap();
+    manifest::verify_signed(&j2, &p2).unwrap();
+    assert!(manifest::verify_signed(&j1, &p2).is_err());
+    // Tampering: a PCR value, an event digest (with the PCR recomputed), the enclave id.
+    let s = String::from_utf8(j1.clone()).unwrap();
+    let pcr15 = hex::encode(m1.pcrs[&15].0);
+    let t1 = s.replacen(&pcr15, &"0".repeat(64), 1);
+    assert!(manifest::verify_signed(t1.as_bytes(), &p1).is_err());
+    let mut m = m1.clone();
+    m.events.get_mut(&15).unwrap()[1].digest[0] ^= 1;
+    let replayed = events::replay(15, &m.events[&15]);
+    m.pcrs.insert(15, manifest::Hex32(replayed));
+    let pcrs = m.pcrs.iter().map(|(k, v)| (*k, v.0)).collect();
+    m.enclave_id = manifest::Hex32(remits_measure::predict::enclave_id::enclave_id_v1(&pcrs).unwrap());
+    let e = manifest::verify_signed(&m.to_json().unwrap(), &p1).unwrap_err();
+    assert!(matches!(e, Error::Signature(_)), "{e}");
+    // Unsigned manifests are refused by verify.
+    let u = c.measure(&disk, &image, ENCLAVE_YAML, None);
+    assert!(manifest::verify_signed(&u.to_json().unwrap(), &p1).is_err());
+    // extend_plan = PCR15 events then PCR16; replaying it gives the manifest's PCR15/16.
+    let plan = m1.extend_plan();
+    assert_eq!(plan.last().unwrap().0, 16);
+    let mut p15 = [0u8; 32];
+    let mut p16 = [0u8; 32];
+    for (i, d) in &plan {
+        let t = if *i == 15 { &mut p15 } else { &mut p16 };
+        *t = events::extend(t, d);
+    }
+    assert_eq!(p15, m1.pcrs[&15].0);
+    assert_eq!(p16, m1.pcrs[&16].0);
+}
+
+#[test]
+fn malformed_images_are_rejected() {
+    let c = Case::new();
+    let (disk, _) = std_inputs(&c);
+    let cfg = c.write("c.yaml", ENCLAVE_YAML.as_bytes());
+    let cases: Vec<Vec<u8>> = vec![
+        b"not a tar".to_vec(),
+        layer_tar(&[("x", Some(b"1".to_vec()), 0o644)], false), // no manifest.json/index.json
+        docker_save(&[vec![("../escape", Some(b"1".to_vec()), 0o644)]], false),
+    ];
+    for (i, t) in cases.iter().enumerate() {
+        let p = c.write(&format!("bad{i}.tar"), t);
+        let r = manifest::measure(&Inputs { disk: &disk, image: &p, config: &cfg, image_options: ImageOptions::default() }, None);
+        assert!(r.is_err(), "case {i}");
+    }
+}
