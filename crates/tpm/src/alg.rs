@@ -25,7 +25,12 @@ pub const ALG_NULL: u16 = 0x0010;
 
 impl HashAlg {
     /// Every supported algorithm, in TPM_ALG_ID order.
-    pub const ALL: [HashAlg; 4] = [HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512];
+    pub const ALL: [HashAlg; 4] = [
+        HashAlg::Sha1,
+        HashAlg::Sha256,
+        HashAlg::Sha384,
+        HashAlg::Sha512,
+    ];
 
     /// From a TPM_ALG_ID; `None` if it is not a hash this crate computes.
     pub fn from_id(id: u16) -> Option<Self> {
@@ -75,7 +80,9 @@ impl HashAlg {
 
     /// From a bank name ("sha1", "sha256", "sha384", "sha512").
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.name().eq_ignore_ascii_case(name))
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
     }
 
     /// Whether quotes may be signed with this hash (go-tpm-tools' allow-list: SHA-256/384/512).

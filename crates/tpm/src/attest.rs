@@ -59,7 +59,9 @@ impl<'a> Attest<'a> {
                 structure: "TPMS_ATTEST",
                 field: "type",
                 offset: 4,
-                reason: format!("0x{ty:04x}, expected TPM_ST_ATTEST_QUOTE 0x{TPM_ST_ATTEST_QUOTE:04x}"),
+                reason: format!(
+                    "0x{ty:04x}, expected TPM_ST_ATTEST_QUOTE 0x{TPM_ST_ATTEST_QUOTE:04x}"
+                ),
             });
         }
         let signer_at = c.pos();
@@ -87,7 +89,12 @@ impl<'a> Attest<'a> {
             raw,
             qualified_signer,
             extra_data,
-            clock_info: ClockInfo { clock, reset_count, restart_count, safe },
+            clock_info: ClockInfo {
+                clock,
+                reset_count,
+                restart_count,
+                safe,
+            },
             firmware_version,
             selection,
             pcr_digest,

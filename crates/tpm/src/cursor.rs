@@ -17,7 +17,11 @@ pub(crate) struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     /// A cursor at the start of `buf`, reading the structure named `structure`.
     pub(crate) fn new(buf: &'a [u8], structure: &'static str) -> Self {
-        Self { buf, pos: 0, structure }
+        Self {
+            buf,
+            pos: 0,
+            structure,
+        }
     }
 
     /// The current offset from the start of the buffer.
@@ -37,18 +41,27 @@ impl<'a> Cursor<'a> {
 
     /// An error at the current offset for `field`.
     pub(crate) fn invalid(&self, field: &'static str, reason: impl Into<String>) -> Error {
-        Error::Invalid { structure: self.structure, field, offset: self.pos, reason: reason.into() }
+        Error::Invalid {
+            structure: self.structure,
+            field,
+            offset: self.pos,
+            reason: reason.into(),
+        }
     }
 
     /// Take exactly `n` bytes.
     pub(crate) fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], Error> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or(Error::Truncated {
-            structure: self.structure,
-            field,
-            offset: self.pos,
-            need: n,
-            have: self.remaining(),
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or(Error::Truncated {
+                structure: self.structure,
+                field,
+                offset: self.pos,
+                need: n,
+                have: self.remaining(),
+            })?;
         let s = self.buf.get(self.pos..end).ok_or(Error::Truncated {
             structure: self.structure,
             field,
@@ -122,7 +135,11 @@ impl<'a> Cursor<'a> {
     pub(crate) fn finish(&self) -> Result<(), Error> {
         match self.remaining() {
             0 => Ok(()),
-            trailing => Err(Error::TrailingBytes { structure: self.structure, offset: self.pos, trailing }),
+            trailing => Err(Error::TrailingBytes {
+                structure: self.structure,
+                offset: self.pos,
+                trailing,
+            }),
         }
     }
 }
@@ -136,9 +153,24 @@ mod tests {
         let b = [0x00, 0x02, 0xAA, 0xBB, 0x01];
         let mut c = Cursor::new(&b, "T");
         assert_eq!(c.tpm2b("f", 4).unwrap(), &[0xAA, 0xBB]);
-        assert!(matches!(c.finish(), Err(Error::TrailingBytes { trailing: 1, offset: 4, .. })));
+        assert!(matches!(
+            c.finish(),
+            Err(Error::TrailingBytes {
+                trailing: 1,
+                offset: 4,
+                ..
+            })
+        ));
         assert_eq!(c.u8("g").unwrap(), 1);
-        assert!(matches!(c.u16_be("h"), Err(Error::Truncated { offset: 5, need: 2, have: 0, .. })));
+        assert!(matches!(
+            c.u16_be("h"),
+            Err(Error::Truncated {
+                offset: 5,
+                need: 2,
+                have: 0,
+                ..
+            })
+        ));
         let mut c = Cursor::new(&b, "T");
         assert!(matches!(c.tpm2b("f", 1), Err(Error::Invalid { .. })));
         let mut c = Cursor::new(&b, "T");

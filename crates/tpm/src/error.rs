@@ -53,7 +53,9 @@ pub enum Error {
     #[error("attestation key: {0}")]
     Key(String),
     /// Quote check 1: the signature scheme or hash is not the one the key allows.
-    #[error("quote check 1 (signature scheme): the key allows {allowed}, the signature uses {actual}")]
+    #[error(
+        "quote check 1 (signature scheme): the key allows {allowed}, the signature uses {actual}"
+    )]
     SchemeNotAllowed {
         /// What the key allows.
         allowed: String,
@@ -67,13 +69,17 @@ pub enum Error {
         alg: String,
     },
     /// Quote check 1: the signature does not verify under the attestation key.
-    #[error("quote check 1 (signature): the {what} signature does not verify under the attestation key")]
+    #[error(
+        "quote check 1 (signature): the {what} signature does not verify under the attestation key"
+    )]
     BadSignature {
         /// What was signed ("TPMS_ATTEST").
         what: &'static str,
     },
     /// Quote check 3: extraData is not the expected nonce.
-    #[error("quote check 3 (nonce): extraData {actual} does not equal the expected nonce {expected}")]
+    #[error(
+        "quote check 3 (nonce): extraData {actual} does not equal the expected nonce {expected}"
+    )]
     NonceMismatch {
         /// Expected nonce (hex).
         expected: String,
@@ -89,7 +95,9 @@ pub enum Error {
         supplied: String,
     },
     /// Quote check 5: the digest of the supplied PCR values differs from pcrDigest.
-    #[error("quote check 5 (PCR digest): pcrDigest is {quoted}, the supplied values hash to {computed}")]
+    #[error(
+        "quote check 5 (PCR digest): pcrDigest is {quoted}, the supplied values hash to {computed}"
+    )]
     PcrDigestMismatch {
         /// pcrDigest from the quote (hex).
         quoted: String,
@@ -179,7 +187,7 @@ pub enum Error {
     UserData(String),
     /// The SNP report inside the HCL report did not verify.
     #[error("SNP report: {0}")]
-    Snp(String),
+    Snp(#[from] remits_snp::Error),
     /// Evidence JSON that is malformed or of an unknown version.
     #[error("evidence: {0}")]
     Evidence(String),

@@ -2,11 +2,11 @@
 //! TPM2B_PUBLIC, or from an RSA JWK (Azure's HCLAkPub). It knows which schemes it allows.
 
 use base64::Engine as _;
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use rsa::pkcs8::{DecodePublicKey, EncodePublicKey};
 use rsa::{BigUint, Pkcs1v15Sign, Pss, RsaPublicKey};
 use serde::Serialize;
 use sha2::{Sha256, Sha384, Sha512};
-use p256::ecdsa::signature::hazmat::PrehashVerifier;
 
 use crate::alg::HashAlg;
 use crate::error::Error;
@@ -41,16 +41,26 @@ impl AttestationKey {
         } else if let Ok(k) = p384::PublicKey::from_public_key_der(der) {
             Material::P384(k.into())
         } else {
-            return Err(Error::Key("not an RSA, P-256 or P-384 SubjectPublicKeyInfo".into()));
+            return Err(Error::Key(
+                "not an RSA, P-256 or P-384 SubjectPublicKeyInfo".into(),
+            ));
         };
-        Ok(Self { material, scheme: None, spki_der: der.to_vec(), tpm_public: None })
+        Ok(Self {
+            material,
+            scheme: None,
+            spki_der: der.to_vec(),
+            tpm_public: None,
+        })
     }
 
     /// From a PEM "PUBLIC KEY" (SubjectPublicKeyInfo), as `tpm2_readpublic -f pem` writes it.
     pub fn from_spki_pem(pem: &str) -> Result<Self, Error> {
-        let (label, doc) = rsa::pkcs8::Document::from_pem(pem).map_err(|e| Error::Key(format!("PEM: {e}")))?;
+        let (label, doc) =
+            rsa::pkcs8::Document::from_pem(pem).map_err(|e| Error::Key(format!("PEM: {e}")))?;
         if label != "PUBLIC KEY" {
-            return Err(Error::Key(format!("PEM label {label:?}, expected \"PUBLIC KEY\"")));
+            return Err(Error::Key(format!(
+                "PEM label {label:?}, expected \"PUBLIC KEY\""
+            )));
         }
         Self::from_spki_der(doc.as_bytes())
     }
@@ -62,7 +72,9 @@ impl AttestationKey {
         p.check_restricted_signing()?;
         let scheme = p.signing_scheme()?;
         let material = match p.key() {
-            PublicKey::Rsa { exponent, modulus, .. } => {
+            PublicKey::Rsa {
+                exponent, modulus, ..
+            } => {
                 let e = if *exponent == 0 { 65537 } else { *exponent };
                 Material::Rsa(rsa_key(modulus, &e.to_be_bytes())?)
             }
@@ -75,16 +87,29 @@ impl AttestationKey {
                     p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1(x, y, 48)?)
                         .map_err(|_| Error::Key("P-384 point is not on the curve".into()))?,
                 ),
-                c => return Err(Error::UnsupportedAlgorithm { field: "TPMT_PUBLIC.parameters.curveID", alg: c }),
+                c => {
+                    return Err(Error::UnsupportedAlgorithm {
+                        field: "TPMT_PUBLIC.parameters.curveID",
+                        alg: c,
+                    })
+                }
             },
         };
         let spki_der = spki_of(&material)?;
-        Ok(Self { material, scheme, spki_der, tpm_public: Some((bytes.to_vec(), p.summary())) })
+        Ok(Self {
+            material,
+            scheme,
+            spki_der,
+            tpm_public: Some((bytes.to_vec(), p.summary())),
+        })
     }
 
     /// From PEM SubjectPublicKeyInfo, DER SubjectPublicKeyInfo or TPM2B_PUBLIC, by content.
     pub fn from_any(bytes: &[u8]) -> Result<Self, Error> {
-        if let Some(text) = std::str::from_utf8(bytes).ok().filter(|t| t.contains("-----BEGIN")) {
+        if let Some(text) = std::str::from_utf8(bytes)
+            .ok()
+            .filter(|t| t.contains("-----BEGIN"))
+        {
             return Self::from_spki_pem(text);
         }
         if bytes.first() == Some(&0x30) {
@@ -96,7 +121,11 @@ impl AttestationKey {
     }
 
     /// From an RSA JWK's base64url `n` and `e` (Azure HCLAkPub), fixed to `scheme`.
-    pub fn from_rsa_jwk(n_b64url: &str, e_b64url: &str, scheme: Option<(SigScheme, HashAlg)>) -> Result<Self, Error> {
+    pub fn from_rsa_jwk(
+        n_b64url: &str,
+        e_b64url: &str,
+        scheme: Option<(SigScheme, HashAlg)>,
+    ) -> Result<Self, Error> {
         let dec = |s: &str, what: &str| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(s.trim_end_matches('='))
@@ -104,7 +133,12 @@ impl AttestationKey {
         };
         let material = Material::Rsa(rsa_key(&dec(n_b64url, "n")?, &dec(e_b64url, "e")?)?);
         let spki_der = spki_of(&material)?;
-        Ok(Self { material, scheme, spki_der, tpm_public: None })
+        Ok(Self {
+            material,
+            scheme,
+            spki_der,
+            tpm_public: None,
+        })
     }
 
     /// Restrict the key to one scheme and hash (e.g. Azure's RSASSA/SHA-256).
@@ -149,14 +183,21 @@ impl AttestationKey {
         let hash = sig.hash();
         if let Some((scheme, h)) = self.scheme {
             if scheme != sig.scheme() || h != hash {
-                return Err(Error::SchemeNotAllowed { allowed: format!("{scheme}-{h}"), actual: sig.describe() });
+                return Err(Error::SchemeNotAllowed {
+                    allowed: format!("{scheme}-{h}"),
+                    actual: sig.describe(),
+                });
             }
         }
         if !hash.allowed_for_signing() {
-            return Err(Error::HashNotAllowed { alg: hash.name().into() });
+            return Err(Error::HashNotAllowed {
+                alg: hash.name().into(),
+            });
         }
         let digest = hash.hash(message);
-        let bad = || Error::BadSignature { what: "TPMS_ATTEST" };
+        let bad = || Error::BadSignature {
+            what: "TPMS_ATTEST",
+        };
         match (&self.material, sig) {
             (Material::Rsa(k), Signature::Rsassa { sig: s, .. }) => {
                 let scheme = match hash {
@@ -178,11 +219,19 @@ impl AttestationKey {
                 k.verify(scheme, &digest, s).map_err(|_| bad())
             }
             (Material::P256(k), Signature::Ecdsa { r, s, .. }) => {
-                let sig = p256::ecdsa::Signature::from_scalars(pad::<p256::FieldBytes>(r)?, pad::<p256::FieldBytes>(s)?).map_err(|_| bad())?;
+                let sig = p256::ecdsa::Signature::from_scalars(
+                    pad::<p256::FieldBytes>(r)?,
+                    pad::<p256::FieldBytes>(s)?,
+                )
+                .map_err(|_| bad())?;
                 k.verify_prehash(&digest, &sig).map_err(|_| bad())
             }
             (Material::P384(k), Signature::Ecdsa { r, s, .. }) => {
-                let sig = p384::ecdsa::Signature::from_scalars(pad::<p384::FieldBytes>(r)?, pad::<p384::FieldBytes>(s)?).map_err(|_| bad())?;
+                let sig = p384::ecdsa::Signature::from_scalars(
+                    pad::<p384::FieldBytes>(r)?,
+                    pad::<p384::FieldBytes>(s)?,
+                )
+                .map_err(|_| bad())?;
                 k.verify_prehash(&digest, &sig).map_err(|_| bad())
             }
             (m, sig) => Err(Error::SchemeNotAllowed {
@@ -213,15 +262,23 @@ pub struct AkDescription {
 
 fn rsa_key(n: &[u8], e: &[u8]) -> Result<RsaPublicKey, Error> {
     if n.len() < 256 {
-        return Err(Error::Key(format!("RSA modulus of {} bits is below 2048", n.len() * 8)));
+        return Err(Error::Key(format!(
+            "RSA modulus of {} bits is below 2048",
+            n.len() * 8
+        )));
     }
-    RsaPublicKey::new(BigUint::from_bytes_be(n), BigUint::from_bytes_be(e)).map_err(|e| Error::Key(format!("RSA: {e}")))
+    RsaPublicKey::new(BigUint::from_bytes_be(n), BigUint::from_bytes_be(e))
+        .map_err(|e| Error::Key(format!("RSA: {e}")))
 }
 
 /// Uncompressed SEC1 point from TPM coordinates, each left-padded to `n` bytes.
 fn sec1(x: &[u8], y: &[u8], n: usize) -> Result<Vec<u8>, Error> {
     if x.len() > n || y.len() > n || x.is_empty() || y.is_empty() {
-        return Err(Error::Key(format!("ECC coordinates of {} and {} bytes for a {n}-byte field", x.len(), y.len())));
+        return Err(Error::Key(format!(
+            "ECC coordinates of {} and {} bytes for a {n}-byte field",
+            x.len(),
+            y.len()
+        )));
     }
     let mut out = Vec::with_capacity(1 + 2 * n);
     out.push(0x04);
@@ -238,7 +295,8 @@ fn spki_of(m: &Material) -> Result<Vec<u8>, Error> {
         Material::P256(k) => p256::PublicKey::from(k).to_public_key_der(),
         Material::P384(k) => p384::PublicKey::from(k).to_public_key_der(),
     };
-    doc.map(|d| d.as_bytes().to_vec()).map_err(|e| Error::Key(format!("SPKI encoding: {e}")))
+    doc.map(|d| d.as_bytes().to_vec())
+        .map_err(|e| Error::Key(format!("SPKI encoding: {e}")))
 }
 
 /// Left-pad an ECDSA scalar to the field size (leading zero bytes beyond it are dropped).
@@ -247,7 +305,13 @@ fn pad<F: Default + AsMut<[u8]>>(v: &[u8]) -> Result<F, Error> {
     let buf = out.as_mut();
     let start = v.iter().position(|b| *b != 0).unwrap_or(v.len());
     let v = v.get(start..).unwrap_or(&[]);
-    let off = buf.len().checked_sub(v.len()).ok_or(Error::BadSignature { what: "TPMS_ATTEST" })?;
-    buf.get_mut(off..).ok_or(Error::BadSignature { what: "TPMS_ATTEST" })?.copy_from_slice(v);
+    let off = buf.len().checked_sub(v.len()).ok_or(Error::BadSignature {
+        what: "TPMS_ATTEST",
+    })?;
+    buf.get_mut(off..)
+        .ok_or(Error::BadSignature {
+            what: "TPMS_ATTEST",
+        })?
+        .copy_from_slice(v);
     Ok(out)
 }

@@ -12,6 +12,7 @@
 
 pub mod alg;
 pub mod attest;
+pub mod azure;
 mod cursor;
 pub mod error;
 pub mod eventlog;

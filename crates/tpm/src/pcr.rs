@@ -25,7 +25,10 @@ impl PcrSelection {
     pub(crate) fn read(c: &mut Cursor<'_>) -> Result<Self, Error> {
         let count = c.u32_be("pcrSelect.count")?;
         if count > MAX_BANKS {
-            return Err(c.invalid("pcrSelect.count", format!("{count} banks exceeds {MAX_BANKS}")));
+            return Err(c.invalid(
+                "pcrSelect.count",
+                format!("{count} banks exceeds {MAX_BANKS}"),
+            ));
         }
         let mut banks: Vec<(HashAlg, u32)> = Vec::new();
         for _ in 0..count {
@@ -83,18 +86,27 @@ impl PcrSelection {
 
     /// Banks in TPM order with their PCR indices ascending. Empty banks are included.
     pub fn banks(&self) -> impl Iterator<Item = (HashAlg, Vec<u32>)> + '_ {
-        self.banks.iter().map(|&(alg, bm)| (alg, (0..MAX_PCRS).filter(|i| bm & (1 << i) != 0).collect()))
+        self.banks
+            .iter()
+            .map(|&(alg, bm)| (alg, (0..MAX_PCRS).filter(|i| bm & (1 << i) != 0).collect()))
     }
 
     /// The selected PCR indices of `alg` (empty if the bank is not selected).
     pub fn pcrs_of(&self, alg: HashAlg) -> Vec<u32> {
-        self.banks().find(|(a, _)| *a == alg).map(|(_, p)| p).unwrap_or_default()
+        self.banks()
+            .find(|(a, _)| *a == alg)
+            .map(|(_, p)| p)
+            .unwrap_or_default()
     }
 
     /// Whether two selections name the same PCRs in every bank (empty banks ignored).
     pub fn same_pcrs(&self, other: &PcrSelection) -> bool {
         let norm = |s: &PcrSelection| -> BTreeMap<HashAlg, u32> {
-            s.banks.iter().filter(|(_, bm)| *bm != 0).map(|&(a, bm)| (a, bm)).collect()
+            s.banks
+                .iter()
+                .filter(|(_, bm)| *bm != 0)
+                .map(|&(a, bm)| (a, bm))
+                .collect()
         };
         norm(self) == norm(other)
     }
@@ -141,7 +153,9 @@ impl PcrValues {
     /// Set one PCR value; its length must be the bank's digest size.
     pub fn insert(&mut self, alg: HashAlg, pcr: u32, value: Vec<u8>) -> Result<(), Error> {
         if pcr >= MAX_PCRS {
-            return Err(Error::PcrValues(format!("{alg} PCR{pcr}: index out of range")));
+            return Err(Error::PcrValues(format!(
+                "{alg} PCR{pcr}: index out of range"
+            )));
         }
         if value.len() != alg.size() {
             return Err(Error::PcrValues(format!(
@@ -275,7 +289,12 @@ mod serialized {
                 for (j, b) in sel.iter().take(usize::from(size)).enumerate() {
                     bm |= u32::from(*b) << (8 * j);
                 }
-                banks.push((alg, (0..MAX_PCRS).filter(|p| bm & (1 << p) != 0).collect::<Vec<u32>>()));
+                banks.push((
+                    alg,
+                    (0..MAX_PCRS)
+                        .filter(|p| bm & (1 << p) != 0)
+                        .collect::<Vec<u32>>(),
+                ));
             }
         }
         let sel = PcrSelection::new(banks)?;
@@ -305,7 +324,9 @@ mod serialized {
         let mut v = PcrValues::new();
         for (alg, pcrs) in sel.banks() {
             for p in pcrs {
-                let d = it.next().ok_or_else(|| Error::PcrValues(format!("no digest for {alg} PCR{p}")))?;
+                let d = it
+                    .next()
+                    .ok_or_else(|| Error::PcrValues(format!("no digest for {alg} PCR{p}")))?;
                 v.insert(alg, p, d)?;
             }
         }
@@ -347,7 +368,8 @@ impl<'de> Deserialize<'de> for PcrValues {
         let raw: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::deserialize(d)?;
         let mut v = PcrValues::new();
         for (bank, pcrs) in raw {
-            let alg = HashAlg::from_name(&bank).ok_or_else(|| D::Error::custom(format!("unknown bank {bank:?}")))?;
+            let alg = HashAlg::from_name(&bank)
+                .ok_or_else(|| D::Error::custom(format!("unknown bank {bank:?}")))?;
             for (idx, hexv) in pcrs {
                 let p: u32 = idx
                     .parse()
@@ -372,7 +394,9 @@ mod tests {
         // sha256 {0,4,5,9,15,16}
         let s = PcrSelection::parse(&[0, 0, 0, 1, 0x00, 0x0B, 3, 0x31, 0x82, 0x01]).unwrap();
         assert_eq!(s.to_string(), "sha256:0,4,5,9,15,16");
-        assert!(PcrSelection::parse(&[0, 0, 0, 2, 0, 0x0B, 3, 1, 0, 0, 0, 0x0B, 3, 1, 0, 0]).is_err());
+        assert!(
+            PcrSelection::parse(&[0, 0, 0, 2, 0, 0x0B, 3, 1, 0, 0, 0, 0x0B, 3, 1, 0, 0]).is_err()
+        );
         assert!(PcrSelection::parse(&[0, 0, 0, 1, 0, 0x12, 3, 1, 0, 0]).is_err());
         assert!(PcrSelection::parse(&[0, 0, 0, 1, 0, 0x0B, 3, 1, 0, 0, 9]).is_err());
     }
@@ -387,6 +411,9 @@ mod tests {
         assert_eq!(PcrValues::from_json(j.as_bytes()).unwrap(), v);
         assert!(PcrValues::from_json(br#"{"sha256":{"0":"00"}}"#).is_err());
         assert!(PcrValues::from_json(br#"{"md5":{}}"#).is_err());
-        assert!(PcrValues::from_json(br#"{"sha1":{"01":"0000000000000000000000000000000000000000"}}"#).is_err());
+        assert!(PcrValues::from_json(
+            br#"{"sha1":{"01":"0000000000000000000000000000000000000000"}}"#
+        )
+        .is_err());
     }
 }

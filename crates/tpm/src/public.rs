@@ -118,7 +118,12 @@ impl<'a> TpmPublic<'a> {
                         format!("{}-byte modulus for keyBits {key_bits}", modulus.len()),
                     ));
                 }
-                PublicKey::Rsa { scheme, key_bits, exponent, modulus }
+                PublicKey::Rsa {
+                    scheme,
+                    key_bits,
+                    exponent,
+                    modulus,
+                }
             }
             ALG_ECC => {
                 read_symmetric(&mut c)?;
@@ -130,12 +135,28 @@ impl<'a> TpmPublic<'a> {
                 }
                 let x = c.tpm2b("unique.ecc.x", 66)?;
                 let y = c.tpm2b("unique.ecc.y", 66)?;
-                PublicKey::Ecc { scheme, curve, x, y }
+                PublicKey::Ecc {
+                    scheme,
+                    curve,
+                    x,
+                    y,
+                }
             }
-            other => return Err(Error::UnsupportedAlgorithm { field: "TPMT_PUBLIC.type", alg: other }),
+            other => {
+                return Err(Error::UnsupportedAlgorithm {
+                    field: "TPMT_PUBLIC.type",
+                    alg: other,
+                })
+            }
         };
         c.finish()?;
-        Ok(Self { tpmt, name_alg, attributes, auth_policy, key })
+        Ok(Self {
+            tpmt,
+            name_alg,
+            attributes,
+            auth_policy,
+            key,
+        })
     }
 
     /// The TPMT_PUBLIC bytes.
@@ -182,10 +203,13 @@ impl<'a> TpmPublic<'a> {
         let hash = HashAlg::from_id_for(hid, "TPMT_PUBLIC.parameters.scheme.hash")?;
         let ok = matches!(
             (&self.key, sig),
-            (PublicKey::Rsa { .. }, SigScheme::Rsassa | SigScheme::Rsapss) | (PublicKey::Ecc { .. }, SigScheme::Ecdsa)
+            (PublicKey::Rsa { .. }, SigScheme::Rsassa | SigScheme::Rsapss)
+                | (PublicKey::Ecc { .. }, SigScheme::Ecdsa)
         );
         if !ok {
-            return Err(Error::Key(format!("scheme {sig} does not fit the key type")));
+            return Err(Error::Key(format!(
+                "scheme {sig} does not fit the key type"
+            )));
         }
         Ok(Some((sig, hash)))
     }
@@ -243,12 +267,22 @@ pub fn check_restricted_signing(a: u32) -> Result<(), Error> {
         (attr::RESTRICTED, "restricted"),
         (attr::SIGN, "sign"),
     ];
-    let missing: Vec<&str> = need.iter().filter(|(b, _)| a & b == 0).map(|(_, n)| *n).collect();
+    let missing: Vec<&str> = need
+        .iter()
+        .filter(|(b, _)| a & b == 0)
+        .map(|(_, n)| *n)
+        .collect();
     if !missing.is_empty() {
-        return Err(Error::NotRestrictedSigningKey { attributes: a, reason: format!("lacks {}", missing.join(", ")) });
+        return Err(Error::NotRestrictedSigningKey {
+            attributes: a,
+            reason: format!("lacks {}", missing.join(", ")),
+        });
     }
     if a & attr::DECRYPT != 0 {
-        return Err(Error::NotRestrictedSigningKey { attributes: a, reason: "has decrypt set".into() });
+        return Err(Error::NotRestrictedSigningKey {
+            attributes: a,
+            reason: "has decrypt set".into(),
+        });
     }
     Ok(())
 }
@@ -302,14 +336,19 @@ mod tests {
 
     #[test]
     fn parse_ecc_template() {
-        let mut b = hex::decode("00230 00b 00050072 0000 0010 0018 000b 0003 0010 0020".replace(' ', "")).unwrap();
+        let mut b =
+            hex::decode("00230 00b 00050072 0000 0010 0018 000b 0003 0010 0020".replace(' ', ""))
+                .unwrap();
         b.extend([1u8; 32]);
         b.extend([0, 32]);
         b.extend([2u8; 32]);
         let mut full = (b.len() as u16).to_be_bytes().to_vec();
         full.extend(&b);
         let p = TpmPublic::parse(&full).unwrap();
-        assert_eq!(p.signing_scheme().unwrap(), Some((SigScheme::Ecdsa, HashAlg::Sha256)));
+        assert_eq!(
+            p.signing_scheme().unwrap(),
+            Some((SigScheme::Ecdsa, HashAlg::Sha256))
+        );
         assert_eq!(p.name().len(), 34);
         p.check_restricted_signing().unwrap();
         full.push(0);

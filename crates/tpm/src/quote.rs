@@ -93,7 +93,10 @@ pub fn verify_quote(
         NonceCheck::Expected(expected) => {
             let actual = q.extra_data();
             if actual.len() != expected.len() || !bool::from(actual.ct_eq(expected)) {
-                return Err(Error::NonceMismatch { expected: hx(expected), actual: hx(actual) });
+                return Err(Error::NonceMismatch {
+                    expected: hx(expected),
+                    actual: hx(actual),
+                });
             }
             true
         }
@@ -102,16 +105,26 @@ pub fn verify_quote(
     // 4. Selection equality, bank by bank.
     let supplied = pcrs.selection();
     if !q.selection().same_pcrs(&supplied) {
-        return Err(Error::PcrSelectionMismatch { quoted: q.selection().to_string(), supplied: supplied.to_string() });
+        return Err(Error::PcrSelectionMismatch {
+            quoted: q.selection().to_string(),
+            supplied: supplied.to_string(),
+        });
     }
     // 5. pcrDigest with the signing hash, values in the quote's selection order.
-    let ordered = pcrs.ordered_by(q.selection()).ok_or_else(|| Error::PcrSelectionMismatch {
-        quoted: q.selection().to_string(),
-        supplied: supplied.to_string(),
-    })?;
+    let ordered = pcrs
+        .ordered_by(q.selection())
+        .ok_or_else(|| Error::PcrSelectionMismatch {
+            quoted: q.selection().to_string(),
+            supplied: supplied.to_string(),
+        })?;
     let computed = signature.hash().hash_parts(ordered);
-    if !bool::from(computed.as_slice().ct_eq(q.pcr_digest())) || computed.len() != q.pcr_digest().len() {
-        return Err(Error::PcrDigestMismatch { quoted: hx(q.pcr_digest()), computed: hx(&computed) });
+    if !bool::from(computed.as_slice().ct_eq(q.pcr_digest()))
+        || computed.len() != q.pcr_digest().len()
+    {
+        return Err(Error::PcrDigestMismatch {
+            quoted: hx(q.pcr_digest()),
+            computed: hx(&computed),
+        });
     }
     Ok(VerifiedQuote {
         quote: q.info(),

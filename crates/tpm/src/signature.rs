@@ -93,7 +93,10 @@ impl Signature {
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         let mut c = Cursor::new(bytes, "TPMT_SIGNATURE");
         let alg = c.u16_be("sigAlg")?;
-        let scheme = SigScheme::from_id(alg).ok_or(Error::UnsupportedAlgorithm { field: "TPMT_SIGNATURE.sigAlg", alg })?;
+        let scheme = SigScheme::from_id(alg).ok_or(Error::UnsupportedAlgorithm {
+            field: "TPMT_SIGNATURE.sigAlg",
+            alg,
+        })?;
         let hid = c.u16_be("hash")?;
         let hash = HashAlg::from_id_for(hid, "TPMT_SIGNATURE.hash")?;
         let sig = match scheme {
@@ -121,7 +124,10 @@ impl Signature {
 
     /// A raw RSASSA-PKCS1-v1_5 signature (Azure's vTPM evidence carries the bare signature).
     pub fn rsassa_raw(hash: HashAlg, sig: &[u8]) -> Self {
-        Self::Rsassa { hash, sig: sig.to_vec() }
+        Self::Rsassa {
+            hash,
+            sig: sig.to_vec(),
+        }
     }
 
     /// The scheme.
@@ -136,7 +142,9 @@ impl Signature {
     /// The hash the TPM used to sign.
     pub fn hash(&self) -> HashAlg {
         match self {
-            Self::Rsassa { hash, .. } | Self::Rsapss { hash, .. } | Self::Ecdsa { hash, .. } => *hash,
+            Self::Rsassa { hash, .. } | Self::Rsapss { hash, .. } | Self::Ecdsa { hash, .. } => {
+                *hash
+            }
         }
     }
 
@@ -154,9 +162,19 @@ mod tests {
     fn parse_ecdsa_and_reject_junk() {
         let mut b = vec![0x00, 0x18, 0x00, 0x0B, 0x00, 0x02, 1, 2, 0x00, 0x01, 3];
         let s = Signature::parse(&b).unwrap();
-        assert_eq!(s, Signature::Ecdsa { hash: HashAlg::Sha256, r: vec![1, 2], s: vec![3] });
+        assert_eq!(
+            s,
+            Signature::Ecdsa {
+                hash: HashAlg::Sha256,
+                r: vec![1, 2],
+                s: vec![3]
+            }
+        );
         b.push(0);
-        assert!(matches!(Signature::parse(&b), Err(Error::TrailingBytes { .. })));
+        assert!(matches!(
+            Signature::parse(&b),
+            Err(Error::TrailingBytes { .. })
+        ));
         assert!(matches!(
             Signature::parse(&[0x00, 0x05, 0x00, 0x0B]),
             Err(Error::UnsupportedAlgorithm { alg: 5, .. })

@@ -12,7 +12,11 @@ fn logs() -> Option<Vec<(String, Vec<u8>, PcrValues)>> {
         if p.extension().is_some_and(|x| x == "bin") {
             let exp = p.with_extension("pcrs.json");
             let expected = PcrValues::from_json(&std::fs::read(&exp).unwrap()).unwrap();
-            out.push((p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap(), expected));
+            out.push((
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+                expected,
+            ));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -29,13 +33,21 @@ fn every_log_replays_to_expected() {
         let mut checked = 0;
         for (bank, pcrs) in expected.banks() {
             for (pcr, want) in pcrs {
-                let got = r.pcrs().get(*bank, *pcr).unwrap_or_else(|| panic!("{name}: {bank} PCR{pcr} not replayed"));
-                assert_eq!(hex::encode(got), hex::encode(want), "{name}: {bank} PCR{pcr}");
+                let got = r
+                    .pcrs()
+                    .get(*bank, *pcr)
+                    .unwrap_or_else(|| panic!("{name}: {bank} PCR{pcr} not replayed"));
+                assert_eq!(
+                    hex::encode(got),
+                    hex::encode(want),
+                    "{name}: {bank} PCR{pcr}"
+                );
                 checked += 1;
             }
         }
         assert!(checked >= 8, "{name}");
-        r.compare(expected, CompareMode::AllQuoted).unwrap_or_else(|e| panic!("{name}: {e}"));
+        r.compare(expected, CompareMode::AllQuoted)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         // Every event decodes without panicking and serialises.
         serde_json::to_string(&log.describe()).unwrap();
     }
@@ -52,27 +64,48 @@ fn formats_and_special_events() {
     let gdc = EventLog::parse(&get("gdc-host.bin").1).unwrap();
     assert_eq!(gdc.format(), LogFormat::CryptoAgile);
     assert_eq!(replay(&gdc).unwrap().startup_locality(), Some(3));
-    assert!(gdc.events().iter().any(|e| e.decode() == EventData::StartupLocality { locality: 3 }));
+    assert!(gdc
+        .events()
+        .iter()
+        .any(|e| e.decode() == EventData::StartupLocality { locality: 3 }));
     let arch = EventLog::parse(&get("arch-linux-workstation.bin").1).unwrap();
     assert_eq!(arch.events().len(), 25); // 24 events after the Spec ID record
     let sep = arch.events().iter().find(|e| e.event_type == 4).unwrap();
     assert_eq!(sep.decode(), EventData::Separator { value: 0 });
     let cos = EventLog::parse(&get("cos-85-amd-sev.bin").1).unwrap();
     let descr = serde_json::to_string(&cos.describe()).unwrap();
-    assert!(descr.contains("efi-variable") && descr.contains("SecureBoot"), "{descr}");
+    assert!(
+        descr.contains("efi-variable") && descr.contains("SecureBoot"),
+        "{descr}"
+    );
     assert!(descr.contains("efi-image-load"));
-    assert!(cos.events().iter().any(|e| matches!(e.decode(), EventData::EfiGpt { .. })));
-    assert!(cos.events().iter().any(|e| matches!(e.decode(), EventData::GrubCommand { .. } | EventData::KernelCmdline { .. })));
+    assert!(cos
+        .events()
+        .iter()
+        .any(|e| matches!(e.decode(), EventData::EfiGpt { .. })));
+    assert!(cos.events().iter().any(|e| matches!(
+        e.decode(),
+        EventData::GrubCommand { .. } | EventData::KernelCmdline { .. }
+    )));
 }
 
 #[test]
 fn sp800155_events_not_extended() {
     let Some(logs) = logs() else { return };
-    let (_, bytes, expected) = logs.iter().find(|l| l.0 == "eventlogwithsp800155.bin").unwrap();
+    let (_, bytes, expected) = logs
+        .iter()
+        .find(|l| l.0 == "eventlogwithsp800155.bin")
+        .unwrap();
     let log = EventLog::parse(bytes).unwrap();
-    assert!(log.events().iter().any(|e| e.decode() == EventData::Sp800155));
+    assert!(log
+        .events()
+        .iter()
+        .any(|e| e.decode() == EventData::Sp800155));
     let r = replay(&log).unwrap();
-    assert_eq!(r.pcrs().get(HashAlg::Sha256, 0), expected.get(HashAlg::Sha256, 0));
+    assert_eq!(
+        r.pcrs().get(HashAlg::Sha256, 0),
+        expected.get(HashAlg::Sha256, 0)
+    );
 }
 
 #[test]
@@ -86,7 +119,12 @@ fn mismatch_names_pcr_and_event() {
     w[0] ^= 1;
     quoted.insert(HashAlg::Sha256, 4, w).unwrap();
     match r.compare(&quoted, CompareMode::AllQuoted).unwrap_err() {
-        Error::ReplayMismatch { pcr: 4, bank, last_type, .. } => {
+        Error::ReplayMismatch {
+            pcr: 4,
+            bank,
+            last_type,
+            ..
+        } => {
             assert_eq!(bank, "sha256");
             assert!(last_type.starts_with(", EV_"), "{last_type}");
         }
@@ -95,14 +133,26 @@ fn mismatch_names_pcr_and_event() {
     // A quoted PCR the log never touches and which is not at its reset value fails closed.
     let mut quoted = expected.clone();
     quoted.insert(HashAlg::Sha256, 16, vec![7; 32]).unwrap();
-    assert!(matches!(r.compare(&quoted, CompareMode::AllQuoted), Err(Error::ReplayCoverage { pcr: 16, .. })));
+    assert!(matches!(
+        r.compare(&quoted, CompareMode::AllQuoted),
+        Err(Error::ReplayCoverage { pcr: 16, .. })
+    ));
     quoted.insert(HashAlg::Sha256, 16, vec![0; 32]).unwrap();
     quoted.insert(HashAlg::Sha256, 18, vec![0xFF; 32]).unwrap();
     r.compare(&quoted, CompareMode::AllQuoted).unwrap();
     // LogCovered: a logged PCR the quote omits fails.
     let mut partial = PcrValues::new();
-    partial.insert(HashAlg::Sha256, 0, expected.get(HashAlg::Sha256, 0).unwrap().to_vec()).unwrap();
-    assert!(matches!(r.compare(&partial, CompareMode::LogCovered), Err(Error::ReplayCoverage { .. })));
+    partial
+        .insert(
+            HashAlg::Sha256,
+            0,
+            expected.get(HashAlg::Sha256, 0).unwrap().to_vec(),
+        )
+        .unwrap();
+    assert!(matches!(
+        r.compare(&partial, CompareMode::LogCovered),
+        Err(Error::ReplayCoverage { .. })
+    ));
 }
 
 #[test]
@@ -110,7 +160,9 @@ fn truncated_and_corrupted_logs_never_panic() {
     let Some(logs) = logs() else { return };
     for (name, bytes, _) in &logs {
         // Every truncation point inside the first events and a sample of the rest.
-        let cut_points: Vec<usize> = (0..bytes.len().min(160)).chain((160..bytes.len()).step_by(211)).collect();
+        let cut_points: Vec<usize> = (0..bytes.len().min(160))
+            .chain((160..bytes.len()).step_by(211))
+            .collect();
         for n in cut_points {
             if let Ok(log) = EventLog::parse(&bytes[..n]) {
                 let _ = replay(&log);

@@ -176,10 +176,14 @@ pub(crate) fn decode(event_type: u32, pcr: u32, data: &[u8]) -> EventData {
     match event_type {
         0x3 => no_action(data),
         0x4 => match <[u8; 4]>::try_from(data) {
-            Ok(b) => EventData::Separator { value: u32::from_le_bytes(b) },
+            Ok(b) => EventData::Separator {
+                value: u32::from_le_bytes(b),
+            },
             Err(_) => raw(data, Some("separator data is not 4 bytes".into())),
         },
-        0x8 => utf16(data).map(|text| EventData::Text { text }).unwrap_or_else(|| text_or_raw(data)),
+        0x8 => utf16(data)
+            .map(|text| EventData::Text { text })
+            .unwrap_or_else(|| text_or_raw(data)),
         0x1 | 0x5 | 0x8000_0007 | 0x8000_0010 => text_or_raw(data),
         0xD => ipl(pcr, data),
         0x6 => known(event_tag(data)),
@@ -193,24 +197,35 @@ pub(crate) fn decode(event_type: u32, pcr: u32, data: &[u8]) -> EventData {
 }
 
 fn raw(data: &[u8], note: Option<String>) -> EventData {
-    EventData::Raw { len: data.len(), hex: hex::encode(data.get(..RAW_SHOWN).unwrap_or(data)), note }
+    EventData::Raw {
+        len: data.len(),
+        hex: hex::encode(data.get(..RAW_SHOWN).unwrap_or(data)),
+        note,
+    }
 }
 
 fn printable(data: &[u8]) -> Option<String> {
     let t = data.strip_suffix(&[0]).unwrap_or(data);
     let s = std::str::from_utf8(t).ok()?;
-    s.chars().all(|c| !c.is_control() || c == '\n' || c == '\t').then(|| s.to_string())
+    s.chars()
+        .all(|c| !c.is_control() || c == '\n' || c == '\t')
+        .then(|| s.to_string())
 }
 
 fn text_or_raw(data: &[u8]) -> EventData {
-    printable(data).map(|text| EventData::Text { text }).unwrap_or_else(|| raw(data, None))
+    printable(data)
+        .map(|text| EventData::Text { text })
+        .unwrap_or_else(|| raw(data, None))
 }
 
 fn utf16(data: &[u8]) -> Option<String> {
     if data.len() % 2 != 0 || data.is_empty() {
         return None;
     }
-    let units: Vec<u16> = data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let units: Vec<u16> = data
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
     let units = units.strip_suffix(&[0]).unwrap_or(&units);
     let s = String::from_utf16(units).ok()?;
     s.chars().all(|c| !c.is_control()).then_some(s)
@@ -222,7 +237,10 @@ fn no_action(data: &[u8]) -> EventData {
     } else if let Some(rest) = data.strip_prefix(b"StartupLocality\0") {
         match rest {
             [l] => EventData::StartupLocality { locality: *l },
-            _ => raw(data, Some("StartupLocality without exactly one locality byte".into())),
+            _ => raw(
+                data,
+                Some("StartupLocality without exactly one locality byte".into()),
+            ),
         }
     } else if data.starts_with(b"SP800-155 Event") {
         EventData::Sp800155
@@ -234,10 +252,14 @@ fn no_action(data: &[u8]) -> EventData {
 fn ipl(pcr: u32, data: &[u8]) -> EventData {
     if let Some(t) = printable(data) {
         if let Some(c) = t.strip_prefix("grub_cmd: ") {
-            return EventData::GrubCommand { command: c.to_string() };
+            return EventData::GrubCommand {
+                command: c.to_string(),
+            };
         }
         if let Some(c) = t.strip_prefix("kernel_cmdline: ") {
-            return EventData::KernelCmdline { cmdline: c.to_string() };
+            return EventData::KernelCmdline {
+                cmdline: c.to_string(),
+            };
         }
         return EventData::Text { text: t };
     }
@@ -262,7 +284,10 @@ fn guid(b: &[u8; 16]) -> String {
 }
 
 fn utf16_lossy(b: &[u8]) -> String {
-    let units: Vec<u16> = b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let units: Vec<u16> = b
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
     let end = units.iter().position(|u| *u == 0).unwrap_or(units.len());
     String::from_utf16_lossy(units.get(..end).unwrap_or(&units))
 }
@@ -295,7 +320,13 @@ fn image_load(data: &[u8]) -> Result<EventData, Error> {
     let device_path_len = c.u64_le("LengthOfDevicePath")?;
     let dp = c.take(len(device_path_len), "DevicePath")?;
     c.finish()?;
-    Ok(EventData::EfiImageLoad { location, length, link_time_address, file_path: file_path(dp), device_path_len })
+    Ok(EventData::EfiImageLoad {
+        location,
+        length,
+        link_time_address,
+        file_path: file_path(dp),
+        device_path_len,
+    })
 }
 
 /// Join the media file-path nodes (type 4, subtype 4) of a device path.
@@ -329,12 +360,18 @@ fn gpt(data: &[u8]) -> Result<EventData, Error> {
     let entry_size = c.u32_le("Header.SizeOfPartitionEntry")?;
     c.take(4, "Header.PartitionEntryArrayCRC32")?;
     let n = c.u64_le("NumberOfPartitions")?;
-    if entry_size < 128 || entry_size > 4096 {
+    if !(128..=4096).contains(&entry_size) {
         return Err(c.invalid("Header.SizeOfPartitionEntry", format!("{entry_size}")));
     }
     let es = entry_size as usize;
     if len(n).saturating_mul(es) != c.remaining() {
-        return Err(c.invalid("Partitions", format!("{n} entries of {es} bytes do not fill {} bytes", c.remaining())));
+        return Err(c.invalid(
+            "Partitions",
+            format!(
+                "{n} entries of {es} bytes do not fill {} bytes",
+                c.remaining()
+            ),
+        ));
     }
     let mut partitions = Vec::new();
     for _ in 0..n {
@@ -346,9 +383,18 @@ fn gpt(data: &[u8]) -> Result<EventData, Error> {
         let last_lba = p.u64_le("EndingLBA")?;
         p.u64_le("Attributes")?;
         let name = utf16_lossy(p.take(72, "PartitionName")?);
-        partitions.push(GptPartition { type_guid, unique_guid, first_lba, last_lba, name });
+        partitions.push(GptPartition {
+            type_guid,
+            unique_guid,
+            first_lba,
+            last_lba,
+            name,
+        });
     }
-    Ok(EventData::EfiGpt { disk_guid: guid(&disk), partitions })
+    Ok(EventData::EfiGpt {
+        disk_guid: guid(&disk),
+        partitions,
+    })
 }
 
 fn event_tag(data: &[u8]) -> Result<EventData, Error> {
@@ -363,19 +409,31 @@ fn event_tag(data: &[u8]) -> Result<EventData, Error> {
         0x4141_454C => Some("AAEL (confidential-containers runtime event)"),
         _ => None,
     };
-    Ok(EventData::EventTag { id, meaning, text: printable(body).or_else(|| utf16(body)) })
+    Ok(EventData::EventTag {
+        id,
+        meaning,
+        text: printable(body).or_else(|| utf16(body)),
+    })
 }
 
 fn blob(data: &[u8], v2: bool) -> Result<EventData, Error> {
     let mut c = Cursor::new(data, "UEFI_PLATFORM_FIRMWARE_BLOB");
     let description = if v2 {
         let n = c.u8("BlobDescriptionSize")?;
-        Some(String::from_utf8_lossy(c.take(usize::from(n), "BlobDescription")?).trim_end_matches('\0').to_string())
+        Some(
+            String::from_utf8_lossy(c.take(usize::from(n), "BlobDescription")?)
+                .trim_end_matches('\0')
+                .to_string(),
+        )
     } else {
         None
     };
     let base = c.u64_le("BlobBase")?;
     let length = c.u64_le("BlobLength")?;
     c.finish()?;
-    Ok(EventData::FirmwareBlob { description, base, length })
+    Ok(EventData::FirmwareBlob {
+        description,
+        base,
+        length,
+    })
 }

@@ -62,7 +62,10 @@ pub struct Event<'a> {
 impl<'a> Event<'a> {
     /// The digest for one bank.
     pub fn digest(&self, alg: HashAlg) -> Option<&'a [u8]> {
-        self.digests.iter().find(|(a, _)| *a == alg).map(|(_, d)| *d)
+        self.digests
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .map(|(_, d)| *d)
     }
     /// The event data decoded for common event types.
     pub fn decode(&self) -> EventData {
@@ -88,13 +91,22 @@ impl<'a> EventLog<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         let mut c = Cursor::new(bytes, "event log");
         let first = read_legacy(&mut c, 0)?;
-        let (format, algorithms) = if first.event_type == EV_NO_ACTION && first.pcr == 0 && first.data.starts_with(SPEC_ID_03) {
+        let (format, algorithms) = if first.event_type == EV_NO_ACTION
+            && first.pcr == 0
+            && first.data.starts_with(SPEC_ID_03)
+        {
             if first.digests.iter().any(|(_, d)| d.iter().any(|b| *b != 0)) {
                 return Err(ev_err(&first, "Spec ID event digest is not zero"));
             }
             (LogFormat::CryptoAgile, parse_spec_id(&first)?)
         } else {
-            (LogFormat::LegacySha1, vec![SpecAlgorithm { alg_id: HashAlg::Sha1.id(), digest_size: 20 }])
+            (
+                LogFormat::LegacySha1,
+                vec![SpecAlgorithm {
+                    alg_id: HashAlg::Sha1.id(),
+                    digest_size: 20,
+                }],
+            )
         };
         let mut events = vec![first];
         loop {
@@ -108,7 +120,11 @@ impl<'a> EventLog<'a> {
             };
             events.push(ev);
         }
-        Ok(Self { format, algorithms, events })
+        Ok(Self {
+            format,
+            algorithms,
+            events,
+        })
     }
 
     /// The format.
@@ -121,7 +137,10 @@ impl<'a> EventLog<'a> {
     }
     /// Banks this crate can replay.
     pub fn banks(&self) -> Vec<HashAlg> {
-        self.algorithms.iter().filter_map(|a| HashAlg::from_id(a.alg_id)).collect()
+        self.algorithms
+            .iter()
+            .filter_map(|a| HashAlg::from_id(a.alg_id))
+            .collect()
     }
     /// All records, including the Spec ID event of a crypto-agile log.
     pub fn events(&self) -> &[Event<'a>] {
@@ -136,7 +155,11 @@ impl<'a> EventLog<'a> {
                 index: e.index,
                 pcr: e.pcr,
                 event_type: e.type_name(),
-                digests: e.digests.iter().map(|(a, d)| (a.name().to_string(), hex::encode(d))).collect(),
+                digests: e
+                    .digests
+                    .iter()
+                    .map(|(a, d)| (a.name().to_string(), hex::encode(d)))
+                    .collect(),
                 data: e.decode(),
             })
             .collect()
@@ -159,7 +182,11 @@ pub struct EventSummary {
 }
 
 fn ev_err(e: &Event<'_>, reason: impl Into<String>) -> Error {
-    Error::EventLog { event: e.index, offset: e.offset, reason: reason.into() }
+    Error::EventLog {
+        event: e.index,
+        offset: e.offset,
+        reason: reason.into(),
+    }
 }
 
 fn is_padding(rest: &[u8]) -> bool {
@@ -167,7 +194,11 @@ fn is_padding(rest: &[u8]) -> bool {
 }
 
 fn wrap(index: usize, offset: usize) -> impl Fn(Error) -> Error {
-    move |e| Error::EventLog { event: index, offset, reason: e.to_string() }
+    move |e| Error::EventLog {
+        event: index,
+        offset,
+        reason: e.to_string(),
+    }
 }
 
 fn check_pcr(c: &Cursor<'_>, pcr: u32) -> Result<(), Error> {
@@ -186,12 +217,25 @@ fn read_legacy<'a>(c: &mut Cursor<'a>, index: usize) -> Result<Event<'a>, Error>
     let event_type = c.u32_le("eventType").map_err(&w)?;
     let digest = c.take(20, "digest").map_err(&w)?;
     let size = c.u32_le("eventSize").map_err(&w)?;
-    let data = c.take(usize::try_from(size).unwrap_or(usize::MAX), "event").map_err(&w)?;
-    Ok(Event { index, offset, pcr, event_type, digests: vec![(HashAlg::Sha1, digest)], data })
+    let data = c
+        .take(usize::try_from(size).unwrap_or(usize::MAX), "event")
+        .map_err(&w)?;
+    Ok(Event {
+        index,
+        offset,
+        pcr,
+        event_type,
+        digests: vec![(HashAlg::Sha1, digest)],
+        data,
+    })
 }
 
 /// TCG_PCR_EVENT2: pcrIndex u32, eventType u32, TPML_DIGEST_VALUES (LE count + {alg, digest}), eventSize u32, event.
-fn read_agile<'a>(c: &mut Cursor<'a>, index: usize, algs: &[SpecAlgorithm]) -> Result<Event<'a>, Error> {
+fn read_agile<'a>(
+    c: &mut Cursor<'a>,
+    index: usize,
+    algs: &[SpecAlgorithm],
+) -> Result<Event<'a>, Error> {
     let offset = c.pos();
     let w = wrap(index, offset);
     let pcr = c.u32_le("pcrIndex").map_err(&w)?;
@@ -202,30 +246,51 @@ fn read_agile<'a>(c: &mut Cursor<'a>, index: usize, algs: &[SpecAlgorithm]) -> R
         return Err(Error::EventLog {
             event: index,
             offset,
-            reason: format!("{count} digests, the Spec ID event declares {} algorithms", algs.len()),
+            reason: format!(
+                "{count} digests, the Spec ID event declares {} algorithms",
+                algs.len()
+            ),
         });
     }
     let mut seen: Vec<u16> = Vec::new();
     let mut digests = Vec::new();
     for _ in 0..count {
         let id = c.u16_le("digests.hashAlg").map_err(&w)?;
-        let spec = algs.iter().find(|a| a.alg_id == id).ok_or_else(|| Error::EventLog {
-            event: index,
-            offset,
-            reason: format!("digest algorithm 0x{id:04x} is not in the Spec ID event"),
-        })?;
+        let spec = algs
+            .iter()
+            .find(|a| a.alg_id == id)
+            .ok_or_else(|| Error::EventLog {
+                event: index,
+                offset,
+                reason: format!("digest algorithm 0x{id:04x} is not in the Spec ID event"),
+            })?;
         if seen.contains(&id) {
-            return Err(Error::EventLog { event: index, offset, reason: format!("digest algorithm 0x{id:04x} twice") });
+            return Err(Error::EventLog {
+                event: index,
+                offset,
+                reason: format!("digest algorithm 0x{id:04x} twice"),
+            });
         }
         seen.push(id);
-        let d = c.take(usize::from(spec.digest_size), "digests.digest").map_err(&w)?;
+        let d = c
+            .take(usize::from(spec.digest_size), "digests.digest")
+            .map_err(&w)?;
         if let Some(h) = HashAlg::from_id(id) {
             digests.push((h, d));
         }
     }
     let size = c.u32_le("eventSize").map_err(&w)?;
-    let data = c.take(usize::try_from(size).unwrap_or(usize::MAX), "event").map_err(&w)?;
-    Ok(Event { index, offset, pcr, event_type, digests, data })
+    let data = c
+        .take(usize::try_from(size).unwrap_or(usize::MAX), "event")
+        .map_err(&w)?;
+    Ok(Event {
+        index,
+        offset,
+        pcr,
+        event_type,
+        digests,
+        data,
+    })
 }
 
 /// TCG_EfiSpecIdEvent: signature[16], platformClass u32, specVersionMinor u8, specVersionMajor
@@ -241,11 +306,17 @@ fn parse_spec_id(e: &Event<'_>) -> Result<Vec<SpecAlgorithm>, Error> {
     c.u8("specErrata").map_err(&w)?;
     let uintn = c.u8("uintnSize").map_err(&w)?;
     if major != 2 || !(uintn == 1 || uintn == 2) {
-        return Err(ev_err(e, format!("Spec ID version {major}.{minor}, uintnSize {uintn}: not a TCG 2.0 log")));
+        return Err(ev_err(
+            e,
+            format!("Spec ID version {major}.{minor}, uintnSize {uintn}: not a TCG 2.0 log"),
+        ));
     }
     let n = c.u32_le("numberOfAlgorithms").map_err(&w)?;
     if n == 0 || n > MAX_DIGESTS {
-        return Err(ev_err(e, format!("numberOfAlgorithms {n} outside 1..={MAX_DIGESTS}")));
+        return Err(ev_err(
+            e,
+            format!("numberOfAlgorithms {n} outside 1..={MAX_DIGESTS}"),
+        ));
     }
     let mut algs: Vec<SpecAlgorithm> = Vec::new();
     for _ in 0..n {
@@ -253,16 +324,25 @@ fn parse_spec_id(e: &Event<'_>) -> Result<Vec<SpecAlgorithm>, Error> {
         let digest_size = c.u16_le("digestSizes.digestSize").map_err(&w)?;
         if let Some(h) = HashAlg::from_id(alg_id) {
             if usize::from(digest_size) != h.size() {
-                return Err(ev_err(e, format!("{h} declared with {digest_size}-byte digests")));
+                return Err(ev_err(
+                    e,
+                    format!("{h} declared with {digest_size}-byte digests"),
+                ));
             }
         }
         if digest_size == 0 || digest_size > 64 {
-            return Err(ev_err(e, format!("algorithm 0x{alg_id:04x} declared with {digest_size}-byte digests")));
+            return Err(ev_err(
+                e,
+                format!("algorithm 0x{alg_id:04x} declared with {digest_size}-byte digests"),
+            ));
         }
         if algs.iter().any(|a| a.alg_id == alg_id) {
             return Err(ev_err(e, format!("algorithm 0x{alg_id:04x} listed twice")));
         }
-        algs.push(SpecAlgorithm { alg_id, digest_size });
+        algs.push(SpecAlgorithm {
+            alg_id,
+            digest_size,
+        });
     }
     let vlen = c.u8("vendorInfoSize").map_err(&w)?;
     c.take(usize::from(vlen), "vendorInfo").map_err(&w)?;

@@ -52,7 +52,11 @@ pub fn reset_value(alg: HashAlg, pcr: u32, startup_locality: Option<u8>) -> Vec<
 pub fn replay(log: &EventLog<'_>) -> Result<Replay, Error> {
     let banks = log.banks();
     if banks.is_empty() {
-        return Err(Error::EventLog { event: 0, offset: 0, reason: "no bank this verifier can replay".into() });
+        return Err(Error::EventLog {
+            event: 0,
+            offset: 0,
+            reason: "no bank this verifier can replay".into(),
+        });
     }
     let mut locality: Option<u8> = None;
     let mut state: BTreeMap<(HashAlg, u32), Vec<u8>> = BTreeMap::new();
@@ -77,16 +81,25 @@ pub fn replay(log: &EventLog<'_>) -> Result<Replay, Error> {
                 offset: e.offset,
                 reason: format!("no {bank} digest"),
             })?;
-            let cur = state.entry((bank, e.pcr)).or_insert_with(|| reset_value(bank, e.pcr, locality));
+            let cur = state
+                .entry((bank, e.pcr))
+                .or_insert_with(|| reset_value(bank, e.pcr, locality));
             *cur = bank.hash_parts([cur.as_slice(), d]);
         }
-        events.entry(e.pcr).or_default().push((e.index, e.event_type));
+        events
+            .entry(e.pcr)
+            .or_default()
+            .push((e.index, e.event_type));
     }
     let mut pcrs = PcrValues::new();
     for ((bank, pcr), v) in state {
         pcrs.insert(bank, pcr, v)?;
     }
-    Ok(Replay { pcrs, events, startup_locality: locality })
+    Ok(Replay {
+        pcrs,
+        events,
+        startup_locality: locality,
+    })
 }
 
 impl Replay {
@@ -102,16 +115,29 @@ impl Replay {
 
     /// Log indices of the events that extended `pcr`.
     pub fn events_of(&self, pcr: u32) -> Vec<usize> {
-        self.events.get(&pcr).map(|v| v.iter().map(|(i, _)| *i).collect()).unwrap_or_default()
+        self.events
+            .get(&pcr)
+            .map(|v| v.iter().map(|(i, _)| *i).collect())
+            .unwrap_or_default()
     }
 
     /// Compare with quoted (verified) PCR values; the error names the bank, PCR and last event.
     pub fn compare(&self, quoted: &PcrValues, mode: CompareMode) -> Result<(), Error> {
-        let common: Vec<HashAlg> =
-            self.pcrs.banks().keys().filter(|b| quoted.bank(**b).is_some_and(|m| !m.is_empty())).copied().collect();
+        let common: Vec<HashAlg> = self
+            .pcrs
+            .banks()
+            .keys()
+            .filter(|b| quoted.bank(**b).is_some_and(|m| !m.is_empty()))
+            .copied()
+            .collect();
         if common.is_empty() {
             return Err(Error::ReplayCoverage {
-                bank: quoted.banks().keys().map(|b| b.name()).collect::<Vec<_>>().join(","),
+                bank: quoted
+                    .banks()
+                    .keys()
+                    .map(|b| b.name())
+                    .collect::<Vec<_>>()
+                    .join(","),
                 pcr: 0,
                 reason: "the log and the quote share no bank".into(),
             });
@@ -125,7 +151,8 @@ impl Replay {
                                 return Err(Error::ReplayCoverage {
                                     bank: bank.name().into(),
                                     pcr: *pcr,
-                                    reason: "the log extends it but the quote does not cover it".into(),
+                                    reason: "the log extends it but the quote does not cover it"
+                                        .into(),
                                 })
                             }
                             Some(q) => self.check(bank, *pcr, v, q)?,
@@ -138,7 +165,10 @@ impl Replay {
                     if values.is_empty() {
                         continue;
                     }
-                    if self.pcrs.bank(*bank).is_none() && !self.pcrs.is_empty() && !common.contains(bank) {
+                    if self.pcrs.bank(*bank).is_none()
+                        && !self.pcrs.is_empty()
+                        && !common.contains(bank)
+                    {
                         return Err(Error::ReplayCoverage {
                             bank: bank.name().into(),
                             pcr: values.keys().next().copied().unwrap_or(0),
@@ -173,8 +203,10 @@ impl Replay {
             return Ok(());
         }
         let evs = self.events.get(&pcr).map(Vec::as_slice).unwrap_or(&[]);
-        let (last_event, last_type) =
-            evs.last().map(|(i, t)| (*i, format!(", {}", event_type_name(*t)))).unwrap_or((0, String::new()));
+        let (last_event, last_type) = evs
+            .last()
+            .map(|(i, t)| (*i, format!(", {}", event_type_name(*t))))
+            .unwrap_or((0, String::new()));
         Err(Error::ReplayMismatch {
             bank: bank.name().into(),
             pcr,
