@@ -9,9 +9,18 @@ use crate::{Error, Generation};
 
 /// SHA-256 fingerprints (DER) of AMD's ARKs, pinned.
 pub const AMD_ARK_SHA256: [(Generation, &str); 3] = [
-    (Generation::Milan, "69d063b45344d26a2e94e1f4210de49ef555308287d4c174445c95639a540bcd"),
-    (Generation::Genoa, "4c6598d19c18719c5dfd4a7d335f674e5bfe1d8f800cea2cf270c10d103db2f1"),
-    (Generation::Turin, "1f084161a44bb6d93778a904877d4819cafa5d05ef4193b2ded9dd9c73dd3f6a"),
+    (
+        Generation::Milan,
+        "69d063b45344d26a2e94e1f4210de49ef555308287d4c174445c95639a540bcd",
+    ),
+    (
+        Generation::Genoa,
+        "4c6598d19c18719c5dfd4a7d335f674e5bfe1d8f800cea2cf270c10d103db2f1",
+    ),
+    (
+        Generation::Turin,
+        "1f084161a44bb6d93778a904877d4819cafa5d05ef4193b2ded9dd9c73dd3f6a",
+    ),
 ];
 
 const MILAN_PEM: &str = include_str!("certs/milan.pem");
@@ -45,7 +54,10 @@ pub(crate) fn ca_generation(cn: &str) -> Option<(CertRole, Generation)> {
     } else {
         return None;
     };
-    Generation::ALL.into_iter().find(|g| g.product() == product).map(|g| (role, g))
+    Generation::ALL
+        .into_iter()
+        .find(|g| g.product() == product)
+        .map(|g| (role, g))
 }
 
 fn builtin(generation: Generation) -> Result<Anchor, Error> {
@@ -63,21 +75,41 @@ fn builtin(generation: Generation) -> Result<Anchor, Error> {
             Some((CertRole::Ark, g)) if g == generation => ark = Some(Arc::new(c)),
             Some((CertRole::Ask, g)) if g == generation => ask = Some(Arc::new(c)),
             Some((CertRole::Asvk, g)) if g == generation => asvk = Some(Arc::new(c)),
-            _ => return Err(Error::CertProfile { role: CertRole::Unknown, reason: "built-in bundle".into() }),
+            _ => {
+                return Err(Error::CertProfile {
+                    role: CertRole::Unknown,
+                    reason: "built-in bundle".into(),
+                })
+            }
         }
     }
     let ark = ark.ok_or(Error::ChainIncomplete(CertRole::Ark))?;
-    let pinned = AMD_ARK_SHA256.iter().find(|(g, _)| *g == generation).map(|(_, f)| *f);
+    let pinned = AMD_ARK_SHA256
+        .iter()
+        .find(|(g, _)| *g == generation)
+        .map(|(_, f)| *f);
     if pinned != Some(hex::encode(ark.fingerprint()).as_str()) {
-        return Err(Error::UntrustedRoot { fingerprint: hex::encode(ark.fingerprint()) });
+        return Err(Error::UntrustedRoot {
+            fingerprint: hex::encode(ark.fingerprint()),
+        });
     }
-    Ok(Anchor { ark, generation, builtin: true, ask, asvk })
+    Ok(Anchor {
+        ark,
+        generation,
+        builtin: true,
+        ask,
+        asvk,
+    })
 }
 
 fn builtins() -> &'static Result<Vec<Anchor>, String> {
     static B: OnceLock<Result<Vec<Anchor>, String>> = OnceLock::new();
     B.get_or_init(|| {
-        Generation::ALL.into_iter().map(builtin).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
+        Generation::ALL
+            .into_iter()
+            .map(builtin)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())
     })
 }
 
@@ -87,13 +119,17 @@ impl TrustAnchors {
         match builtins() {
             Ok(a) => TrustAnchors { anchors: a.clone() },
             // The built-ins are compiled in and checked by tests; an empty set fails closed.
-            Err(_) => TrustAnchors { anchors: Vec::new() },
+            Err(_) => TrustAnchors {
+                anchors: Vec::new(),
+            },
         }
     }
 
     /// No anchors at all: only roots added with [`TrustAnchors::with_ark`] are trusted.
     pub fn empty() -> Self {
-        TrustAnchors { anchors: Vec::new() }
+        TrustAnchors {
+            anchors: Vec::new(),
+        }
     }
 
     /// Add an explicit extra root (DER or PEM). It must be a self-issued RSA certificate following
@@ -105,14 +141,30 @@ impl TrustAnchors {
         let Some((CertRole::Ark, generation)) = ca_generation(c.subject_cn()) else {
             return Err(Error::CertProfile {
                 role: CertRole::Ark,
-                reason: format!("subject CN {:?} is not ARK-<Milan|Genoa|Turin>", c.subject_cn()),
+                reason: format!(
+                    "subject CN {:?} is not ARK-<Milan|Genoa|Turin>",
+                    c.subject_cn()
+                ),
             });
         };
         if !c.is_self_issued() {
-            return Err(Error::CertProfile { role: CertRole::Ark, reason: "not self-issued".into() });
+            return Err(Error::CertProfile {
+                role: CertRole::Ark,
+                reason: "not self-issued".into(),
+            });
         }
-        if !self.anchors.iter().any(|a| a.ark.fingerprint() == c.fingerprint()) {
-            self.anchors.push(Anchor { ark: Arc::new(c), generation, builtin: false, ask: None, asvk: None });
+        if !self
+            .anchors
+            .iter()
+            .any(|a| a.ark.fingerprint() == c.fingerprint())
+        {
+            self.anchors.push(Anchor {
+                ark: Arc::new(c),
+                generation,
+                builtin: false,
+                ask: None,
+                asvk: None,
+            });
         }
         Ok(self)
     }
@@ -124,13 +176,24 @@ impl TrustAnchors {
 
     /// SHA-256 fingerprints (hex) of the trusted ARKs with their generations.
     pub fn fingerprints(&self) -> Vec<(Generation, String)> {
-        self.anchors.iter().map(|a| (a.generation, hex::encode(a.ark.fingerprint()))).collect()
+        self.anchors
+            .iter()
+            .map(|a| (a.generation, hex::encode(a.ark.fingerprint())))
+            .collect()
     }
 
     /// The built-in DER of AMD's certificates for a generation: `(ark, ask, asvk)`.
     pub fn amd_certificates(generation: Generation) -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
-        let a = builtins().as_ref().ok()?.iter().find(|a| a.generation == generation)?;
-        Some((a.ark.der().to_vec(), a.ask.as_ref()?.der().to_vec(), a.asvk.as_ref()?.der().to_vec()))
+        let a = builtins()
+            .as_ref()
+            .ok()?
+            .iter()
+            .find(|a| a.generation == generation)?;
+        Some((
+            a.ark.der().to_vec(),
+            a.ask.as_ref()?.der().to_vec(),
+            a.asvk.as_ref()?.der().to_vec(),
+        ))
     }
 }
 

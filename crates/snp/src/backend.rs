@@ -23,7 +23,8 @@ pub trait SignatureBackend: Send + Sync + Debug {
     fn p384_key(&self, sec1: &[u8]) -> Result<Box<dyn P384Key>, BadSignature>;
     /// Verify RSASSA-PSS with SHA-384, MGF1-SHA-384 and a 48-byte salt over `msg`, under the
     /// PKCS#1 `RSAPublicKey` DER `key` (2048 to 8192 bits).
-    fn verify_rsa_pss_sha384(&self, key: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), BadSignature>;
+    fn verify_rsa_pss_sha384(&self, key: &[u8], msg: &[u8], sig: &[u8])
+        -> Result<(), BadSignature>;
 }
 
 /// The default backend: aws-lc-rs when the `aws-lc` feature is on, RustCrypto otherwise.
@@ -63,7 +64,12 @@ impl SignatureBackend for RustCrypto {
         Ok(Box::new(RcP384(k)))
     }
 
-    fn verify_rsa_pss_sha384(&self, key: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), BadSignature> {
+    fn verify_rsa_pss_sha384(
+        &self,
+        key: &[u8],
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<(), BadSignature> {
         use rsa::pkcs1::DecodeRsaPublicKey as _;
         use rsa::signature::Verifier as _;
         let pk = rsa::RsaPublicKey::from_pkcs1_der(key).map_err(|_| BadSignature)?;
@@ -115,9 +121,17 @@ impl SignatureBackend for AwsLc {
         Ok(Box::new(AwsP384(k)))
     }
 
-    fn verify_rsa_pss_sha384(&self, key: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), BadSignature> {
-        aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::RSA_PSS_2048_8192_SHA384, key)
-            .verify(msg, sig)
-            .map_err(|_| BadSignature)
+    fn verify_rsa_pss_sha384(
+        &self,
+        key: &[u8],
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<(), BadSignature> {
+        aws_lc_rs::signature::UnparsedPublicKey::new(
+            &aws_lc_rs::signature::RSA_PSS_2048_8192_SHA384,
+            key,
+        )
+        .verify(msg, sig)
+        .map_err(|_| BadSignature)
     }
 }

@@ -24,11 +24,14 @@ const OID_SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.
 /// AMD extension OIDs.
 mod amd_oid {
     use der::asn1::ObjectIdentifier;
-    pub(super) const STRUCT_VERSION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.1");
-    pub(super) const PRODUCT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.2");
+    pub(super) const STRUCT_VERSION: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.1");
+    pub(super) const PRODUCT_NAME: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.2");
     pub(super) const SPL_ARC: &str = "1.3.6.1.4.1.3704.1.3.";
     pub(super) const HW_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.4");
-    pub(super) const CSP_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.5");
+    pub(super) const CSP_ID: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.5");
     pub(super) const ARC: &str = "1.3.6.1.4.1.3704.1.";
 }
 
@@ -76,11 +79,17 @@ pub struct AmdCert {
 }
 
 fn perr(role: CertRole, e: impl std::fmt::Display) -> Error {
-    Error::CertParse { role, reason: e.to_string() }
+    Error::CertParse {
+        role,
+        reason: e.to_string(),
+    }
 }
 
 fn profile(role: CertRole, reason: impl Into<String>) -> Error {
-    Error::CertProfile { role, reason: reason.into() }
+    Error::CertProfile {
+        role,
+        reason: reason.into(),
+    }
 }
 
 /// The CN of a name, if it has exactly one.
@@ -117,9 +126,18 @@ pub(crate) fn tbs_range(der: &[u8], role: CertRole) -> Result<Range<usize>, Erro
 }
 
 fn decode_spl(role: CertRole, idx: usize, value: &[u8]) -> Result<u8, Error> {
-    let v = u32::from_der(value)
-        .map_err(|e| profile(role, format!("SPL extension .3.{idx} is not a DER INTEGER: {e}")))?;
-    u8::try_from(v).map_err(|_| profile(role, format!("SPL extension .3.{idx} value {v} exceeds 255")))
+    let v = u32::from_der(value).map_err(|e| {
+        profile(
+            role,
+            format!("SPL extension .3.{idx} is not a DER INTEGER: {e}"),
+        )
+    })?;
+    u8::try_from(v).map_err(|_| {
+        profile(
+            role,
+            format!("SPL extension .3.{idx} value {v} exceeds 255"),
+        )
+    })
 }
 
 fn parse_extensions(cert: &Certificate, role: CertRole) -> Result<AmdExtensions, Error> {
@@ -136,8 +154,9 @@ fn parse_extensions(cert: &Certificate, role: CertRole) -> Result<AmdExtensions,
         let value = e.extn_value.as_bytes();
         let oid = e.extn_id;
         if oid == amd_oid::STRUCT_VERSION {
-            let v = u32::from_der(value)
-                .map_err(|err| profile(role, format!("structVersion is not a DER INTEGER: {err}")))?;
+            let v = u32::from_der(value).map_err(|err| {
+                profile(role, format!("structVersion is not a DER INTEGER: {err}"))
+            })?;
             ext.struct_version = Some(v);
         } else if oid == amd_oid::PRODUCT_NAME {
             let s = Ia5StringRef::from_der(value)
@@ -162,7 +181,10 @@ fn parse_extensions(cert: &Certificate, role: CertRole) -> Result<AmdExtensions,
                     *slot = Some(v);
                 }
             } else if text.starts_with(amd_oid::ARC) && e.critical {
-                return Err(profile(role, format!("unknown critical AMD extension {text}")));
+                return Err(profile(
+                    role,
+                    format!("unknown critical AMD extension {text}"),
+                ));
             } else if e.critical && !is_known_critical(&oid) {
                 return Err(profile(role, format!("unknown critical extension {text}")));
             }
@@ -173,13 +195,20 @@ fn parse_extensions(cert: &Certificate, role: CertRole) -> Result<AmdExtensions,
 
 fn is_known_critical(oid: &ObjectIdentifier) -> bool {
     // basicConstraints, keyUsage.
-    *oid == ObjectIdentifier::new_unwrap("2.5.29.19") || *oid == ObjectIdentifier::new_unwrap("2.5.29.15")
+    *oid == ObjectIdentifier::new_unwrap("2.5.29.19")
+        || *oid == ObjectIdentifier::new_unwrap("2.5.29.15")
 }
 
 /// Require RSASSA-PSS with SHA-384, MGF1-SHA-384, salt 48, trailer 1.
-pub(crate) fn check_pss_alg(alg: &spki::AlgorithmIdentifierOwned, role: CertRole) -> Result<(), Error> {
+pub(crate) fn check_pss_alg(
+    alg: &spki::AlgorithmIdentifierOwned,
+    role: CertRole,
+) -> Result<(), Error> {
     if alg.oid != OID_RSASSA_PSS {
-        return Err(profile(role, format!("signature algorithm {} is not RSASSA-PSS", alg.oid)));
+        return Err(profile(
+            role,
+            format!("signature algorithm {} is not RSASSA-PSS", alg.oid),
+        ));
     }
     let params = alg
         .parameters
@@ -189,13 +218,22 @@ pub(crate) fn check_pss_alg(alg: &spki::AlgorithmIdentifierOwned, role: CertRole
     let p = pkcs1::RsaPssParams::from_der(&params_der)
         .map_err(|e| profile(role, format!("RSASSA-PSS parameters malformed: {e}")))?;
     if p.hash.oid != OID_SHA384 {
-        return Err(profile(role, format!("RSASSA-PSS hash {} is not SHA-384", p.hash.oid)));
+        return Err(profile(
+            role,
+            format!("RSASSA-PSS hash {} is not SHA-384", p.hash.oid),
+        ));
     }
     if p.mask_gen.oid != OID_MGF1 || p.mask_gen.parameters.map(|h| h.oid) != Some(OID_SHA384) {
-        return Err(profile(role, "RSASSA-PSS mask generation is not MGF1 with SHA-384"));
+        return Err(profile(
+            role,
+            "RSASSA-PSS mask generation is not MGF1 with SHA-384",
+        ));
     }
     if p.salt_len != 48 {
-        return Err(profile(role, format!("RSASSA-PSS salt length {} is not 48", p.salt_len)));
+        return Err(profile(
+            role,
+            format!("RSASSA-PSS salt length {} is not 48", p.salt_len),
+        ));
     }
     if p.trailer_field != pkcs1::TrailerField::BC {
         return Err(profile(role, "RSASSA-PSS trailer field is not 1"));
@@ -211,7 +249,10 @@ impl AmdCert {
         let tbs = tbs_range(der, role)?;
         check_pss_alg(&cert.signature_algorithm, role)?;
         if cert.tbs_certificate.signature != cert.signature_algorithm {
-            return Err(profile(role, "TBS signature algorithm differs from the outer one"));
+            return Err(profile(
+                role,
+                "TBS signature algorithm differs from the outer one",
+            ));
         }
         let signature = cert
             .signature
@@ -225,27 +266,35 @@ impl AmdCert {
             .as_bytes()
             .ok_or_else(|| profile(role, "public key BIT STRING has unused bits"))?
             .to_vec();
-        let key = if spki.algorithm.oid == OID_RSA_ENCRYPTION || spki.algorithm.oid == OID_RSASSA_PSS {
-            PublicKey::Rsa(key_bytes)
-        } else if spki.algorithm.oid == OID_EC_PUBLIC_KEY {
-            let curve = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
-            if curve != Some(OID_SECP384R1) {
-                return Err(profile(role, "EC public key is not on P-384"));
-            }
-            if key_bytes.len() != 97 || key_bytes.first() != Some(&4) {
-                return Err(profile(role, "P-384 public key is not an uncompressed point"));
-            }
-            PublicKey::P384(key_bytes)
-        } else {
-            return Err(profile(role, format!("public key algorithm {} unsupported", spki.algorithm.oid)));
-        };
+        let key =
+            if spki.algorithm.oid == OID_RSA_ENCRYPTION || spki.algorithm.oid == OID_RSASSA_PSS {
+                PublicKey::Rsa(key_bytes)
+            } else if spki.algorithm.oid == OID_EC_PUBLIC_KEY {
+                let curve = spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+                if curve != Some(OID_SECP384R1) {
+                    return Err(profile(role, "EC public key is not on P-384"));
+                }
+                if key_bytes.len() != 97 || key_bytes.first() != Some(&4) {
+                    return Err(profile(
+                        role,
+                        "P-384 public key is not an uncompressed point",
+                    ));
+                }
+                PublicKey::P384(key_bytes)
+            } else {
+                return Err(profile(
+                    role,
+                    format!("public key algorithm {} unsupported", spki.algorithm.oid),
+                ));
+            };
         let subject_cn =
             common_name(&t.subject).ok_or_else(|| profile(role, "subject has no single CN"))?;
-        let issuer_cn = common_name(&t.issuer).ok_or_else(|| profile(role, "issuer has no single CN"))?;
+        let issuer_cn =
+            common_name(&t.issuer).ok_or_else(|| profile(role, "issuer has no single CN"))?;
         let ext = parse_extensions(&cert, role)?;
         Ok(AmdCert {
             der: der.to_vec(),
@@ -357,7 +406,10 @@ impl AmdCert {
 pub(crate) fn pem_to_der(pem: &str, role: CertRole) -> Result<Vec<u8>, Error> {
     let (label, der) = der::pem::decode_vec(pem.trim().as_bytes()).map_err(|e| perr(role, e))?;
     if label != "CERTIFICATE" {
-        return Err(perr(role, format!("PEM label {label:?} is not CERTIFICATE")));
+        return Err(perr(
+            role,
+            format!("PEM label {label:?} is not CERTIFICATE"),
+        ));
     }
     Ok(der)
 }
@@ -375,11 +427,19 @@ pub fn pem_bundle_to_der(text: &str) -> Result<Vec<Vec<u8>>, Error> {
         let block = tail.get(..end + END.len()).unwrap_or("");
         out.push(pem_to_der(block, CertRole::Unknown)?);
         if out.len() > 16 {
-            return Err(perr(CertRole::Unknown, "more than 16 certificates in a PEM bundle"));
+            return Err(perr(
+                CertRole::Unknown,
+                "more than 16 certificates in a PEM bundle",
+            ));
         }
         rest = tail.get(end + END.len()..).unwrap_or("");
     }
     Ok(out)
+}
+
+/// Encode DER as one PEM `CERTIFICATE` block (LF line endings).
+pub fn der_to_pem(der: &[u8]) -> String {
+    der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).unwrap_or_default()
 }
 
 /// Accept DER or PEM (one certificate) and return DER.
@@ -387,11 +447,15 @@ pub fn der_or_pem(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     if bytes.first() == Some(&0x30) {
         return Ok(bytes.to_vec());
     }
-    let text = std::str::from_utf8(bytes).map_err(|_| perr(CertRole::Unknown, "neither DER nor PEM"))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| perr(CertRole::Unknown, "neither DER nor PEM"))?;
     let mut certs = pem_bundle_to_der(text)?;
     match certs.len() {
         1 => Ok(certs.remove(0)),
         0 => Err(perr(CertRole::Unknown, "no PEM certificate found")),
-        n => Err(perr(CertRole::Unknown, format!("expected one certificate, found {n}"))),
+        n => Err(perr(
+            CertRole::Unknown,
+            format!("expected one certificate, found {n}"),
+        )),
     }
 }

@@ -54,15 +54,30 @@ pub(crate) fn verify_crl(
     let crl = CertificateList::from_der(der).map_err(|e| invalid(format!("malformed: {e}")))?;
     check_pss_alg(&crl.signature_algorithm, CertRole::Ark).map_err(|e| invalid(e.to_string()))?;
     if crl.tbs_cert_list.signature != crl.signature_algorithm {
-        return Err(invalid("TBS signature algorithm differs from the outer one"));
+        return Err(invalid(
+            "TBS signature algorithm differs from the outer one",
+        ));
     }
     let range = tbs_range(der, CertRole::Ark).map_err(|e| invalid(e.to_string()))?;
     let tbs = der.get(range).ok_or_else(|| invalid("TBS out of range"))?;
-    let sig = crl.signature.as_bytes().ok_or_else(|| invalid("signature has unused bits"))?;
-    let issuer = crl.tbs_cert_list.issuer.to_der().map_err(|e| invalid(e.to_string()))?;
+    let sig = crl
+        .signature
+        .as_bytes()
+        .ok_or_else(|| invalid("signature has unused bits"))?;
+    let issuer = crl
+        .tbs_cert_list
+        .issuer
+        .to_der()
+        .map_err(|e| invalid(e.to_string()))?;
     let mut signer = None;
-    for a in anchors.anchors.iter().filter(|a| a.ark.subject_der() == issuer.as_slice()) {
-        let PublicKey::Rsa(key) = a.ark.public_key() else { continue };
+    for a in anchors
+        .anchors
+        .iter()
+        .filter(|a| a.ark.subject_der() == issuer.as_slice())
+    {
+        let PublicKey::Rsa(key) = a.ark.public_key() else {
+            continue;
+        };
         if backend.verify_rsa_pss_sha384(key, tbs, sig).is_ok() {
             signer = Some(*a.ark.fingerprint());
             break;
@@ -84,7 +99,12 @@ pub(crate) fn verify_crl(
         .iter()
         .map(|r| r.serial_number.as_bytes().to_vec())
         .collect();
-    Ok(VerifiedCrl { ark_sha256, this_update, next_update, revoked })
+    Ok(VerifiedCrl {
+        ark_sha256,
+        this_update,
+        next_update,
+        revoked,
+    })
 }
 
 impl CrlStore {
@@ -96,7 +116,10 @@ impl CrlStore {
         backend: &dyn SignatureBackend,
     ) -> Result<(), Error> {
         let crl = verify_crl(der, time, anchors, backend)?;
-        let mut list = self.crls.write().map_err(|_| invalid("CRL store poisoned"))?;
+        let mut list = self
+            .crls
+            .write()
+            .map_err(|_| invalid("CRL store poisoned"))?;
         match list.iter_mut().find(|c| c.ark_sha256 == crl.ark_sha256) {
             Some(old) if old.this_update <= crl.this_update => *old = crl,
             Some(_) => {} // keep the newer one
@@ -116,14 +139,22 @@ impl CrlStore {
         if mode == CrlCheck::Off {
             return Ok(());
         }
-        let list = self.crls.read().map_err(|_| Error::CrlUnavailable("CRL store poisoned".into()))?;
+        let list = self
+            .crls
+            .read()
+            .map_err(|_| Error::CrlUnavailable("CRL store poisoned".into()))?;
         let fresh = list.iter().find(|c| {
-            &c.ark_sha256 == ark_sha256 && c.this_update <= time && c.next_update.is_none_or(|n| time <= n)
+            &c.ark_sha256 == ark_sha256
+                && c.this_update <= time
+                && c.next_update.is_none_or(|n| time <= n)
         });
         match fresh {
             Some(c) => {
                 if c.revoked.iter().any(|s| s.as_slice() == serial) {
-                    return Err(Error::Revoked { role, serial: hex::encode(serial) });
+                    return Err(Error::Revoked {
+                        role,
+                        serial: hex::encode(serial),
+                    });
                 }
                 Ok(())
             }

@@ -90,11 +90,26 @@ mod tests {
 
     #[test]
     fn cpuid_table() {
-        assert_eq!(Generation::from_cpuid(0x19, 0x01).unwrap(), Generation::Milan);
-        assert_eq!(Generation::from_cpuid(0x19, 0x11).unwrap(), Generation::Genoa);
-        assert_eq!(Generation::from_cpuid(0x19, 0xA0).unwrap(), Generation::Genoa);
-        assert_eq!(Generation::from_cpuid(0x19, 0xAF).unwrap(), Generation::Genoa);
-        assert_eq!(Generation::from_cpuid(0x1A, 0x02).unwrap(), Generation::Turin);
+        assert_eq!(
+            Generation::from_cpuid(0x19, 0x01).unwrap(),
+            Generation::Milan
+        );
+        assert_eq!(
+            Generation::from_cpuid(0x19, 0x11).unwrap(),
+            Generation::Genoa
+        );
+        assert_eq!(
+            Generation::from_cpuid(0x19, 0xA0).unwrap(),
+            Generation::Genoa
+        );
+        assert_eq!(
+            Generation::from_cpuid(0x19, 0xAF).unwrap(),
+            Generation::Genoa
+        );
+        assert_eq!(
+            Generation::from_cpuid(0x1A, 0x02).unwrap(),
+            Generation::Turin
+        );
         assert!(Generation::from_cpuid(0x19, 0x20).is_err());
         assert!(Generation::from_cpuid(0x1A, 0x50).is_err());
         assert!(Generation::from_cpuid(0x17, 0x31).is_err());
@@ -102,9 +117,18 @@ mod tests {
 
     #[test]
     fn product_names() {
-        assert_eq!(Generation::from_product_name("Milan-B0"), Some(Generation::Milan));
-        assert_eq!(Generation::from_product_name("Genoa"), Some(Generation::Genoa));
-        assert_eq!(Generation::from_product_name("Turin"), Some(Generation::Turin));
+        assert_eq!(
+            Generation::from_product_name("Milan-B0"),
+            Some(Generation::Milan)
+        );
+        assert_eq!(
+            Generation::from_product_name("Genoa"),
+            Some(Generation::Genoa)
+        );
+        assert_eq!(
+            Generation::from_product_name("Turin"),
+            Some(Generation::Turin)
+        );
         assert_eq!(Generation::from_product_name("Venice"), None);
         assert_eq!(Generation::from_product_name(""), None);
     }

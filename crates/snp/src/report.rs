@@ -102,9 +102,23 @@ impl TcbVersion {
     pub fn decode(raw: [u8; 8], generation: Generation) -> Self {
         let [b0, b1, b2, b3, _, _, b6, b7] = raw;
         if generation.has_fmc() {
-            TcbVersion { fmc: Some(b0), bootloader: b1, tee: b2, snp: b3, microcode: b7, raw }
+            TcbVersion {
+                fmc: Some(b0),
+                bootloader: b1,
+                tee: b2,
+                snp: b3,
+                microcode: b7,
+                raw,
+            }
         } else {
-            TcbVersion { fmc: None, bootloader: b0, tee: b1, snp: b6, microcode: b7, raw }
+            TcbVersion {
+                fmc: None,
+                bootloader: b0,
+                tee: b1,
+                snp: b6,
+                microcode: b7,
+                raw,
+            }
         }
     }
 
@@ -250,9 +264,10 @@ impl<'a> Report<'a> {
     /// View `bytes` as a report. Checks the length (exactly 1184) and the version (2 to 5);
     /// nothing else, and no byte is copied. The signature is not checked here.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
-        let bytes: &'a [u8; REPORT_LEN] = bytes
-            .try_into()
-            .map_err(|_| Error::ReportLength { expected: REPORT_LEN, actual: bytes.len() })?;
+        let bytes: &'a [u8; REPORT_LEN] = bytes.try_into().map_err(|_| Error::ReportLength {
+            expected: REPORT_LEN,
+            actual: bytes.len(),
+        })?;
         let version = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
         if !(2..=5).contains(&version) {
             return Err(Error::UnsupportedVersion(version));
@@ -263,7 +278,10 @@ impl<'a> Report<'a> {
     fn arr<const N: usize>(&self, off: usize) -> &'a [u8; N] {
         // Offsets are constants below REPORT_LEN - N: this cannot fail.
         let b: &'a [u8; REPORT_LEN] = self.bytes;
-        match b.get(off..off + N).and_then(|s| <&[u8; N]>::try_from(s).ok()) {
+        match b
+            .get(off..off + N)
+            .and_then(|s| <&[u8; N]>::try_from(s).ok())
+        {
             Some(a) => a,
             None => unreachable!("constant report offset out of range"),
         }
@@ -376,7 +394,11 @@ impl<'a> Report<'a> {
             return None;
         }
         let [family, model, stepping] = *self.arr::<3>(0x188);
-        Some(Cpuid { family, model, stepping })
+        Some(Cpuid {
+            family,
+            model,
+            stepping,
+        })
     }
 
     field!(
@@ -392,13 +414,21 @@ impl<'a> Report<'a> {
     /// CURRENT firmware version.
     pub fn current_version(&self) -> FirmwareVersion {
         let [build, minor, major] = *self.arr::<3>(0x1E8);
-        FirmwareVersion { major, minor, build }
+        FirmwareVersion {
+            major,
+            minor,
+            build,
+        }
     }
 
     /// COMMITTED firmware version.
     pub fn committed_version(&self) -> FirmwareVersion {
         let [build, minor, major] = *self.arr::<3>(0x1EC);
-        FirmwareVersion { major, minor, build }
+        FirmwareVersion {
+            major,
+            minor,
+            build,
+        }
     }
 
     /// LAUNCH_TCB, raw.
@@ -431,27 +461,41 @@ impl<'a> Report<'a> {
     pub fn reserved(&self) -> Vec<(usize, &'a [u8])> {
         let b: &'a [u8] = self.bytes;
         let mut out = vec![(0x4C, &b[0x4C..0x50])];
-        out.push(if self.version >= 3 { (0x18B, &b[0x18B..0x1A0]) } else { (0x188, &b[0x188..0x1A0]) });
+        out.push(if self.version >= 3 {
+            (0x18B, &b[0x18B..0x1A0])
+        } else {
+            (0x188, &b[0x188..0x1A0])
+        });
         out.push((0x1EB, &b[0x1EB..0x1EC]));
         out.push((0x1EF, &b[0x1EF..0x1F0]));
-        out.push(if self.version >= 5 { (0x208, &b[0x208..0x2A0]) } else { (0x1F8, &b[0x1F8..0x2A0]) });
+        out.push(if self.version >= 5 {
+            (0x208, &b[0x208..0x2A0])
+        } else {
+            (0x1F8, &b[0x1F8..0x2A0])
+        });
         out.push((0x330, &b[0x330..REPORT_LEN]));
         out
     }
 
     /// The generation this report's CPUID names (v3+); None for version 2.
     pub fn cpuid_generation(&self) -> Option<Result<Generation, Error>> {
-        self.cpuid().map(|c| Generation::from_cpuid(c.family, c.model))
+        self.cpuid()
+            .map(|c| Generation::from_cpuid(c.family, c.model))
     }
 
     /// The signature as big-endian `r || s` (48 bytes each), after checking that the upper 24
     /// bytes of each 72-byte little-endian value are zero.
     pub fn signature_be(&self) -> Result<[u8; 96], Error> {
         let mut out = [0u8; 96];
-        for (i, v) in [self.signature_r(), self.signature_s()].into_iter().enumerate() {
+        for (i, v) in [self.signature_r(), self.signature_s()]
+            .into_iter()
+            .enumerate()
+        {
             let (low, high) = v.split_at(48);
             if high.iter().any(|&x| x != 0) {
-                return Err(Error::SignatureFormat("upper 24 bytes of r or s are not zero"));
+                return Err(Error::SignatureFormat(
+                    "upper 24 bytes of r or s are not zero",
+                ));
             }
             let dst = &mut out[i * 48..(i + 1) * 48];
             for (d, s) in dst.iter_mut().zip(low.iter().rev()) {

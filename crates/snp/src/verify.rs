@@ -45,7 +45,10 @@ pub struct Endorsement {
 impl Endorsement {
     /// A leaf with AMD's built-in chain.
     pub fn leaf(leaf: Vec<u8>) -> Self {
-        Endorsement { leaf, chain: Vec::new() }
+        Endorsement {
+            leaf,
+            chain: Vec::new(),
+        }
     }
 }
 
@@ -153,12 +156,19 @@ pub struct Verifier {
 }
 
 fn mismatch(role: CertRole, reason: impl Into<String>) -> Error {
-    Error::CertProfile { role, reason: reason.into() }
+    Error::CertProfile {
+        role,
+        reason: reason.into(),
+    }
 }
 
 fn padded<const N: usize>(field: &'static str, v: &[u8]) -> Result<[u8; N], Error> {
     if v.len() > N {
-        return Err(Error::ExpectedTooLong { field, len: v.len(), max: N });
+        return Err(Error::ExpectedTooLong {
+            field,
+            len: v.len(),
+            max: N,
+        });
     }
     let mut out = [0u8; N];
     if let Some(dst) = out.get_mut(..v.len()) {
@@ -175,7 +185,12 @@ impl Verifier {
 
     /// A verifier with an explicit signature backend.
     pub fn with_backend(anchors: TrustAnchors, backend: Arc<dyn SignatureBackend>) -> Self {
-        Verifier { anchors, backend, cache: RwLock::new(HashMap::new()), crls: CrlStore::default() }
+        Verifier {
+            anchors,
+            backend,
+            cache: RwLock::new(HashMap::new()),
+            crls: CrlStore::default(),
+        }
     }
 
     /// The backend's name.
@@ -193,7 +208,8 @@ impl Verifier {
     /// Add AMD's CRL (DER) for one ARK. It must be signed by a trusted ARK (RSASSA-PSS) and
     /// current at `time`. It replaces an older CRL of the same ARK.
     pub fn add_crl(&self, der: &[u8], time: SystemTime) -> Result<(), Error> {
-        self.crls.add(der, time, &self.anchors, self.backend.as_ref())
+        self.crls
+            .add(der, time, &self.anchors, self.backend.as_ref())
     }
 
     /// Verify `report` (the raw 1184 bytes as received) with `endorsement`.
@@ -234,7 +250,10 @@ impl Verifier {
         };
 
         if trusted.signer != signer {
-            return Err(Error::LeafKind { report: signer, cert: trusted.signer.to_string() });
+            return Err(Error::LeafKind {
+                report: signer,
+                cert: trusted.signer.to_string(),
+            });
         }
 
         // 4. Validity.
@@ -287,7 +306,10 @@ impl Verifier {
 
         // 7. Report signature over the received bytes.
         let sig = r.signature_be()?;
-        trusted.key.verify(r.signed_bytes(), &sig).map_err(|_| Error::ReportSignature(signer))?;
+        trusted
+            .key
+            .verify(r.signed_bytes(), &sig)
+            .map_err(|_| Error::ReportSignature(signer))?;
 
         // 8. REPORTED_TCB == SPLs.
         check_tcb(&r, &trusted.leaf, generation)?;
@@ -336,7 +358,11 @@ impl Verifier {
 
     /// Verify the chain of `endorsement` alone (no report), returning nothing on success.
     /// Used for certificate-only vectors; results are not cached.
-    pub fn verify_endorsement(&self, endorsement: &Endorsement, time: SystemTime) -> Result<(), Error> {
+    pub fn verify_endorsement(
+        &self,
+        endorsement: &Endorsement,
+        time: SystemTime,
+    ) -> Result<(), Error> {
         let t = self.verify_chain(endorsement)?;
         for (role, nb, na) in &t.windows {
             if time < *nb || time > *na {
@@ -357,18 +383,30 @@ impl Verifier {
         let (signer, leaf_role) = match leaf.subject_cn() {
             "SEV-VCEK" => (Signer::Vcek, CertRole::Vcek),
             "SEV-VLEK" => (Signer::Vlek, CertRole::Vlek),
-            other => return Err(mismatch(CertRole::Unknown, format!("leaf CN {other:?} is not SEV-VCEK or SEV-VLEK"))),
+            other => {
+                return Err(mismatch(
+                    CertRole::Unknown,
+                    format!("leaf CN {other:?} is not SEV-VCEK or SEV-VLEK"),
+                ))
+            }
         };
         let PublicKey::P384(point) = leaf.public_key() else {
             return Err(mismatch(leaf_role, "public key is not EC P-384"));
         };
-        let want_inter = if signer == Signer::Vcek { CertRole::Ask } else { CertRole::Asvk };
+        let want_inter = if signer == Signer::Vcek {
+            CertRole::Ask
+        } else {
+            CertRole::Asvk
+        };
         let generation = match ca_generation(leaf.issuer_cn()) {
             Some((role, g)) if role == want_inter => g,
             _ => {
                 return Err(mismatch(
                     leaf_role,
-                    format!("issuer CN {:?} is not the {want_inter} of a supported generation", leaf.issuer_cn()),
+                    format!(
+                        "issuer CN {:?} is not the {want_inter} of a supported generation",
+                        leaf.issuer_cn()
+                    ),
                 ))
             }
         };
@@ -383,7 +421,11 @@ impl Verifier {
         for der in &e.chain {
             let c = AmdCert::from_der(der, CertRole::Unknown)?;
             match ca_generation(c.subject_cn()) {
-                Some((role, g)) if role == want_inter && g == generation && c.subject_der() == leaf.issuer_der() => {
+                Some((role, g))
+                    if role == want_inter
+                        && g == generation
+                        && c.subject_der() == leaf.issuer_der() =>
+                {
                     any_inter = true;
                     supplied_inter = Some(Arc::new(c));
                 }
@@ -393,12 +435,22 @@ impl Verifier {
             }
         }
 
-        let builtin_amd = self.anchors.anchors.iter().find(|a| a.builtin && a.generation == generation);
+        let builtin_amd = self
+            .anchors
+            .anchors
+            .iter()
+            .find(|a| a.builtin && a.generation == generation);
         let inter = match supplied_inter {
             Some(c) => c,
             None if any_inter => return Err(Error::ChainIncomplete(want_inter)),
             None => builtin_amd
-                .and_then(|a| if want_inter == CertRole::Ask { a.ask.clone() } else { a.asvk.clone() })
+                .and_then(|a| {
+                    if want_inter == CertRole::Ask {
+                        a.ask.clone()
+                    } else {
+                        a.asvk.clone()
+                    }
+                })
                 .ok_or(Error::ChainIncomplete(want_inter))?,
         };
         if !matches!(inter.public_key(), PublicKey::Rsa(_)) {
@@ -413,7 +465,9 @@ impl Verifier {
                     .anchors
                     .iter()
                     .find(|a| a.ark.fingerprint() == ark.fingerprint())
-                    .ok_or_else(|| Error::UntrustedRoot { fingerprint: hex::encode(ark.fingerprint()) })?;
+                    .ok_or_else(|| Error::UntrustedRoot {
+                        fingerprint: hex::encode(ark.fingerprint()),
+                    })?;
                 vec![a]
             }
             None => self
@@ -431,20 +485,37 @@ impl Verifier {
         for anchor in candidates {
             match self.verify_links(anchor, &inter, want_inter, &leaf, leaf_role) {
                 Ok(()) => {
-                    let key = self
-                        .backend
-                        .p384_key(point)
-                        .map_err(|_| mismatch(leaf_role, "P-384 public key is not a valid point"))?;
+                    let key = self.backend.p384_key(point).map_err(|_| {
+                        mismatch(leaf_role, "P-384 public key is not a valid point")
+                    })?;
                     let windows = vec![
-                        (CertRole::Ark, anchor.ark.not_before(), anchor.ark.not_after()),
+                        (
+                            CertRole::Ark,
+                            anchor.ark.not_before(),
+                            anchor.ark.not_after(),
+                        ),
                         (want_inter, inter.not_before(), inter.not_after()),
                         (leaf_role, leaf.not_before(), leaf.not_after()),
                     ];
-                    let nb = windows.iter().map(|w| w.1).max().unwrap_or(SystemTime::UNIX_EPOCH);
-                    let na = windows.iter().map(|w| w.2).min().unwrap_or(SystemTime::UNIX_EPOCH);
-                    let builtin_inter = if want_inter == CertRole::Ask { &anchor.ask } else { &anchor.asvk };
-                    let inter_builtin =
-                        anchor.builtin && builtin_inter.as_ref().is_some_and(|b| b.der() == inter.der());
+                    let nb = windows
+                        .iter()
+                        .map(|w| w.1)
+                        .max()
+                        .unwrap_or(SystemTime::UNIX_EPOCH);
+                    let na = windows
+                        .iter()
+                        .map(|w| w.2)
+                        .min()
+                        .unwrap_or(SystemTime::UNIX_EPOCH);
+                    let builtin_inter = if want_inter == CertRole::Ask {
+                        &anchor.ask
+                    } else {
+                        &anchor.asvk
+                    };
+                    let inter_builtin = anchor.builtin
+                        && builtin_inter
+                            .as_ref()
+                            .is_some_and(|b| b.der() == inter.der());
                     return Ok(TrustedLeaf {
                         inter: inter.clone(),
                         ark: anchor.ark.clone(),
@@ -467,16 +538,28 @@ impl Verifier {
         Err(last_err)
     }
 
-    fn rsa_verify(&self, issuer: &AmdCert, subject: &AmdCert, s: CertRole, i: CertRole) -> Result<(), Error> {
+    fn rsa_verify(
+        &self,
+        issuer: &AmdCert,
+        subject: &AmdCert,
+        s: CertRole,
+        i: CertRole,
+    ) -> Result<(), Error> {
         let PublicKey::Rsa(key) = issuer.public_key() else {
             return Err(mismatch(i, "public key is not RSA"));
         };
         if subject.issuer_der() != issuer.subject_der() {
-            return Err(mismatch(s, format!("issuer name does not match the {i} subject")));
+            return Err(mismatch(
+                s,
+                format!("issuer name does not match the {i} subject"),
+            ));
         }
         self.backend
             .verify_rsa_pss_sha384(key, subject.tbs_bytes(), subject.signature())
-            .map_err(|_| Error::CertSignature { subject: s, issuer: i })
+            .map_err(|_| Error::CertSignature {
+                subject: s,
+                issuer: i,
+            })
     }
 
     fn verify_links(
@@ -494,7 +577,11 @@ impl Verifier {
 }
 
 /// AMD extension profile of a VCEK/VLEK for its generation.
-fn check_leaf_extensions(leaf: &AmdCert, role: CertRole, generation: Generation) -> Result<(), Error> {
+fn check_leaf_extensions(
+    leaf: &AmdCert,
+    role: CertRole,
+    generation: Generation,
+) -> Result<(), Error> {
     let ext = leaf.amd_extensions();
     match ext.struct_version {
         Some(v) if v == generation.struct_version() => {}
@@ -508,7 +595,10 @@ fn check_leaf_extensions(leaf: &AmdCert, role: CertRole, generation: Generation)
         }
         None => return Err(mismatch(role, "structVersion extension missing")),
     }
-    let name = ext.product_name.as_deref().ok_or_else(|| mismatch(role, "productName extension missing"))?;
+    let name = ext
+        .product_name
+        .as_deref()
+        .ok_or_else(|| mismatch(role, "productName extension missing"))?;
     if Generation::from_product_name(name) != Some(generation) {
         return Err(Error::GenerationMismatch {
             source_a: "issuer CN",
@@ -521,10 +611,16 @@ fn check_leaf_extensions(leaf: &AmdCert, role: CertRole, generation: Generation)
     if generation.has_fmc() {
         required.push((9, "fmcSPL"));
         if ext.spl.get(4).copied().flatten().is_some() {
-            return Err(mismatch(role, "spl_4 extension present on a Turin certificate"));
+            return Err(mismatch(
+                role,
+                "spl_4 extension present on a Turin certificate",
+            ));
         }
     } else if ext.spl.get(9).copied().flatten().is_some() {
-        return Err(mismatch(role, "fmcSPL extension present on a structVersion 0 certificate"));
+        return Err(mismatch(
+            role,
+            "fmcSPL extension present on a structVersion 0 certificate",
+        ));
     }
     for (i, n) in required {
         if ext.spl.get(i).copied().flatten().is_none() {
@@ -539,7 +635,12 @@ fn check_leaf_extensions(leaf: &AmdCert, role: CertRole, generation: Generation)
             let want = if generation.has_fmc() { 8 } else { 64 };
             match leaf.hw_id(want) {
                 Some(h) if h.len() == want => {}
-                Some(h) => return Err(mismatch(role, format!("hwID is {} bytes, expected {want}", h.len()))),
+                Some(h) => {
+                    return Err(mismatch(
+                        role,
+                        format!("hwID is {} bytes, expected {want}", h.len()),
+                    ))
+                }
                 None => return Err(mismatch(role, "hwID extension missing")),
             }
         }
@@ -588,13 +689,22 @@ fn check_tcb(r: &Report<'_>, leaf: &AmdCert, generation: Generation) -> Result<(
         let report = raw.get(byte).copied().unwrap_or(0);
         let cert = s(idx);
         if report != cert {
-            return Err(Error::TcbMismatch { field, report, cert });
+            return Err(Error::TcbMismatch {
+                field,
+                report,
+                cert,
+            });
         }
     }
     Ok(())
 }
 
-fn check_chip_id(r: &Report<'_>, leaf: &AmdCert, generation: Generation, allow_masked: bool) -> Result<(), Error> {
+fn check_chip_id(
+    r: &Report<'_>,
+    leaf: &AmdCert,
+    generation: Generation,
+    allow_masked: bool,
+) -> Result<(), Error> {
     let chip = r.chip_id();
     if allow_masked && chip.iter().all(|&b| b == 0) {
         return Ok(());
@@ -603,7 +713,10 @@ fn check_chip_id(r: &Report<'_>, leaf: &AmdCert, generation: Generation, allow_m
     let hw = leaf.hw_id(n).unwrap_or_default();
     let (head, tail) = chip.split_at(n.min(64));
     if hw.as_slice() != head || tail.iter().any(|&b| b != 0) {
-        return Err(Error::ChipIdMismatch { report: hex::encode(chip), cert: hex::encode(&hw) });
+        return Err(Error::ChipIdMismatch {
+            report: hex::encode(chip),
+            cert: hex::encode(&hw),
+        });
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Shared helpers for the SNP integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod forge;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -25,15 +27,18 @@ pub fn bundle(dir: &std::path::Path, name: &str) -> Vec<Vec<u8>> {
 
 /// Parse an RFC 3339 time.
 pub fn at(s: &str) -> SystemTime {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap().into()
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .into()
 }
 
 /// Every backend compiled in.
 pub fn backends() -> Vec<Arc<dyn SignatureBackend>> {
-    let mut v: Vec<Arc<dyn SignatureBackend>> = vec![Arc::new(remits_snp::backend::RustCrypto)];
-    #[cfg(feature = "aws-lc")]
-    v.push(Arc::new(remits_snp::backend::AwsLc));
-    v
+    vec![
+        Arc::new(remits_snp::backend::RustCrypto) as Arc<dyn SignatureBackend>,
+        #[cfg(feature = "aws-lc")]
+        Arc::new(remits_snp::backend::AwsLc),
+    ]
 }
 
 /// A time inside every real certificate's validity except the VLEK's.

@@ -1,0 +1,164 @@
+//! `remits-verifier snp`: verify a raw SEV-SNP report against AMD's endorsement chain.
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use remits_snp::cert::{der_or_pem, pem_bundle_to_der};
+use remits_snp::{Endorsement, Generation, TrustAnchors, Verifier, VerifyOptions};
+
+use crate::exit;
+
+/// Arguments of `remits-verifier snp`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The attestation report: 1184 raw bytes, or a file of hex text.
+    #[arg(long, value_name = "FILE")]
+    report: PathBuf,
+    /// The VCEK or VLEK that signed the report (DER or PEM).
+    #[arg(long, value_name = "FILE")]
+    vcek: Option<PathBuf>,
+    /// PEM bundle of the ASK/ASVK and ARK (AMD's built-in certificates when absent).
+    #[arg(long, value_name = "FILE")]
+    chain: Option<PathBuf>,
+    /// An extra trust anchor (ARK, DER or PEM), e.g. a simulator's; AMD's stay trusted.
+    #[arg(long, value_name = "FILE")]
+    ark: Option<PathBuf>,
+    /// The CPU generation (otherwise from the report's CPUID and the certificate).
+    #[arg(long, value_name = "milan|genoa|turin")]
+    generation: Option<Generation>,
+    /// Verify as of this instant (RFC 3339), instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    time: Option<String>,
+    /// Expected REPORT_DATA (hex, up to 64 bytes, zero-padded; compared in full).
+    #[arg(long, value_name = "HEX")]
+    report_data: Option<String>,
+    /// Expected HOST_DATA (hex, up to 32 bytes, zero-padded; compared in full).
+    #[arg(long, value_name = "HEX")]
+    host_data: Option<String>,
+    /// Print the verified claims as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A failure with its exit code.
+enum Fail {
+    Usage(String),
+    Rejected(String),
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>, Fail> {
+    std::fs::read(path)
+        .map_err(|e| Fail::Usage(format!("cannot read {what} {}: {e}", path.display())))
+}
+
+fn parse_hex(s: &str, what: &str) -> Result<Vec<u8>, Fail> {
+    let s = s.trim();
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    hex::decode(s).map_err(|e| Fail::Usage(format!("--{what}: not hex: {e}")))
+}
+
+/// Raw 1184 bytes, or hex text (whitespace ignored) that decodes to them.
+fn report_bytes(raw: Vec<u8>) -> Result<Vec<u8>, Fail> {
+    if raw.len() == remits_snp::report::REPORT_LEN {
+        return Ok(raw);
+    }
+    let text: String = match std::str::from_utf8(&raw) {
+        Ok(t) => t.chars().filter(|c| !c.is_ascii_whitespace()).collect(),
+        Err(_) => {
+            return Err(Fail::Rejected(format!(
+                "report length: expected 1184 bytes (or hex text), got {} bytes",
+                raw.len()
+            )))
+        }
+    };
+    let text = text.strip_prefix("0x").unwrap_or(&text);
+    hex::decode(text).map_err(|e| {
+        Fail::Rejected(format!(
+            "report is neither 1184 raw bytes nor hex text: {e}"
+        ))
+    })
+}
+
+fn run_inner(a: Args) -> Result<String, Fail> {
+    let time = match &a.time {
+        Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map(SystemTime::from)
+            .map_err(|e| Fail::Usage(format!("--time {t:?}: not RFC 3339: {e}")))?,
+        None => SystemTime::now(),
+    };
+    let report_data = a
+        .report_data
+        .as_deref()
+        .map(|s| parse_hex(s, "report-data"))
+        .transpose()?;
+    let host_data = a
+        .host_data
+        .as_deref()
+        .map(|s| parse_hex(s, "host-data"))
+        .transpose()?;
+    let Some(vcek_path) = a.vcek.as_deref() else {
+        return Err(Fail::Usage(
+            "--vcek FILE is required (the VCEK or VLEK that signed the report)".into(),
+        ));
+    };
+    let report = report_bytes(read(&a.report, "report")?)?;
+    let leaf = der_or_pem(&read(vcek_path, "VCEK")?).map_err(|e| Fail::Rejected(e.to_string()))?;
+    let chain = match a.chain.as_deref() {
+        Some(p) => {
+            let bytes = read(p, "chain")?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| Fail::Rejected("chain: not a PEM bundle".to_string()))?;
+            let certs =
+                pem_bundle_to_der(&text).map_err(|e| Fail::Rejected(format!("chain: {e}")))?;
+            if certs.is_empty() {
+                return Err(Fail::Rejected("chain: no PEM certificate found".into()));
+            }
+            certs
+        }
+        None => Vec::new(),
+    };
+    let mut anchors = TrustAnchors::amd();
+    if let Some(p) = a.ark.as_deref() {
+        anchors = anchors
+            .with_ark(&read(p, "ARK")?)
+            .map_err(|e| Fail::Rejected(format!("--ark: {e}")))?;
+    }
+    let mut opts = VerifyOptions::at(time);
+    opts.generation = a.generation;
+    opts.expected_report_data = report_data;
+    opts.expected_host_data = host_data;
+
+    let verified = Verifier::new(anchors)
+        .verify(&report, &Endorsement { leaf, chain }, &opts)
+        .map_err(|e| Fail::Rejected(e.to_string()))?;
+    let c = &verified.claims;
+    if a.json {
+        serde_json::to_string_pretty(c)
+            .map_err(|e| Fail::Usage(format!("cannot encode claims: {e}")))
+    } else {
+        Ok(format!(
+            "verified: {} report v{} signed by {} ({}), vmpl {}, measurement {}",
+            c.generation,
+            c.version,
+            c.signer,
+            if verified.amd_root {
+                "AMD root"
+            } else {
+                "explicit trust anchor"
+            },
+            c.vmpl,
+            hex::encode(&c.measurement)
+        ))
+    }
+}
+
+pub(crate) fn run(a: Args) -> ExitCode {
+    match run_inner(a) {
+        Ok(out) => {
+            println!("{out}");
+            exit::OK
+        }
+        Err(Fail::Usage(m)) => exit::usage(m),
+        Err(Fail::Rejected(m)) => exit::rejected(m),
+    }
+}

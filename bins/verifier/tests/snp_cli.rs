@@ -1,0 +1,266 @@
+//! `remits-verifier snp` end to end on the real vectors: exit codes 0/1/2, one stderr line,
+//! JSON claims.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn snp_dir() -> Option<PathBuf> {
+    remits_evidence::testdata::dir().map(|d| d.join("snp"))
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_remits-verifier"))
+        .arg("snp")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn p(dir: &std::path::Path, name: &str) -> String {
+    dir.join(name).to_str().unwrap().to_owned()
+}
+
+fn stderr_line(o: &Output) -> String {
+    let s = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(
+        s.trim_end().lines().count(),
+        1,
+        "expected one stderr line, got {s:?}"
+    );
+    s
+}
+
+#[test]
+fn positive_vectors_exit_0_with_json_claims() {
+    let Some(d) = snp_dir() else { return };
+    let o = run(&[
+        "--report",
+        &p(&d, "milan-v2-sev-report.bin"),
+        "--vcek",
+        &p(&d, "milan-v2-sev-vcek.der"),
+        "--chain",
+        &p(&d, "milan-ask-ark.pem"),
+        "--time",
+        "2026-11-22T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["version"], 2);
+    assert_eq!(j["generation"], "milan");
+    assert_eq!(j["signer"], "vcek");
+    assert_eq!(j["vmpl"], 0);
+    assert_eq!(
+        j["measurement"],
+        "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f"
+    );
+    assert_eq!(j["reported_tcb"]["microcode"], 115);
+    assert_eq!(j["policy"]["smt"], true);
+    assert_eq!(j["platform_info"]["smt_en"], true);
+    for k in [
+        "report_data",
+        "host_data",
+        "chip_id",
+        "id_key_digest",
+        "author_key_digest",
+        "current_tcb",
+        "committed_tcb",
+        "launch_tcb",
+    ] {
+        assert!(j.get(k).is_some(), "{k}");
+    }
+
+    // Genoa v3 with built-in chain, expected host_data (zero-padded) and report_data.
+    let o = run(&[
+        "--report", &p(&d, "genoa-v3-report.bin"),
+        "--vcek", &p(&d, "genoa-v3-vcek.der"),
+        "--time", "2026-11-22T00:00:00Z",
+        "--host-data", "00",
+        "--report-data", "7e7320889600c7ac133aea7b896c51f41026002982292a7369559796999c1bf929eef3ff23c46e858f0b1982f9a92b17c51b578d958cde6b0c92978f150cf9b0",
+        "--generation", "genoa",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("verified: genoa"));
+
+    // VLEK at a time inside its validity.
+    let o = run(&[
+        "--report",
+        &p(&d, "milan-v3-vlek-report.bin"),
+        "--vcek",
+        &p(&d, "milan-vlek.der"),
+        "--chain",
+        &p(&d, "milan-ask-ark-asvk.pem"),
+        "--time",
+        "2025-06-01T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["signer"], "vlek");
+    assert_eq!(j["vmpl"], 1);
+}
+
+#[test]
+fn hex_report_and_pem_vcek_are_accepted() {
+    let Some(d) = snp_dir() else { return };
+    let tmp = std::env::temp_dir().join(format!("remits-snp-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let raw = std::fs::read(d.join("milan-v2-trustee-report.bin")).unwrap();
+    let hex_text: String = hex::encode(&raw)
+        .as_bytes()
+        .chunks(64)
+        .map(|c| format!("{}\n", std::str::from_utf8(c).unwrap()))
+        .collect();
+    std::fs::write(tmp.join("r.hex"), hex_text).unwrap();
+    let der = std::fs::read(d.join("milan-v2-trustee-vcek.der")).unwrap();
+    let pem = remits_snp::cert::der_to_pem(&der);
+    std::fs::write(tmp.join("v.pem"), pem).unwrap();
+    let o = run(&[
+        "--report",
+        tmp.join("r.hex").to_str().unwrap(),
+        "--vcek",
+        tmp.join("v.pem").to_str().unwrap(),
+        "--time",
+        "2026-01-01T00:00:00Z",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn rejections_exit_1_with_one_stderr_line() {
+    let Some(d) = snp_dir() else { return };
+    // Expired VLEK at the real time.
+    let o = run(&[
+        "--report",
+        &p(&d, "milan-v3-vlek-report.bin"),
+        "--vcek",
+        &p(&d, "milan-vlek.der"),
+        "--chain",
+        &p(&d, "milan-ask-ark-asvk.pem"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr_line(&o).contains("VLEK certificate not valid"));
+
+    // Wrong VCEK.
+    let o = run(&[
+        "--report",
+        &p(&d, "milan-v2-sev-report.bin"),
+        "--vcek",
+        &p(&d, "milan-v2-trustee-vcek.der"),
+        "--time",
+        "2026-01-01T00:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr_line(&o).contains("report signature"));
+
+    // Wrong expected host data.
+    let o = run(&[
+        "--report",
+        &p(&d, "milan-v2-sev-report.bin"),
+        "--vcek",
+        &p(&d, "milan-v2-sev-vcek.der"),
+        "--time",
+        "2026-01-01T00:00:00Z",
+        "--host-data",
+        "01",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr_line(&o).contains("host_data"));
+
+    // Malformed evidence: a certificate as the report; synthetic VCEK.
+    let o = run(&[
+        "--report",
+        &p(&d, "milan-v2-sev-vcek.der"),
+        "--vcek",
+        &p(&d, "milan-v2-sev-vcek.der"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    stderr_line(&o);
+    let o = run(&[
+        "--report",
+        &p(&d, "milan-v2-sev-report.bin"),
+        "--vcek",
+        &p(&d, "synthetic-invalid-vcek-legacy.der"),
+        "--chain",
+        &p(&d, "milan-ask-ark-asvk.pem"),
+        "--time",
+        "2026-01-01T00:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr_line(&o).contains("does not verify"));
+
+    // Generation contradicting the report.
+    let o = run(&[
+        "--report",
+        &p(&d, "genoa-v3-report.bin"),
+        "--vcek",
+        &p(&d, "genoa-v3-vcek.der"),
+        "--generation",
+        "turin",
+        "--time",
+        "2026-01-01T00:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr_line(&o).contains("generation"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let Some(d) = snp_dir() else { return };
+    let o = run(&[
+        "--report",
+        "/nonexistent/report.bin",
+        "--vcek",
+        &p(&d, "milan-v2-sev-vcek.der"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    stderr_line(&o);
+    let o = run(&[
+        "--report",
+        &p(&d, "milan-v2-sev-report.bin"),
+        "--vcek",
+        &p(&d, "milan-v2-sev-vcek.der"),
+        "--time",
+        "yesterday",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&[
+        "--report",
+        &p(&d, "milan-v2-sev-report.bin"),
+        "--vcek",
+        &p(&d, "milan-v2-sev-vcek.der"),
+        "--report-data",
+        "zz",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&[
+        "--report",
+        &p(&d, "milan-v2-sev-report.bin"),
+        "--generation",
+        "venice",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["--vcek", &p(&d, "milan-v2-sev-vcek.der")]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -1,0 +1,257 @@
+//! A test-only forger of AMD-profile chains (ARK → ASK → VCEK), reports and CRLs, with keys
+//! that are not AMD's: for the foreign-root and CRL tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use der::asn1::{BitString, Ia5StringRef, OctetString};
+use der::{Decode, Encode};
+use p384::ecdsa::signature::Signer as _;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rsa::signature::{RandomizedSigner, SignatureEncoding};
+use sha2::Sha384;
+use spki::{EncodePublicKey, SubjectPublicKeyInfoOwned};
+use x509_cert::certificate::{TbsCertificate, Version};
+use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
+use x509_cert::ext::Extension;
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::{Time, Validity};
+use x509_cert::Certificate;
+
+use remits_snp::{Generation, TrustAnchors};
+
+pub struct Forged {
+    pub ark: Vec<u8>,
+    pub ask: Vec<u8>,
+    pub vcek: Vec<u8>,
+    pub ark_key: rsa::RsaPrivateKey,
+    pub vcek_key: p384::ecdsa::SigningKey,
+    pub chip_id: [u8; 64],
+    pub tcb: [u8; 8],
+    pub ask_serial: u32,
+    pub rng: StdRng,
+}
+
+fn pss_alg() -> spki::AlgorithmIdentifierOwned {
+    let (ark, _, _) = TrustAnchors::amd_certificates(Generation::Milan).unwrap();
+    Certificate::from_der(&ark).unwrap().signature_algorithm
+}
+
+fn name(cn: &str) -> Name {
+    Name::from_str(&format!("CN={cn},O=remits test forger - NOT AMD")).unwrap()
+}
+
+fn time(t: SystemTime) -> Time {
+    Time::try_from(t).unwrap()
+}
+
+fn ext(oid: &str, value: Vec<u8>) -> Extension {
+    Extension {
+        extn_id: der::asn1::ObjectIdentifier::new_unwrap(oid),
+        critical: false,
+        extn_value: OctetString::new(value).unwrap(),
+    }
+}
+
+fn sign_pss(key: &rsa::RsaPrivateKey, rng: &mut StdRng, msg: &[u8]) -> Vec<u8> {
+    let sk = rsa::pss::BlindedSigningKey::<Sha384>::new(key.clone());
+    sk.sign_with_rng(rng, msg).to_vec()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cert(
+    serial: u32,
+    issuer: &str,
+    subject: &str,
+    spki: SubjectPublicKeyInfoOwned,
+    extensions: Vec<Extension>,
+    key: &rsa::RsaPrivateKey,
+    rng: &mut StdRng,
+    from: SystemTime,
+    to: SystemTime,
+) -> Vec<u8> {
+    let tbs = TbsCertificate {
+        version: Version::V3,
+        serial_number: SerialNumber::new(&serial.to_be_bytes()).unwrap(),
+        signature: pss_alg(),
+        issuer: name(issuer),
+        validity: Validity {
+            not_before: time(from),
+            not_after: time(to),
+        },
+        subject: name(subject),
+        subject_public_key_info: spki,
+        issuer_unique_id: None,
+        subject_unique_id: None,
+        extensions: if extensions.is_empty() {
+            None
+        } else {
+            Some(extensions)
+        },
+    };
+    let tbs_der = tbs.to_der().unwrap();
+    let sig = sign_pss(key, rng, &tbs_der);
+    Certificate {
+        tbs_certificate: tbs,
+        signature_algorithm: pss_alg(),
+        signature: BitString::from_bytes(&sig).unwrap(),
+    }
+    .to_der()
+    .unwrap()
+}
+
+fn int_der(v: u32) -> Vec<u8> {
+    v.to_der().unwrap()
+}
+
+impl Forged {
+    /// A Milan-profile chain under a fresh RSA-2048 ARK, valid 2020..2040.
+    pub fn milan(seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let ark_key = rsa::RsaPrivateKey::new(&mut rng, 2048).unwrap();
+        let ask_key = rsa::RsaPrivateKey::new(&mut rng, 2048).unwrap();
+        let vcek_key = p384::ecdsa::SigningKey::random(&mut rng);
+        let from = SystemTime::UNIX_EPOCH + Duration::from_secs(1_577_836_800); // 2020-01-01
+        let to = SystemTime::UNIX_EPOCH + Duration::from_secs(2_208_988_800); // 2040-01-01
+        let rsa_spki = |k: &rsa::RsaPrivateKey| {
+            SubjectPublicKeyInfoOwned::from_der(
+                k.to_public_key().to_public_key_der().unwrap().as_bytes(),
+            )
+            .unwrap()
+        };
+        let ark = cert(
+            0x10000,
+            "ARK-Milan",
+            "ARK-Milan",
+            rsa_spki(&ark_key),
+            vec![],
+            &ark_key,
+            &mut rng,
+            from,
+            to,
+        );
+        let ask_serial = 0x10001;
+        let ask = cert(
+            ask_serial,
+            "ARK-Milan",
+            "SEV-Milan",
+            rsa_spki(&ask_key),
+            vec![],
+            &ark_key,
+            &mut rng,
+            from,
+            to,
+        );
+        let mut chip_id = [0u8; 64];
+        for (i, b) in chip_id.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(7).wrapping_add(seed as u8);
+        }
+        let tcb = [3u8, 0, 0, 0, 0, 0, 8, 115];
+        let vcek_spki = SubjectPublicKeyInfoOwned::from_der(
+            vcek_key
+                .verifying_key()
+                .to_public_key_der()
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap();
+        let exts = vec![
+            ext("1.3.6.1.4.1.3704.1.1", int_der(0)),
+            ext(
+                "1.3.6.1.4.1.3704.1.2",
+                Ia5StringRef::new("Milan-B0").unwrap().to_der().unwrap(),
+            ),
+            ext("1.3.6.1.4.1.3704.1.3.1", int_der(3)),
+            ext("1.3.6.1.4.1.3704.1.3.2", int_der(0)),
+            ext("1.3.6.1.4.1.3704.1.3.3", int_der(8)),
+            ext("1.3.6.1.4.1.3704.1.3.4", int_der(0)),
+            ext("1.3.6.1.4.1.3704.1.3.5", int_der(0)),
+            ext("1.3.6.1.4.1.3704.1.3.6", int_der(0)),
+            ext("1.3.6.1.4.1.3704.1.3.7", int_der(0)),
+            ext("1.3.6.1.4.1.3704.1.3.8", int_der(115)),
+            ext("1.3.6.1.4.1.3704.1.4", chip_id.to_vec()),
+        ];
+        let vcek = cert(
+            0,
+            "SEV-Milan",
+            "SEV-VCEK",
+            vcek_spki,
+            exts,
+            &ask_key,
+            &mut rng,
+            from,
+            to,
+        );
+        Forged {
+            ark,
+            ask,
+            vcek,
+            ark_key,
+            vcek_key,
+            chip_id,
+            tcb,
+            ask_serial,
+            rng,
+        }
+    }
+
+    /// A v3 Milan report signed by the forged VCEK.
+    pub fn report(&self, report_data: &[u8]) -> Vec<u8> {
+        let mut r = vec![0u8; 0x4A0];
+        r[0..4].copy_from_slice(&3u32.to_le_bytes());
+        r[8..16].copy_from_slice(&0x30000u64.to_le_bytes());
+        r[0x34..0x38].copy_from_slice(&1u32.to_le_bytes());
+        for off in [0x38, 0x180, 0x1E0, 0x1F0] {
+            r[off..off + 8].copy_from_slice(&self.tcb);
+        }
+        r[0x50..0x50 + report_data.len()].copy_from_slice(report_data);
+        r[0x160..0x180].fill(0xFF);
+        r[0x188..0x18B].copy_from_slice(&[0x19, 0x01, 0x01]);
+        r[0x1A0..0x1E0].copy_from_slice(&self.chip_id);
+        r[0x1E8..0x1EB].copy_from_slice(&[4, 52, 1]);
+        let sig: p384::ecdsa::Signature = self.vcek_key.sign(&r[..0x2A0]);
+        let bytes = sig.to_bytes();
+        for i in 0..48 {
+            r[0x2A0 + i] = bytes[47 - i];
+            r[0x2E8 + i] = bytes[95 - i];
+        }
+        r
+    }
+
+    /// A CRL signed by the forged ARK listing `revoked` serials.
+    pub fn crl(&mut self, revoked: &[u32], this: SystemTime, next: SystemTime) -> Vec<u8> {
+        let tbs = TbsCertList {
+            version: Version::V2,
+            signature: pss_alg(),
+            issuer: name("ARK-Milan"),
+            this_update: time(this),
+            next_update: Some(time(next)),
+            revoked_certificates: if revoked.is_empty() {
+                None
+            } else {
+                Some(
+                    revoked
+                        .iter()
+                        .map(|s| RevokedCert {
+                            serial_number: SerialNumber::new(&s.to_be_bytes()).unwrap(),
+                            revocation_date: time(this),
+                            crl_entry_extensions: None,
+                        })
+                        .collect(),
+                )
+            },
+            crl_extensions: None,
+        };
+        let sig = sign_pss(&self.ark_key, &mut self.rng, &tbs.to_der().unwrap());
+        CertificateList {
+            tbs_cert_list: tbs,
+            signature_algorithm: pss_alg(),
+            signature: BitString::from_bytes(&sig).unwrap(),
+        }
+        .to_der()
+        .unwrap()
+    }
+}
