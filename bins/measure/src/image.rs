@@ -53,7 +53,12 @@ fn fail(prefix: &str, e: &Error) -> ExitCode {
 }
 
 pub(crate) fn run_image(a: ImageArgs) -> ExitCode {
-    let key = match a.signing_key.as_deref().map(SigningKey::from_file).transpose() {
+    let key = match a
+        .signing_key
+        .as_deref()
+        .map(SigningKey::from_file)
+        .transpose()
+    {
         Ok(k) => k,
         Err(e) => return fail("image", &e),
     };
@@ -61,7 +66,9 @@ pub(crate) fn run_image(a: ImageArgs) -> ExitCode {
         disk: &a.disk,
         image: &a.image,
         config: &a.config,
-        image_options: ImageOptions { progress: !a.no_progress && std::io::stderr().is_terminal() },
+        image_options: ImageOptions {
+            progress: !a.no_progress && std::io::stderr().is_terminal(),
+        },
     };
     let m = match manifest::measure(&inputs, key.as_ref()).and_then(|m| Ok((m.to_json()?, m))) {
         Ok(m) => m,
@@ -79,7 +86,12 @@ pub(crate) fn run_image(a: ImageArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let hex = |d: &[u8; 32]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    eprintln!("enclave_id {} ({} boot, PCR15 {})", hex(&m.enclave_id.0), m.boot_chain, m.pcrs.get(&15).map(|p| hex(&p.0)).unwrap_or_default());
+    eprintln!(
+        "enclave_id {} ({} boot, PCR15 {})",
+        hex(&m.enclave_id.0),
+        m.boot_chain,
+        m.pcrs.get(&15).map(|p| hex(&p.0)).unwrap_or_default()
+    );
     ExitCode::SUCCESS
 }
 
@@ -97,7 +109,12 @@ pub(crate) fn run_verify(a: VerifyArgs) -> ExitCode {
     };
     match manifest::verify_signed(&bytes, &key) {
         Ok(m) => {
-            let hex = m.enclave_id.0.iter().map(|b| format!("{b:02x}")).collect::<String>();
+            let hex = m
+                .enclave_id
+                .0
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>();
             println!("OK: signature valid ({}), enclave_id {hex}", key.alg());
             ExitCode::SUCCESS
         }

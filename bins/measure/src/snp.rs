@@ -77,7 +77,12 @@ pub(crate) struct Args {
     #[arg(long, value_name = "PATH", help_heading = "snp:svsm Mode")]
     svsm: Option<PathBuf>,
     /// Size of the OVMF_VARS file in bytes (conflicts with --vars-file)
-    #[arg(long, value_name = "SIZE", conflicts_with = "vars_file", help_heading = "snp:svsm Mode")]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        conflicts_with = "vars_file",
+        help_heading = "snp:svsm Mode"
+    )]
     vars_size: Option<u64>,
     /// OVMF_VARS file (conflicts with --vars-size)
     #[arg(long, value_name = "PATH", help_heading = "snp:svsm Mode")]
@@ -103,11 +108,15 @@ fn parse_auto_u64(s: &str) -> Result<u64, String> {
         (lower.as_str(), 10)
     };
     let digits = digits.strip_prefix('_').unwrap_or(digits);
-    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__")
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
     {
         return Err(format!("invalid integer '{s}'"));
     }
-    u64::from_str_radix(&digits.replace('_', ""), radix).map_err(|e| format!("invalid integer '{s}': {e}"))
+    u64::from_str_radix(&digits.replace('_', ""), radix)
+        .map_err(|e| format!("invalid integer '{s}': {e}"))
 }
 
 fn parse_auto_u32(s: &str) -> Result<u32, String> {
@@ -212,7 +221,11 @@ pub(crate) fn run(a: Args) -> ExitCode {
             match std::fs::metadata(f) {
                 Ok(m) => m.len(),
                 Err(source) => {
-                    return failure(&Error::Io { what: "OVMF vars", path: f.into(), source })
+                    return failure(&Error::Io {
+                        what: "OVMF vars",
+                        path: f.into(),
+                        source,
+                    })
                 }
             }
         } else if let Some(s) = a.vars_size.filter(|s| *s != 0) {
@@ -262,7 +275,11 @@ pub(crate) fn run(a: Args) -> ExitCode {
         if a.dump_vmsa && dump_err.is_none() {
             let path = PathBuf::from(format!("vmsa{i}.bin"));
             if let Err(source) = std::fs::write(&path, page) {
-                dump_err = Some(Error::Io { what: "VMSA dump", path, source });
+                dump_err = Some(Error::Io {
+                    what: "VMSA dump",
+                    path,
+                    source,
+                });
             }
         }
     });
@@ -273,7 +290,11 @@ pub(crate) fn run(a: Args) -> ExitCode {
         Ok(m) => m,
         Err(e) => return failure(&e),
     };
-    let text = if a.output_format == "base64" { m.to_base64() } else { m.to_string() };
+    let text = if a.output_format == "base64" {
+        m.to_base64()
+    } else {
+        m.to_string()
+    };
     if a.verbose {
         println!("Calculated {} guest measurement: {text}", mode.name());
     } else {

@@ -15,7 +15,9 @@ struct Case {
 
 impl Case {
     fn new() -> Self {
-        Case { dir: tempfile::tempdir().unwrap() }
+        Case {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
     fn write(&self, name: &str, data: &[u8]) -> PathBuf {
         let p = self.dir.path().join(name);
@@ -24,7 +26,16 @@ impl Case {
     }
     fn measure(&self, disk: &Path, image: &Path, yaml: &str, key: Option<&SigningKey>) -> Manifest {
         let cfg = self.write(&format!("cfg-{}.yaml", rand_name(yaml)), yaml.as_bytes());
-        manifest::measure(&Inputs { disk, image, config: &cfg, image_options: ImageOptions::default() }, key).unwrap()
+        manifest::measure(
+            &Inputs {
+                disk,
+                image,
+                config: &cfg,
+                image_options: ImageOptions::default(),
+            },
+            key,
+        )
+        .unwrap()
     }
 }
 
@@ -33,7 +44,13 @@ fn rand_name(s: &str) -> String {
 }
 
 fn std_inputs(c: &Case) -> (PathBuf, PathBuf) {
-    let disk = c.write("disk.raw", &gpt_disk(&shim_grub_esp(b"kernel image", "console=ttyS0 ro"), [0xAB; 16]));
+    let disk = c.write(
+        "disk.raw",
+        &gpt_disk(
+            &shim_grub_esp(b"kernel image", "console=ttyS0 ro"),
+            [0xAB; 16],
+        ),
+    );
     let image = c.write("image.tar", &docker_save(&layers(b"app v1"), false));
     (disk, image)
 }
@@ -74,11 +91,36 @@ fn app_changes_move_pcr15_and_enclave_id_only() {
     let one_byte = c.write("image-b.tar", &docker_save(&layers(b"app v2"), false));
     let variants = [
         c.measure(&disk, &one_byte, ENCLAVE_YAML, None),
-        c.measure(&disk, &image, &ENCLAVE_YAML.replace("MODE: prod", "MODE: dev"), None),
-        c.measure(&disk, &image, &ENCLAVE_YAML.replace("user: app", "user: root"), None),
-        c.measure(&disk, &image, &ENCLAVE_YAML.replace("--serve", "--debug"), None),
-        c.measure(&disk, &image, &ENCLAVE_YAML.replace("kbs.example", "kbs2.example"), None),
-        c.measure(&disk, &image, &format!("{ENCLAVE_YAML}extra_key: 1\n"), None),
+        c.measure(
+            &disk,
+            &image,
+            &ENCLAVE_YAML.replace("MODE: prod", "MODE: dev"),
+            None,
+        ),
+        c.measure(
+            &disk,
+            &image,
+            &ENCLAVE_YAML.replace("user: app", "user: root"),
+            None,
+        ),
+        c.measure(
+            &disk,
+            &image,
+            &ENCLAVE_YAML.replace("--serve", "--debug"),
+            None,
+        ),
+        c.measure(
+            &disk,
+            &image,
+            &ENCLAVE_YAML.replace("kbs.example", "kbs2.example"),
+            None,
+        ),
+        c.measure(
+            &disk,
+            &image,
+            &format!("{ENCLAVE_YAML}extra_key: 1\n"),
+            None,
+        ),
     ];
     for (i, v) in variants.iter().enumerate() {
         assert_ne!(v.pcrs[&15], base.pcrs[&15], "variant {i}");
@@ -92,7 +134,10 @@ fn app_changes_move_pcr15_and_enclave_id_only() {
     l[0].retain(|f| f.0 != "tmp/junk");
     l[1].retain(|f| f.0 != "tmp/.wh.junk");
     let without = c.write("image-w.tar", &docker_save(&l, false));
-    assert_eq!(c.measure(&disk, &without, ENCLAVE_YAML, None).pcrs[&15], base.pcrs[&15]);
+    assert_eq!(
+        c.measure(&disk, &without, ENCLAVE_YAML, None).pcrs[&15],
+        base.pcrs[&15]
+    );
 }
 
 #[test]
@@ -100,18 +145,33 @@ fn boot_changes_move_their_pcrs() {
     let c = Case::new();
     let (disk, image) = std_inputs(&c);
     let base = c.measure(&disk, &image, ENCLAVE_YAML, None);
-    let k2 = c.write("disk-k.raw", &gpt_disk(&shim_grub_esp(b"kernel imagf", "console=ttyS0 ro"), [0xAB; 16]));
+    let k2 = c.write(
+        "disk-k.raw",
+        &gpt_disk(
+            &shim_grub_esp(b"kernel imagf", "console=ttyS0 ro"),
+            [0xAB; 16],
+        ),
+    );
     let m = c.measure(&k2, &image, ENCLAVE_YAML, None);
     assert_ne!(m.pcrs[&9], base.pcrs[&9]);
     assert_eq!(m.pcrs[&4], base.pcrs[&4]);
     assert_eq!(m.pcrs[&5], base.pcrs[&5]);
     assert_ne!(m.enclave_id, base.enclave_id);
-    let g2 = c.write("disk-g.raw", &gpt_disk(&shim_grub_esp(b"kernel image", "console=ttyS0 ro"), [0xAC; 16]));
+    let g2 = c.write(
+        "disk-g.raw",
+        &gpt_disk(
+            &shim_grub_esp(b"kernel image", "console=ttyS0 ro"),
+            [0xAC; 16],
+        ),
+    );
     let m = c.measure(&g2, &image, ENCLAVE_YAML, None);
     assert_ne!(m.pcrs[&5], base.pcrs[&5]);
     assert_eq!(m.pcrs[&9], base.pcrs[&9]);
     // UKI chain: PCR11 gets the sections, PCR4 the UKI and its .linux.
-    let u = c.write("disk-u.raw", &gpt_disk(&uki_esp("console=ttyS0"), [0xAB; 16]));
+    let u = c.write(
+        "disk-u.raw",
+        &gpt_disk(&uki_esp("console=ttyS0"), [0xAB; 16]),
+    );
     let m = c.measure(&u, &image, ENCLAVE_YAML, None);
     assert_eq!(m.boot_chain, "uki");
     assert_eq!(m.events[&4].len(), 4);
@@ -138,7 +198,11 @@ fn fixed_vhd_equals_raw_and_other_formats_are_refused() {
     let mut q = b"QFI\xfb".to_vec();
     q.resize(1 << 16, 0);
     let e = boot::predict_disk(&c.write("d.qcow2", &q)).unwrap_err();
-    assert!(matches!(e, Error::UnsupportedDiskFormat { .. }) && e.to_string().contains("qemu-img convert"), "{e}");
+    assert!(
+        matches!(e, Error::UnsupportedDiskFormat { .. })
+            && e.to_string().contains("qemu-img convert"),
+        "{e}"
+    );
     // A corrupted GPT entry array is refused (CRC).
     let mut bad = raw.clone();
     bad[1024 + 60] ^= 1;
@@ -162,7 +226,12 @@ fn signing_key_changes_pcr16_only_and_verify_checks_everything() {
         assert_eq!(m1.pcrs[&p], m2.pcrs[&p]);
     }
     // Deterministic signatures: the signed manifest is reproducible.
-    assert_eq!(m1.to_json().unwrap(), c.measure(&disk, &image, ENCLAVE_YAML, Some(&k1)).to_json().unwrap());
+    assert_eq!(
+        m1.to_json().unwrap(),
+        c.measure(&disk, &image, ENCLAVE_YAML, Some(&k1))
+            .to_json()
+            .unwrap()
+    );
     let j1 = m1.to_json().unwrap();
     let j2 = m2.to_json().unwrap();
     let p1 = PublicKey::from_pem(&pk1).unwrap();
@@ -180,7 +249,8 @@ fn signing_key_changes_pcr16_only_and_verify_checks_everything() {
     let replayed = events::replay(15, &m.events[&15]);
     m.pcrs.insert(15, manifest::Hex32(replayed));
     let pcrs = m.pcrs.iter().map(|(k, v)| (*k, v.0)).collect();
-    m.enclave_id = manifest::Hex32(remits_measure::predict::enclave_id::enclave_id_v1(&pcrs).unwrap());
+    m.enclave_id =
+        manifest::Hex32(remits_measure::predict::enclave_id::enclave_id_v1(&pcrs).unwrap());
     let e = manifest::verify_signed(&m.to_json().unwrap(), &p1).unwrap_err();
     assert!(matches!(e, Error::Signature(_)), "{e}");
     // Unsigned manifests are refused by verify.
@@ -211,7 +281,15 @@ fn malformed_images_are_rejected() {
     ];
     for (i, t) in cases.iter().enumerate() {
         let p = c.write(&format!("bad{i}.tar"), t);
-        let r = manifest::measure(&Inputs { disk: &disk, image: &p, config: &cfg, image_options: ImageOptions::default() }, None);
+        let r = manifest::measure(
+            &Inputs {
+                disk: &disk,
+                image: &p,
+                config: &cfg,
+                image_options: ImageOptions::default(),
+            },
+            None,
+        );
         assert!(r.is_err(), "case {i}");
     }
 }

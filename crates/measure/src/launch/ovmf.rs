@@ -25,14 +25,24 @@ const METADATA_ITEM: usize = 12;
 /// [`MAX_IMAGE_SIZE`] before reading them.
 pub fn read_image(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, Error> {
     use std::io::Read;
-    let io = |source| Error::Io { what, path: path.to_path_buf(), source };
+    let io = |source| Error::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    };
     let f = std::fs::File::open(path).map_err(io)?;
     let len = f.metadata().map_err(io)?.len();
     if len > MAX_IMAGE_SIZE as u64 {
-        return Err(Error::ImageSize { image: what, size: len, reason: "larger than 256 MiB" });
+        return Err(Error::ImageSize {
+            image: what,
+            size: len,
+            reason: "larger than 256 MiB",
+        });
     }
     let mut data = Vec::with_capacity(len as usize);
-    f.take(MAX_IMAGE_SIZE as u64 + 1).read_to_end(&mut data).map_err(io)?;
+    f.take(MAX_IMAGE_SIZE as u64 + 1)
+        .read_to_end(&mut data)
+        .map_err(io)?;
     Ok(data)
 }
 

@@ -163,30 +163,31 @@ pub fn predict<D: ReadAt + ?Sized>(disk: &D) -> Result<BootPrediction, Error> {
             "systemd-boot is not supported (boot a UKI directly)".into(),
         ));
     }
-    let (chain, grub_path, grub) = if img.section(".vendor_cert").is_some() || img.section(".vendor_").is_some() {
-        pcr4.push(app(DEFAULT_BOOT, "shim", &img));
-        let gp = "EFI/BOOT/grubx64.efi";
-        let g = esp.read(gp)?.ok_or_else(|| {
-            Error::BootChain(format!(
-                "shim found but {gp} is missing (fallback/MokManager boots are not supported)"
-            ))
-        })?;
-        let gi = pe::parse(gp, &g)?;
-        if gi.section("mods").is_none() {
+    let (chain, grub_path, grub) =
+        if img.section(".vendor_cert").is_some() || img.section(".vendor_").is_some() {
+            pcr4.push(app(DEFAULT_BOOT, "shim", &img));
+            let gp = "EFI/BOOT/grubx64.efi";
+            let g = esp.read(gp)?.ok_or_else(|| {
+                Error::BootChain(format!(
+                    "shim found but {gp} is missing (fallback/MokManager boots are not supported)"
+                ))
+            })?;
+            let gi = pe::parse(gp, &g)?;
+            if gi.section("mods").is_none() {
+                return Err(Error::BootChain(format!(
+                    "{gp} is not a GRUB image (no mods section)"
+                )));
+            }
+            pcr4.push(app(gp, "GRUB", &gi));
+            (Chain::ShimGrub, gp, gi)
+        } else if img.section("mods").is_some() {
+            pcr4.push(app(DEFAULT_BOOT, "GRUB", &img));
+            (Chain::Grub, DEFAULT_BOOT, img)
+        } else {
             return Err(Error::BootChain(format!(
-                "{gp} is not a GRUB image (no mods section)"
+                "{DEFAULT_BOOT} is neither a UKI (.linux), shim (.vendor_cert) nor GRUB (mods)"
             )));
-        }
-        pcr4.push(app(gp, "GRUB", &gi));
-        (Chain::ShimGrub, gp, gi)
-    } else if img.section("mods").is_some() {
-        pcr4.push(app(DEFAULT_BOOT, "GRUB", &img));
-        (Chain::Grub, DEFAULT_BOOT, img)
-    } else {
-        return Err(Error::BootChain(format!(
-            "{DEFAULT_BOOT} is neither a UKI (.linux), shim (.vendor_cert) nor GRUB (mods)"
-        )));
-    };
+        };
     drop(grub);
     let dir = grub_path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
     let cfg_path = format!("{dir}/grub.cfg");

@@ -54,7 +54,9 @@ fn parse_with<I: ImageNtHeaders>(
     let mut sections = Vec::new();
     for sec in pe.sections() {
         // Long names ("/4") resolve through the COFF string table (shim's ".vendor_cert").
-        let sname = String::from_utf8_lossy(sec.name_bytes().map_err(|e| err(name, e.to_string()))?).into_owned();
+        let sname =
+            String::from_utf8_lossy(sec.name_bytes().map_err(|e| err(name, e.to_string()))?)
+                .into_owned();
         let s = sec.pe_section();
         let vsize = s.virtual_size.get(LittleEndian);
         if vsize > MAX_SECTION {

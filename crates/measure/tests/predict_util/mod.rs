@@ -57,7 +57,13 @@ pub fn pe(sections: &[(&str, &[u8])]) -> Vec<u8> {
 /// A FAT16 file system image of `size` bytes holding `files`.
 pub fn fat(size: usize, files: &[(&str, Vec<u8>)]) -> Vec<u8> {
     let mut img = Cursor::new(vec![0u8; size]);
-    fatfs::format_volume(&mut img, fatfs::FormatVolumeOptions::new().volume_id(0x1234_5678).volume_label(*b"ESP        ")).unwrap();
+    fatfs::format_volume(
+        &mut img,
+        fatfs::FormatVolumeOptions::new()
+            .volume_id(0x1234_5678)
+            .volume_label(*b"ESP        "),
+    )
+    .unwrap();
     {
         let fs = fatfs::FileSystem::new(&mut img, fatfs::FsOptions::new()).unwrap();
         let root = fs.root_dir();
@@ -96,8 +102,14 @@ pub fn gpt_disk(esp: &[u8], disk_guid: [u8; 16]) -> Vec<u8> {
     let esp_first = 2048u64;
     let esp_last = esp_first + esp.len() as u64 / 512 - 1;
     let mut entries = vec![0u8; 128 * 128];
-    let esp_type: [u8; 16] = [0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b];
-    let linux_type: [u8; 16] = [0xaf, 0x3d, 0xc6, 0x0f, 0x83, 0x84, 0x72, 0x47, 0x8e, 0x79, 0x3d, 0x69, 0xd8, 0x47, 0x7d, 0xe4];
+    let esp_type: [u8; 16] = [
+        0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9,
+        0x3b,
+    ];
+    let linux_type: [u8; 16] = [
+        0xaf, 0x3d, 0xc6, 0x0f, 0x83, 0x84, 0x72, 0x47, 0x8e, 0x79, 0x3d, 0x69, 0xd8, 0x47, 0x7d,
+        0xe4,
+    ];
     let put = |e: &mut [u8], ty: &[u8; 16], uniq: u8, first: u64, last: u64, name: &str| {
         e[0..16].copy_from_slice(ty);
         e[16..32].copy_from_slice(&[uniq; 16]);
@@ -107,8 +119,22 @@ pub fn gpt_disk(esp: &[u8], disk_guid: [u8; 16]) -> Vec<u8> {
             e[56 + 2 * i..58 + 2 * i].copy_from_slice(&u.to_le_bytes());
         }
     };
-    put(&mut entries[0..128], &esp_type, 0x11, esp_first, esp_last, "EFI System");
-    put(&mut entries[128..256], &linux_type, 0x22, esp_last + 1, esp_last + 2048, "root");
+    put(
+        &mut entries[0..128],
+        &esp_type,
+        0x11,
+        esp_first,
+        esp_last,
+        "EFI System",
+    );
+    put(
+        &mut entries[128..256],
+        &linux_type,
+        0x22,
+        esp_last + 1,
+        esp_last + 2048,
+        "root",
+    );
     let last_usable = total_sectors - 34;
     let mk_header = |my: u64, alt: u64, entry_lba: u64| {
         let mut h = vec![0u8; 92];
@@ -143,7 +169,11 @@ pub fn gpt_disk(esp: &[u8], disk_guid: [u8; 16]) -> Vec<u8> {
 
 /// A shim+GRUB ESP: synthetic shim (.vendor_cert) and GRUB (mods) images, grub.cfg, kernel, initrd.
 pub fn shim_grub_esp(kernel: &[u8], cmdline: &str) -> Vec<u8> {
-    let shim = pe(&[(".text", b"shim code"), (".vendor_cert", b"cert"), (".sbat", b"sbat,1\n")]);
+    let shim = pe(&[
+        (".text", b"shim code"),
+        (".vendor_cert", b"cert"),
+        (".sbat", b"sbat,1\n"),
+    ]);
     let grub = pe(&[(".text", b"grub code"), ("mods", b"modules")]);
     let cfg = format!("set timeout=0\nmenuentry 'Linux' {{\n  linux /vmlinuz {cmdline}\n  initrd /initrd.img\n}}\n").replace('\'', "");
     fat(
@@ -226,7 +256,10 @@ pub fn docker_save(layers: &[Vec<LayerFile>], reverse: bool) -> Vec<u8> {
     }
     members.push((format!("{}.json", sha_hex(CONFIG)), CONFIG.to_vec()));
     let manifest = serde_json::json!([{"Config": format!("{}.json", sha_hex(CONFIG)), "RepoTags": ["test:latest"], "Layers": names}]);
-    members.push(("manifest.json".into(), serde_json::to_vec(&manifest).unwrap()));
+    members.push((
+        "manifest.json".into(),
+        serde_json::to_vec(&manifest).unwrap(),
+    ));
     if reverse {
         members.reverse();
     }
@@ -272,14 +305,22 @@ pub fn layers(app: &[u8]) -> Vec<Vec<LayerFile>> {
         vec![
             ("bin", None, 0o755),
             ("bin/sh", Some(b"#!shell".to_vec()), 0o755),
-            ("etc/passwd", Some(b"root:x:0:0::/root:/bin/sh\n".to_vec()), 0o644),
+            (
+                "etc/passwd",
+                Some(b"root:x:0:0::/root:/bin/sh\n".to_vec()),
+                0o644,
+            ),
             ("tmp/junk", Some(b"junk".to_vec()), 0o644),
             ("big.bin", Some(vec![7u8; 3 << 20]), 0o644),
         ],
         vec![
             ("app", Some(app.to_vec()), 0o755),
             ("tmp/.wh.junk", Some(Vec::new()), 0o644),
-            ("etc/passwd", Some(b"root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/:/app\n".to_vec()), 0o644),
+            (
+                "etc/passwd",
+                Some(b"root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/:/app\n".to_vec()),
+                0o644,
+            ),
         ],
     ]
 }
@@ -292,7 +333,10 @@ pub fn ed25519_pem(seed: u8) -> (String, String) {
     use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
     let k = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
     let sk = k.to_pkcs8_pem(Default::default()).unwrap().to_string();
-    let pk = k.verifying_key().to_public_key_pem(Default::default()).unwrap();
+    let pk = k
+        .verifying_key()
+        .to_public_key_pem(Default::default())
+        .unwrap();
     (sk, pk)
 }
 
@@ -301,6 +345,9 @@ pub fn p384_pem(seed: u8) -> (String, String) {
     use p384::pkcs8::{EncodePrivateKey, EncodePublicKey};
     let k = p384::ecdsa::SigningKey::from_bytes(&[seed; 48].into()).unwrap();
     let sk = k.to_pkcs8_pem(Default::default()).unwrap().to_string();
-    let pk = k.verifying_key().to_public_key_pem(Default::default()).unwrap();
+    let pk = k
+        .verifying_key()
+        .to_public_key_pem(Default::default())
+        .unwrap();
     (sk, pk)
 }
