@@ -14,7 +14,9 @@ use crate::seal::Sealer;
 use crate::{Kek, Namespace, Store, StoreError, StoreOptions};
 
 /// `(namespace, key) -> (expires_at as nanoseconds since the Unix epoch, stored bytes)`.
-const KV: TableDefinition<(&str, &str), (Option<u64>, &[u8])> = TableDefinition::new("remits_kv");
+type KvKey = (&'static str, &'static str);
+type KvValue = (Option<u64>, &'static [u8]);
+const KV: TableDefinition<KvKey, KvValue> = TableDefinition::new("remits_kv");
 /// `name -> bytes`: `key_check` (see [`crate::seal`]).
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("remits_meta");
 /// The database file inside the store directory.
@@ -315,7 +317,7 @@ fn apply_batch(
 /// failure (aborts the batch); the inner one is this operation's own result.
 #[allow(clippy::too_many_arguments)]
 fn cas_one(
-    t: &mut redb::Table<'_, (&'static str, &'static str), (Option<u64>, &'static [u8])>,
+    t: &mut redb::Table<'_, KvKey, KvValue>,
     sealer: &Sealer,
     live: &dyn Fn(Option<u64>) -> bool,
     ns: Namespace,

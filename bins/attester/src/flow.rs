@@ -1,0 +1,244 @@
+//! The commands' flows: evidence, get-resource and run (attest → write secrets → exec).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use remits_attest::deliver::{self, Secret};
+use remits_attest::detect::{select, CollectorOptions, TeeChoice};
+use remits_evidence::attester::{Attester, AttesterError};
+use remits_kbs::client::{ClientError, ClientOptions, KbsClient};
+use zeroize::Zeroizing;
+
+/// A failed command: exit code and one human line.
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+    pub(crate) fn denied(message: impl Into<String>) -> Self {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+/// Network behaviour shared by the commands that talk to a broker.
+#[derive(Args, Clone, Debug)]
+pub(crate) struct NetOptions {
+    /// Keep retrying network failures (and a busy TPM) for this many seconds, with backoff.
+    #[arg(long, default_value_t = 60)]
+    pub(crate) retry_for: u64,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) timeout: u64,
+}
+
+pub(crate) fn attester(
+    tee: TeeChoice,
+    opts: &CollectorOptions,
+) -> Result<Box<dyn Attester>, Failure> {
+    select(tee, opts).map_err(|e| Failure::usage(format!("evidence collector: {e}")))
+}
+
+pub(crate) fn evidence(
+    tee: TeeChoice,
+    opts: &CollectorOptions,
+    nonce_hex: &str,
+) -> Result<(), Failure> {
+    let nonce = hex::decode(nonce_hex).map_err(|e| Failure::usage(format!("--nonce: {e}")))?;
+    let a = attester(tee, opts)?;
+    let ev = a
+        .evidence(&nonce)
+        .map_err(|e| Failure::usage(format!("evidence: {e}")))?;
+    let text = serde_json::to_string_pretty(&ev).map_err(|e| Failure::usage(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn retryable(e: &ClientError) -> bool {
+    e.is_retryable() || matches!(e, ClientError::Attester(AttesterError::Busy { .. }))
+}
+
+/// Fetches every path in one attested session, starting over (new session) after network
+/// failures or a busy TPM until `net.retry_for` runs out. A denial is never retried.
+pub(crate) async fn fetch_all(
+    attester: &dyn Attester,
+    broker: &str,
+    paths: &[&str],
+    net: &NetOptions,
+) -> Result<Vec<Zeroizing<Vec<u8>>>, Failure> {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(net.retry_for);
+    let mut backoff = Duration::from_millis(200);
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let opts = ClientOptions {
+            timeout: Duration::from_secs(net.timeout.max(1)),
+            ..ClientOptions::default()
+        };
+        let mut client = KbsClient::new(broker, opts).map_err(|e| Failure::usage(e.to_string()))?;
+        let mut out = Vec::with_capacity(paths.len());
+        let mut failed = None;
+        for p in paths {
+            match client.get_resource(p, attester).await {
+                Ok(v) => out.push(v),
+                Err(e) => {
+                    failed = Some((p, e));
+                    break;
+                }
+            }
+        }
+        let Some((path, err)) = failed else {
+            return Ok(out);
+        };
+        drop(out);
+        match err {
+            ClientError::Denied { status, detail } => {
+                return Err(Failure::denied(format!(
+                    "broker denied {path} (HTTP {status}): {detail}"
+                )))
+            }
+            e if retryable(&e) => {
+                if Instant::now() + backoff > deadline {
+                    return Err(Failure::usage(format!(
+                        "broker {broker} not reachable after {attempts} attempts over {:.1}s: {e}",
+                        start.elapsed().as_secs_f64()
+                    )));
+                }
+                tracing::warn!(attempt = attempts, error = %e, "retrying");
+                eprintln!(
+                    "remits-attester: attempt {attempts} failed ({e}); retrying in {backoff:?}"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            e => return Err(Failure::usage(format!("{path}: {e}"))),
+        }
+    }
+}
+
+pub(crate) async fn get_resource(
+    tee: TeeChoice,
+    opts: &CollectorOptions,
+    broker: &str,
+    path: &str,
+    net: &NetOptions,
+) -> Result<(), Failure> {
+    let a = attester(tee, opts)?;
+    let mut v = fetch_all(a.as_ref(), broker, &[path], net).await?;
+    let value = v.pop().ok_or_else(|| Failure::usage("no value"))?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&value)
+        .and_then(|_| out.flush())
+        .map_err(|e| Failure::usage(format!("stdout: {e}")))
+}
+
+/// `<repo>/<type>/<tag>=<path>`.
+fn parse_secret(s: &str) -> Result<(&str, &str), Failure> {
+    match s.split_once('=') {
+        Some((r, p)) if !r.is_empty() && !p.is_empty() => Ok((r, p)),
+        _ => Err(Failure::usage(format!(
+            "--secret {s:?}: expected <repo>/<type>/<tag>=<path>"
+        ))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run(
+    tee: TeeChoice,
+    opts: &CollectorOptions,
+    broker: &str,
+    secrets: &[String],
+    extend_config: Option<&Path>,
+    secrets_dir: Option<&Path>,
+    net: &NetOptions,
+    command: &[String],
+) -> Result<(), Failure> {
+    let pairs = secrets
+        .iter()
+        .map(|s| parse_secret(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| Failure::usage("no COMMAND given"))?;
+
+    if let Some(path) = extend_config {
+        if matches!(tee, TeeChoice::SimSnp | TeeChoice::Sample | TeeChoice::Snp) {
+            return Err(Failure::usage(
+                "--extend-config needs a TPM (--tee tpm, az-snp-vtpm or auto)",
+            ));
+        }
+        let text =
+            std::fs::read(path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+        let manifest: remits_measure::predict::manifest::Manifest = serde_json::from_slice(&text)
+            .map_err(|e| {
+            Failure::usage(format!(
+                "{}: not a remits-measure manifest: {e}",
+                path.display()
+            ))
+        })?;
+        let plan = manifest.extend_plan();
+        remits_attest::tpm::apply_extend_plan(&opts.tpm.tcti, &plan)
+            .map_err(|e| Failure::usage(format!("extending PCR15/PCR16: {e}")))?;
+        eprintln!(
+            "remits-attester: extended {} events into PCR15/PCR16",
+            plan.len()
+        );
+    }
+
+    let a = attester(tee, opts)?;
+    let paths: Vec<&str> = pairs.iter().map(|(r, _)| *r).collect();
+    let values = fetch_all(a.as_ref(), broker, &paths, net).await?;
+
+    // Relative destinations go into one fresh private directory.
+    let needs_private = pairs.iter().any(|(_, p)| Path::new(p).is_relative());
+    let private = if needs_private {
+        let parent = secrets_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(deliver::default_secrets_parent);
+        Some(
+            deliver::create_private_dir(&parent)
+                .map_err(|e| Failure::usage(format!("secrets directory: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let to_write: Vec<Secret> = pairs
+        .iter()
+        .zip(values)
+        .map(|((_, p), value)| {
+            let path = match &private {
+                Some(dir) if Path::new(p).is_relative() => dir.join(p),
+                _ => PathBuf::from(p),
+            };
+            Secret { path, value }
+        })
+        .collect();
+    if let Err(e) = deliver::write_all_or_nothing(&to_write) {
+        if let Some(dir) = &private {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        return Err(Failure::usage(format!("writing secret: {e}")));
+    }
+    drop(to_write);
+
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args);
+    if let Some(dir) = &private {
+        cmd.env("REMITS_SECRETS_DIR", dir);
+    }
+    use std::os::unix::process::CommandExt;
+    let err = cmd.exec();
+    Err(Failure::usage(format!("cannot execute {program}: {err}")))
+}

@@ -1,0 +1,191 @@
+//! Thin binary: parses arguments and calls the remits libraries.
+//!
+//! Exit codes: 0 ok, 1 denied/rejected by the broker, 2 usage, I/O or unreachable broker.
+
+mod flow;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use remits_attest::detect::{CollectorOptions, TeeChoice};
+use remits_attest::tpm::{Bank, TpmConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "remits-attester",
+    version,
+    about = "Collect evidence, attest to a broker, deliver secrets"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// Options every command takes.
+#[derive(Args, Clone)]
+struct Common {
+    /// Evidence collector: auto (first hardware collector that works), snp, az-snp-vtpm, tpm,
+    /// sim-snp (simulator; development only) or sample (development only).
+    #[arg(long, global = true, default_value = "auto", env = "REMITS_TEE")]
+    tee: TeeChoice,
+    /// Simulator chain directory (written by `remits-broker serve --dev`).
+    #[arg(long, global = true, default_value = "./remits-dev/sim")]
+    sim_dir: PathBuf,
+    /// TPM TCTI, e.g. device:/dev/tpmrm0 or swtpm:host=127.0.0.1,port=2321.
+    #[arg(
+        long,
+        global = true,
+        env = "REMITS_TCTI",
+        default_value = "device:/dev/tpmrm0"
+    )]
+    tcti: String,
+    /// Persistent handle of the TPM attestation key (hex).
+    #[arg(long, global = true, default_value = "0x81010002", value_parser = parse_handle)]
+    ak_handle: u32,
+    /// PCR banks to quote (comma-separated; sha256 is always included).
+    #[arg(long, global = true, default_value = "sha256", value_delimiter = ',')]
+    pcr_banks: Vec<Bank>,
+    /// TCG event log to send with TPM evidence (skipped when absent).
+    #[arg(long, global = true, default_value = remits_attest::tpm::DEFAULT_EVENT_LOG)]
+    event_log: PathBuf,
+}
+
+fn parse_handle(s: &str) -> Result<u32, String> {
+    let t = s.trim_start_matches("0x").trim_start_matches("0X");
+    u32::from_str_radix(t, 16).map_err(|e| format!("{s:?}: {e}"))
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print the evidence JSON for this platform, binding NONCE (hex, at most 64 bytes).
+    Evidence {
+        /// Report data, hex.
+        #[arg(long)]
+        nonce: String,
+    },
+    /// Attest and write one secret's bytes to stdout.
+    GetResource {
+        /// Broker URL (http://host:port or https://...).
+        #[arg(long)]
+        broker: String,
+        /// <repo>/<type>/<tag>.
+        #[arg(long)]
+        path: String,
+        #[command(flatten)]
+        net: flow::NetOptions,
+    },
+    /// Attest, write the secrets, then execute COMMAND (the workload's entry point).
+    Run {
+        /// Broker URL.
+        #[arg(long)]
+        broker: String,
+        /// <repo>/<type>/<tag>=<path>; a relative path is placed in a private directory
+        /// (0700, on tmpfs when available), exported as REMITS_SECRETS_DIR.
+        #[arg(long = "secret", required = true)]
+        secrets: Vec<String>,
+        /// A remits-measure manifest: extend its PCR15/PCR16 events into the TPM first.
+        #[arg(long)]
+        extend_config: Option<PathBuf>,
+        /// Parent directory for the private secrets directory (default: $XDG_RUNTIME_DIR or
+        /// /dev/shm when on tmpfs, else the temporary directory).
+        #[arg(long)]
+        secrets_dir: Option<PathBuf>,
+        #[command(flatten)]
+        net: flow::NetOptions,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Serve GET /cdh/resource/<repo>/<type>/<tag> (CoCo confidential-data-hub API) on loopback.
+    Serve {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8006")]
+        listen: String,
+        /// Broker URL.
+        #[arg(long)]
+        broker: String,
+        #[command(flatten)]
+        net: flow::NetOptions,
+    },
+}
+
+impl Common {
+    fn collectors(&self) -> CollectorOptions {
+        CollectorOptions {
+            tpm: TpmConfig {
+                tcti: self.tcti.clone(),
+                ak_handle: self.ak_handle,
+                banks: self.pcr_banks.clone(),
+                event_log: Some(self.event_log.clone()),
+                nonce_len: 32,
+            },
+            azure: Default::default(),
+            sim_dir: self.sim_dir.clone(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("REMITS_LOG"))
+        .try_init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("remits-attester: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = cli.common.collectors();
+    let tee = cli.common.tee;
+    let result = rt.block_on(async move {
+        match cli.cmd {
+            Cmd::Evidence { nonce } => flow::evidence(tee, &opts, &nonce),
+            Cmd::GetResource { broker, path, net } => {
+                flow::get_resource(tee, &opts, &broker, &path, &net).await
+            }
+            Cmd::Run {
+                broker,
+                secrets,
+                extend_config,
+                secrets_dir,
+                net,
+                command,
+            } => {
+                flow::run(
+                    tee,
+                    &opts,
+                    &broker,
+                    &secrets,
+                    extend_config.as_deref(),
+                    secrets_dir.as_deref(),
+                    &net,
+                    &command,
+                )
+                .await
+            }
+            Cmd::Serve {
+                listen,
+                broker,
+                net,
+            } => serve::serve(tee, &opts, &listen, &broker, &net).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("remits-attester: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}

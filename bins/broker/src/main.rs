@@ -1,0 +1,277 @@
+//! `remits-broker`: the key broker service (thin binary: arguments → remits-kbs).
+//!
+//! Exit codes: 0 ok, 1 refused by the broker (or bench errors), 2 usage / I/O / start-up.
+
+mod bench;
+mod dev;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use remits_evidence::clock::SystemClock;
+use remits_kbs::admin::AdminSigningKey;
+use remits_kbs::client::{AdminClient, ClientError, ClientOptions};
+use remits_kbs::config::BrokerConfig;
+use remits_kbs::rng::OsRandom;
+
+#[derive(Parser)]
+#[command(
+    name = "remits-broker",
+    version,
+    about = "CoCo-KBS-compatible key broker"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the broker.
+    Serve {
+        /// TOML configuration (see docs/broker.md).
+        #[arg(long, conflicts_with = "dev")]
+        config: Option<PathBuf>,
+        /// Development mode: embedded store, generated admin key and simulator chain,
+        /// sample TEE allowed, development policy. Loopback only.
+        #[arg(long)]
+        dev: bool,
+        /// Listen address (dev mode).
+        #[arg(long, requires = "dev", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Data directory (dev mode).
+        #[arg(long, requires = "dev", default_value = "./remits-dev")]
+        data_dir: PathBuf,
+    },
+    /// Administer a broker (signed admin JWTs).
+    Admin {
+        /// Broker base URL.
+        #[arg(long)]
+        broker: String,
+        /// Admin private key (PKCS#8 PEM, Ed25519 or P-256).
+        #[arg(long)]
+        key: PathBuf,
+        /// Extra CA certificate (PEM) for an https broker.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        #[command(subcommand)]
+        action: AdminCmd,
+    },
+    /// Load test: full handshakes (auth, attest, fetch + decrypt).
+    Bench {
+        /// Broker base URL.
+        #[arg(long)]
+        broker: String,
+        /// TEE to attest as.
+        #[arg(long, value_enum)]
+        tee: BenchTee,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Total handshakes.
+        #[arg(long, default_value_t = 10_000)]
+        handshakes: usize,
+        /// Resource to fetch (`repo/type/tag`).
+        #[arg(long)]
+        path: String,
+        /// Simulator chain directory (for `--tee sim-snp`).
+        #[arg(long, default_value = "./remits-dev/sim")]
+        sim_dir: PathBuf,
+        /// Extra CA certificate (PEM) for an https broker.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Store a resource: `put-resource repo/type/tag --file F`.
+    PutResource {
+        /// Resource path.
+        path: String,
+        /// File with the secret.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Delete a resource.
+    DeleteResource {
+        /// Resource path.
+        path: String,
+    },
+    /// Replace the resource policy with a Rego file.
+    SetResourcePolicy {
+        /// Rego file.
+        file: PathBuf,
+    },
+    /// Replace an attestation policy with a Rego file.
+    SetAttestationPolicy {
+        /// Rego file.
+        file: PathBuf,
+        /// Policy id.
+        #[arg(long, default_value = "default")]
+        id: String,
+    },
+    /// Register reference values (JSON file or signed remits-measure manifest).
+    RegisterReferenceValues {
+        /// File.
+        file: PathBuf,
+    },
+}
+
+/// TEE for the load test.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum BenchTee {
+    /// The unsigned development TEE.
+    Sample,
+    /// The remits SNP simulator.
+    SimSnp,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .json()
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("remits-broker: cannot start runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("remits-broker: {e:#}");
+            match e.downcast_ref::<ClientError>() {
+                Some(ClientError::Denied { .. }) => ExitCode::from(1),
+                _ => ExitCode::from(2),
+            }
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.cmd {
+        Cmd::Serve {
+            config,
+            dev,
+            listen,
+            data_dir,
+        } => {
+            let (cfg, fresh_dev) = match (config, dev) {
+                (Some(p), false) => (BrokerConfig::load(&p)?, false),
+                (None, true) => {
+                    let p = dev::prepare(&data_dir, listen)?;
+                    (p.config, p.fresh)
+                }
+                _ => anyhow::bail!("serve needs --config FILE or --dev"),
+            };
+            serve(cfg, dev.then_some(data_dir), fresh_dev).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Admin {
+            broker,
+            key,
+            ca,
+            action,
+        } => {
+            let pem = std::fs::read_to_string(&key)
+                .with_context(|| format!("reading {}", key.display()))?;
+            let key = AdminSigningKey::from_pem(&pem)?;
+            let opts = ClientOptions {
+                root_certs: ca.into_iter().collect(),
+                ..Default::default()
+            };
+            let admin = AdminClient::new(&broker, key, &opts)?;
+            let read =
+                |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+            match action {
+                AdminCmd::PutResource { path, file } => {
+                    admin.put_resource(&path, read(&file)?).await?
+                }
+                AdminCmd::DeleteResource { path } => admin.delete_resource(&path).await?,
+                AdminCmd::SetResourcePolicy { file } => {
+                    admin
+                        .set_resource_policy(&String::from_utf8(read(&file)?)?)
+                        .await?
+                }
+                AdminCmd::SetAttestationPolicy { file, id } => {
+                    admin
+                        .set_attestation_policy(&id, &String::from_utf8(read(&file)?)?)
+                        .await?
+                }
+                AdminCmd::RegisterReferenceValues { file } => {
+                    admin.register_reference_values(read(&file)?).await?
+                }
+            }
+            println!("ok");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench {
+            broker,
+            tee,
+            concurrency,
+            handshakes,
+            path,
+            sim_dir,
+            ca,
+        } => {
+            let report = bench::run(bench::BenchArgs {
+                broker,
+                tee,
+                concurrency,
+                handshakes,
+                path,
+                sim_dir,
+                ca,
+            })
+            .await?;
+            println!("{report}");
+            Ok(if report.errors == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+async fn serve(cfg: BrokerConfig, dev_dir: Option<PathBuf>, fresh_dev: bool) -> anyhow::Result<()> {
+    let built =
+        remits_kbs::assemble::assemble(&cfg, Arc::new(SystemClock), Arc::new(OsRandom)).await?;
+    if fresh_dev {
+        built
+            .service
+            .set_resource_policy(dev::DEV_RESOURCE_POLICY)
+            .await
+            .context("installing the development resource policy")?;
+    }
+    let listener = tokio::net::TcpListener::bind(built.listen)
+        .await
+        .with_context(|| format!("binding {}", built.listen))?;
+    let addr = listener.local_addr()?;
+    let scheme = if built.tls.is_some() { "https" } else { "http" };
+    if let Some(dir) = dev_dir {
+        dev::print_usage(&dir, &format!("{scheme}://{addr}"));
+    }
+    tracing::info!(listen = %addr, tls = built.tls.is_some(), compat = ?cfg.compat, "remits-broker serving");
+    let router = remits_kbs::server::router(built.state.clone());
+    remits_kbs::server::serve(listener, router, built.tls, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,492 @@
+//! The real `remits-broker` binary on 127.0.0.1: dev mode with the sample TEE and the SNP
+//! simulator (real remits-verify), the admin CLI, durability across SIGKILL, TLS, and two
+//! replicas sharing PostgreSQL with one handshake split across them.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use remits_evidence::attester::Attester;
+use remits_evidence::binding::{HashAlg, RuntimeData};
+use remits_kbs::client::{ClientError, ClientOptions, KbsClient, SampleAttester};
+use remits_kbs::jwe::{JweMessage, TeeKeyAlgorithm, TeeKeyPair};
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_remits-broker");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A broker child process, killed (SIGKILL) on drop.
+struct Broker {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_ready(url: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let client = probe::healthz();
+    while Instant::now() < deadline {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("broker exited early: {st}");
+        }
+        if client(url) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("broker at {url} did not become ready");
+}
+
+/// Minimal readiness probe without a blocking HTTP client: a TCP connect + raw GET /healthz.
+mod probe {
+    pub(super) fn healthz() -> impl Fn(&str) -> bool {
+        |url: &str| {
+            use std::io::{Read, Write};
+            let hostport = url
+                .trim_start_matches("http://")
+                .trim_start_matches("https://");
+            let Ok(mut s) = std::net::TcpStream::connect(hostport) else {
+                return false;
+            };
+            if url.starts_with("https://") {
+                return true;
+            }
+            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            buf.starts_with("HTTP/1.1 200")
+        }
+    }
+}
+
+fn start_dev(dir: &Path) -> Broker {
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_ready(&url, &mut child);
+    // The dev banner tells the user how to use it.
+    let out = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(out).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("DEVELOPMENT MODE"), "{first}");
+    std::thread::spawn(move || for _ in lines {});
+    Broker { child, url }
+}
+
+fn start_config(config: &Path, url: String) -> Broker {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    wait_ready(&url, &mut child);
+    Broker { child, url }
+}
+
+fn admin(url: &str, key: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(["admin", "--broker", url, "--key"])
+        .arg(key)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn put(url: &str, key: &Path, path: &str, value: &[u8], tmp: &Path) {
+    let f = tmp.join(format!("secret-{}", path.replace('/', "_")));
+    std::fs::write(&f, value).unwrap();
+    let out = admin(
+        url,
+        key,
+        &["put-resource", path, "--file", f.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_mode_sample_and_sim_snp_handshakes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dev");
+    let b = start_dev(&dir);
+    let key = dir.join("admin-key.pem");
+    assert!(key.exists() && dir.join("sim/ark.der").exists());
+    put(&b.url, &key, "default/key/1", b"dev secret", tmp.path());
+
+    let mut c = KbsClient::new(&b.url, ClientOptions::default()).unwrap();
+    let got = c
+        .get_resource("default/key/1", &SampleAttester)
+        .await
+        .unwrap();
+    assert_eq!(&got[..], b"dev secret");
+
+    let sim = remits_sim::SimSnpAttester::load(&dir.join("sim")).unwrap();
+    let mut c = KbsClient::new(&b.url, ClientOptions::default()).unwrap();
+    let got = c.get_resource("default/key/1", &sim).await.unwrap();
+    assert_eq!(&got[..], b"dev secret");
+
+    // A simulator chain the broker does not trust is refused at /attest.
+    let other = tmp.path().join("other-sim");
+    remits_sim::SimChain::generate(&mut rand::rngs::OsRng)
+        .unwrap()
+        .write_to(&other)
+        .unwrap();
+    let rogue = remits_sim::SimSnpAttester::load(&other).unwrap();
+    let mut c = KbsClient::new(&b.url, ClientOptions::default()).unwrap();
+    match c.get_resource("default/key/1", &rogue).await {
+        Err(ClientError::Denied { status: 401, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+
+    // Admin CLI: a wrong key is refused with exit 1; delete works.
+    let wrong = tmp.path().join("wrong.pem");
+    std::fs::write(
+        &wrong,
+        remits_kbs::admin::AdminSigningKey::generate_ed25519(&mut rand::rngs::OsRng)
+            .to_pem()
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap();
+    let out = admin(&b.url, &wrong, &["delete-resource", "default/key/1"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let out = admin(&b.url, &key, &["delete-resource", "default/key/1"]);
+    assert!(out.status.success(), "{out:?}");
+    let mut c = KbsClient::new(&b.url, ClientOptions::default()).unwrap();
+    match c.get_resource("default/key/1", &SampleAttester).await {
+        Err(ClientError::Denied { status: 404, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acknowledged_write_survives_sigkill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dev");
+    let b = start_dev(&dir);
+    let key = dir.join("admin-key.pem");
+    put(&b.url, &key, "durable/key/1", b"must survive", tmp.path());
+    // SIGKILL right after the acknowledgement (Child::kill sends SIGKILL).
+    drop(b);
+    let b = start_dev(&dir);
+    let mut c = KbsClient::new(&b.url, ClientOptions::default()).unwrap();
+    let got = c
+        .get_resource("durable/key/1", &SampleAttester)
+        .await
+        .unwrap();
+    assert_eq!(&got[..], b"must survive");
+    // At rest the secret is sealed: its bytes are not in the store files.
+    for e in walk(&dir.join("store")) {
+        let data = std::fs::read(&e).unwrap();
+        assert!(
+            !data.windows(12).any(|w| w == b"must survive"),
+            "plaintext secret in {}",
+            e.display()
+        );
+    }
+}
+
+fn walk(p: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if p.is_file() {
+        out.push(p.to_owned());
+    } else if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            out.extend(walk(&e.path()));
+        }
+    }
+    out
+}
+
+fn openssl(args: &[&str]) {
+    let st = Command::new("openssl").args(args).status().unwrap();
+    assert!(st.success(), "openssl {args:?}");
+}
+
+fn admin_keypair(dir: &Path) -> (PathBuf, PathBuf) {
+    let k = remits_kbs::admin::AdminSigningKey::generate_ed25519(&mut rand::rngs::OsRng);
+    let (p, q) = (dir.join("admin.pem"), dir.join("admin.pub.pem"));
+    std::fs::write(&p, k.to_pem().unwrap().as_bytes()).unwrap();
+    std::fs::write(&q, k.public_pem().unwrap()).unwrap();
+    (p, q)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_serving() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        println!("SKIPPED: openssl CLI not available to make a test certificate");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (cert, key) = (d.join("cert.pem"), d.join("key.pem"));
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        "-days",
+        "1",
+    ]);
+    let (adm, adm_pub) = admin_keypair(d);
+    let port = free_port();
+    let cfg = d.join("broker.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"listen = "127.0.0.1:{port}"
+[tls]
+cert = "{}"
+key = "{}"
+[storage]
+backend = "memory"
+[[admin.keys]]
+name = "t"
+public_key = "{}"
+[attestation]
+allow_sample = true
+attestation_policy = "development"
+"#,
+            cert.display(),
+            key.display(),
+            adm_pub.display()
+        ),
+    )
+    .unwrap();
+    let b = start_config(&cfg, format!("https://127.0.0.1:{port}"));
+    let out = Command::new(BIN)
+        .args([
+            "admin",
+            "--broker",
+            &b.url,
+            "--ca",
+            cert.to_str().unwrap(),
+            "--key",
+        ])
+        .arg(&adm)
+        .args([
+            "put-resource",
+            "tls/key/1",
+            "--file",
+            cert.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let opts = ClientOptions {
+        root_certs: vec![cert.clone()],
+        ..Default::default()
+    };
+    let mut c = KbsClient::new(&b.url, opts).unwrap();
+    let got = c.get_resource("tls/key/1", &SampleAttester).await.unwrap();
+    assert_eq!(&got[..], &std::fs::read(&cert).unwrap()[..]);
+    // Without trusting the CA the client refuses the connection.
+    let mut c = KbsClient::new(&b.url, ClientOptions::default()).unwrap();
+    assert!(c
+        .get_resource("tls/key/1", &SampleAttester)
+        .await
+        .unwrap_err()
+        .is_retryable());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_share_postgres() {
+    let Some(pg) = remits_store::testing::PostgresServer::start().unwrap() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let token_key = d.join("token.pem");
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        token_key.to_str().unwrap(),
+    ]);
+    let kek = d.join("kek");
+    remits_store::Kek::generate_file(&kek, &mut rand::rngs::OsRng).unwrap();
+    let (adm, adm_pub) = admin_keypair(d);
+    let mut brokers = Vec::new();
+    for i in 0..2 {
+        let port = free_port();
+        let cfg = d.join(format!("r{i}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                r#"listen = "127.0.0.1:{port}"
+[storage]
+backend = "postgres"
+url = "{}"
+kek_file = "{}"
+[[admin.keys]]
+name = "t"
+public_key = "{}"
+[attestation]
+allow_sample = true
+attestation_policy = "development"
+token_signing_key = "{}"
+"#,
+                pg.url(),
+                kek.display(),
+                adm_pub.display(),
+                token_key.display()
+            ),
+        )
+        .unwrap();
+        brokers.push(start_config(&cfg, format!("http://127.0.0.1:{port}")));
+    }
+    let (a, b) = (&brokers[0].url, &brokers[1].url);
+    put(a, &adm, "shared/key/1", b"replicated", d);
+
+    let http = reqwest::Client::new();
+    // auth on A.
+    let resp = http
+        .post(format!("{a}/kbs/v0/auth"))
+        .json(&json!({"version":"0.4.0","tee":"sample","extra-params":{}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let nonce = resp.json::<Value>().await.unwrap()["nonce"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // attest on B.
+    let kp = TeeKeyPair::generate(TeeKeyAlgorithm::EcP256, &mut rand::rngs::OsRng).unwrap();
+    let rd = RuntimeData {
+        nonce: nonce.clone(),
+        tee_pubkey: kp.public_jwk(),
+        additional_evidence: String::new(),
+    };
+    let ev = SampleAttester
+        .evidence(&rd.digest(HashAlg::Sha384).unwrap())
+        .unwrap();
+    let body = json!({"init-data": null, "runtime-data": {"nonce": nonce, "tee-pubkey": rd.tee_pubkey},
+        "tee-evidence": {"primary_evidence": ev, "additional_evidence": ""}});
+    let resp = http
+        .post(format!("{b}/kbs/v0/attest"))
+        .header("cookie", &cookie)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+    // The same attestation replayed on A: the nonce was consumed on B.
+    let resp = http
+        .post(format!("{a}/kbs/v0/attest"))
+        .header("cookie", &cookie)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    // Resource from both replicas with the session cookie.
+    for url in [a, b] {
+        let resp = http
+            .get(format!("{url}/kbs/v0/resource/shared/key/1"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let jwe: JweMessage = resp.json().await.unwrap();
+        assert_eq!(&kp.decrypt(&jwe).unwrap()[..], b"replicated");
+    }
+    // Concurrent attestations of one fresh session on both replicas: exactly one wins.
+    let resp = http
+        .post(format!("{b}/kbs/v0/auth"))
+        .json(&json!({"version":"0.4.0","tee":"sample","extra-params":{}}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let nonce = resp.json::<Value>().await.unwrap()["nonce"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rd = RuntimeData {
+        nonce: nonce.clone(),
+        tee_pubkey: kp.public_jwk(),
+        additional_evidence: String::new(),
+    };
+    let ev = SampleAttester
+        .evidence(&rd.digest(HashAlg::Sha384).unwrap())
+        .unwrap();
+    let body = json!({"init-data": null, "runtime-data": {"nonce": nonce, "tee-pubkey": rd.tee_pubkey},
+        "tee-evidence": {"primary_evidence": ev, "additional_evidence": ""}});
+    let f = |u: String| {
+        let (http, cookie, body) = (http.clone(), cookie.clone(), body.clone());
+        async move {
+            http.post(format!("{u}/kbs/v0/attest"))
+                .header("cookie", cookie)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let (x, y) = tokio::join!(f(a.clone()), f(b.clone()));
+    let mut st = [x, y];
+    st.sort();
+    assert_eq!(st, [200, 401]);
+}

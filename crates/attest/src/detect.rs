@@ -1,0 +1,104 @@
+//! Choosing a collector: `--tee auto|snp|az-snp-vtpm|tpm|sim-snp|sample`.
+//!
+//! `auto` tries, in order, the SEV-SNP guest device, an Azure vTPM (a TPM holding the HCL report
+//! NV index) and a plain TPM with the configured AK, and takes the first that works. The
+//! simulator and the sample TEE are used only when asked for by name.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use remits_evidence::attester::{Attester, AttesterError};
+
+use crate::azure::{has_hcl_report, AzSnpVtpmAttester, AzureConfig};
+use crate::sample::SampleAttester;
+use crate::snp_device::SnpDeviceAttester;
+use crate::tpm::{TpmAttester, TpmConfig};
+
+/// The collector asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TeeChoice {
+    /// The first hardware collector that works.
+    Auto,
+    /// `/dev/sev-guest`.
+    Snp,
+    /// Azure SNP vTPM.
+    AzSnpVtpm,
+    /// TPM 2.0 via tss-esapi.
+    Tpm,
+    /// The SNP simulator (development only).
+    SimSnp,
+    /// trustee's sample TEE (development only).
+    Sample,
+}
+
+impl FromStr for TeeChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "auto" => TeeChoice::Auto,
+            "snp" => TeeChoice::Snp,
+            "az-snp-vtpm" => TeeChoice::AzSnpVtpm,
+            "tpm" => TeeChoice::Tpm,
+            "sim-snp" => TeeChoice::SimSnp,
+            "sample" => TeeChoice::Sample,
+            other => {
+                return Err(format!(
+                "unknown TEE {other:?} (expected auto, snp, az-snp-vtpm, tpm, sim-snp or sample)"
+            ))
+            }
+        })
+    }
+}
+
+/// Everything the collectors need to be built.
+#[derive(Clone, Debug, Default)]
+pub struct CollectorOptions {
+    /// TPM settings (also the TCTI of the Azure vTPM).
+    pub tpm: TpmConfig,
+    /// Azure settings (its `tcti` is taken from `tpm.tcti`).
+    pub azure: AzureConfig,
+    /// Directory of the simulator chain (`remits-broker serve --dev` writes `<data-dir>/sim`).
+    pub sim_dir: PathBuf,
+}
+
+/// Builds the collector for `choice`.
+pub fn select(
+    choice: TeeChoice,
+    opts: &CollectorOptions,
+) -> Result<Box<dyn Attester>, AttesterError> {
+    let azure = AzureConfig {
+        tcti: opts.tpm.tcti.clone(),
+        ..opts.azure.clone()
+    };
+    match choice {
+        TeeChoice::Snp => Ok(Box::new(SnpDeviceAttester::open()?)),
+        TeeChoice::AzSnpVtpm => Ok(Box::new(AzSnpVtpmAttester::new(azure))),
+        TeeChoice::Tpm => Ok(Box::new(TpmAttester::new(opts.tpm.clone()))),
+        TeeChoice::Sample => Ok(Box::new(SampleAttester)),
+        TeeChoice::SimSnp => remits_sim::SimSnpAttester::load(&opts.sim_dir)
+            .map(|a| Box::new(a) as Box<dyn Attester>)
+            .map_err(|e| AttesterError::Unavailable {
+                tee: "sim-snp",
+                reason: format!("{e} (start `remits-broker serve --dev` or pass --sim-dir)"),
+            }),
+        TeeChoice::Auto => {
+            let mut tried = Vec::new();
+            match SnpDeviceAttester::open() {
+                Ok(a) => return Ok(Box::new(a)),
+                Err(e) => tried.push(e.to_string()),
+            }
+            if has_hcl_report(&azure.tcti) {
+                return Ok(Box::new(AzSnpVtpmAttester::new(azure)));
+            }
+            tried.push(format!("az-snp-vtpm: no HCL report on {}", azure.tcti));
+            match TpmAttester::probe(opts.tpm.clone()) {
+                Ok(a) => return Ok(Box::new(a)),
+                Err(e) => tried.push(format!("tpm: {e}")),
+            }
+            Err(AttesterError::Unavailable {
+                tee: "auto",
+                reason: format!("no hardware TEE found ({})", tried.join("; ")),
+            })
+        }
+    }
+}
