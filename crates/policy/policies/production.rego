@@ -93,6 +93,13 @@ tcb_checks(prefix, obj, gen) := {c |
 	)
 }
 
+# A signer PCR (PCR16: the measurement-manifest signer) is trusted when it is listed in
+# tpm_trusted_signer. An all-zero PCR16 means "nothing was measured" and never counts.
+signer_ok(pcr16) if {
+	pcr16 != concat("", [x | some _ in numbers.range(1, 64); x := "0"])
+	pcr16 in rv("tpm_trusted_signer")
+}
+
 # ---------------------------------------------------------------- snp
 default snp_identity_ok := false
 
@@ -148,10 +155,17 @@ az := input["az-snp-vtpm"]
 
 default az_identity_ok := false
 
+# Azure's paravisor/firmware measurement, and the workload in the vTPM PCRs.
 az_identity_ok if {
 	az.measurement in rv("measurement")
-	az.tpm.pcr11 in rv("snp_pcr11")
+	az_workload_ok
 }
+
+az_workload_ok if az.tpm.pcr11 in rv("snp_pcr11")
+
+az_workload_ok if az.enclave_id in rv("enclave_id")
+
+az_workload_ok if signer_ok(az.tpm.pcr16)
 
 checks contains c if {
 	some c in tcb_checks("az-snp-vtpm", az, az.generation)
@@ -184,9 +198,16 @@ checks contains c if {
 checks contains c if {
 	az
 	c := check(
-		"az-snp-vtpm.identity", "executables", "az-snp-vtpm.measurement & az-snp-vtpm.tpm.pcr11",
-		{"measurement": claim(az, "measurement"), "pcr11": object.get(az, ["tpm", "pcr11"], null)},
-		"measurement in measurement, and tpm.pcr11 in snp_pcr11", az_identity_ok,
+		"az-snp-vtpm.identity", "executables",
+		"az-snp-vtpm.measurement & (tpm.pcr11 | enclave_id | tpm.pcr16)",
+		{
+			"measurement": claim(az, "measurement"),
+			"pcr11": object.get(az, ["tpm", "pcr11"], null),
+			"enclave_id": claim(az, "enclave_id"),
+			"pcr16": object.get(az, ["tpm", "pcr16"], null),
+		},
+		"measurement in measurement, and pcr11 in snp_pcr11 or enclave_id in enclave_id or pcr16 in tpm_trusted_signer",
+		az_identity_ok,
 	)
 }
 
@@ -195,19 +216,35 @@ default tpm_identity_ok := false
 
 tpm_identity_ok if input.tpm.pcr11 in rv("tpm_pcr11")
 
-tpm_identity_ok if input.tpm.pcr16 in rv("tpm_trusted_signer")
+tpm_identity_ok if input.tpm.enclave_id in rv("enclave_id")
+
+tpm_identity_ok if signer_ok(input.tpm.pcr16)
+
+# The AK is trusted when the verifier matched it (as a key) against trusted_aks, or when its
+# base64 SPKI is listed verbatim (trustee's convention).
+default tpm_ak_ok := false
+
+tpm_ak_ok if input.tpm.ak_trusted == true
+
+tpm_ak_ok if input.tpm.ak_public in rv("trusted_aks")
 
 checks contains c if {
-	v := claim(input.tpm, "ak_public")
-	c := check("tpm.ak", "hardware", "tpm.ak_public", v, "in trusted_aks", v in rv("trusted_aks"))
+	input.tpm
+	c := check("tpm.ak", "hardware", "tpm.ak_public", claim(input.tpm, "ak_public"),
+		"in trusted_aks", tpm_ak_ok)
 }
 
 checks contains c if {
 	input.tpm
 	c := check(
-		"tpm.identity", "executables", "tpm.pcr11 | tpm.pcr16",
-		{"pcr11": claim(input.tpm, "pcr11"), "pcr16": claim(input.tpm, "pcr16")},
-		"pcr11 in tpm_pcr11, or pcr16 in tpm_trusted_signer", tpm_identity_ok,
+		"tpm.identity", "executables", "tpm.pcr11 | tpm.enclave_id | tpm.pcr16",
+		{
+			"pcr11": claim(input.tpm, "pcr11"),
+			"enclave_id": claim(input.tpm, "enclave_id"),
+			"pcr16": claim(input.tpm, "pcr16"),
+		},
+		"pcr11 in tpm_pcr11, or enclave_id in enclave_id, or pcr16 in tpm_trusted_signer",
+		tpm_identity_ok,
 	)
 }
 

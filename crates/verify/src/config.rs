@@ -38,6 +38,10 @@ pub struct ServiceConfig {
     pub attestation_policy: PolicyChoice,
     /// Reference-value files (trustee sample form or remits form) loaded at start.
     pub reference_values: Vec<PathBuf>,
+    /// Accept TPM quotes whose attestation key is not in the reference values `trusted_aks`,
+    /// leaving the decision to the policy (claim `tpm.ak_trusted`). Default false: such
+    /// quotes are rejected before the policy runs.
+    pub tpm_allow_untrusted_ak: bool,
 }
 
 impl Default for ServiceConfig {
@@ -50,6 +54,7 @@ impl Default for ServiceConfig {
             allow_sample: false,
             attestation_policy: PolicyChoice::Production,
             reference_values: Vec::new(),
+            tpm_allow_untrusted_ak: false,
         }
     }
 }

@@ -17,6 +17,9 @@ pub struct Expected {
     /// report data; each driver fits it to its TEE's field (snp: zero-padded to 64 bytes,
     /// tpm: truncated to 32, az-snp-vtpm: the full 48 bytes, sample: compared exactly).
     pub report_data: Option<Vec<u8>>,
+    /// Compare `report_data` exactly as given (an explicit value from the operator, e.g. the
+    /// raw quote nonce) instead of fitting it to the TEE's field (the KBS digest).
+    pub report_data_exact: bool,
     /// The init-data digest (bound to SNP HOST_DATA, or PCR8 = SHA-256(0^32 || digest)).
     pub init_data: Option<Vec<u8>>,
 }

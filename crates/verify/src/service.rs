@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::config::{PolicyChoice, ServiceConfig};
 use crate::driver::{DriverOutput, Drivers, Expected, TeeDriver};
-use crate::drivers::{sample::SampleDriver, snp::SnpDriver};
+use crate::drivers::{az::AzSnpVtpmDriver, sample::SampleDriver, snp::SnpDriver, tpm::TpmDriver};
 use crate::refvalues::{parse_registration, ReferenceValueStore};
 use crate::token::{TokenSigner, TokenVerifier};
 use crate::Error;
@@ -65,7 +65,7 @@ pub struct AttestationService {
     default_policy_text: Option<String>,
     signer: TokenSigner,
     token_verifier: TokenVerifier,
-    rvs: ReferenceValueStore,
+    rvs: Arc<ReferenceValueStore>,
 }
 
 impl std::fmt::Debug for AttestationService {
@@ -139,10 +139,15 @@ impl AttestationService {
                 .with_ark(&pem_or_der(&bytes)?)
                 .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?;
         }
+        let rvs = Arc::new(ReferenceValueStore::open(store.clone()).await?);
+        let snp_verifier = Arc::new(remits_snp::Verifier::new(anchors));
         let mut drivers = Drivers::new();
-        drivers.register(Arc::new(SnpDriver::new(Arc::new(
-            remits_snp::Verifier::new(anchors),
-        ))));
+        drivers.register(Arc::new(SnpDriver::new(snp_verifier.clone())));
+        drivers.register(Arc::new(AzSnpVtpmDriver::new(snp_verifier)));
+        drivers.register(Arc::new(TpmDriver::new(
+            Some(rvs.clone()),
+            cfg.tpm_allow_untrusted_ak,
+        )));
         if cfg.allow_sample {
             drivers.register(Arc::new(SampleDriver));
         }
@@ -165,7 +170,6 @@ impl AttestationService {
             Duration::from_secs(cfg.token_ttl_secs),
         );
         let token_verifier = TokenVerifier::new(signer.verifying_key(), cfg.issuer.clone());
-        let rvs = ReferenceValueStore::open(store.clone()).await?;
         let svc = AttestationService {
             store,
             clock,
@@ -244,6 +248,7 @@ impl AttestationService {
                 }
             })?;
         let mut expected = Expected {
+            report_data_exact: report_data.is_some(),
             report_data,
             init_data: None,
         };

@@ -92,11 +92,10 @@ fn endorsement(certs: Vec<(CertType, Vec<u8>)>) -> Result<Endorsement, Error> {
     let mut chain = Vec::new();
     for (ty, der) in certs {
         match ty {
-            CertType::Vcek | CertType::Vlek => {
-                if leaf.replace(der).is_some() {
-                    return Err(rej("cert_chain: more than one VCEK/VLEK"));
-                }
+            CertType::Vcek | CertType::Vlek if leaf.is_some() => {
+                return Err(rej("cert_chain: more than one VCEK/VLEK"));
             }
+            CertType::Vcek | CertType::Vlek => leaf = Some(der),
             CertType::Ask | CertType::Asvk | CertType::Ark => chain.push(der),
             // CRLs are configured on the verifier by the operator, not taken from the attester.
             _ => {}
@@ -139,15 +138,15 @@ pub fn trustee_claims(c: &SnpClaims) -> Map<String, Value> {
     }
     put(
         "committed_tcb",
-        serde_json::to_value(&c.committed_tcb).unwrap_or(Value::Null),
+        serde_json::to_value(c.committed_tcb).unwrap_or(Value::Null),
     );
     put(
         "current_tcb",
-        serde_json::to_value(&c.current_tcb).unwrap_or(Value::Null),
+        serde_json::to_value(c.current_tcb).unwrap_or(Value::Null),
     );
     put(
         "launch_tcb",
-        serde_json::to_value(&c.launch_tcb).unwrap_or(Value::Null),
+        serde_json::to_value(c.launch_tcb).unwrap_or(Value::Null),
     );
     put("measurement", json!(hex::encode(&c.measurement)));
     put("report_data", json!(hex::encode(&c.report_data)));
