@@ -259,6 +259,49 @@ impl PcrValues {
     pub fn from_tpm2_serialized(bytes: &[u8]) -> Result<(PcrSelection, Self), Error> {
         serialized::parse(bytes)
     }
+
+    /// Parse the YAML text `tpm2_pcrread` prints (`sha256:` then `  16: 0x…` lines), strictly:
+    /// known banks, decimal indices, hex values of the bank's size, nothing else.
+    pub fn from_tpm2_pcrread(text: &str) -> Result<Self, Error> {
+        const MAX_LINES: usize = 1024;
+        let mut v = PcrValues::new();
+        let mut bank: Option<HashAlg> = None;
+        for (n, line) in text.lines().enumerate() {
+            if n >= MAX_LINES {
+                return Err(Error::PcrValues(format!("more than {MAX_LINES} lines")));
+            }
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let bad = |why: &str| Error::PcrValues(format!("tpm2_pcrread line {}: {why}", n + 1));
+            let (key, value) = line.split_once(':').ok_or_else(|| bad("no ':'"))?;
+            let (key, value) = (key.trim(), value.trim());
+            if value.is_empty() {
+                bank = Some(HashAlg::from_name(key).ok_or_else(|| bad("unknown bank"))?);
+                continue;
+            }
+            let alg = bank.ok_or_else(|| bad("PCR value before a bank name"))?;
+            let pcr: u32 = key
+                .parse()
+                .ok()
+                .filter(|p: &u32| key == p.to_string())
+                .ok_or_else(|| bad("bad PCR index"))?;
+            let hexv = value
+                .strip_prefix("0x")
+                .or_else(|| value.strip_prefix("0X"))
+                .unwrap_or(value);
+            let val = hex::decode(hexv).map_err(|_| bad("bad hex value"))?;
+            if v.get(alg, pcr).is_some() {
+                return Err(bad("PCR listed twice"));
+            }
+            v.insert(alg, pcr, val)?;
+        }
+        if v.is_empty() {
+            return Err(Error::PcrValues("tpm2_pcrread text: no PCR values".into()));
+        }
+        Ok(v)
+    }
 }
 
 mod serialized {
@@ -399,6 +442,18 @@ mod tests {
         );
         assert!(PcrSelection::parse(&[0, 0, 0, 1, 0, 0x12, 3, 1, 0, 0]).is_err());
         assert!(PcrSelection::parse(&[0, 0, 0, 1, 0, 0x0B, 3, 1, 0, 0, 9]).is_err());
+    }
+
+    #[test]
+    fn pcrread_text() {
+        let t = "  sha1:\n    0 : 0x0000000000000000000000000000000000000000\n  sha256:\n    16: 0x9851312028952521510E8EAAB5BE94E7DC24B5FC292B2E9781173CF11FFA9878\n";
+        let v = PcrValues::from_tpm2_pcrread(t).unwrap();
+        assert_eq!(v.get(HashAlg::Sha1, 0).unwrap(), &[0u8; 20]);
+        assert_eq!(v.get(HashAlg::Sha256, 16).unwrap()[0], 0x98);
+        assert!(PcrValues::from_tpm2_pcrread("  0 : 0x00").is_err());
+        assert!(PcrValues::from_tpm2_pcrread("sha256:\n  0 : 0x00").is_err());
+        assert!(PcrValues::from_tpm2_pcrread("md5:\n").is_err());
+        assert!(PcrValues::from_tpm2_pcrread("").is_err());
     }
 
     #[test]
