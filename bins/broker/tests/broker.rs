@@ -229,6 +229,23 @@ fn walk(p: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Replaces the resource policy with "allow everything" (the tests attest with `sample`).
+fn allow_all_resources(url: &str, key: &Path, tmp: &Path) {
+    allow_all_resources_ca(url, key, tmp, None)
+}
+
+fn allow_all_resources_ca(url: &str, key: &Path, tmp: &Path, ca: Option<&Path>) {
+    let f = tmp.join("allow-all.rego");
+    std::fs::write(&f, "package policy\ndefault allow := true\n").unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["admin", "--broker", url, "--key"]).arg(key);
+    if let Some(ca) = ca {
+        cmd.arg("--ca").arg(ca);
+    }
+    let out = cmd.arg("set-resource-policy").arg(&f).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
 fn openssl(args: &[&str]) {
     let st = Command::new("openssl").args(args).status().unwrap();
     assert!(st.success(), "openssl {args:?}");
@@ -267,6 +284,8 @@ async fn tls_serving() {
         "/CN=localhost",
         "-addext",
         "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
         "-days",
         "1",
     ]);
@@ -315,6 +334,7 @@ attestation_policy = "development"
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
+    allow_all_resources_ca(&b.url, &adm, d, Some(&cert));
     let opts = ClientOptions {
         root_certs: vec![cert.clone()],
         ..Default::default()
@@ -382,6 +402,9 @@ token_signing_key = "{}"
     }
     let (a, b) = (&brokers[0].url, &brokers[1].url);
     put(a, &adm, "shared/key/1", b"replicated", d);
+    // Configured brokers keep the production resource policy (never release to sample
+    // evidence); this test uses the sample TEE, so it installs a permissive one via replica A.
+    allow_all_resources(a, &adm, d);
 
     let http = reqwest::Client::new();
     // auth on A.

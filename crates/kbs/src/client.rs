@@ -145,7 +145,16 @@ impl std::fmt::Debug for KbsClient {
 }
 
 fn net(e: reqwest::Error) -> ClientError {
-    ClientError::Network(e.to_string())
+    // reqwest's own message ("error sending request for url ...") hides the cause; append the
+    // chain (connection refused, certificate not trusted, ...).
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    ClientError::Network(msg)
 }
 
 impl KbsClient {
