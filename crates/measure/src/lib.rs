@@ -3,5 +3,6 @@
 //! VM disk image, container image and enclave configuration ([`predict`]).
 #![forbid(unsafe_code)]
 
+pub mod fuzzing;
 pub mod launch;
 pub mod predict;
