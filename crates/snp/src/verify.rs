@@ -2,18 +2,20 @@
 //!
 //! [`Verifier::verify`] performs, in order:
 //! 1. the report is 1184 bytes, VERSION 2-5, SIGNATURE_ALGO 1, KEY_INFO names a VCEK or VLEK;
-//! 2. the leaf parses, its CN is `SEV-VCEK`/`SEV-VLEK` matching KEY_INFO, its key is P-384, its
-//!    extensions follow AMD's profile for its generation (structVersion, productName, SPLs,
-//!    hwID for a VCEK only, cspID for a VLEK only);
+//! 2. the leaf parses, its CN is `SEV-VCEK`/`SEV-VLEK`, its key is P-384, its extensions follow
+//!    AMD's profile for its generation (structVersion, productName, SPLs, hwID for a VCEK only,
+//!    cspID for a VLEK only);
 //! 3. chain: leaf issuer `SEV-<Gen>` (ASK, for a VCEK) or `SEV-VLEK-<Gen>` (ASVK, for a VLEK),
 //!    from the endorsement or built in; ARK from the endorsement (must be pinned or explicitly
 //!    trusted) or from the trust anchors; ARK self-signature, ARK→ASK/ASVK and ASK/ASVK→leaf all
-//!    RSASSA-PSS SHA-384 salt 48 over the exact received TBS bytes (cached by leaf DER hash);
-//! 4. every certificate is valid at [`VerifyOptions::time`];
-//! 5. optional CRL: the ASK/ASVK serial is not revoked by the ARK-signed CRL;
-//! 6. generation: caller's, CPUID's (v3+) and the certificate's (issuer CN, productName,
+//!    RSASSA-PSS SHA-384 salt 48 over the exact received TBS bytes (cached by leaf DER hash and
+//!    exact chain); the leaf kind equals KEY_INFO.SIGNING_KEY;
+//! 4. the ECDSA P-384/SHA-384 signature over the received bytes `[0, 0x2A0)`; no other report
+//!    field is trusted before this;
+//! 5. every certificate is valid at [`VerifyOptions::time`];
+//! 6. optional CRL: the ASK/ASVK serial is not revoked by the ARK-signed CRL;
+//! 7. generation: caller's, CPUID's (v3+) and the certificate's (issuer CN, productName,
 //!    structVersion) agree;
-//! 7. the ECDSA P-384/SHA-384 signature over the received bytes `[0, 0x2A0)`;
 //! 8. REPORTED_TCB equals the leaf SPLs (FMC on Turin; reserved bytes equal spl_4..7);
 //! 9. for a VCEK, CHIP_ID equals hwID (Turin: first 8 bytes, the other 56 zero);
 //! 10. optional expected REPORT_DATA / HOST_DATA (full comparison, shorter values zero-padded).
@@ -256,7 +258,14 @@ impl Verifier {
             });
         }
 
-        // 4. Validity.
+        // 4. Report signature over the received bytes, before any other field is looked at.
+        let sig = r.signature_be()?;
+        trusted
+            .key
+            .verify(r.signed_bytes(), &sig)
+            .map_err(|_| Error::ReportSignature(signer))?;
+
+        // 5. Validity.
         let (nb, na, _) = trusted.window;
         if opts.time < nb || opts.time > na {
             for (role, nb, na) in &trusted.windows {
@@ -271,7 +280,7 @@ impl Verifier {
             }
         }
 
-        // 5. CRL.
+        // 6. CRL.
         self.crls.check(
             opts.check_crl,
             &trusted.ark_sha256,
@@ -280,7 +289,7 @@ impl Verifier {
             opts.time,
         )?;
 
-        // 6. Generation.
+        // 7. Generation.
         let generation = trusted.generation;
         if let Some(g) = opts.generation {
             if g != generation {
@@ -303,13 +312,6 @@ impl Verifier {
                 });
             }
         }
-
-        // 7. Report signature over the received bytes.
-        let sig = r.signature_be()?;
-        trusted
-            .key
-            .verify(r.signed_bytes(), &sig)
-            .map_err(|_| Error::ReportSignature(signer))?;
 
         // 8. REPORTED_TCB == SPLs.
         check_tcb(&r, &trusted.leaf, generation)?;

@@ -33,6 +33,7 @@ pub struct Forged {
     pub tcb: [u8; 8],
     pub ask_serial: u32,
     pub rng: StdRng,
+    pub generation: Generation,
 }
 
 fn pss_alg() -> spki::AlgorithmIdentifierOwned {
@@ -110,6 +111,16 @@ fn int_der(v: u32) -> Vec<u8> {
 impl Forged {
     /// A Milan-profile chain under a fresh RSA-2048 ARK, valid 2020..2040.
     pub fn milan(seed: u64) -> Self {
+        Self::new(seed, Generation::Milan)
+    }
+
+    /// A chain in `generation`'s profile (Turin: structVersion 1, fmcSPL, no spl_4, 8-byte
+    /// hwID) under a fresh RSA-2048 ARK, valid 2020..2040.
+    pub fn new(seed: u64, generation: Generation) -> Self {
+        let p = generation.product();
+        let turin = generation == Generation::Turin;
+        let ark_cn = format!("ARK-{p}");
+        let ask_cn = format!("SEV-{p}");
         let mut rng = StdRng::seed_from_u64(seed);
         let ark_key = rsa::RsaPrivateKey::new(&mut rng, 2048).unwrap();
         let ask_key = rsa::RsaPrivateKey::new(&mut rng, 2048).unwrap();
@@ -124,8 +135,8 @@ impl Forged {
         };
         let ark = cert(
             0x10000,
-            "ARK-Milan",
-            "ARK-Milan",
+            &ark_cn,
+            &ark_cn,
             rsa_spki(&ark_key),
             vec![],
             &ark_key,
@@ -136,8 +147,8 @@ impl Forged {
         let ask_serial = 0x10001;
         let ask = cert(
             ask_serial,
-            "ARK-Milan",
-            "SEV-Milan",
+            &ark_cn,
+            &ask_cn,
             rsa_spki(&ask_key),
             vec![],
             &ark_key,
@@ -146,10 +157,16 @@ impl Forged {
             to,
         );
         let mut chip_id = [0u8; 64];
-        for (i, b) in chip_id.iter_mut().enumerate() {
-            *b = (i as u8).wrapping_mul(7).wrapping_add(seed as u8);
+        let hw_len = if turin { 8 } else { 64 };
+        for (i, b) in chip_id.iter_mut().take(hw_len).enumerate() {
+            *b = (i as u8).wrapping_mul(7).wrapping_add(seed as u8) | 1;
         }
-        let tcb = [3u8, 0, 0, 0, 0, 0, 8, 115];
+        // TCB_VERSION bytes: Turin FMC, BL, TEE, SNP, -, -, -, UCODE; else BL, TEE, -.., SNP, UCODE.
+        let tcb = if turin {
+            [2u8, 3, 0, 5, 0, 0, 0, 71]
+        } else {
+            [3u8, 0, 0, 0, 0, 0, 8, 115]
+        };
         let vcek_spki = SubjectPublicKeyInfoOwned::from_der(
             vcek_key
                 .verifying_key()
@@ -158,32 +175,47 @@ impl Forged {
                 .as_bytes(),
         )
         .unwrap();
-        let exts = vec![
-            ext("1.3.6.1.4.1.3704.1.1", int_der(0)),
+        let product = match generation {
+            Generation::Milan => "Milan-B0",
+            other => other.product(),
+        };
+        let arc = "1.3.6.1.4.1.3704.1";
+        let mut exts = vec![
+            ext(&format!("{arc}.1"), int_der(u32::from(turin))),
             ext(
-                "1.3.6.1.4.1.3704.1.2",
-                Ia5StringRef::new("Milan-B0").unwrap().to_der().unwrap(),
+                &format!("{arc}.2"),
+                Ia5StringRef::new(product).unwrap().to_der().unwrap(),
             ),
-            ext("1.3.6.1.4.1.3704.1.3.1", int_der(3)),
-            ext("1.3.6.1.4.1.3704.1.3.2", int_der(0)),
-            ext("1.3.6.1.4.1.3704.1.3.3", int_der(8)),
-            ext("1.3.6.1.4.1.3704.1.3.4", int_der(0)),
-            ext("1.3.6.1.4.1.3704.1.3.5", int_der(0)),
-            ext("1.3.6.1.4.1.3704.1.3.6", int_der(0)),
-            ext("1.3.6.1.4.1.3704.1.3.7", int_der(0)),
-            ext("1.3.6.1.4.1.3704.1.3.8", int_der(115)),
-            ext("1.3.6.1.4.1.3704.1.4", chip_id.to_vec()),
         ];
+        let spls: Vec<(u32, u8)> = if turin {
+            vec![
+                (1, tcb[1]),
+                (2, tcb[2]),
+                (3, tcb[3]),
+                (5, 0),
+                (6, 0),
+                (7, 0),
+                (8, tcb[7]),
+                (9, tcb[0]),
+            ]
+        } else {
+            vec![
+                (1, tcb[0]),
+                (2, tcb[1]),
+                (3, tcb[6]),
+                (4, 0),
+                (5, 0),
+                (6, 0),
+                (7, 0),
+                (8, tcb[7]),
+            ]
+        };
+        for (i, v) in spls {
+            exts.push(ext(&format!("{arc}.3.{i}"), int_der(u32::from(v))));
+        }
+        exts.push(ext(&format!("{arc}.4"), chip_id[..hw_len].to_vec()));
         let vcek = cert(
-            0,
-            "SEV-Milan",
-            "SEV-VCEK",
-            vcek_spki,
-            exts,
-            &ask_key,
-            &mut rng,
-            from,
-            to,
+            0, &ask_cn, "SEV-VCEK", vcek_spki, exts, &ask_key, &mut rng, from, to,
         );
         Forged {
             ark,
@@ -195,11 +227,17 @@ impl Forged {
             tcb,
             ask_serial,
             rng,
+            generation,
         }
     }
 
-    /// A v3 Milan report signed by the forged VCEK.
+    /// A v3 report of this generation signed by the forged VCEK.
     pub fn report(&self, report_data: &[u8]) -> Vec<u8> {
+        self.report_with(report_data, |_| {})
+    }
+
+    /// A report built like [`Forged::report`], then edited by `edit` before it is signed.
+    pub fn report_with(&self, report_data: &[u8], edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
         let mut r = vec![0u8; 0x4A0];
         r[0..4].copy_from_slice(&3u32.to_le_bytes());
         r[8..16].copy_from_slice(&0x30000u64.to_le_bytes());
@@ -209,16 +247,27 @@ impl Forged {
         }
         r[0x50..0x50 + report_data.len()].copy_from_slice(report_data);
         r[0x160..0x180].fill(0xFF);
-        r[0x188..0x18B].copy_from_slice(&[0x19, 0x01, 0x01]);
+        let cpuid: [u8; 3] = match self.generation {
+            Generation::Milan => [0x19, 0x01, 0x01],
+            Generation::Genoa => [0x19, 0x11, 0x01],
+            Generation::Turin => [0x1A, 0x02, 0x00],
+        };
+        r[0x188..0x18B].copy_from_slice(&cpuid);
         r[0x1A0..0x1E0].copy_from_slice(&self.chip_id);
         r[0x1E8..0x1EB].copy_from_slice(&[4, 52, 1]);
+        edit(&mut r);
+        self.sign(&mut r);
+        r
+    }
+
+    /// (Re-)sign the first 0x2A0 bytes of `r` with the forged VCEK.
+    pub fn sign(&self, r: &mut [u8]) {
         let sig: p384::ecdsa::Signature = self.vcek_key.sign(&r[..0x2A0]);
         let bytes = sig.to_bytes();
         for i in 0..48 {
             r[0x2A0 + i] = bytes[47 - i];
             r[0x2E8 + i] = bytes[95 - i];
         }
-        r
     }
 
     /// A CRL signed by the forged ARK listing `revoked` serials.
@@ -226,7 +275,7 @@ impl Forged {
         let tbs = TbsCertList {
             version: Version::V2,
             signature: pss_alg(),
-            issuer: name("ARK-Milan"),
+            issuer: name(&format!("ARK-{}", self.generation.product())),
             this_update: time(this),
             next_update: Some(time(next)),
             revoked_certificates: if revoked.is_empty() {
