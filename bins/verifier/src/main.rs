@@ -42,7 +42,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::usage_code() } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                exit::usage_code()
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {

@@ -197,6 +197,11 @@ impl AttestationService {
         }
     }
 
+    /// The token issuer (`iss`) this service writes and its verifier pins.
+    pub fn issuer(&self) -> &str {
+        &self.cfg.issuer
+    }
+
     /// The token signer's public key (publish it to token consumers).
     pub fn token_public_key(&self) -> p256::ecdsa::VerifyingKey {
         self.signer.verifying_key()

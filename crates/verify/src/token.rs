@@ -40,6 +40,37 @@ pub fn public_jwk(key: &VerifyingKey) -> Value {
     json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "alg": "ES256"})
 }
 
+/// The P-256 public key of a JWK as [`public_jwk`] writes it (`kty` EC, `crv` P-256, `x`, `y`
+/// base64url). Token consumers use it with [`TokenVerifier::new`].
+pub fn verifying_key_from_jwk(jwk: &Value) -> Result<VerifyingKey, Error> {
+    let field = |name: &str| -> Result<Vec<u8>, Error> {
+        let s = jwk
+            .get(name)
+            .and_then(Value::as_str)
+            .ok_or_else(|| tok(format!("jwk.{name}: missing or not a string")))?;
+        B64.decode(s)
+            .map_err(|_| tok(format!("jwk.{name}: not base64url")))
+            .and_then(|b| {
+                if b.len() == 32 {
+                    Ok(b)
+                } else {
+                    Err(tok(format!("jwk.{name}: {} bytes, expected 32", b.len())))
+                }
+            })
+    };
+    if jwk.get("kty").and_then(Value::as_str) != Some("EC")
+        || jwk.get("crv").and_then(Value::as_str) != Some("P-256")
+    {
+        return Err(tok("jwk: not an EC P-256 key"));
+    }
+    let (x, y) = (field("x")?, field("y")?);
+    let mut sec1 = Vec::with_capacity(65);
+    sec1.push(4u8);
+    sec1.extend(x);
+    sec1.extend(y);
+    VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| tok("jwk: not a point on P-256"))
+}
+
 /// Signs EAR tokens.
 #[derive(Clone)]
 pub struct TokenSigner {
