@@ -293,3 +293,108 @@ fn malformed_images_are_rejected() {
         assert!(r.is_err(), "case {i}");
     }
 }
+
+#[test]
+fn file_order_on_the_esp_does_not_matter() {
+    let c = Case::new();
+    let image = c.write("image.tar", &docker_save(&layers(b"app v1"), false));
+    let a = c.write(
+        "a.raw",
+        &gpt_disk(
+            &shim_grub_esp_ordered(b"kernel image", "ro", false),
+            [5; 16],
+        ),
+    );
+    let b = c.write(
+        "b.raw",
+        &gpt_disk(&shim_grub_esp_ordered(b"kernel image", "ro", true), [5; 16]),
+    );
+    assert_ne!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let ma = c.measure(&a, &image, ENCLAVE_YAML, None);
+    let mb = c.measure(&b, &image, ENCLAVE_YAML, None);
+    assert_eq!(ma.to_json().unwrap(), mb.to_json().unwrap());
+}
+
+#[test]
+fn many_files_in_parallel_are_order_independent_and_one_byte_counts() {
+    // 3 layers x 1500 files of 4-12 KiB: several 8 MiB batches hashed in parallel per layer,
+    // layers read concurrently, plus the 3 MiB streamed file of the standard image.
+    let c = Case::new();
+    let (disk, _) = std_inputs(&c);
+    let build = |flip: Option<usize>, reverse: bool| {
+        let mut l = layers(b"app v1");
+        for k in 0..3 {
+            l.push(many_files_layer(1500, if k == 1 { flip } else { None }));
+        }
+        // Distinct paths per layer: rename the directory.
+        for (k, layer) in l.iter_mut().skip(2).enumerate() {
+            for f in layer.iter_mut() {
+                f.0 = Box::leak(
+                    f.0.replacen("data", &format!("data{k}"), 1)
+                        .into_boxed_str(),
+                );
+            }
+        }
+        docker_save(&l, reverse)
+    };
+    let fwd = c.write("many-fwd.tar", &build(None, false));
+    let rev = c.write("many-rev.tar", &build(None, true));
+    let base = c.measure(&disk, &fwd, ENCLAVE_YAML, None);
+    for _ in 0..3 {
+        assert_eq!(
+            c.measure(&disk, &fwd, ENCLAVE_YAML, None)
+                .to_json()
+                .unwrap(),
+            base.to_json().unwrap()
+        );
+    }
+    assert_eq!(
+        c.measure(&disk, &rev, ENCLAVE_YAML, None)
+            .to_json()
+            .unwrap(),
+        base.to_json().unwrap()
+    );
+    // One byte of one small file deep inside the middle layer.
+    let flipped = c.write("many-flip.tar", &build(Some(777), false));
+    let f = c.measure(&disk, &flipped, ENCLAVE_YAML, None);
+    assert_ne!(f.pcrs[&15], base.pcrs[&15]);
+    assert_ne!(f.enclave_id, base.enclave_id);
+    // One byte of the large streamed file.
+    let mut l = layers(b"app v1");
+    if let Some(big) = l[0].iter_mut().find(|f| f.0 == "big.bin") {
+        big.1.as_mut().unwrap()[2 << 20] ^= 0x80;
+    }
+    let big = c.write("big-flip.tar", &docker_save(&l, false));
+    let plain = c.measure(
+        &disk,
+        &c.write("plain.tar", &docker_save(&layers(b"app v1"), false)),
+        ENCLAVE_YAML,
+        None,
+    );
+    let b = c.measure(&disk, &big, ENCLAVE_YAML, None);
+    assert_ne!(b.pcrs[&15], plain.pcrs[&15]);
+    assert_ne!(b.enclave_id, plain.enclave_id);
+    for p in [4, 5, 9, 11, 16] {
+        assert_eq!(b.pcrs[&p], plain.pcrs[&p]);
+        assert_eq!(f.pcrs[&p], base.pcrs[&p]);
+    }
+}
+
+#[test]
+fn another_key_of_the_same_algorithm_changes_pcr16_only() {
+    let c = Case::new();
+    let (disk, image) = std_inputs(&c);
+    let unsigned = c.measure(&disk, &image, ENCLAVE_YAML, None);
+    let mut seen16 = vec![unsigned.pcrs[&16]];
+    for (sk, _) in [ed25519_pem(1), ed25519_pem(2), p384_pem(3), p384_pem(4)] {
+        let k = SigningKey::from_pem(&sk).unwrap();
+        let m = c.measure(&disk, &image, ENCLAVE_YAML, Some(&k));
+        assert_eq!(m.enclave_id, unsigned.enclave_id);
+        for p in [4, 5, 9, 11, 15] {
+            assert_eq!(m.pcrs[&p], unsigned.pcrs[&p], "PCR{p}");
+            assert_eq!(m.events[&p], unsigned.events[&p], "events of PCR{p}");
+        }
+        assert!(!seen16.contains(&m.pcrs[&16]), "PCR16 repeats");
+        seen16.push(m.pcrs[&16]);
+    }
+}

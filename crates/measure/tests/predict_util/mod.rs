@@ -169,6 +169,12 @@ pub fn gpt_disk(esp: &[u8], disk_guid: [u8; 16]) -> Vec<u8> {
 
 /// A shim+GRUB ESP: synthetic shim (.vendor_cert) and GRUB (mods) images, grub.cfg, kernel, initrd.
 pub fn shim_grub_esp(kernel: &[u8], cmdline: &str) -> Vec<u8> {
+    shim_grub_esp_ordered(kernel, cmdline, false)
+}
+
+/// [`shim_grub_esp`] with the files written in reverse order when `reverse` (so their directory
+/// entries and clusters sit elsewhere on the partition).
+pub fn shim_grub_esp_ordered(kernel: &[u8], cmdline: &str, reverse: bool) -> Vec<u8> {
     let shim = pe(&[
         (".text", b"shim code"),
         (".vendor_cert", b"cert"),
@@ -176,16 +182,37 @@ pub fn shim_grub_esp(kernel: &[u8], cmdline: &str) -> Vec<u8> {
     ]);
     let grub = pe(&[(".text", b"grub code"), ("mods", b"modules")]);
     let cfg = format!("set timeout=0\nmenuentry 'Linux' {{\n  linux /vmlinuz {cmdline}\n  initrd /initrd.img\n}}\n").replace('\'', "");
-    fat(
-        4 << 20,
-        &[
-            ("EFI/BOOT/BOOTX64.EFI", shim),
-            ("EFI/BOOT/grubx64.efi", grub),
-            ("EFI/BOOT/grub.cfg", cfg.into_bytes()),
-            ("vmlinuz", kernel.to_vec()),
-            ("initrd.img", b"initrd contents".to_vec()),
-        ],
-    )
+    let mut files = vec![
+        ("EFI/BOOT/BOOTX64.EFI", shim),
+        ("EFI/BOOT/grubx64.efi", grub),
+        ("EFI/BOOT/grub.cfg", cfg.into_bytes()),
+        ("vmlinuz", kernel.to_vec()),
+        ("initrd.img", b"initrd contents".to_vec()),
+    ];
+    if reverse {
+        files.reverse();
+        // Unrelated files first, so every measured file moves.
+        files.insert(0, ("EFI/other/readme.txt", vec![b'x'; 70_000]));
+    }
+    fat(4 << 20, &files)
+}
+
+/// One layer of many small files (batch-hashed in parallel) plus one larger-than-1-MiB file
+/// (streamed); `flip` changes one byte of file number `flip`.
+pub fn many_files_layer(n: usize, flip: Option<usize>) -> Vec<LayerFile> {
+    let mut out: Vec<LayerFile> = vec![("data", None, 0o755)];
+    for i in 0..n {
+        let mut d: Vec<u8> = (0..4096 + (i * 131) % 8192)
+            .map(|j| (i * 7 + j) as u8)
+            .collect();
+        if flip == Some(i) {
+            let mid = d.len() / 2;
+            d[mid] ^= 1;
+        }
+        let name: &'static str = Box::leak(format!("data/f{i:05}").into_boxed_str());
+        out.push((name, Some(d), 0o644));
+    }
+    out
 }
 
 /// A UKI ESP.
