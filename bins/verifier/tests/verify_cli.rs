@@ -562,3 +562,231 @@ fn usage_errors_exit_2() {
         ),
     ]);
 }
+
+// ------------------------------------------------------------------------------------ serve
+
+/// A `remits-verifier serve` child on loopback, killed on drop.
+struct Server {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(config: &str, extra: &[&str]) -> Server {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_remits-verifier"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config", config])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    Server { child, addr }
+}
+
+/// One HTTP/1.1 request over loopback; returns (status, body).
+fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    // A server may answer (413) before reading a large body; ignore a reset while sending.
+    let _ = s.write_all(body);
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let status: u16 = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"));
+    let split = text.find("\r\n\r\n").map(|i| i + 4).unwrap_or(text.len());
+    let mut body = resp[split..].to_vec();
+    if text[..split]
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, body)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend(&b[eol + 2..eol + 2 + n]);
+        b = &b[eol + 4 + n..];
+    }
+}
+
+#[test]
+fn serve_posts_real_evidence_and_returns_a_verifiable_token() {
+    let Some(t) = td() else { return };
+    let tmp = Scratch::new("serve");
+    let exp: Value =
+        serde_json::from_slice(&std::fs::read(t.join("az-snp-vtpm/expected.json")).unwrap())
+            .unwrap();
+    let e = &exp["evidence-v2.json"];
+    let meas = b64(&hex::decode(e["snp_report"]["measurement"].as_str().unwrap()).unwrap());
+    let rv = tmp.write(
+        "rv.json",
+        &json!({"measurement": [meas], "snp_pcr11": [e["pcrs_sha256"]["11"]],
+        "snp_min_tcb_milan": [{"bootloader": 4, "tee": 0, "snp": 24, "microcode": 219}]}),
+    );
+    let cfg = tmp.0.join("verifier.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "issuer = \"test-verifier\"\nreference_values = [{:?}]\n",
+            rv
+        ),
+    )
+    .unwrap();
+    let server = start_server(cfg.to_str().unwrap(), &["--max-body-bytes", "262144"]);
+    let evidence: Value =
+        serde_json::from_slice(&std::fs::read(t.join("az-snp-vtpm/evidence-v2.json")).unwrap())
+            .unwrap();
+    let nonce = e["nonce_hex"].as_str().unwrap();
+
+    let (code, body) = http(&server.addr, "GET", "/.well-known/jwks.json", b"");
+    assert_eq!(code, 200);
+    let jwks: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(jwks["issuer"], "test-verifier");
+    let key = remits_verify::token::verifying_key_from_jwk(&jwks["keys"][0]).unwrap();
+    let verifier = remits_verify::token::TokenVerifier::new(key, "test-verifier");
+
+    // Affirming: the token verifies under the published key and says affirming.
+    let req = json!({"tee": "az-snp-vtpm", "evidence": evidence, "report_data": nonce});
+    let (code, body) = http(
+        &server.addr,
+        "POST",
+        "/attestation",
+        &serde_json::to_vec(&req).unwrap(),
+    );
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let r: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(r["status"], "affirming");
+    assert_eq!(r["report_data_checked"], true);
+    let claims = verifier
+        .verify(r["token"].as_str().unwrap(), std::time::SystemTime::now())
+        .unwrap();
+    assert_eq!(claims["submods"]["cpu0"]["ear.status"], "affirming");
+    assert_eq!(
+        claims["submods"]["cpu0"]["ear.veraison.annotated-evidence"]["report_data"],
+        nonce
+    );
+    // A token from elsewhere (different issuer pin) does not verify.
+    let other = remits_verify::token::TokenVerifier::new(key, "someone-else");
+    assert!(other
+        .verify(r["token"].as_str().unwrap(), std::time::SystemTime::now())
+        .is_err());
+
+    // trustee passes evidence as a base64url string: same result.
+    use base64::Engine as _;
+    let as_string = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&evidence).unwrap());
+    let req = json!({"tee": "az-snp-vtpm", "evidence": as_string, "report_data": nonce});
+    let (code, _) = http(
+        &server.addr,
+        "POST",
+        "/attestation",
+        &serde_json::to_vec(&req).unwrap(),
+    );
+    assert_eq!(code, 200);
+
+    // Wrong nonce: refused with the reason, no token.
+    let req =
+        json!({"tee": "az-snp-vtpm", "evidence": evidence, "report_data": "6368616c6c656e6765"});
+    let (code, body) = http(
+        &server.addr,
+        "POST",
+        "/attestation",
+        &serde_json::to_vec(&req).unwrap(),
+    );
+    assert_eq!(code, 403);
+    let r: Value = serde_json::from_slice(&body).unwrap();
+    assert!(r["error"].as_str().unwrap().contains("report_data"), "{r}");
+    assert!(r.get("token").is_none());
+
+    // Sample is refused (not enabled in the config); malformed requests are 400s.
+    let req = json!({"tee": "sample", "evidence": {"svn": "1"}});
+    let (code, _) = http(
+        &server.addr,
+        "POST",
+        "/attestation",
+        &serde_json::to_vec(&req).unwrap(),
+    );
+    assert_eq!(code, 403);
+    let (code, _) = http(&server.addr, "POST", "/attestation", b"{\"tee\": 1}");
+    assert!((400..500).contains(&code), "{code}");
+    let (code, _) = http(&server.addr, "POST", "/attestation", b"not json");
+    assert!((400..500).contains(&code), "{code}");
+    let req = json!({"tee": "nope", "evidence": {}});
+    let (code, _) = http(
+        &server.addr,
+        "POST",
+        "/attestation",
+        &serde_json::to_vec(&req).unwrap(),
+    );
+    assert_eq!(code, 400);
+
+    // Bodies over the limit are refused before parsing.
+    let big = format!(
+        "{{\"tee\":\"snp\",\"evidence\":\"{}\"}}",
+        "A".repeat(300_000)
+    );
+    let (code, _) = http(&server.addr, "POST", "/attestation", big.as_bytes());
+    assert_eq!(code, 413);
+
+    // Still serving after all that.
+    let (code, body) = http(&server.addr, "GET", "/health", b"");
+    assert_eq!((code, body.as_slice()), (200, b"ok".as_slice()));
+}
+
+#[test]
+fn serve_bad_config_is_a_usage_error() {
+    let tmp = Scratch::new("servecfg");
+    let cfg = tmp.0.join("bad.toml");
+    std::fs::write(&cfg, "surprise = 1\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_remits-verifier"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("surprise"), "{}", err(&o));
+}
