@@ -16,6 +16,7 @@ pub mod azure;
 mod cursor;
 pub mod error;
 pub mod eventlog;
+pub mod fuzzing;
 pub mod key;
 pub mod pcr;
 pub mod public;
