@@ -12,6 +12,8 @@ APT_PACKAGES=(
   sbsigntool pesign                 # independent Authenticode implementations
   shim-signed grub-efi-amd64-signed # real signed EFI binaries
   python3-pip python3-venv          # independent JWE implementation and sev-snp-measure
+  osslsigncode                      # a third Authenticode implementation
+  jq curl openssl procps            # used by scripts/demo-e2e.sh and the integration tests
 )
 PIP_PACKAGES=(jwcrypto sev-snp-measure)
 
