@@ -203,10 +203,45 @@ pub enum Error {
         /// Why it failed.
         reason: String,
     },
-    /// Fetching from AMD KDS failed.
+    /// The KDS answered HTTP 429 and asked to wait longer than allowed (or the retries ran out);
+    /// no request is sent to it until the wait has passed.
+    #[cfg(feature = "kds")]
+    #[error("KDS rate limit (HTTP 429) for {url}: retry after {retry_after_secs} s")]
+    KdsRateLimited {
+        /// The URL requested.
+        url: String,
+        /// Seconds to wait (from `Retry-After`).
+        retry_after_secs: u64,
+    },
+    /// The KDS answered with an HTTP error status.
+    #[cfg(feature = "kds")]
+    #[error("KDS answered HTTP {status} for {url}")]
+    KdsHttp {
+        /// The URL requested.
+        url: String,
+        /// HTTP status.
+        status: u16,
+    },
+    /// The KDS could not be reached or its answer could not be read.
+    #[cfg(feature = "kds")]
+    #[error("KDS unavailable for {url}: {reason}")]
+    KdsUnavailable {
+        /// The URL requested.
+        url: String,
+        /// Transport error.
+        reason: String,
+    },
+    /// Offline mode, and the directory does not hold the certificate or CRL.
+    #[cfg(feature = "kds")]
+    #[error("KDS offline: {path} not in the certificate directory")]
+    KdsNotCached {
+        /// The file looked for.
+        path: String,
+    },
+    /// What was asked cannot be fetched from the KDS at all.
     #[cfg(feature = "kds")]
     #[error("KDS: {0}")]
-    Kds(String),
+    KdsNotFetchable(&'static str),
 }
 
 pub(crate) fn rfc3339(t: SystemTime) -> String {

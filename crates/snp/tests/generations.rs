@@ -165,7 +165,7 @@ fn cpuid_generation_is_cross_checked_with_the_certificate() {
             assert!(matches!(err, Error::UnknownCpu { .. }), "{err}");
         } else {
             assert!(
-                matches!(err, Error::GenerationMismatch { source_a: "report CPUID", b: ref b, .. } if b == "turin"),
+                matches!(err, Error::GenerationMismatch { source_a: "report CPUID", ref b, .. } if b == "turin"),
                 "{err}"
             );
         }
