@@ -25,6 +25,7 @@ pub mod cert;
 mod claims;
 mod crl;
 mod error;
+pub mod fuzzing;
 mod generation;
 #[cfg(feature = "kds")]
 pub mod kds;
