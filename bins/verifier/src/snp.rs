@@ -4,7 +4,8 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use remits_snp::cert::{der_or_pem, pem_bundle_to_der};
-use remits_snp::{Endorsement, Generation, TrustAnchors, Verifier, VerifyOptions};
+use remits_snp::kds::{Kds, KdsConfig};
+use remits_snp::{CrlCheck, Endorsement, Generation, TrustAnchors, Verifier, VerifyOptions};
 
 use crate::exit;
 
@@ -17,6 +18,14 @@ pub(crate) struct Args {
     /// The VCEK or VLEK that signed the report (DER or PEM).
     #[arg(long, value_name = "FILE")]
     vcek: Option<PathBuf>,
+    /// Without --vcek: look the VCEK (and, without --chain, the CA chain) up in this directory
+    /// of certificates in the KDS cache layout (offline: nothing is fetched).
+    #[arg(long, value_name = "DIR")]
+    certs_dir: Option<PathBuf>,
+    /// AMD's CRL (DER) for the chain's ARK: verified with the ARK, must be current, and the
+    /// ASK/ASVK must not be listed.
+    #[arg(long, value_name = "FILE")]
+    crl: Option<PathBuf>,
     /// PEM bundle of the ASK/ASVK and ARK (AMD's built-in certificates when absent).
     #[arg(long, value_name = "FILE")]
     chain: Option<PathBuf>,
@@ -96,13 +105,7 @@ fn run_inner(a: Args) -> Result<String, Fail> {
         .as_deref()
         .map(|s| parse_hex(s, "host-data"))
         .transpose()?;
-    let Some(vcek_path) = a.vcek.as_deref() else {
-        return Err(Fail::Usage(
-            "--vcek FILE is required (the VCEK or VLEK that signed the report)".into(),
-        ));
-    };
     let report = report_bytes(read(&a.report, "report")?)?;
-    let leaf = der_or_pem(&read(vcek_path, "VCEK")?).map_err(|e| Fail::Rejected(e.to_string()))?;
     let chain = match a.chain.as_deref() {
         Some(p) => {
             let bytes = read(p, "chain")?;
@@ -117,6 +120,40 @@ fn run_inner(a: Args) -> Result<String, Fail> {
         }
         None => Vec::new(),
     };
+    let (leaf, chain) = match (a.vcek.as_deref(), a.certs_dir.as_deref()) {
+        (Some(vcek_path), _) => {
+            let leaf =
+                der_or_pem(&read(vcek_path, "VCEK")?).map_err(|e| Fail::Rejected(e.to_string()))?;
+            (leaf, chain)
+        }
+        (None, Some(dir)) => {
+            if !dir.is_dir() {
+                return Err(Fail::Usage(format!(
+                    "--certs-dir {}: not a directory",
+                    dir.display()
+                )));
+            }
+            let kds = Kds::new(KdsConfig::offline(dir)).map_err(|e| Fail::Usage(e.to_string()))?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .map_err(|e| Fail::Usage(format!("runtime: {e}")))?;
+            let e = rt
+                .block_on(async {
+                    if chain.is_empty() {
+                        kds.endorsement(&report, a.generation).await
+                    } else {
+                        let leaf = kds.vcek_for_report(&report, a.generation).await?;
+                        Ok(Endorsement { leaf, chain })
+                    }
+                })
+                .map_err(|e| Fail::Rejected(e.to_string()))?;
+            (e.leaf, e.chain)
+        }
+        (None, None) => return Err(Fail::Usage(
+            "--vcek FILE or --certs-dir DIR is required (the VCEK or VLEK that signed the report)"
+                .into(),
+        )),
+    };
     let mut anchors = TrustAnchors::amd();
     if let Some(p) = a.ark.as_deref() {
         anchors = anchors
@@ -128,7 +165,14 @@ fn run_inner(a: Args) -> Result<String, Fail> {
     opts.expected_report_data = report_data;
     opts.expected_host_data = host_data;
 
-    let verified = Verifier::new(anchors)
+    let verifier = Verifier::new(anchors);
+    if let Some(p) = a.crl.as_deref() {
+        verifier
+            .add_crl(&read(p, "CRL")?, time)
+            .map_err(|e| Fail::Rejected(e.to_string()))?;
+        opts.check_crl = CrlCheck::FailClosed;
+    }
+    let verified = verifier
         .verify(&report, &Endorsement { leaf, chain }, &opts)
         .map_err(|e| Fail::Rejected(e.to_string()))?;
     let c = &verified.claims;

@@ -264,3 +264,146 @@ fn usage_errors_exit_2() {
     let o = run(&["--vcek", &p(&d, "milan-v2-sev-vcek.der")]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("remits-snp-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn foreign_chain_needs_its_ark() {
+    // A chain in AMD's profile under another root (the simulator's, labelled NOT AMD).
+    use rand::SeedableRng;
+    let chain = remits_sim::SimChain::generate(&mut rand::rngs::StdRng::seed_from_u64(9)).unwrap();
+    let d = tmpdir("foreign");
+    chain.write_to(&d.join("sim")).unwrap();
+    let report = chain
+        .report(&remits_sim::ReportParams::default(), b"foreign")
+        .unwrap();
+    std::fs::write(d.join("report.bin"), &report).unwrap();
+    let bundle = remits_snp::cert::der_to_pem(chain.ask_der())
+        + &remits_snp::cert::der_to_pem(chain.ark_der());
+    std::fs::write(d.join("chain.pem"), bundle).unwrap();
+    let s = |p: PathBuf| p.to_str().unwrap().to_owned();
+    let base = [
+        "--report".to_owned(),
+        s(d.join("report.bin")),
+        "--vcek".to_owned(),
+        s(d.join("sim/vcek.der")),
+        "--chain".to_owned(),
+        s(d.join("chain.pem")),
+    ];
+    let args: Vec<&str> = base.iter().map(String::as_str).collect();
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr_line(&o).contains("untrusted root"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let ark = s(d.join("sim/ark.pem"));
+    let mut with_ark = args.clone();
+    with_ark.extend(["--ark", &ark, "--json"]);
+    let o = run(&with_ark);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(j["report_data"]
+        .as_str()
+        .unwrap()
+        .starts_with(&hex::encode(b"foreign")));
+
+    // Another root passed with --ark does not vouch for this chain.
+    let other = remits_sim::SimChain::generate(&mut rand::rngs::StdRng::seed_from_u64(10)).unwrap();
+    other.write_to(&d.join("other")).unwrap();
+    let other_ark = s(d.join("other/ark.pem"));
+    let mut wrong = args.clone();
+    wrong.extend(["--ark", &other_ark]);
+    let o = run(&wrong);
+    assert_eq!(o.status.code(), Some(1));
+    stderr_line(&o);
+    // An ASK given as --ark is refused.
+    let mut bad = args.clone();
+    let ask_pem = d.join("ask.pem");
+    std::fs::write(&ask_pem, remits_snp::cert::der_to_pem(chain.ask_der())).unwrap();
+    let ask_s = s(ask_pem);
+    bad.extend(["--ark", &ask_s]);
+    let o = run(&bad);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr_line(&o).contains("--ark"));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn certs_dir_offline_and_crl() {
+    let Some(d) = snp_dir() else { return };
+    let t = tmpdir("certs");
+    let report = std::fs::read(d.join("genoa-v3-report.bin")).unwrap();
+    let chip = &report[0x1A0..0x1E0];
+    let vdir = t.join("vcek").join(hex::encode(chip));
+    std::fs::create_dir_all(&vdir).unwrap();
+    std::fs::copy(
+        d.join("genoa-v3-vcek.der"),
+        vdir.join("bl10_tee00_snp23_ucode25_vcek.der"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(t.join("Genoa")).unwrap();
+    std::fs::copy(
+        d.join("genoa-ask-ark-asvk.pem"),
+        t.join("Genoa/cert_chain.pem"),
+    )
+    .unwrap();
+    let dir = t.to_str().unwrap();
+    let rep = p(&d, "genoa-v3-report.bin");
+    let o = run(&[
+        "--report",
+        &rep,
+        "--certs-dir",
+        dir,
+        "--time",
+        "2026-11-22T00:00:00Z",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Not in the directory: rejected, naming the file.
+    let o = run(&[
+        "--report",
+        &p(&d, "milan-v2-sev-report.bin"),
+        "--certs-dir",
+        dir,
+        "--generation",
+        "milan",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr_line(&o).contains("offline"));
+    // Neither --vcek nor --certs-dir: usage.
+    let o = run(&["--report", &rep]);
+    assert_eq!(o.status.code(), Some(2));
+    // A CRL that is not AMD's: rejected (fail-closed).
+    std::fs::write(t.join("crl.der"), [0x30, 0x03, 0x02, 0x01, 0x00]).unwrap();
+    let crl = t.join("crl.der");
+    let o = run(&[
+        "--report",
+        &rep,
+        "--certs-dir",
+        dir,
+        "--crl",
+        crl.to_str().unwrap(),
+        "--time",
+        "2026-11-22T00:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr_line(&o).contains("CRL"));
+    std::fs::remove_dir_all(&t).unwrap();
+}
