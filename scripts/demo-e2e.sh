@@ -12,7 +12,8 @@
 # Everything started here is stopped on exit. Exit status 0 only if every step did what it should.
 #
 # Environment: REMITS_DEMO_PROFILE=debug|release (default debug), REMITS_DEMO_KEEP=1 keeps the
-# temporary directory, REMITS_DEMO_NO_BUILD=1 uses already-built binaries.
+# temporary directory, REMITS_DEMO_NO_BUILD=1 uses already-built binaries (in
+# REMITS_DEMO_BIN_DIR, default target/<profile>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -31,7 +32,7 @@ if [[ -z "${REMITS_DEMO_NO_BUILD:-}" ]]; then
     [[ "$PROFILE" == release ]] && flags+=(--release)
     cargo build "${flags[@]}"
 fi
-BIN="$ROOT/target/$PROFILE"
+BIN="${REMITS_DEMO_BIN_DIR:-$ROOT/target/$PROFILE}"
 for b in remits-broker remits-attester remits-verifier; do
     [[ -x "$BIN/$b" ]] || fail "$BIN/$b was not built"
 done

@@ -15,6 +15,8 @@ use zeroize::Zeroizing;
 pub(crate) struct Failure {
     pub(crate) code: u8,
     pub(crate) message: String,
+    /// The broker's HTTP status when it refused (for `serve` to pass on).
+    pub(crate) http: Option<u16>,
 }
 
 impl Failure {
@@ -22,12 +24,14 @@ impl Failure {
         Failure {
             code: 2,
             message: message.into(),
+            http: None,
         }
     }
     pub(crate) fn denied(message: impl Into<String>) -> Self {
         Failure {
             code: 1,
             message: message.into(),
+            http: None,
         }
     }
 }
@@ -105,9 +109,10 @@ pub(crate) async fn fetch_all(
         drop(out);
         match err {
             ClientError::Denied { status, detail } => {
-                return Err(Failure::denied(format!(
-                    "broker denied {path} (HTTP {status}): {detail}"
-                )))
+                let mut f =
+                    Failure::denied(format!("broker denied {path} (HTTP {status}): {detail}"));
+                f.http = Some(status);
+                return Err(f);
             }
             e if retryable(&e) => {
                 if Instant::now() + backoff > deadline {

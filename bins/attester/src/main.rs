@@ -49,6 +49,10 @@ struct Common {
     /// PCR banks to quote (comma-separated; sha256 is always included).
     #[arg(long, global = true, default_value = "sha256", value_delimiter = ',')]
     pcr_banks: Vec<Bank>,
+    /// Send evidence only in trustee's forms (for a trustee KBS, or remits-broker with
+    /// compat = "trustee").
+    #[arg(long, global = true)]
+    trustee_forms: bool,
     /// TCG event log to send with TPM evidence (skipped when absent).
     #[arg(long, global = true, default_value = remits_attest::tpm::DEFAULT_EVENT_LOG)]
     event_log: PathBuf,
@@ -125,6 +129,7 @@ impl Common {
             },
             azure: Default::default(),
             sim_dir: self.sim_dir.clone(),
+            trustee_forms: self.trustee_forms,
         }
     }
 }

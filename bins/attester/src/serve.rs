@@ -31,7 +31,20 @@ async fn resource(
             Some(bytes) => (StatusCode::OK, bytes.to_vec()).into_response(),
             None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         },
-        Err(Failure { code: 1, message }) => (StatusCode::FORBIDDEN, message).into_response(),
+        Err(Failure {
+            code: 1,
+            message,
+            http,
+        }) => {
+            // A missing resource stays 404 (as confidential-data-hub reports it); every other
+            // refusal is 403 with the broker's explanation.
+            let st = if http == Some(404) {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            (st, message).into_response()
+        }
         Err(Failure { message, .. }) => (StatusCode::BAD_GATEWAY, message).into_response(),
     }
 }

@@ -59,10 +59,25 @@ pub struct CollectorOptions {
     pub azure: AzureConfig,
     /// Directory of the simulator chain (`remits-broker serve --dev` writes `<data-dir>/sim`).
     pub sim_dir: PathBuf,
+    /// Produce evidence only in trustee's forms (for a trustee KBS or a broker in
+    /// `compat = "trustee"` mode); see [`crate::trustee`].
+    pub trustee_forms: bool,
 }
 
-/// Builds the collector for `choice`.
+/// Builds the collector for `choice` (in trustee's evidence forms when `opts.trustee_forms`).
 pub fn select(
+    choice: TeeChoice,
+    opts: &CollectorOptions,
+) -> Result<Box<dyn Attester>, AttesterError> {
+    let a = select_native(choice, opts)?;
+    Ok(if opts.trustee_forms {
+        Box::new(crate::trustee::TrusteeForm(a))
+    } else {
+        a
+    })
+}
+
+fn select_native(
     choice: TeeChoice,
     opts: &CollectorOptions,
 ) -> Result<Box<dyn Attester>, AttesterError> {

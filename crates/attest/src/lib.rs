@@ -18,6 +18,7 @@ mod error;
 pub mod sample;
 pub mod snp_device;
 pub mod tpm;
+pub mod trustee;
 
 pub use error::AttestError;
 
