@@ -10,6 +10,7 @@ mod config;
 pub mod driver;
 pub mod drivers;
 mod error;
+pub mod fuzzing;
 pub mod refvalues;
 mod service;
 pub mod token;
