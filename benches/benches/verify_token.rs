@@ -105,7 +105,7 @@ fn bench(c: &mut Criterion) {
         let first = appraise();
         assert_eq!(first.status, EarStatus::Affirming, "{}", first.explanation);
         g.bench_function(format!("{}/evidence_to_token", case.name), |b| {
-            b.iter(|| appraise())
+            b.iter(&appraise)
         });
         // Baseline: the cached production policy alone over the same annotated evidence.
         let input = first.claims["submods"]["cpu0"]["ear.veraison.annotated-evidence"].clone();
