@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// SEV-SNP (and SEV, SEV-ES) launch digest; a drop-in for sev-snp-measure.
-    Snp(snp::Args),
+    Snp(Box<snp::Args>),
     /// Predict PCRs and the ENCLAVE ID for a disk image, container image and enclave config.
     Image(image::ImageArgs),
     /// Check the signature of a measurement manifest.
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Snp(a) => snp::run(a),
+        Command::Snp(a) => snp::run(*a),
         Command::Image(a) => image::run_image(a),
         Command::Verify(a) => image::run_verify(a),
     }

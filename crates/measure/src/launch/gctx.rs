@@ -113,7 +113,7 @@ impl SnpLaunchDigest {
 }
 
 /// Minimum number of non-uniform bytes before page hashing is spread over threads.
-const PARALLEL_THRESHOLD: usize = 2 << 20;
+const PARALLEL_THRESHOLD: usize = 512 << 10;
 
 /// SHA-384 of every page of `data` (trailing partial page ignored; callers pass whole pages).
 pub fn normal_page_digests(data: &[u8]) -> Vec<[u8; LD_SIZE]> {

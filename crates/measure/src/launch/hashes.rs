@@ -37,18 +37,27 @@ impl SevHashes {
         }
     }
 
-    /// Hashes the kernel and initrd files by streaming them (memory stays bounded).
+    /// Hashes the kernel and initrd files by streaming them (memory stays bounded), the two
+    /// files concurrently.
     pub fn from_files(
         kernel: &Path,
         initrd: Option<&Path>,
         append: Option<&str>,
     ) -> Result<Self, Error> {
+        let (kernel, initrd) = std::thread::scope(|s| {
+            let initrd = s.spawn(|| match initrd {
+                Some(p) => sha256_file(p, "initrd"),
+                None => Ok(Sha256::digest([]).into()),
+            });
+            let kernel = sha256_file(kernel, "kernel");
+            let initrd = initrd
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (kernel, initrd)
+        });
         Ok(Self {
-            kernel: sha256_file(kernel, "kernel")?,
-            initrd: match initrd {
-                Some(p) => sha256_file(p, "initrd")?,
-                None => Sha256::digest([]).into(),
-            },
+            kernel: kernel?,
+            initrd: initrd?,
             cmdline: cmdline_hash(append),
         })
     }
