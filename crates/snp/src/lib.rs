@@ -37,5 +37,7 @@ pub use claims::{PlatformInfoClaims, PolicyClaims, SnpClaims};
 pub use crl::CrlCheck;
 pub use error::{CertRole, Error};
 pub use generation::Generation;
-pub use report::{Cpuid, FirmwareVersion, KeyInfo, PlatformInfo, Policy, Report, Signer, TcbVersion};
+pub use report::{
+    Cpuid, FirmwareVersion, KeyInfo, PlatformInfo, Policy, Report, Signer, TcbVersion,
+};
 pub use verify::{Endorsement, VerifiedReport, Verifier, VerifyOptions};
