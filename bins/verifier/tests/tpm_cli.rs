@@ -451,3 +451,217 @@ fn eventlog_mismatch_names_pcr_and_event() {
     // Usage.
     assert_usage(&run(&["eventlog", "--log", p(&s.0.join("none.bin"))]));
 }
+
+/// A swtpm on free loopback ports, killed on drop (see crates/tpm/tests/swtpm.rs for the full
+/// scenarios; this one checks the command line on tpm2-tools' own output files).
+struct Swtpm {
+    child: std::process::Child,
+    port: u16,
+    dir: Scratch,
+}
+
+impl Swtpm {
+    fn start() -> Option<Swtpm> {
+        let present = |c: &str| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !present("swtpm") || !present("tpm2_quote") {
+            let msg = "swtpm or tpm2-tools not installed (run scripts/setup.sh)";
+            assert!(std::env::var_os("CI").is_none(), "{msg}; CI is set");
+            eprintln!("SKIPPED: {msg}");
+            return None;
+        }
+        let dir = Scratch::new("swtpm");
+        std::fs::create_dir_all(dir.0.join("state")).unwrap();
+        for _ in 0..5 {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = l.local_addr().unwrap().port();
+            drop(l);
+            if port == u16::MAX || std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_err() {
+                continue;
+            }
+            let mut child = Command::new("swtpm")
+                .args(["socket", "--tpm2", "--flags", "not-need-init,startup-clear"])
+                .args([
+                    "--server",
+                    &format!("type=tcp,port={port},bindaddr=127.0.0.1"),
+                ])
+                .args([
+                    "--ctrl",
+                    &format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1),
+                ])
+                .args([
+                    "--tpmstate",
+                    &format!("dir={}", dir.0.join("state").display()),
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            for _ in 0..500 {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Some(Swtpm { child, port, dir });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("swtpm did not start");
+    }
+
+    fn tool(&self, args: &[&str]) {
+        let o = Command::new(args[0])
+            .args(&args[1..])
+            .current_dir(&self.dir.0)
+            .env(
+                "TPM2TOOLS_TCTI",
+                format!("swtpm:host=127.0.0.1,port={}", self.port),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+impl Drop for Swtpm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn tpm_quote_on_tpm2_tools_files() {
+    let Some(t) = Swtpm::start() else { return };
+    t.tool(&["tpm2_createek", "-c", "ek.ctx", "-G", "rsa", "-u", "ek.pub"]);
+    t.tool(&["tpm2_flushcontext", "-t"]);
+    t.tool(&[
+        "tpm2_createak",
+        "-C",
+        "ek.ctx",
+        "-c",
+        "ak.ctx",
+        "-G",
+        "ecc",
+        "-g",
+        "sha256",
+        "-s",
+        "ecdsa",
+        "-u",
+        "ak.tpm2b",
+        "-f",
+        "tss",
+        "-n",
+        "ak.name",
+        "-r",
+        "ak.priv",
+    ]);
+    t.tool(&["tpm2_flushcontext", "-t"]);
+    t.tool(&["tpm2_flushcontext", "-s"]);
+    let pem = t.dir.0.join("ak.pem");
+    t.tool(&[
+        "tpm2_readpublic",
+        "-c",
+        "ak.ctx",
+        "-f",
+        "pem",
+        "-o",
+        p(&pem),
+    ]);
+    t.tool(&["tpm2_flushcontext", "-t"]);
+    t.tool(&["tpm2_pcrextend", &format!("16:sha256={}", "ab".repeat(32))]);
+    let sel = "sha1:0,1,2+sha256:0,1,16";
+    // tpm2_quote -o in its default format (serialized, tpm2-tools 5.4) and in `values`.
+    t.tool(&[
+        "tpm2_quote",
+        "-c",
+        "ak.ctx",
+        "-l",
+        sel,
+        "-q",
+        "0011223344556677",
+        "-m",
+        "q.msg",
+        "-s",
+        "q.sig",
+        "-o",
+        "q.pcrs",
+        "-g",
+        "sha256",
+    ]);
+    t.tool(&["tpm2_flushcontext", "-t"]);
+    t.tool(&[
+        "tpm2_quote",
+        "-c",
+        "ak.ctx",
+        "-l",
+        sel,
+        "-q",
+        "0011223344556677",
+        "-m",
+        "v.msg",
+        "-s",
+        "v.sig",
+        "-o",
+        "v.pcrs",
+        "-F",
+        "values",
+        "-g",
+        "sha256",
+    ]);
+    t.tool(&["tpm2_flushcontext", "-t"]);
+    let f = |n: &str| t.dir.0.join(n);
+    for (m, s, pc) in [("q.msg", "q.sig", "q.pcrs"), ("v.msg", "v.sig", "v.pcrs")] {
+        for ak in ["ak.tpm2b", "ak.pem"] {
+            let (mf, sf, af, pf) = (f(m), f(s), f(ak), f(pc));
+            let args = [
+                "tpm-quote",
+                "--attest",
+                p(&mf),
+                "--signature",
+                p(&sf),
+                "--ak",
+                p(&af),
+                "--pcrs",
+                p(&pf),
+            ];
+            let mut a = args.to_vec();
+            a.extend(["--nonce", "0011223344556677", "--json"]);
+            let j = json(&run(&a));
+            assert_eq!(j["signature"], "ecdsa-sha256");
+            assert_eq!(j["pcrs"]["sha256"]["16"].as_str().unwrap().len(), 64);
+            assert_eq!(
+                j["quote"]["pcr_select"]["sha1"],
+                serde_json::json!([0, 1, 2])
+            );
+            let mut a = args.to_vec();
+            a.extend(["--nonce", "0011223344556678"]);
+            assert_rejected(&run(&a), "nonce");
+        }
+    }
+    // The EK (a decrypt key) is refused as an attestation key.
+    let (mf, sf, ef, pf) = (f("v.msg"), f("v.sig"), f("ek.pub"), f("v.pcrs"));
+    let o = run(&[
+        "tpm-quote",
+        "--attest",
+        p(&mf),
+        "--signature",
+        p(&sf),
+        "--ak",
+        p(&ef),
+        "--pcrs",
+        p(&pf),
+    ]);
+    assert_rejected(&o, "AK attributes");
+}
