@@ -42,6 +42,9 @@ pub struct ServiceConfig {
     /// leaving the decision to the policy (claim `tpm.ak_trusted`). Default false: such
     /// quotes are rejected before the policy runs.
     pub tpm_allow_untrusted_ak: bool,
+    /// Public keys (PEM) whose signed `remits-measure` manifests are accepted as reference
+    /// values. When set, unsigned manifests are refused.
+    pub manifest_signers: Vec<PathBuf>,
 }
 
 impl Default for ServiceConfig {
@@ -55,6 +58,7 @@ impl Default for ServiceConfig {
             attestation_policy: PolicyChoice::Production,
             reference_values: Vec::new(),
             tpm_allow_untrusted_ak: false,
+            manifest_signers: Vec::new(),
         }
     }
 }

@@ -174,3 +174,65 @@ impl ReferenceValueStore {
         out
     }
 }
+
+/// Reference values from a `remits-measure` manifest (`docs/measurements.md`):
+/// `enclave_id` ← the ENCLAVE ID, `tpm_pcr11` and `snp_pcr11` ← PCR11, and, for a signed
+/// manifest, `tpm_trusted_signer` ← PCR16 (which measures the signer's key).
+///
+/// A signed manifest is accepted only when its signature verifies under one of `signers` (the
+/// operator's configured keys); an unsigned one only when no signer is configured. Either way
+/// the manifest must be internally consistent (every PCR is the replay of its events, the
+/// ENCLAVE ID matches the PCRs).
+pub fn manifest_reference_values(
+    bytes: &[u8],
+    signers: &[remits_measure::predict::signing::PublicKey],
+) -> Result<ReferenceValues, Error> {
+    use remits_measure::predict::manifest::{verify_signed, Manifest, PCR_SIGNER};
+    let v: Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::ReferenceValues(format!("manifest: not JSON: {e}")))?;
+    let signed = !matches!(v.get("signature"), None | Some(Value::Null));
+    let m = match (signed, signers.is_empty()) {
+        (true, true) => {
+            return Err(Error::ReferenceValues(
+                "manifest is signed but no manifest signer key is configured".into(),
+            ))
+        }
+        (false, false) => {
+            return Err(Error::ReferenceValues(
+                "manifest is unsigned but manifest signer keys are configured".into(),
+            ))
+        }
+        (false, true) => Manifest::from_json(bytes)
+            .map_err(|e| Error::ReferenceValues(format!("manifest: {e}")))?,
+        (true, false) => {
+            let mut last = String::new();
+            let mut ok = None;
+            for k in signers {
+                match verify_signed(bytes, k) {
+                    Ok(m) => {
+                        ok = Some(m);
+                        break;
+                    }
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            ok.ok_or_else(|| {
+                Error::ReferenceValues(format!(
+                    "manifest signature does not verify under any configured signer key ({last})"
+                ))
+            })?
+        }
+    };
+    let mut rv = ReferenceValues::new();
+    rv.insert("enclave_id", [Value::String(hex::encode(m.enclave_id.0))]);
+    if let Some(p) = m.pcrs.get(&11) {
+        rv.insert("tpm_pcr11", [Value::String(hex::encode(p.0))]);
+        rv.insert("snp_pcr11", [Value::String(hex::encode(p.0))]);
+    }
+    if signed {
+        if let Some(p) = m.pcrs.get(&PCR_SIGNER) {
+            rv.insert("tpm_trusted_signer", [Value::String(hex::encode(p.0))]);
+        }
+    }
+    Ok(rv)
+}

@@ -427,6 +427,26 @@ impl AttestationService {
         self.rvs.register(&rv, exp).await
     }
 
+    /// Register the reference values of a `remits-measure` manifest (see
+    /// [`crate::refvalues::manifest_reference_values`]), checking its signature against the
+    /// configured `manifest_signers`. Returns what was registered.
+    pub async fn register_manifest(
+        &self,
+        json: &[u8],
+        expires_at: Option<std::time::SystemTime>,
+    ) -> Result<remits_policy::ReferenceValues, Error> {
+        let mut keys = Vec::new();
+        for p in &self.cfg.manifest_signers {
+            keys.push(
+                remits_measure::predict::signing::PublicKey::from_file(p)
+                    .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?,
+            );
+        }
+        let rv = crate::refvalues::manifest_reference_values(json, &keys)?;
+        self.rvs.register(&rv, expires_at).await?;
+        Ok(rv)
+    }
+
     /// The reference values in force now.
     pub fn reference_values(&self) -> remits_policy::ReferenceValues {
         self.rvs.snapshot(self.clock.now())
