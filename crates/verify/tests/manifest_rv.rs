@@ -106,7 +106,7 @@ async fn signed_manifest_only_under_configured_key() {
     let svc = service(vec![good_pem.clone()]).await;
     let rv = svc.register_manifest(&bytes, None).await.unwrap();
     let id = json!(hex::encode(signed.enclave_id.0));
-    assert_eq!(rv.get("enclave_id").unwrap(), &[id.clone()]);
+    assert_eq!(rv.get("enclave_id").unwrap(), std::slice::from_ref(&id));
     assert_eq!(
         rv.get("tpm_trusted_signer").unwrap(),
         &[json!(hex::encode(signed.pcrs[&16].0))]
