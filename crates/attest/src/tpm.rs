@@ -328,7 +328,7 @@ pub fn quote(cfg: &TpmConfig, nonce: &[u8]) -> Result<TpmQuote, AttestError> {
 }
 
 impl TpmQuote {
-    /// trustee's `tpm` evidence plus remits' `pcr_values`, `ak_tpm2b_public` and `event_log`.
+    /// trustee's `tpm` evidence plus remits' `tpm_quote.pcr_banks` and `event_log`.
     pub fn to_evidence(&self, event_log: Option<&[u8]>) -> Value {
         let sha256 = self
             .pcrs
@@ -345,15 +345,16 @@ impl TpmQuote {
                 .collect();
             pcr_values.insert(b.name().into(), Value::Object(m));
         }
+        // The verifier's form (crates/verify/src/drivers/tpm.rs): trustee's fields plus the
+        // optional `tpm_quote.pcr_banks` and `event_log`; unknown fields are refused there.
         let mut ev = json!({
             "ak_public": STANDARD.encode(&self.ak_spki),
             "tpm_quote": {
                 "signature": STANDARD.encode(&self.signature),
                 "message": STANDARD.encode(&self.message),
                 "pcrs": sha256,
+                "pcr_banks": pcr_values,
             },
-            "pcr_values": pcr_values,
-            "ak_tpm2b_public": STANDARD.encode(&self.ak_tpm2b_public),
         });
         if let (Some(log), Some(obj)) = (event_log, ev.as_object_mut()) {
             obj.insert("event_log".into(), Value::String(STANDARD.encode(log)));

@@ -29,7 +29,7 @@ pub fn snp_to_trustee(evidence: &Value) -> Result<Value, AttestError> {
         what: "SNP report",
         reason: e.to_string(),
     })?;
-    let report = serde_json::to_value(&report).map_err(|e| AttestError::Invalid {
+    let report = serde_json::to_value(report).map_err(|e| AttestError::Invalid {
         what: "SNP report",
         reason: e.to_string(),
     })?;

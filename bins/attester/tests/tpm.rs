@@ -1,0 +1,356 @@
+//! TPM end to end with swtpm on loopback: an AK provisioned with tpm2-tools at the attester's
+//! persistent handle, a manifest whose PCR15 events come from remits-measure's definitions, the
+//! attester extending them (`--extend-config`) and attesting with `--tee tpm` to the real dev
+//! broker: the secret is delivered while PCR15 matches, and refused after one extra extend.
+//! Also: the TPM gone (swtpm stopped) is a clear error and leaves no secret file.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use remits_measure::predict::manifest::{Hex32, Manifest};
+use sha2::{Digest, Sha256};
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn tools_or_skip() -> bool {
+    let missing: Vec<&str> = [
+        "swtpm",
+        "tpm2_createek",
+        "tpm2_createak",
+        "tpm2_evictcontrol",
+        "tpm2_pcrextend",
+    ]
+    .into_iter()
+    .filter(|t| !have(t))
+    .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!("missing {missing:?} (bash scripts/setup.sh installs swtpm and tpm2-tools)");
+    assert!(std::env::var_os("CI").is_none(), "{msg}");
+    println!("SKIPPED: {msg}");
+    false
+}
+
+fn start_swtpm(state: &Path) -> (Proc, String) {
+    // The swtpm TCTI finds the control channel at port + 1.
+    let (port, ctrl) = loop {
+        let p = free_port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            break (p, p + 1);
+        }
+    };
+    let child = Command::new("swtpm")
+        .args(["socket", "--tpm2", "--tpmstate"])
+        .arg(format!("dir={}", state.display()))
+        .args([
+            "--server",
+            &format!("type=tcp,port={port},bindaddr=127.0.0.1"),
+        ])
+        .args([
+            "--ctrl",
+            &format!("type=tcp,port={ctrl},bindaddr=127.0.0.1"),
+        ])
+        .args(["--flags", "not-need-init,startup-clear"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "swtpm did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tcti = format!("swtpm:host=127.0.0.1,port={port}");
+    (
+        Proc {
+            child,
+            url: tcti.clone(),
+        },
+        tcti,
+    )
+}
+
+fn tpm2(tcti: &str, dir: &Path, args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .current_dir(dir)
+        .env("TPM2TOOLS_TCTI", tcti)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}: {}", show(&out));
+    // No resource manager in front of swtpm: flush the transient objects and sessions each
+    // tool leaves loaded, or the TPM runs out of object slots.
+    for flag in ["-t", "-l", "-s"] {
+        let _ = Command::new("tpm2_flushcontext")
+            .arg(flag)
+            .env("TPM2TOOLS_TCTI", tcti)
+            .output();
+    }
+}
+
+/// A manifest with remits-measure's PCR15 events for a generated image and configuration.
+fn manifest() -> Manifest {
+    let image = remits_measure::predict::image::ImageMeasurement {
+        config_sha256: Sha256::digest(b"generated image config").into(),
+        files_sha256: Sha256::digest(b"generated image files").into(),
+        entries: 3,
+        content_bytes: 42,
+        layers: 1,
+    };
+    let config = remits_measure::predict::config::EnclaveConfig::from_yaml(
+        b"entrypoint: [\"/bin/app\", \"--serve\"]\nenv:\n  MODE: test\n",
+    )
+    .unwrap();
+    let events = remits_measure::predict::manifest::pcr15_events(&image, &config).unwrap();
+    let mut all = BTreeMap::new();
+    all.insert(15u32, events);
+    Manifest {
+        format: remits_measure::predict::manifest::FORMAT.into(),
+        format_version: remits_measure::predict::manifest::FORMAT_VERSION,
+        tool_version: "test".into(),
+        bank: "sha256".into(),
+        boot_chain: "uki".into(),
+        pcrs: BTreeMap::new(),
+        enclave_id: Hex32([0; 32]),
+        enclave_id_version: 1,
+        enclave_id_pcrs: vec![4, 5, 9, 15],
+        events: all,
+        signature: None,
+    }
+}
+
+fn expected_pcr15(m: &Manifest) -> String {
+    let mut pcr = [0u8; 32];
+    for (i, d) in m.extend_plan() {
+        assert_eq!(i, 15);
+        let mut h = Sha256::new();
+        h.update(pcr);
+        h.update(d);
+        pcr = h.finalize().into();
+    }
+    hex::encode(pcr)
+}
+
+#[test]
+fn tpm_secret_delivered_when_pcr15_matches_denied_after_extra_extend() {
+    let Some(broker) = sibling("remits-broker") else {
+        return;
+    };
+    if !tools_or_skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let state = d.join("tpmstate");
+    std::fs::create_dir(&state).unwrap();
+    let (mut swtpm, tcti) = start_swtpm(&state);
+
+    // AK under the EK, made persistent at the attester's default handle.
+    tpm2(
+        &tcti,
+        d,
+        &["tpm2_createek", "-c", "ek.ctx", "-G", "rsa", "-u", "ek.pub"],
+    );
+    tpm2(
+        &tcti,
+        d,
+        &[
+            "tpm2_createak",
+            "-C",
+            "ek.ctx",
+            "-c",
+            "ak.ctx",
+            "-G",
+            "ecc",
+            "-g",
+            "sha256",
+            "-s",
+            "ecdsa",
+            "-u",
+            "ak.pub",
+            "-f",
+            "pem",
+            "-n",
+            "ak.name",
+        ],
+    );
+    tpm2(
+        &tcti,
+        d,
+        &["tpm2_evictcontrol", "-C", "o", "-c", "ak.ctx", "0x81010002"],
+    );
+    let ak_pem = std::fs::read_to_string(d.join("ak.pub")).unwrap();
+
+    let m = manifest();
+    let manifest_path = d.join("manifest.json");
+    std::fs::write(&manifest_path, serde_json::to_vec(&m).unwrap()).unwrap();
+    let want_pcr15 = expected_pcr15(&m);
+
+    let dev = d.join("dev");
+    let b = start_dev(&broker, &dev);
+    let key = dev.join("admin-key.pem");
+    put(
+        &broker,
+        &b.url,
+        &key,
+        "default/tpm/key",
+        b"tpm-bound secret",
+        d,
+    );
+    // Reference values: the AK is trusted, the manifest's PCR15 is the expected one.
+    let rv = d.join("rv.json");
+    std::fs::write(
+        &rv,
+        serde_json::to_vec(
+            &serde_json::json!({"trusted_aks": [ak_pem], "tpm_pcr15": [want_pcr15]}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    admin(
+        &broker,
+        &b.url,
+        &key,
+        &["register-reference-values".as_ref(), rv.as_os_str()],
+    );
+    // Resource policy: release only to a TPM whose quoted PCR15 is the manifest's.
+    let pol = d.join("resource.rego");
+    std::fs::write(
+        &pol,
+        format!(
+            r#"package policy
+import rego.v1
+default allow := false
+allow if {{
+	count(input.submods) > 0
+	every _, sub in input.submods {{
+		sub["ear.status"] == "affirming"
+		lower(sub["ear.veraison.annotated-evidence"].tpm.pcr15) == "{want_pcr15}"
+	}}
+}}
+"#
+        ),
+    )
+    .unwrap();
+    admin(
+        &broker,
+        &b.url,
+        &key,
+        &["set-resource-policy".as_ref(), pol.as_os_str()],
+    );
+
+    let tpm_attester = || {
+        let mut c = Command::new(ATTESTER);
+        c.args(["--tee", "tpm", "--tcti", &tcti, "--ak-handle", "0x81010002"])
+            .args(["--event-log", "/nonexistent/remits-test-event-log"]);
+        c
+    };
+    let secrets = d.join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    let out = tpm_attester()
+        .args([
+            "run",
+            "--broker",
+            &b.url,
+            "--retry-for",
+            "5",
+            "--secrets-dir",
+        ])
+        .arg(&secrets)
+        .arg("--extend-config")
+        .arg(&manifest_path)
+        .args(["--secret", "default/tpm/key=key", "--", "sh", "-c"])
+        .arg(r#"sha256sum "$REMITS_SECRETS_DIR/key""#)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let got = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(got, sha256_hex(b"tpm-bound secret"));
+
+    // One extra extend of PCR15: the same attester is now refused and starts nothing.
+    tpm2(
+        &tcti,
+        d,
+        &["tpm2_pcrextend", &format!("15:sha256={}", "11".repeat(32))],
+    );
+    let denied = d.join("denied");
+    std::fs::create_dir(&denied).unwrap();
+    let marker = d.join("started");
+    let out = tpm_attester()
+        .args([
+            "run",
+            "--broker",
+            &b.url,
+            "--retry-for",
+            "5",
+            "--secrets-dir",
+        ])
+        .arg(&denied)
+        .args([
+            "--secret",
+            "default/tpm/key=key",
+            "--",
+            "sh",
+            "-c",
+            r#"touch "$0""#,
+        ])
+        .arg(&marker)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(!marker.exists());
+    assert!(entries(&denied).is_empty(), "{:?}", entries(&denied));
+
+    // The TPM gone (swtpm stopped): a clear TPM error, nothing started, no file.
+    let _ = swtpm.child.kill();
+    let _ = swtpm.child.wait();
+    let gone = d.join("gone");
+    std::fs::create_dir(&gone).unwrap();
+    let out = tpm_attester()
+        .args([
+            "run",
+            "--broker",
+            &b.url,
+            "--retry-for",
+            "2",
+            "--secrets-dir",
+        ])
+        .arg(&gone)
+        .args([
+            "--secret",
+            "default/tpm/key=key",
+            "--",
+            "sh",
+            "-c",
+            r#"touch "$0""#,
+        ])
+        .arg(&marker)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .to_lowercase()
+            .contains("tpm"),
+        "{}",
+        show(&out)
+    );
+    assert!(!marker.exists());
+    assert!(entries(&gone).is_empty(), "{:?}", entries(&gone));
+}
