@@ -160,3 +160,44 @@ pub fn write_all_or_nothing(secrets: &[Secret]) -> Result<(), AttestError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_dir_and_atomic_files_have_private_modes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = create_private_dir(tmp.path()).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        let f = dir.join("key");
+        write_secret_atomic(&f, b"v1").unwrap();
+        write_secret_atomic(&f, b"v2").unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"v2");
+        assert_eq!(mode(&f), 0o600);
+        // Only the file itself: no temporary left behind.
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn all_or_nothing_rolls_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let blocker = tmp.path().join("file");
+        fs::write(&blocker, b"").unwrap();
+        let secrets = [
+            Secret {
+                path: tmp.path().join("a"),
+                value: Zeroizing::new(b"a".to_vec()),
+            },
+            Secret {
+                path: blocker.join("b"),
+                value: Zeroizing::new(b"b".to_vec()),
+            },
+        ];
+        assert!(write_all_or_nothing(&secrets).is_err());
+        assert!(!tmp.path().join("a").exists());
+        let left: Vec<_> = fs::read_dir(tmp.path()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
+}
