@@ -38,7 +38,10 @@ fn bench(c: &mut Criterion) {
         }],
         Duration::from_secs(3600),
     );
-    let header = format!("Bearer {}", key.mint(SystemTime::now(), Duration::from_secs(300)));
+    let header = format!(
+        "Bearer {}",
+        key.mint(SystemTime::now(), Duration::from_secs(300))
+    );
     c.bench_function("kbs/admin_jwt_verify_ed25519", |b| {
         b.iter(|| v.verify(Some(&header), SystemTime::now()).unwrap())
     });
