@@ -348,7 +348,10 @@ mod tests {
             let again = AdminSigningKey::from_pem(&key.to_pem().unwrap()).unwrap();
             assert!(v
                 .verify(
-                    Some(&format!("Bearer {}", again.mint(now(), Duration::from_secs(60)))),
+                    Some(&format!(
+                        "Bearer {}",
+                        again.mint(now(), Duration::from_secs(60))
+                    )),
                     now()
                 )
                 .is_ok());
@@ -358,7 +361,10 @@ mod tests {
     #[test]
     fn disabled_and_none() {
         let v = AdminVerifier::new(vec![], Duration::from_secs(60));
-        assert_eq!(v.verify(Some("Bearer x.y.z"), now()), Err(AdminError::Disabled));
+        assert_eq!(
+            v.verify(Some("Bearer x.y.z"), now()),
+            Err(AdminError::Disabled)
+        );
         let key = AdminSigningKey::generate_ed25519(&mut OsRng);
         let v = AdminVerifier::new(
             vec![NamedKey {

@@ -207,7 +207,9 @@ impl KbsClient {
         let status = resp.status().as_u16();
         if let Some(len) = resp.content_length() {
             if len > self.opts.max_response_bytes as u64 {
-                return Err(ClientError::Protocol(format!("response of {len} bytes too large")));
+                return Err(ClientError::Protocol(format!(
+                    "response of {len} bytes too large"
+                )));
             }
         }
         let body = resp.bytes().await.map_err(net)?;
@@ -249,7 +251,11 @@ impl KbsClient {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .filter_map(|v| v.split(';').next())
-            .find_map(|kv| kv.trim().strip_prefix(&format!("{SESSION_COOKIE}=")).map(str::to_owned));
+            .find_map(|kv| {
+                kv.trim()
+                    .strip_prefix(&format!("{SESSION_COOKIE}="))
+                    .map(str::to_owned)
+            });
         let (status, body) = self.read_body(resp).await?;
         if status != 200 {
             return Err(Self::refusal(status, &body));
@@ -387,7 +393,9 @@ pub struct AdminClient {
 
 impl std::fmt::Debug for AdminClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminClient").field("base", &self.base).finish()
+        f.debug_struct("AdminClient")
+            .field("base", &self.base)
+            .finish()
     }
 }
 
@@ -436,8 +444,11 @@ impl AdminClient {
     /// Deletes resource `path`.
     pub async fn delete_resource(&self, path: &str) -> Result<(), ClientError> {
         let rp = ResourcePath::parse(path).map_err(|e| ClientError::InvalidArgument(e.0))?;
-        self.send(self.http.delete(format!("{}/kbs/v0/resource/{rp}", self.base)))
-            .await
+        self.send(
+            self.http
+                .delete(format!("{}/kbs/v0/resource/{rp}", self.base)),
+        )
+        .await
     }
 
     /// Replaces the resource policy with `rego`.

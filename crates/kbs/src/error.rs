@@ -156,7 +156,9 @@ impl KbsError {
     /// Builds the response (status per `compat`, trustee's JSON error body).
     pub fn into_response_with(self, compat: Compat) -> Response {
         match &self {
-            Self::Storage(d) | Self::Internal(d) => tracing::error!(detail = %d, "internal failure"),
+            Self::Storage(d) | Self::Internal(d) => {
+                tracing::error!(detail = %d, "internal failure")
+            }
             other => tracing::info!(error = %other, "request refused"),
         }
         (self.status(compat), axum::Json(self.info())).into_response()

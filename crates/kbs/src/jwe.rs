@@ -141,7 +141,8 @@ fn concat_kdf(z: &[u8]) -> Zeroizing<[u8; 32]> {
 
 fn wrap_cek(kek: &[u8; 32], cek: &[u8; 32]) -> Result<Vec<u8>, JweError> {
     let kw = aes_kw::KekAes256::from(*kek);
-    kw.wrap_vec(cek).map_err(|_| JweError::Encrypt("AES key wrap"))
+    kw.wrap_vec(cek)
+        .map_err(|_| JweError::Encrypt("AES key wrap"))
 }
 
 fn unwrap_cek(kek: &[u8; 32], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, JweError> {
@@ -242,7 +243,9 @@ impl RecipientKey {
                     rsa::BigUint::from_bytes_be(&n),
                     rsa::BigUint::from_bytes_be(&e),
                 )
-                .map_err(|_| JweError::InvalidKey("RSA key rejected (modulus or exponent)".into()))?;
+                .map_err(|_| {
+                    JweError::InvalidKey("RSA key rejected (modulus or exponent)".into())
+                })?;
                 Ok(Self::Rsa(key))
             }
             other => Err(JweError::UnsupportedKey {
@@ -592,14 +595,19 @@ mod tests {
         let rk = RecipientKey::from_jwk(&kp.public_jwk()).unwrap();
         let msg = rk.encrypt(b"x", &mut OsRng).unwrap();
         let h = String::from_utf8(unb64("protected", &msg.protected).unwrap()).unwrap();
-        assert!(h.starts_with(r#"{"alg":"ECDH-ES+A256KW","enc":"A256GCM","epk":{"crv":"P-256","kty":"EC","x":""#));
+        assert!(h.starts_with(
+            r#"{"alg":"ECDH-ES+A256KW","enc":"A256GCM","epk":{"crv":"P-256","kty":"EC","x":""#
+        ));
         // kbs-types re-serialises the same header to the same string (guest-components AAD).
         let parsed: kbs_types::ProtectedHeader = serde_json::from_str(&h).unwrap();
         assert_eq!(
             parsed.generate_aad().unwrap(),
             msg.protected.as_bytes().to_vec()
         );
-        assert_eq!(unb64("encrypted_key", &msg.encrypted_key).unwrap().len(), 40);
+        assert_eq!(
+            unb64("encrypted_key", &msg.encrypted_key).unwrap().len(),
+            40
+        );
     }
 
     #[test]

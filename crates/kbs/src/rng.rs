@@ -27,7 +27,9 @@ impl SeededRandom {
     /// A source seeded with `seed`.
     pub fn new(seed: u64) -> Self {
         use rand::SeedableRng;
-        Self(std::sync::Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)))
+        Self(std::sync::Mutex::new(rand::rngs::StdRng::seed_from_u64(
+            seed,
+        )))
     }
 }
 

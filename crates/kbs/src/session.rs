@@ -19,13 +19,20 @@ pub struct SessionId(String);
 impl SessionId {
     /// Builds an id from 16 random bytes (UUIDv4 layout).
     pub fn from_random(bytes: [u8; 16]) -> Self {
-        Self(uuid::Builder::from_random_bytes(bytes).into_uuid().simple().to_string())
+        Self(
+            uuid::Builder::from_random_bytes(bytes)
+                .into_uuid()
+                .simple()
+                .to_string(),
+        )
     }
 
     /// Parses a cookie value: exactly 32 lowercase hex digits.
     pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 32 && s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
-            .then(|| Self(s.to_owned()))
+        (s.len() == 32
+            && s.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
+        .then(|| Self(s.to_owned()))
     }
 
     /// The id string (the store key and cookie value).
@@ -150,7 +157,10 @@ mod tests {
             expires_at: 100,
         };
         let rec = SessionRecord::Challenged(c.clone());
-        assert_eq!(SessionRecord::from_bytes(&rec.to_bytes()), Some(rec.clone()));
+        assert_eq!(
+            SessionRecord::from_bytes(&rec.to_bytes()),
+            Some(rec.clone())
+        );
         assert!(rec.expired(UNIX_EPOCH + Duration::from_secs(100)));
         assert!(!rec.expired(UNIX_EPOCH + Duration::from_secs(99)));
         let a = c.attest("t".into(), Value::Null, Value::Null, Some(50));

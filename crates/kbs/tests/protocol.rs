@@ -27,8 +27,14 @@ async fn broker(settings: Settings) -> (common::Running, Arc<TestClock>, Arc<Sam
         &ClientOptions::default(),
     )
     .unwrap();
-    admin.put_resource("default/key/1", SECRET.to_vec()).await.unwrap();
-    admin.put_resource("denied/key/1", SECRET.to_vec()).await.unwrap();
+    admin
+        .put_resource("default/key/1", SECRET.to_vec())
+        .await
+        .unwrap();
+    admin
+        .put_resource("denied/key/1", SECRET.to_vec())
+        .await
+        .unwrap();
     (r, clock, backend)
 }
 
@@ -73,7 +79,9 @@ impl Manual {
             tee_pubkey: self.key.public_jwk(),
             additional_evidence: String::new(),
         };
-        let ev = SampleAttester.evidence(&rd.digest(HashAlg::Sha384).unwrap()).unwrap();
+        let ev = SampleAttester
+            .evidence(&rd.digest(HashAlg::Sha384).unwrap())
+            .unwrap();
         json!({"init-data": null, "runtime-data": {"nonce": nonce, "tee-pubkey": rd.tee_pubkey},
                "tee-evidence": {"primary_evidence": ev, "additional_evidence": ""}})
     }
@@ -91,7 +99,9 @@ impl Manual {
     }
 
     async fn get(&self, path: &str, cookie: Option<&str>, bearer: Option<&str>) -> (u16, Value) {
-        let mut r = self.http.get(format!("{}/kbs/v0/resource/{path}", self.base));
+        let mut r = self
+            .http
+            .get(format!("{}/kbs/v0/resource/{path}", self.base));
         if let Some(c) = cookie {
             r = r.header("cookie", c);
         }
@@ -114,7 +124,11 @@ fn err_type(v: &Value) -> &str {
 #[tokio::test]
 async fn full_handshake_with_client() {
     let (r, _clock, _) = broker(Settings::default()).await;
-    for alg in [TeeKeyAlgorithm::EcP256, TeeKeyAlgorithm::EcP521, TeeKeyAlgorithm::Rsa2048] {
+    for alg in [
+        TeeKeyAlgorithm::EcP256,
+        TeeKeyAlgorithm::EcP521,
+        TeeKeyAlgorithm::Rsa2048,
+    ] {
         let mut c = KbsClient::new(
             &r.url(),
             ClientOptions {
@@ -123,15 +137,29 @@ async fn full_handshake_with_client() {
             },
         )
         .unwrap();
-        let got = c.get_resource("default/key/1", &SampleAttester).await.unwrap();
+        let got = c
+            .get_resource("default/key/1", &SampleAttester)
+            .await
+            .unwrap();
         assert_eq!(&got[..], SECRET, "{alg:?}");
         // Same session, second resource fetch without re-attesting.
-        let again = c.get_resource("default/key/1", &SampleAttester).await.unwrap();
+        let again = c
+            .get_resource("default/key/1", &SampleAttester)
+            .await
+            .unwrap();
         assert_eq!(&again[..], SECRET);
     }
-    let m = reqwest::get(format!("{}/metrics", r.url())).await.unwrap().text().await.unwrap();
+    let m = reqwest::get(format!("{}/metrics", r.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(m.contains("kbs_attest_total{result=\"ok\"} 3"), "{m}");
-    assert!(m.contains("kbs_resource_total{outcome=\"released\"} 6"), "{m}");
+    assert!(
+        m.contains("kbs_resource_total{outcome=\"released\"} 6"),
+        "{m}"
+    );
     let h = reqwest::get(format!("{}/healthz", r.url())).await.unwrap();
     assert_eq!(h.status(), 200);
 }
@@ -150,7 +178,9 @@ async fn unauthenticated_get_is_401_first() {
     assert_eq!(st, 404);
     assert_eq!(err_type(&body), "InvalidRequestPath");
     assert_eq!(m.get(".hidden/key/1", None, None).await.0, 404);
-    let r2 = reqwest::get(format!("{}/kbs/v0/nope", r.url())).await.unwrap();
+    let r2 = reqwest::get(format!("{}/kbs/v0/nope", r.url()))
+        .await
+        .unwrap();
     assert_eq!(r2.status(), 404);
 }
 
@@ -189,11 +219,21 @@ async fn nonce_is_used_once_and_bound() {
     let (st, tok) = m.attest_with(&m.cookie, &body).await;
     assert_eq!(st, 200, "{tok}");
     // Replayed attestation on the same session: refused without re-verifying.
-    let calls = backend.attest_calls.load(std::sync::atomic::Ordering::SeqCst);
+    let calls = backend
+        .attest_calls
+        .load(std::sync::atomic::Ordering::SeqCst);
     let (st, e) = m.attest_with(&m.cookie, &body).await;
     assert_eq!(st, 401);
-    assert!(e["detail"].as_str().unwrap().contains("already used"), "{e}");
-    assert_eq!(backend.attest_calls.load(std::sync::atomic::Ordering::SeqCst), calls);
+    assert!(
+        e["detail"].as_str().unwrap().contains("already used"),
+        "{e}"
+    );
+    assert_eq!(
+        backend
+            .attest_calls
+            .load(std::sync::atomic::Ordering::SeqCst),
+        calls
+    );
     // Replayed on a fresh session: its nonce differs.
     let m2 = Manual::auth(&r.url()).await;
     assert_eq!(m2.attest_with(&m2.cookie, &body).await.0, 401);
@@ -204,7 +244,9 @@ async fn nonce_is_used_once_and_bound() {
     // No cookie / malformed cookie.
     assert_eq!(m2.attest_with("", &m2.body(&m2.nonce)).await.0, 401);
     assert_eq!(
-        m2.attest_with("kbs-session-id=../../x", &m2.body(&m2.nonce)).await.0,
+        m2.attest_with("kbs-session-id=../../x", &m2.body(&m2.nonce))
+            .await
+            .0,
         401
     );
 }
@@ -268,7 +310,10 @@ async fn token_for_another_tee_key_refused_and_passport_works() {
     assert!(b.key.decrypt(&jwe).is_err());
     // Via the client API too.
     let c = KbsClient::new(&r.url(), ClientOptions::default()).unwrap();
-    let got = c.get_resource_with_token("default/key/1", ta, &a.key).await.unwrap();
+    let got = c
+        .get_resource_with_token("default/key/1", ta, &a.key)
+        .await
+        .unwrap();
     assert_eq!(&got[..], SECRET);
     // A forged token.
     assert_eq!(a.get("default/key/1", None, Some("deadbeef")).await.0, 401);
@@ -298,7 +343,12 @@ async fn policy_deny_403_missing_404_and_trustee_statuses() {
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(&c.get_resource("default/key/1", &SampleAttester).await.unwrap()[..], SECRET);
+    assert_eq!(
+        &c.get_resource("default/key/1", &SampleAttester)
+            .await
+            .unwrap()[..],
+        SECRET
+    );
 }
 
 #[tokio::test]
@@ -327,12 +377,26 @@ async fn admin_api_requires_signed_jwt() {
         std::time::SystemTime::now() - Duration::from_secs(3000),
         Duration::from_secs(60),
     );
-    let resp = http.post(&url).bearer_auth(old).body("x").send().await.unwrap();
+    let resp = http
+        .post(&url)
+        .bearer_auth(old)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
     // Policies: bad base64 and bad Rego are 400; good ones 200.
-    let good = r.admin_key.mint(std::time::SystemTime::now(), Duration::from_secs(60));
+    let good = r
+        .admin_key
+        .mint(std::time::SystemTime::now(), Duration::from_secs(60));
     let pol = format!("{}/kbs/v0/resource-policy", r.url());
-    let resp = http.post(&pol).bearer_auth(&good).json(&json!({"policy":"!!"})).send().await.unwrap();
+    let resp = http
+        .post(&pol)
+        .bearer_auth(&good)
+        .json(&json!({"policy":"!!"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     let resp = http
         .post(&pol)
@@ -348,12 +412,18 @@ async fn admin_api_requires_signed_jwt() {
         &ClientOptions::default(),
     )
     .unwrap();
-    admin.set_resource_policy("package policy\ndefault allow := true").await.unwrap();
+    admin
+        .set_resource_policy("package policy\ndefault allow := true")
+        .await
+        .unwrap();
     admin
         .set_attestation_policy("default_cpu", "package policy\n")
         .await
         .unwrap();
-    admin.register_reference_values(b"{}".to_vec()).await.unwrap();
+    admin
+        .register_reference_values(b"{}".to_vec())
+        .await
+        .unwrap();
     admin.delete_resource("default/key/1").await.unwrap();
     match admin.delete_resource("default/key/1").await {
         Err(ClientError::Denied { status: 404, .. }) => {}
@@ -366,8 +436,18 @@ async fn admin_api_disabled_without_keys() {
     let clock = TestClock::new();
     let backend = SampleBackend::new(clock.clone());
     let store: Arc<dyn remits_store::Store> = Arc::new(remits_store::MemoryStore::new());
-    let r = common::start_opts(backend, clock, Settings::default(), store.clone(), store, false).await;
-    let jwt = r.admin_key.mint(std::time::SystemTime::now(), Duration::from_secs(60));
+    let r = common::start_opts(
+        backend,
+        clock,
+        Settings::default(),
+        store.clone(),
+        store,
+        false,
+    )
+    .await;
+    let jwt = r
+        .admin_key
+        .mint(std::time::SystemTime::now(), Duration::from_secs(60));
     let resp = reqwest::Client::new()
         .post(format!("{}/kbs/v0/resource/default/key/1", r.url()))
         .bearer_auth(jwt)
@@ -377,7 +457,10 @@ async fn admin_api_disabled_without_keys() {
         .unwrap();
     assert_eq!(resp.status(), 401);
     let body: Value = resp.json().await.unwrap();
-    assert!(body["detail"].as_str().unwrap().contains("disabled"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("disabled"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -424,7 +507,12 @@ sys.stdout.write(tok.payload.hex())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(jwe.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(jwe.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "jwcrypto failed: {out:?}");
     Some(hex::decode(String::from_utf8(out.stdout).unwrap().trim()).unwrap())
@@ -433,7 +521,11 @@ sys.stdout.write(tok.payload.hex())
 #[tokio::test]
 async fn jwe_decrypts_with_jwcrypto() {
     let (r, _, _) = broker(Settings::default()).await;
-    for alg in [TeeKeyAlgorithm::EcP256, TeeKeyAlgorithm::EcP521, TeeKeyAlgorithm::Rsa2048] {
+    for alg in [
+        TeeKeyAlgorithm::EcP256,
+        TeeKeyAlgorithm::EcP521,
+        TeeKeyAlgorithm::Rsa2048,
+    ] {
         let mut m = Manual::auth(&r.url()).await;
         m.key = TeeKeyPair::generate(alg, &mut rand::rngs::OsRng).unwrap();
         assert_eq!(m.attest_with(&m.cookie, &m.body(&m.nonce)).await.0, 200);

@@ -58,7 +58,8 @@ async fn memory_conformance() {
 async fn embedded_conformance() {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::new();
-    let s: Arc<dyn Store> = Arc::new(EmbeddedStore::open_with(dir.path(), Some(kek(1)), opts(&clock)).unwrap());
+    let s: Arc<dyn Store> =
+        Arc::new(EmbeddedStore::open_with(dir.path(), Some(kek(1)), opts(&clock)).unwrap());
     conformance::all(s, &clock).await;
 }
 
@@ -67,8 +68,12 @@ async fn embedded_survives_restart_and_checks_the_kek() {
     let dir = tempfile::tempdir().unwrap();
     {
         let s = EmbeddedStore::open(dir.path(), Some(kek(1))).unwrap();
-        s.put(Namespace::Resource, "r/k/t", SECRET, None).await.unwrap();
-        s.put(Namespace::Config, "c", b"plain config", None).await.unwrap();
+        s.put(Namespace::Resource, "r/k/t", SECRET, None)
+            .await
+            .unwrap();
+        s.put(Namespace::Config, "c", b"plain config", None)
+            .await
+            .unwrap();
     }
     // The file holds neither the secret nor the (also sealed) config value in clear.
     let data = std::fs::read(dir.path().join(remits_store::EMBEDDED_FILE_NAME)).unwrap();
@@ -76,7 +81,14 @@ async fn embedded_survives_restart_and_checks_the_kek() {
     assert!(!contains(&data, b"plain config"));
     {
         let s = EmbeddedStore::open(dir.path(), Some(kek(1))).unwrap();
-        assert_eq!(s.get(Namespace::Resource, "r/k/t").await.unwrap().unwrap().as_slice(), SECRET);
+        assert_eq!(
+            s.get(Namespace::Resource, "r/k/t")
+                .await
+                .unwrap()
+                .unwrap()
+                .as_slice(),
+            SECRET
+        );
         assert_eq!(s.list(Namespace::Resource, "").await.unwrap(), ["r/k/t"]);
     }
     // Wrong KEK, or none: refused at open, before anything is read.
@@ -84,13 +96,17 @@ async fn embedded_survives_restart_and_checks_the_kek() {
         EmbeddedStore::open(dir.path(), Some(kek(2))),
         Err(StoreError::KekMismatch { .. })
     ));
-    assert!(matches!(EmbeddedStore::open(dir.path(), None), Err(StoreError::KekMismatch { .. })));
+    assert!(matches!(
+        EmbeddedStore::open(dir.path(), None),
+        Err(StoreError::KekMismatch { .. })
+    ));
 }
 
 /// Rewrites one stored record of the embedded file directly (the store must be closed).
 fn embedded_raw_copy(dir: &Path, ns: Namespace, from: &str, to: &str, flip: Option<usize>) {
     use redb::{ReadableTable, TableDefinition};
-    const KV: TableDefinition<(&str, &str), (Option<u64>, &[u8])> = TableDefinition::new("remits_kv");
+    const KV: TableDefinition<(&str, &str), (Option<u64>, &[u8])> =
+        TableDefinition::new("remits_kv");
     let db = redb::Database::open(dir.join(remits_store::EMBEDDED_FILE_NAME)).unwrap();
     let w = db.begin_write().unwrap();
     {
@@ -103,7 +119,8 @@ fn embedded_raw_copy(dir: &Path, ns: Namespace, from: &str, to: &str, flip: Opti
         if let Some(i) = flip {
             bytes[i] ^= 1;
         }
-        t.insert((ns.as_str(), to), (exp, bytes.as_slice())).unwrap();
+        t.insert((ns.as_str(), to), (exp, bytes.as_slice()))
+            .unwrap();
     }
     w.commit().unwrap();
 }
@@ -113,26 +130,59 @@ async fn embedded_sealed_values_are_bound_to_their_key() {
     let dir = tempfile::tempdir().unwrap();
     {
         let s = EmbeddedStore::open(dir.path(), Some(kek(1))).unwrap();
-        s.put(Namespace::Resource, "a/k/t", b"secret of a", None).await.unwrap();
-        s.put(Namespace::Resource, "b/k/t", b"secret of b", None).await.unwrap();
+        s.put(Namespace::Resource, "a/k/t", b"secret of a", None)
+            .await
+            .unwrap();
+        s.put(Namespace::Resource, "b/k/t", b"secret of b", None)
+            .await
+            .unwrap();
     }
     embedded_raw_copy(dir.path(), Namespace::Resource, "a/k/t", "b/k/t", None);
     embedded_raw_copy(dir.path(), Namespace::Resource, "a/k/t", "c/k/t", Some(20));
     let s = EmbeddedStore::open(dir.path(), Some(kek(1))).unwrap();
-    assert_eq!(s.get(Namespace::Resource, "a/k/t").await.unwrap().unwrap().as_slice(), b"secret of a");
+    assert_eq!(
+        s.get(Namespace::Resource, "a/k/t")
+            .await
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+        b"secret of a"
+    );
     assert!(matches!(
         s.get(Namespace::Resource, "b/k/t").await,
-        Err(StoreError::Crypto { ns: Namespace::Resource, .. })
+        Err(StoreError::Crypto {
+            ns: Namespace::Resource,
+            ..
+        })
     ));
-    assert!(matches!(s.get(Namespace::Resource, "c/k/t").await, Err(StoreError::Crypto { .. })));
+    assert!(matches!(
+        s.get(Namespace::Resource, "c/k/t").await,
+        Err(StoreError::Crypto { .. })
+    ));
     // CAS over an undecryptable value fails with the same error instead of overwriting it.
     assert!(matches!(
-        s.compare_and_swap(Namespace::Resource, "b/k/t", Some(b"secret of a"), Some(b"x"), None).await,
+        s.compare_and_swap(
+            Namespace::Resource,
+            "b/k/t",
+            Some(b"secret of a"),
+            Some(b"x"),
+            None
+        )
+        .await,
         Err(StoreError::Crypto { .. })
     ));
     // A plain put replaces it (the operator re-provisions the secret).
-    s.put(Namespace::Resource, "b/k/t", b"again", None).await.unwrap();
-    assert_eq!(s.get(Namespace::Resource, "b/k/t").await.unwrap().unwrap().as_slice(), b"again");
+    s.put(Namespace::Resource, "b/k/t", b"again", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get(Namespace::Resource, "b/k/t")
+            .await
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+        b"again"
+    );
 }
 
 #[tokio::test]
@@ -142,9 +192,14 @@ async fn embedded_without_kek_refuses_secrets_unless_allowed() {
         let s = EmbeddedStore::open(dir.path(), None).unwrap();
         assert!(matches!(
             s.put(Namespace::Resource, "r/k/t", b"x", None).await,
-            Err(StoreError::KekRequired { ns: Namespace::Resource })
+            Err(StoreError::KekRequired {
+                ns: Namespace::Resource
+            })
         ));
-        assert!(matches!(s.get(Namespace::Resource, "r/k/t").await, Err(StoreError::KekRequired { .. })));
+        assert!(matches!(
+            s.get(Namespace::Resource, "r/k/t").await,
+            Err(StoreError::KekRequired { .. })
+        ));
         s.put(Namespace::Session, "s", b"ok", None).await.unwrap();
     }
     {
@@ -153,9 +208,25 @@ async fn embedded_without_kek_refuses_secrets_unless_allowed() {
             ..StoreOptions::default()
         };
         let s = EmbeddedStore::open_with(dir.path(), None, allow).unwrap();
-        s.put(Namespace::Resource, "r/k/t", b"clear", None).await.unwrap();
-        assert_eq!(s.get(Namespace::Resource, "r/k/t").await.unwrap().unwrap().as_slice(), b"clear");
-        assert_eq!(s.get(Namespace::Session, "s").await.unwrap().unwrap().as_slice(), b"ok");
+        s.put(Namespace::Resource, "r/k/t", b"clear", None)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.get(Namespace::Resource, "r/k/t")
+                .await
+                .unwrap()
+                .unwrap()
+                .as_slice(),
+            b"clear"
+        );
+        assert_eq!(
+            s.get(Namespace::Session, "s")
+                .await
+                .unwrap()
+                .unwrap()
+                .as_slice(),
+            b"ok"
+        );
     }
     // A plaintext store cannot silently become "encrypted" with half of its values in clear.
     assert!(matches!(
@@ -178,9 +249,14 @@ fn sigkill_child_writer() {
         let mut out = std::io::stdout();
         for i in 0u32.. {
             let value = format!("value {i}");
-            s.put(Namespace::Resource, &format!("r/k/{i:06}"), value.as_bytes(), None)
-                .await
-                .unwrap();
+            s.put(
+                Namespace::Resource,
+                &format!("r/k/{i:06}"),
+                value.as_bytes(),
+                None,
+            )
+            .await
+            .unwrap();
             use std::io::Write;
             writeln!(out, "acked {i}").unwrap();
             out.flush().unwrap();
@@ -192,7 +268,12 @@ fn sigkill_child_writer() {
 fn embedded_write_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["sigkill_child_writer", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "sigkill_child_writer",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, dir.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -218,8 +299,15 @@ fn embedded_write_survives_sigkill() {
     rt.block_on(async {
         let s = EmbeddedStore::open(dir.path(), Some(kek(7))).unwrap();
         for i in 0..=last {
-            let got = s.get(Namespace::Resource, &format!("r/k/{i:06}")).await.unwrap();
-            assert_eq!(got.as_deref().map(Vec::as_slice), Some(format!("value {i}").as_bytes()), "write {i} was acknowledged");
+            let got = s
+                .get(Namespace::Resource, &format!("r/k/{i:06}"))
+                .await
+                .unwrap();
+            assert_eq!(
+                got.as_deref().map(Vec::as_slice),
+                Some(format!("value {i}").as_bytes()),
+                "write {i} was acknowledged"
+            );
         }
         // Writes after the last ack may or may not have landed, but whatever is there is whole.
         for k in s.list(Namespace::Resource, "r/k/").await.unwrap() {
@@ -231,16 +319,23 @@ fn embedded_write_survives_sigkill() {
 // ---------------------------------------------------------------- postgres
 
 async fn fresh_database(server: &PostgresServer, name: &str) -> String {
-    let (client, conn) = tokio_postgres::connect(&server.url(), tokio_postgres::NoTls).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(&server.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
     let h = tokio::spawn(conn);
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
     drop(client);
     let _ = h.await;
     format!("postgresql://postgres@127.0.0.1:{}/{name}", server.port())
 }
 
 async fn raw_client(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
     client
 }
@@ -254,16 +349,23 @@ async fn postgres_conformance_and_encryption() {
     // The shared suite.
     let url = fresh_database(&server, "conformance").await;
     let clock = TestClock::new();
-    let s: Arc<dyn Store> =
-        Arc::new(PostgresStore::connect_with(&url, Some(kek(1)), opts(&clock), 8).await.unwrap());
+    let s: Arc<dyn Store> = Arc::new(
+        PostgresStore::connect_with(&url, Some(kek(1)), opts(&clock), 8)
+            .await
+            .unwrap(),
+    );
     conformance::all(s, &clock).await;
 
     // Encryption at rest: neither the table nor any file of the cluster (heap, WAL) holds the
     // plaintext.
     let url = fresh_database(&server, "sealed").await;
     let s = PostgresStore::connect(&url, Some(kek(1))).await.unwrap();
-    s.put(Namespace::Resource, "a/k/t", SECRET, None).await.unwrap();
-    s.put(Namespace::Resource, "b/k/t", b"secret of b", None).await.unwrap();
+    s.put(Namespace::Resource, "a/k/t", SECRET, None)
+        .await
+        .unwrap();
+    s.put(Namespace::Resource, "b/k/t", b"secret of b", None)
+        .await
+        .unwrap();
     let raw = raw_client(&url).await;
     let rows = raw.query("SELECT value FROM remits_kv", &[]).await.unwrap();
     assert_eq!(rows.len(), 2);
@@ -273,7 +375,10 @@ async fn postgres_conformance_and_encryption() {
         assert!(v.starts_with(b"rmse\x01"));
     }
     raw.batch_execute("CHECKPOINT").await.unwrap();
-    assert_eq!(files_containing(&server.data_dir(), SECRET), Vec::<String>::new());
+    assert_eq!(
+        files_containing(&server.data_dir(), SECRET),
+        Vec::<String>::new()
+    );
 
     // A value moved to another key fails authentication; so does a flipped bit.
     raw.execute(
@@ -288,16 +393,32 @@ async fn postgres_conformance_and_encryption() {
     )
     .await
     .unwrap();
-    assert_eq!(s.get(Namespace::Resource, "a/k/t").await.unwrap().unwrap().as_slice(), SECRET);
-    assert!(matches!(s.get(Namespace::Resource, "b/k/t").await, Err(StoreError::Crypto { .. })));
-    assert!(matches!(s.get(Namespace::Resource, "c/k/t").await, Err(StoreError::Crypto { .. })));
+    assert_eq!(
+        s.get(Namespace::Resource, "a/k/t")
+            .await
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+        SECRET
+    );
+    assert!(matches!(
+        s.get(Namespace::Resource, "b/k/t").await,
+        Err(StoreError::Crypto { .. })
+    ));
+    assert!(matches!(
+        s.get(Namespace::Resource, "c/k/t").await,
+        Err(StoreError::Crypto { .. })
+    ));
 
     // Wrong KEK / no KEK: refused at connect.
     assert!(matches!(
         PostgresStore::connect(&url, Some(kek(2))).await,
         Err(StoreError::KekMismatch { .. })
     ));
-    assert!(matches!(PostgresStore::connect(&url, None).await, Err(StoreError::KekMismatch { .. })));
+    assert!(matches!(
+        PostgresStore::connect(&url, None).await,
+        Err(StoreError::KekMismatch { .. })
+    ));
 
     // No KEK: secrets refused.
     let url = fresh_database(&server, "plain").await;
@@ -307,7 +428,14 @@ async fn postgres_conformance_and_encryption() {
         Err(StoreError::KekRequired { .. })
     ));
     p.put(Namespace::Session, "s", b"ok", None).await.unwrap();
-    assert_eq!(p.get(Namespace::Session, "s").await.unwrap().unwrap().as_slice(), b"ok");
+    assert_eq!(
+        p.get(Namespace::Session, "s")
+            .await
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+        b"ok"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,13 +450,44 @@ async fn postgres_replicas_share_state() {
         PostgresStore::connect(&url, Some(kek(3)))
     );
     let (a, b): (Arc<dyn Store>, Arc<dyn Store>) = (Arc::new(a.unwrap()), Arc::new(b.unwrap()));
-    a.put(Namespace::Resource, "r/k/t", SECRET, None).await.unwrap();
-    assert_eq!(b.get(Namespace::Resource, "r/k/t").await.unwrap().unwrap().as_slice(), SECRET);
+    a.put(Namespace::Resource, "r/k/t", SECRET, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.get(Namespace::Resource, "r/k/t")
+            .await
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+        SECRET
+    );
     // A session created on one replica is advanced on the other.
-    assert!(a.compare_and_swap(Namespace::Session, "sid", None, Some(b"authed"), None).await.unwrap());
-    assert!(b.compare_and_swap(Namespace::Session, "sid", Some(b"authed"), Some(b"attested"), None).await.unwrap());
-    assert!(!a.compare_and_swap(Namespace::Session, "sid", Some(b"authed"), Some(b"x"), None).await.unwrap());
-    assert_eq!(a.get(Namespace::Session, "sid").await.unwrap().unwrap().as_slice(), b"attested");
+    assert!(a
+        .compare_and_swap(Namespace::Session, "sid", None, Some(b"authed"), None)
+        .await
+        .unwrap());
+    assert!(b
+        .compare_and_swap(
+            Namespace::Session,
+            "sid",
+            Some(b"authed"),
+            Some(b"attested"),
+            None
+        )
+        .await
+        .unwrap());
+    assert!(!a
+        .compare_and_swap(Namespace::Session, "sid", Some(b"authed"), Some(b"x"), None)
+        .await
+        .unwrap());
+    assert_eq!(
+        a.get(Namespace::Session, "sid")
+            .await
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+        b"attested"
+    );
     assert!(b.delete(Namespace::Resource, "r/k/t").await.unwrap());
     assert!(a.get(Namespace::Resource, "r/k/t").await.unwrap().is_none());
     // Concurrent CAS spread over both replicas: one creator, no lost update.

@@ -102,7 +102,8 @@ pub(super) async fn auth(
         ));
     }
     let tee_name = req.tee.to_string();
-    TeeKind::from_str(&tee_name).map_err(|_| err(&s, KbsError::UnsupportedTee(tee_name.clone())))?;
+    TeeKind::from_str(&tee_name)
+        .map_err(|_| err(&s, KbsError::UnsupportedTee(tee_name.clone())))?;
     let mut nonce = [0u8; 32];
     s.rng.fill(&mut nonce);
     let mut idb = [0u8; 16];
@@ -116,7 +117,12 @@ pub(super) async fn auth(
         expires_at: unix(expires),
     });
     s.sessions
-        .put(Namespace::Session, id.as_str(), &rec.to_bytes(), Some(expires))
+        .put(
+            Namespace::Session,
+            id.as_str(),
+            &rec.to_bytes(),
+            Some(expires),
+        )
         .await
         .map_err(|e| err(&s, storage(e)))?;
     let SessionRecord::Challenged(c) = rec else {
@@ -127,7 +133,11 @@ pub(super) async fn auth(
         "{SESSION_COOKIE}={}; Max-Age={}; Path=/kbs/v0; HttpOnly; SameSite=Strict{}",
         id.as_str(),
         s.settings.session_ttl.as_secs(),
-        if s.settings.secure_cookie { "; Secure" } else { "" }
+        if s.settings.secure_cookie {
+            "; Secure"
+        } else {
+            ""
+        }
     );
     let mut resp = Json(Challenge {
         nonce: c.nonce,
@@ -196,7 +206,11 @@ async fn attest_inner(
         .map_err(|_| err(s, KbsError::UnsupportedTee(challenged.tee.clone())))?;
     if s.settings.compat == Compat::Trustee
         && tee == TeeKind::Snp
-        && att.tee_evidence.primary_evidence.get("attestation_report").is_none()
+        && att
+            .tee_evidence
+            .primary_evidence
+            .get("attestation_report")
+            .is_none()
     {
         return Err(err(
             s,
@@ -277,7 +291,9 @@ async fn requester(s: &KbsState, headers: &HeaderMap) -> Result<Requester, KbsEr
             return Err(KbsError::SessionExpired);
         }
         let SessionRecord::Attested(a) = rec else {
-            return Err(KbsError::SessionState("session not attested: POST /kbs/v0/attest first"));
+            return Err(KbsError::SessionState(
+                "session not attested: POST /kbs/v0/attest first",
+            ));
         };
         if let Some(t) = bearer_token {
             if !bool::from(t.as_bytes().ct_eq(a.token.as_bytes())) {
@@ -353,7 +369,11 @@ async fn get_resource_inner(s: &KbsState, path: &str, headers: &HeaderMap) -> HR
     Ok(Json(jwe).into_response())
 }
 
-fn admin_check<'a>(s: &'a KbsState, headers: &HeaderMap, action: &str) -> Result<&'a str, ApiError> {
+fn admin_check<'a>(
+    s: &'a KbsState,
+    headers: &HeaderMap,
+    action: &str,
+) -> Result<&'a str, ApiError> {
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok());
@@ -502,7 +522,12 @@ pub(super) async fn register_reference_values(
         .register_reference_values(&body)
         .await
         .map_err(|e| err(&s, admin_input(e)))?;
-    Ok(admin_ok(&s, who, "register-reference-values", "reference-value"))
+    Ok(admin_ok(
+        &s,
+        who,
+        "register-reference-values",
+        "reference-value",
+    ))
 }
 
 /// `GET /healthz`.

@@ -38,9 +38,15 @@ impl Metrics {
     }
 
     pub(super) fn observe_attest(&self, ok: bool, took: Duration) {
-        self.inc(if ok { &self.attest_ok } else { &self.attest_failed });
-        self.attest_micros
-            .fetch_add(took.as_micros().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+        self.inc(if ok {
+            &self.attest_ok
+        } else {
+            &self.attest_failed
+        });
+        self.attest_micros.fetch_add(
+            took.as_micros().min(u64::MAX as u128) as u64,
+            Ordering::Relaxed,
+        );
     }
 
     pub(super) fn observe_resource(&self, status: u16) {
@@ -57,13 +63,31 @@ impl Metrics {
     pub fn render(&self) -> String {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut o = String::new();
-        let _ = writeln!(o, "# HELP kbs_auth_total Challenges issued.\n# TYPE kbs_auth_total counter");
+        let _ = writeln!(
+            o,
+            "# HELP kbs_auth_total Challenges issued.\n# TYPE kbs_auth_total counter"
+        );
         let _ = writeln!(o, "kbs_auth_total {}", g(&self.auth_total));
-        let _ = writeln!(o, "# HELP kbs_attest_total Attestations by result.\n# TYPE kbs_attest_total counter");
-        let _ = writeln!(o, "kbs_attest_total{{result=\"ok\"}} {}", g(&self.attest_ok));
-        let _ = writeln!(o, "kbs_attest_total{{result=\"refused\"}} {}", g(&self.attest_failed));
+        let _ = writeln!(
+            o,
+            "# HELP kbs_attest_total Attestations by result.\n# TYPE kbs_attest_total counter"
+        );
+        let _ = writeln!(
+            o,
+            "kbs_attest_total{{result=\"ok\"}} {}",
+            g(&self.attest_ok)
+        );
+        let _ = writeln!(
+            o,
+            "kbs_attest_total{{result=\"refused\"}} {}",
+            g(&self.attest_failed)
+        );
         let _ = writeln!(o, "# HELP kbs_attest_seconds_sum Time spent in /attest.\n# TYPE kbs_attest_seconds_sum counter");
-        let _ = writeln!(o, "kbs_attest_seconds_sum {:.6}", g(&self.attest_micros) as f64 / 1e6);
+        let _ = writeln!(
+            o,
+            "kbs_attest_seconds_sum {:.6}",
+            g(&self.attest_micros) as f64 / 1e6
+        );
         let _ = writeln!(o, "# HELP kbs_resource_total Resource requests by outcome.\n# TYPE kbs_resource_total counter");
         for (label, c) in [
             ("released", &self.resource_ok),
@@ -74,9 +98,20 @@ impl Metrics {
         ] {
             let _ = writeln!(o, "kbs_resource_total{{outcome=\"{label}\"}} {}", g(c));
         }
-        let _ = writeln!(o, "# HELP kbs_admin_total Admin requests by outcome.\n# TYPE kbs_admin_total counter");
-        let _ = writeln!(o, "kbs_admin_total{{outcome=\"applied\"}} {}", g(&self.admin_ok));
-        let _ = writeln!(o, "kbs_admin_total{{outcome=\"refused\"}} {}", g(&self.admin_refused));
+        let _ = writeln!(
+            o,
+            "# HELP kbs_admin_total Admin requests by outcome.\n# TYPE kbs_admin_total counter"
+        );
+        let _ = writeln!(
+            o,
+            "kbs_admin_total{{outcome=\"applied\"}} {}",
+            g(&self.admin_ok)
+        );
+        let _ = writeln!(
+            o,
+            "kbs_admin_total{{outcome=\"refused\"}} {}",
+            g(&self.admin_refused)
+        );
         o
     }
 }

@@ -85,12 +85,18 @@ pub fn router(state: Arc<KbsState>) -> Router {
                 .put(handlers::put_resource)
                 .delete(handlers::delete_resource),
         )
-        .route("/kbs/v0/resource-policy", post(handlers::set_resource_policy))
+        .route(
+            "/kbs/v0/resource-policy",
+            post(handlers::set_resource_policy),
+        )
         .route(
             "/kbs/v0/attestation-policy",
             post(handlers::set_attestation_policy),
         )
-        .route("/kbs/v0/reference-value", post(handlers::register_reference_values))
+        .route(
+            "/kbs/v0/reference-value",
+            post(handlers::register_reference_values),
+        )
         .route("/healthz", get(handlers::healthz))
         .route("/metrics", get(handlers::metrics))
         .fallback(handlers::fallback)

@@ -15,7 +15,9 @@ use base64::Engine;
 use remits_evidence::binding::HashAlg;
 use remits_evidence::clock::Clock;
 use remits_kbs::admin::{AdminSigningKey, AdminVerifier, NamedKey};
-use remits_kbs::backend::{find_tee_pubkey, AttestInput, AttestOutput, AttestationBackend, BackendError};
+use remits_kbs::backend::{
+    find_tee_pubkey, AttestInput, AttestOutput, AttestationBackend, BackendError,
+};
 use remits_kbs::rng::OsRandom;
 use remits_kbs::server::{router, serve, KbsState, Metrics, Settings};
 use remits_store::{MemoryStore, Store};
@@ -28,7 +30,10 @@ pub struct TestClock(pub AtomicU64);
 impl TestClock {
     pub fn new() -> Arc<Self> {
         Arc::new(Self(AtomicU64::new(
-            SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
         )))
     }
     pub fn advance(&self, d: Duration) {
@@ -75,16 +80,27 @@ impl AttestationBackend for SampleBackend {
             .and_then(|s| STANDARD.decode(s).ok())
             .ok_or_else(|| BackendError::EvidenceRejected("report_data missing".into()))?;
         if got != expected {
-            return Err(BackendError::EvidenceRejected("report_data mismatch".into()));
+            return Err(BackendError::EvidenceRejected(
+                "report_data mismatch".into(),
+            ));
         }
         let mut t = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut t);
         let token = hex::encode(t);
-        let exp = self.clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 600;
+        let exp = self
+            .clock
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 600;
         let claims = json!({"exp": exp, "submods": {"cpu0": {"ear.status": "affirming",
             "ear.veraison.annotated-evidence": {"sample": {"svn": "1"},
             "runtime_data_claims": {"tee-pubkey": input.runtime_data.tee_pubkey}}}}});
-        self.tokens.lock().unwrap().insert(token.clone(), claims.clone());
+        self.tokens
+            .lock()
+            .unwrap()
+            .insert(token.clone(), claims.clone());
         Ok(AttestOutput { token, claims })
     }
     fn verify_token(&self, token: &str) -> Result<Value, BackendError> {
@@ -95,7 +111,12 @@ impl AttestationBackend for SampleBackend {
             .get(token)
             .cloned()
             .ok_or_else(|| BackendError::Token("unknown token".into()))?;
-        let now = self.clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = self
+            .clock
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         if claims["exp"].as_u64().unwrap() <= now {
             return Err(BackendError::Token("expired".into()));
         }

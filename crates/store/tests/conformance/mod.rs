@@ -11,7 +11,9 @@ pub(crate) struct TestClock(Mutex<SystemTime>);
 
 impl TestClock {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::new(TestClock(Mutex::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000))))
+        Arc::new(TestClock(Mutex::new(
+            UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        )))
     }
     pub(crate) fn advance(&self, d: Duration) {
         *self.0.lock().unwrap() += d;
@@ -40,18 +42,30 @@ pub(crate) async fn basic(s: &dyn Store) {
     assert_eq!(v(s.get(ns, "empty").await.unwrap()), Some(Vec::new()));
     // Namespaces are separate.
     assert_eq!(v(s.get(Namespace::Session, "k1").await.unwrap()), None);
-    s.put(Namespace::Session, "k1", b"sess", None).await.unwrap();
+    s.put(Namespace::Session, "k1", b"sess", None)
+        .await
+        .unwrap();
     assert_eq!(v(s.get(ns, "k1").await.unwrap()), Some(b"uno".to_vec()));
     assert!(s.delete(ns, "k1").await.unwrap());
     assert!(!s.delete(ns, "k1").await.unwrap());
     assert_eq!(v(s.get(ns, "k1").await.unwrap()), None);
-    assert_eq!(v(s.get(Namespace::Session, "k1").await.unwrap()), Some(b"sess".to_vec()));
+    assert_eq!(
+        v(s.get(Namespace::Session, "k1").await.unwrap()),
+        Some(b"sess".to_vec())
+    );
     // Binary values survive unchanged.
     let bin: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-    s.put(Namespace::ReferenceValue, "bin", &bin, None).await.unwrap();
-    assert_eq!(v(s.get(Namespace::ReferenceValue, "bin").await.unwrap()), Some(bin));
+    s.put(Namespace::ReferenceValue, "bin", &bin, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        v(s.get(Namespace::ReferenceValue, "bin").await.unwrap()),
+        Some(bin)
+    );
     // Secrets round-trip (the persistent stores are opened with a KEK here).
-    s.put(Namespace::Resource, "repo/key/tag", b"secret", None).await.unwrap();
+    s.put(Namespace::Resource, "repo/key/tag", b"secret", None)
+        .await
+        .unwrap();
     assert_eq!(
         v(s.get(Namespace::Resource, "repo/key/tag").await.unwrap()),
         Some(b"secret".to_vec())
@@ -63,11 +77,16 @@ pub(crate) async fn list(s: &dyn Store) {
     for k in ["a/2", "a/1", "b/1", "a", "a/10", "ä/x", "A/1"] {
         s.put(ns, k, k.as_bytes(), None).await.unwrap();
     }
-    s.put(Namespace::ResourcePolicy, "a/3", b"other ns", None).await.unwrap();
+    s.put(Namespace::ResourcePolicy, "a/3", b"other ns", None)
+        .await
+        .unwrap();
     assert_eq!(s.list(ns, "a/").await.unwrap(), ["a/1", "a/10", "a/2"]);
     assert_eq!(s.list(ns, "a").await.unwrap(), ["a", "a/1", "a/10", "a/2"]);
     // Byte order: "A" < "a" < "b" < "ä".
-    assert_eq!(s.list(ns, "").await.unwrap(), ["A/1", "a", "a/1", "a/10", "a/2", "b/1", "ä/x"]);
+    assert_eq!(
+        s.list(ns, "").await.unwrap(),
+        ["A/1", "a", "a/1", "a/10", "a/2", "b/1", "ä/x"]
+    );
     assert!(s.list(ns, "zzz").await.unwrap().is_empty());
     // LIKE metacharacters are literal.
     s.put(ns, "p%q", b"", None).await.unwrap();
@@ -84,8 +103,14 @@ pub(crate) async fn validation(s: &dyn Store) {
     assert!(invalid(s.put(ns, "a\0b", b"x", None).await));
     assert!(invalid(s.put(ns, &"k".repeat(1025), b"x", None).await));
     s.put(ns, &"k".repeat(1024), b"x", None).await.unwrap();
-    assert!(matches!(s.get(ns, "").await, Err(StoreError::InvalidKey { .. })));
-    assert!(matches!(s.list(ns, "\0").await, Err(StoreError::InvalidKey { .. })));
+    assert!(matches!(
+        s.get(ns, "").await,
+        Err(StoreError::InvalidKey { .. })
+    ));
+    assert!(matches!(
+        s.list(ns, "\0").await,
+        Err(StoreError::InvalidKey { .. })
+    ));
     assert!(matches!(
         s.compare_and_swap(ns, "a\0", None, Some(b"x"), None).await,
         Err(StoreError::InvalidKey { .. })
@@ -105,11 +130,17 @@ pub(crate) async fn validation(s: &dyn Store) {
 pub(crate) async fn expiry(s: &dyn Store, clock: &TestClock) {
     let ns = Namespace::Session;
     let now = clock.now();
-    s.put(ns, "s1", b"v1", Some(now + Duration::from_secs(10))).await.unwrap();
-    s.put(ns, "s2", b"v2", Some(now + Duration::from_secs(20))).await.unwrap();
+    s.put(ns, "s1", b"v1", Some(now + Duration::from_secs(10)))
+        .await
+        .unwrap();
+    s.put(ns, "s2", b"v2", Some(now + Duration::from_secs(20)))
+        .await
+        .unwrap();
     s.put(ns, "s3", b"v3", None).await.unwrap();
     // Already expired when written: invisible.
-    s.put(ns, "s4", b"v4", Some(now - Duration::from_secs(1))).await.unwrap();
+    s.put(ns, "s4", b"v4", Some(now - Duration::from_secs(1)))
+        .await
+        .unwrap();
     assert_eq!(v(s.get(ns, "s4").await.unwrap()), None);
     assert_eq!(v(s.get(ns, "s1").await.unwrap()), Some(b"v1".to_vec()));
     assert_eq!(s.list(ns, "s").await.unwrap(), ["s1", "s2", "s3"]);
@@ -119,20 +150,37 @@ pub(crate) async fn expiry(s: &dyn Store, clock: &TestClock) {
     assert_eq!(v(s.get(ns, "s2").await.unwrap()), Some(b"v2".to_vec()));
     assert_eq!(s.list(ns, "s").await.unwrap(), ["s2", "s3"]);
     // CAS sees an expired entry as absent.
-    assert!(!s.compare_and_swap(ns, "s1", Some(b"v1"), Some(b"x"), None).await.unwrap());
-    assert!(!s.delete(ns, "s4").await.unwrap(), "deleting an expired entry reports absent");
+    assert!(!s
+        .compare_and_swap(ns, "s1", Some(b"v1"), Some(b"x"), None)
+        .await
+        .unwrap());
+    assert!(
+        !s.delete(ns, "s4").await.unwrap(),
+        "deleting an expired entry reports absent"
+    );
 
     assert_eq!(s.purge_expired().await.unwrap(), 1, "s1 (s4 was deleted)");
     assert_eq!(s.purge_expired().await.unwrap(), 0);
-    assert!(s.compare_and_swap(ns, "s1", None, Some(b"new"), None).await.unwrap());
+    assert!(s
+        .compare_and_swap(ns, "s1", None, Some(b"new"), None)
+        .await
+        .unwrap());
     assert_eq!(v(s.get(ns, "s1").await.unwrap()), Some(b"new".to_vec()));
 
     // CAS over an expired (not yet purged) entry, and CAS setting an expiry.
     let t = clock.now();
-    s.put(ns, "s5", b"old", Some(t + Duration::from_secs(5))).await.unwrap();
+    s.put(ns, "s5", b"old", Some(t + Duration::from_secs(5)))
+        .await
+        .unwrap();
     clock.advance(Duration::from_secs(6));
     assert!(s
-        .compare_and_swap(ns, "s5", None, Some(b"fresh"), Some(clock.now() + Duration::from_secs(5)))
+        .compare_and_swap(
+            ns,
+            "s5",
+            None,
+            Some(b"fresh"),
+            Some(clock.now() + Duration::from_secs(5))
+        )
         .await
         .unwrap());
     assert_eq!(v(s.get(ns, "s5").await.unwrap()), Some(b"fresh".to_vec()));
@@ -145,32 +193,62 @@ pub(crate) async fn expiry(s: &dyn Store, clock: &TestClock) {
 pub(crate) async fn cas(s: &dyn Store) {
     let ns = Namespace::Config;
     // Absent -> set.
-    assert!(s.compare_and_swap(ns, "c", None, Some(b"1"), None).await.unwrap());
+    assert!(s
+        .compare_and_swap(ns, "c", None, Some(b"1"), None)
+        .await
+        .unwrap());
     // Absent expected but present: no change.
-    assert!(!s.compare_and_swap(ns, "c", None, Some(b"2"), None).await.unwrap());
+    assert!(!s
+        .compare_and_swap(ns, "c", None, Some(b"2"), None)
+        .await
+        .unwrap());
     assert_eq!(v(s.get(ns, "c").await.unwrap()), Some(b"1".to_vec()));
     // Wrong expected value (also: a prefix of it, a longer one): no change.
     for wrong in [&b"2"[..], b"", b"11"] {
-        assert!(!s.compare_and_swap(ns, "c", Some(wrong), Some(b"3"), None).await.unwrap());
+        assert!(!s
+            .compare_and_swap(ns, "c", Some(wrong), Some(b"3"), None)
+            .await
+            .unwrap());
     }
     assert_eq!(v(s.get(ns, "c").await.unwrap()), Some(b"1".to_vec()));
     // Right expected value: swap.
-    assert!(s.compare_and_swap(ns, "c", Some(b"1"), Some(b"2"), None).await.unwrap());
+    assert!(s
+        .compare_and_swap(ns, "c", Some(b"1"), Some(b"2"), None)
+        .await
+        .unwrap());
     assert_eq!(v(s.get(ns, "c").await.unwrap()), Some(b"2".to_vec()));
     // Expected present but absent: no change.
-    assert!(!s.compare_and_swap(ns, "nope", Some(b"2"), Some(b"3"), None).await.unwrap());
+    assert!(!s
+        .compare_and_swap(ns, "nope", Some(b"2"), Some(b"3"), None)
+        .await
+        .unwrap());
     assert_eq!(v(s.get(ns, "nope").await.unwrap()), None);
     // Swap to None deletes.
-    assert!(s.compare_and_swap(ns, "c", Some(b"2"), None, None).await.unwrap());
+    assert!(s
+        .compare_and_swap(ns, "c", Some(b"2"), None, None)
+        .await
+        .unwrap());
     assert_eq!(v(s.get(ns, "c").await.unwrap()), None);
     // None -> None on an absent key succeeds and changes nothing.
     assert!(s.compare_and_swap(ns, "c", None, None, None).await.unwrap());
     assert_eq!(v(s.get(ns, "c").await.unwrap()), None);
     // Secrets work with CAS too (compared in plaintext, stored sealed).
-    assert!(s.compare_and_swap(Namespace::Resource, "r/k/t", None, Some(b"s1"), None).await.unwrap());
-    assert!(!s.compare_and_swap(Namespace::Resource, "r/k/t", Some(b"s0"), Some(b"s2"), None).await.unwrap());
-    assert!(s.compare_and_swap(Namespace::Resource, "r/k/t", Some(b"s1"), Some(b"s2"), None).await.unwrap());
-    assert_eq!(v(s.get(Namespace::Resource, "r/k/t").await.unwrap()), Some(b"s2".to_vec()));
+    assert!(s
+        .compare_and_swap(Namespace::Resource, "r/k/t", None, Some(b"s1"), None)
+        .await
+        .unwrap());
+    assert!(!s
+        .compare_and_swap(Namespace::Resource, "r/k/t", Some(b"s0"), Some(b"s2"), None)
+        .await
+        .unwrap());
+    assert!(s
+        .compare_and_swap(Namespace::Resource, "r/k/t", Some(b"s1"), Some(b"s2"), None)
+        .await
+        .unwrap());
+    assert_eq!(
+        v(s.get(Namespace::Resource, "r/k/t").await.unwrap()),
+        Some(b"s2".to_vec())
+    );
 }
 
 /// Many tasks race on one key (or spread over several handles of one database): exactly one
@@ -193,7 +271,10 @@ pub(crate) async fn concurrent_cas(stores: &[Arc<dyn Store>]) {
     assert_eq!(winners, 1, "exactly one creator");
     assert!(stores[0].get(ns, "race").await.unwrap().is_some());
 
-    stores[0].put(ns, "counter", &0u64.to_be_bytes(), None).await.unwrap();
+    stores[0]
+        .put(ns, "counter", &0u64.to_be_bytes(), None)
+        .await
+        .unwrap();
     let (workers, each) = (16u64, 10u64);
     let mut tasks = Vec::new();
     for w in 0..workers {
@@ -204,10 +285,15 @@ pub(crate) async fn concurrent_cas(stores: &[Arc<dyn Store>]) {
                 loop {
                     let cur = s.get(ns, "counter").await.unwrap().unwrap();
                     let n = u64::from_be_bytes(cur.as_slice().try_into().unwrap());
-                    if s
-                        .compare_and_swap(ns, "counter", Some(&cur), Some(&(n + 1).to_be_bytes()), None)
-                        .await
-                        .unwrap()
+                    if s.compare_and_swap(
+                        ns,
+                        "counter",
+                        Some(&cur),
+                        Some(&(n + 1).to_be_bytes()),
+                        None,
+                    )
+                    .await
+                    .unwrap()
                     {
                         break;
                     }
