@@ -65,6 +65,7 @@ fn launch(c: &mut Criterion) {
     g.bench_function("snp_ovmf_hash_svsm_ovmf", |b| {
         b.iter(|| snp_ovmf_hash(&svsm_ovmf).expect("hash"))
     });
+    g.throughput(Throughput::Elements(1));
     let mut i = LaunchInputs::new(Mode::SevEs, &amdsev);
     i.vcpus = 4;
     i.vcpu_sig = Some(EPYC_V4);
