@@ -5,7 +5,7 @@
 #     same tarball, both pinned to one core; then on a multi-file image with 1 and 2 cores.
 # Needs: hyperfine, sgdisk, mkfs.vfat, mtools, Debian's ovmf/shim-signed/grub-efi-amd64-signed,
 # sev-snp-measure (in $REMITS_VENV, default ~/.cache/remits-venv). Everything is written under a
-# temporary directory (in /tmp) and deleted on exit.
+# temporary directory (in /tmp) and deleted on exit. SKIP_SNP=1 skips part 1; RUNS sets its runs.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
@@ -20,9 +20,10 @@ RUNS="${RUNS:-30}"
 W="$(mktemp -d /tmp/remits-measure-compare.XXXXXX)"
 trap 'rm -rf "$W"' EXIT
 
-echo "== 1. remits-measure snp vs sev-snp-measure =="
 head -c 12000000 /dev/urandom >"$W/kernel"
 head -c 40000000 /dev/urandom >"$W/initrd"
+if [ -z "${SKIP_SNP:-}" ]; then
+echo "== 1. remits-measure snp vs sev-snp-measure =="
 cases=(
   "--mode snp --vcpus 4 --vcpu-type EPYC-v4 --ovmf $OVMF"
   "--mode snp --vcpus 1 --vcpu-type EPYC-v4 --ovmf $TD/ovmf_AmdSev_suffix.bin --kernel $W/kernel --initrd $W/initrd --append console=ttyS0"
@@ -36,11 +37,12 @@ for c in "${cases[@]}"; do
   hyperfine -N -w 3 -r "$RUNS" --export-markdown "$W/snp.md" "$SSM $c" "$BIN snp $c" | grep -E "Time|faster"
   cat "$W/snp.md"
 done
+fi
 
 echo "== 2. image hashing throughput (1 GiB file, one core) =="
 mkdir -p "$W/esp" "$W/img/layer0" "$W/layer"
 truncate -s 160M "$W/disk.raw"
-sgdisk -q -o -n 1:2048:+120M -t 1:ef00 -n 2:0:0 -t 2:8300 "$W/disk.raw"
+sgdisk -o -n 1:2048:+120M -t 1:ef00 -n 2:0:0 -t 2:8300 "$W/disk.raw" >/dev/null
 mkfs.vfat -C "$W/esp.img" 122880 >/dev/null
 mmd -i "$W/esp.img" ::/EFI ::/EFI/BOOT
 mcopy -i "$W/esp.img" /usr/lib/shim/shimx64.efi.signed ::/EFI/BOOT/BOOTX64.EFI
