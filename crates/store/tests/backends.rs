@@ -105,8 +105,9 @@ async fn embedded_survives_restart_and_checks_the_kek() {
 /// Rewrites one stored record of the embedded file directly (the store must be closed).
 fn embedded_raw_copy(dir: &Path, ns: Namespace, from: &str, to: &str, flip: Option<usize>) {
     use redb::{ReadableTable, TableDefinition};
-    const KV: TableDefinition<(&str, &str), (Option<u64>, &[u8])> =
-        TableDefinition::new("remits_kv");
+    type Key = (&'static str, &'static str);
+    type Value = (Option<u64>, &'static [u8]);
+    const KV: TableDefinition<Key, Value> = TableDefinition::new("remits_kv");
     let db = redb::Database::open(dir.join(remits_store::EMBEDDED_FILE_NAME)).unwrap();
     let w = db.begin_write().unwrap();
     {

@@ -321,5 +321,5 @@ pub(crate) async fn all(s: Arc<dyn Store>, clock: &TestClock) {
     validation(&*s).await;
     expiry(&*s, clock).await;
     cas(&*s).await;
-    concurrent_cas(&[s.clone()]).await;
+    concurrent_cas(std::slice::from_ref(&s)).await;
 }
