@@ -33,9 +33,30 @@ pub struct ResourceDecision {
     pub reasons: Vec<String>,
 }
 
+/// Most data documents (resource paths) kept prepared per resource policy; beyond it an
+/// evaluation prepares a fresh clone (still correct, just slower), so memory stays bounded.
+const MAX_PREPARED_DATA: usize = 256;
+
 struct Compiled {
     hash: [u8; 32],
+    /// Parsed and prepared (analysed and scheduled) once, without input or data. Every
+    /// evaluation works on a clone, which shares the parsed modules and the schedule.
     engine: regorus::Engine,
+    /// Prepared engines with a data document merged in (resource policies: one per resource
+    /// path), keyed by the document's JSON text. Bounded by [`MAX_PREPARED_DATA`].
+    with_data: Mutex<HashMap<String, regorus::Engine>>,
+}
+
+/// Run regorus' one-time preparation (module analysis, scheduling, rule gathering) now, so
+/// clones of `engine` evaluate without repeating it. The query itself reads no rule.
+fn prepare(engine: &mut regorus::Engine, id: &str) -> Result<(), Error> {
+    engine
+        .eval_query("true".to_string(), false)
+        .map(|_| ())
+        .map_err(|e| Error::Parse {
+            id: id.into(),
+            reason: e.to_string(),
+        })
 }
 
 /// A thread-safe cache of parsed policies. Cloning an [`PolicyEngine`] shares the cache.
@@ -55,7 +76,32 @@ fn hash(rego: &str) -> [u8; 32] {
 }
 
 fn to_regorus(v: &Value) -> Result<regorus::Value, Error> {
-    serde_json::from_value(v.clone()).map_err(|e| Error::Input(e.to_string()))
+    use serde::Deserialize as _;
+    regorus::Value::deserialize(v).map_err(|e| Error::Input(e.to_string()))
+}
+
+impl Compiled {
+    /// A prepared clone of the engine with `data` merged in, from the per-data cache when
+    /// this document was seen before.
+    fn with_data(&self, id: &str, data: &Value) -> Result<regorus::Engine, Error> {
+        let key = serde_json::to_string(data).map_err(|e| Error::Input(format!("data: {e}")))?;
+        if let Ok(cache) = self.with_data.lock() {
+            if let Some(e) = cache.get(&key) {
+                return Ok(e.clone());
+            }
+        }
+        let mut engine = self.engine.clone();
+        engine
+            .add_data(to_regorus(data)?)
+            .map_err(|e| Error::Input(format!("data: {e}")))?;
+        prepare(&mut engine, id)?;
+        if let Ok(mut cache) = self.with_data.lock() {
+            if cache.len() < MAX_PREPARED_DATA {
+                cache.insert(key, engine.clone());
+            }
+        }
+        Ok(engine)
+    }
 }
 
 impl PolicyEngine {
@@ -101,7 +147,12 @@ impl PolicyEngine {
                 id: id.into(),
                 reason: e.to_string(),
             })?;
-        let c = Arc::new(Compiled { hash: h, engine });
+        prepare(&mut engine, id)?;
+        let c = Arc::new(Compiled {
+            hash: h,
+            engine,
+            with_data: Mutex::new(HashMap::new()),
+        });
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(id.to_string(), c.clone());
         }
@@ -124,7 +175,10 @@ impl PolicyEngine {
         rv: Option<Arc<ReferenceValues>>,
     ) -> Result<Value, Error> {
         let compiled = self.compiled(id, rego)?;
-        let mut engine = compiled.engine.clone();
+        let mut engine = match data {
+            None => compiled.engine.clone(),
+            Some(d) => compiled.with_data(id, d)?,
+        };
         let rv = rv.unwrap_or_default();
         engine
             .add_extension(
@@ -147,11 +201,6 @@ impl PolicyEngine {
                 reason: e.to_string(),
             })?;
         engine.set_input(to_regorus(input)?);
-        if let Some(d) = data {
-            engine
-                .add_data(to_regorus(d)?)
-                .map_err(|e| Error::Input(format!("data: {e}")))?;
-        }
         let res = engine
             .eval_query("data.policy".to_string(), false)
             .map_err(|e| Error::Eval {
@@ -271,4 +320,83 @@ fn string_list(v: Option<&Value>) -> Result<Vec<String>, String> {
 
 fn anyhow_err<T>(msg: &str) -> Result<T, anyhow::Error> {
     Err(anyhow::anyhow!("{msg}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const RESOURCE: &str = r#"package policy
+default allow := false
+allow if { data["resource-path"][0] == input.repo }
+"#;
+
+    const ATTEST: &str = r#"package policy
+trust_claims := {"executables": 2} if {
+    input.measurement in query_reference_value("m")
+} else := {"executables": 33}
+"#;
+
+    fn data(repo: &str) -> Value {
+        json!({"plugin": "resource", "resource-path": [repo, "key", "1"], "query": {}})
+    }
+
+    #[test]
+    fn prepared_data_engines_keep_documents_apart() {
+        let e = PolicyEngine::new();
+        let input = json!({"repo": "a"});
+        // Twice: the second round is served from the prepared per-data engines.
+        for _ in 0..2 {
+            assert!(
+                e.evaluate_resource("r", RESOURCE, &input, &data("a"))
+                    .unwrap()
+                    .allow
+            );
+            assert!(
+                !e.evaluate_resource("r", RESOURCE, &input, &data("b"))
+                    .unwrap()
+                    .allow
+            );
+            let other = json!({"repo": "b"});
+            assert!(
+                e.evaluate_resource("r", RESOURCE, &other, &data("b"))
+                    .unwrap()
+                    .allow
+            );
+        }
+        // A changed policy under the same id replaces the prepared engines too.
+        let never = "package policy\ndefault allow := false\n";
+        assert!(
+            !e.evaluate_resource("r", never, &input, &data("a"))
+                .unwrap()
+                .allow
+        );
+    }
+
+    #[test]
+    fn reference_values_and_input_are_per_evaluation() {
+        let e = PolicyEngine::new();
+        let mut good = ReferenceValues::new();
+        good.insert("m", [json!("abc")]);
+        let good = Arc::new(good);
+        let empty = Arc::new(ReferenceValues::new());
+        let ok = json!({"measurement": "abc"});
+        let bad = json!({"measurement": "xyz"});
+        for _ in 0..2 {
+            let o = e
+                .evaluate_attestation("a", ATTEST, &ok, good.clone())
+                .unwrap();
+            assert_eq!(o.status, EarStatus::Affirming);
+            let o = e
+                .evaluate_attestation("a", ATTEST, &bad, good.clone())
+                .unwrap();
+            assert_eq!(o.status, EarStatus::Warning);
+            let o = e
+                .evaluate_attestation("a", ATTEST, &ok, empty.clone())
+                .unwrap();
+            assert_eq!(o.status, EarStatus::Warning);
+        }
+        assert_eq!(e.cached(), 1);
+    }
 }

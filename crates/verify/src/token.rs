@@ -109,7 +109,18 @@ impl TokenSigner {
 
     /// Sign `claims` (the caller's `submods` etc.) after adding `iat`, `exp`, `iss`,
     /// `eat_profile`. Header: `{"alg":"ES256","typ":"JWT","jwk":<public key>}`.
-    pub fn sign(&self, mut claims: Map<String, Value>, now: SystemTime) -> Result<String, Error> {
+    pub fn sign(&self, claims: Map<String, Value>, now: SystemTime) -> Result<String, Error> {
+        self.sign_with_claims(claims, now).map(|(token, _)| token)
+    }
+
+    /// Like [`TokenSigner::sign`], also returning the exact claims that were signed (with
+    /// `iat`, `exp`, `iss`, `eat_profile`), so an in-process caller needs no verify round trip
+    /// to learn them.
+    pub fn sign_with_claims(
+        &self,
+        mut claims: Map<String, Value>,
+        now: SystemTime,
+    ) -> Result<(String, Value), Error> {
         let iat = unix(now);
         claims.insert("eat_profile".into(), json!(EAT_PROFILE));
         claims.insert("iat".into(), json!(iat));
@@ -118,11 +129,14 @@ impl TokenSigner {
         let header =
             json!({"alg": "ES256", "typ": "JWT", "jwk": public_jwk(self.key.verifying_key())});
         let h = serde_json::to_vec(&header).map_err(|e| Error::Internal(e.to_string()))?;
-        let p = serde_json::to_vec(&Value::Object(claims))
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let claims = Value::Object(claims);
+        let p = serde_json::to_vec(&claims).map_err(|e| Error::Internal(e.to_string()))?;
         let signing_input = format!("{}.{}", B64.encode(h), B64.encode(p));
         let sig: Signature = self.key.sign(signing_input.as_bytes());
-        Ok(format!("{signing_input}.{}", B64.encode(sig.to_bytes())))
+        Ok((
+            format!("{signing_input}.{}", B64.encode(sig.to_bytes())),
+            claims,
+        ))
     }
 }
 
