@@ -10,6 +10,9 @@ export REMITS_VENV="${REMITS_VENV:-$HOME/.cache/remits-venv}"
 export PATH="$REMITS_VENV/bin:$PATH"          # jwcrypto, sev-snp-measure
 export REMITS_TESTDATA="${REMITS_TESTDATA:-$(cd .. && pwd)/shared/testdata}"
 export CARGO_TERM_COLOR=never
+# Line tables are enough for test backtraces; full debug info for every (optimised) dependency
+# roughly doubles link time and disk use on a 2-core CI machine.
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
 
 echo "== format"
 cargo fmt --all -- --check
