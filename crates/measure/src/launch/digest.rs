@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use sha2::{Digest, Sha256};
+use super::sha::Sha256;
 
 use super::gctx::{sha384_page, PageType, SnpLaunchDigest, LD_SIZE};
 use super::hashes::SevHashes;
@@ -344,7 +344,7 @@ fn legacy_prefix<'a>(inputs: &LaunchInputs<'a>) -> Result<(Firmware<'a>, Sha256)
         if !fw.supports_sev_hashes_table() {
             return Err(Error::HashesTableUnsupported);
         }
-        h.update(k.table());
+        h.update(&k.table());
     }
     Ok((fw, h))
 }
@@ -364,12 +364,12 @@ fn seves(
         h.update(page);
         on_vmsa(i, page);
     }
-    Ok(h.finalize().into())
+    Ok(h.finish())
 }
 
 fn sev(inputs: &LaunchInputs<'_>) -> Result<[u8; 32], Error> {
     let (_, h) = legacy_prefix(inputs)?;
-    Ok(h.finalize().into())
+    Ok(h.finish())
 }
 
 #[cfg(test)]
@@ -409,7 +409,7 @@ mod tests {
         i.ovmf_hash = None;
         assert_eq!(
             launch_digest(&i).unwrap(),
-            Measurement::Sha256(Sha256::digest(page).into())
+            Measurement::Sha256(<sha2::Sha256 as sha2::Digest>::digest(page).into())
         );
         i.mode = Mode::SnpSvsm;
         i.vmm = VmmType::Ec2;

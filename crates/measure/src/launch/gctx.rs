@@ -1,9 +1,8 @@
 //! The SNP launch digest: a chain of SHA-384 hashes over PAGE_INFO structures (SNP firmware
 //! ABI, SNP_LAUNCH_UPDATE), one per 4 KiB page added to the guest.
 
-use sha2::{Digest, Sha384};
-
 use super::ovmf::PAGE_SIZE;
+use super::sha::sha384;
 
 /// Size of a SHA-384 digest: the launch digest and page contents digests.
 pub const LD_SIZE: usize = 48;
@@ -49,7 +48,7 @@ pub fn page_info(
 
 /// SHA-384 of one page.
 pub fn sha384_page(page: &[u8]) -> [u8; LD_SIZE] {
-    Sha384::digest(page).into()
+    sha384(page)
 }
 
 /// The SNP guest context: the running launch digest.
@@ -82,7 +81,7 @@ impl SnpLaunchDigest {
 
     /// Adds one page with the given contents digest.
     pub fn update(&mut self, page_type: PageType, gpa: u64, contents: &[u8; LD_SIZE]) {
-        self.ld = Sha384::digest(page_info(&self.ld, contents, page_type, gpa)).into();
+        self.ld = sha384(&page_info(&self.ld, contents, page_type, gpa));
     }
 
     /// Adds `data` (a whole number of pages) as NORMAL pages from `gpa` on.
@@ -176,6 +175,10 @@ mod tests {
         let d = normal_page_digests(&data);
         for (i, page) in data.chunks(PAGE_SIZE).enumerate() {
             assert_eq!(d[i], sha384_page(page));
+            assert_eq!(
+                d[i],
+                <[u8; LD_SIZE]>::from(<sha2::Sha384 as sha2::Digest>::digest(page))
+            );
         }
         assert_eq!(uniform_byte(&[7, 7, 7]), Some(7));
         assert_eq!(uniform_byte(&[7, 7, 8]), None);

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use super::sha::{sha256, Sha256};
 
 use super::guid::{self, Guid};
 use super::ovmf::PAGE_SIZE;
@@ -31,8 +31,8 @@ impl SevHashes {
     /// Hashes in-memory inputs.
     pub fn new(kernel: &[u8], initrd: Option<&[u8]>, append: Option<&str>) -> Self {
         Self {
-            kernel: Sha256::digest(kernel).into(),
-            initrd: Sha256::digest(initrd.unwrap_or_default()).into(),
+            kernel: sha256(kernel),
+            initrd: sha256(initrd.unwrap_or_default()),
             cmdline: cmdline_hash(append),
         }
     }
@@ -47,7 +47,7 @@ impl SevHashes {
         let (kernel, initrd) = std::thread::scope(|s| {
             let initrd = s.spawn(|| match initrd {
                 Some(p) => sha256_file(p, "initrd"),
-                None => Ok(Sha256::digest([]).into()),
+                None => Ok(sha256(&[])),
             });
             let kernel = sha256_file(kernel, "kernel");
             let initrd = initrd
@@ -100,8 +100,8 @@ fn put_header(buf: &mut [u8], g: &Guid, len: usize) {
 fn cmdline_hash(append: Option<&str>) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(append.unwrap_or_default().as_bytes());
-    h.update([0u8]);
-    h.finalize().into()
+    h.update(&[0u8]);
+    h.finish()
 }
 
 /// SHA-256 of a file, streamed.
@@ -123,7 +123,7 @@ pub fn sha256_file(path: &Path, what: &'static str) -> Result<[u8; 32], Error> {
         };
         h.update(&buf[..n]);
     }
-    Ok(h.finalize().into())
+    Ok(h.finish())
 }
 
 #[cfg(test)]
@@ -136,7 +136,7 @@ mod tests {
         let t = h.table();
         assert_eq!(t.len(), 176);
         assert_eq!(
-            hex::encode(Sha256::digest(t)),
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(t)),
             "9b8d003b7deacde5e1e4e53ffdeaeefcfeec67cdf0f7362fafe984996f03b59d"
         );
         // No initrd is the same as an empty one; no cmdline is the same as an empty one.

@@ -32,6 +32,7 @@ pub mod vcpu;
 pub mod vmsa;
 
 mod error;
+mod sha;
 
 pub use digest::{
     launch_digest, launch_digest_with, snp_ovmf_hash, LaunchInputs, Measurement, Mode, MAX_VCPUS,
