@@ -194,7 +194,7 @@ pub(crate) async fn run(
             ))
         })?;
         let plan = manifest.extend_plan();
-        remits_attest::tpm::apply_extend_plan(&opts.tpm.tcti, &plan)
+        remits_attest::tpm::apply_extend_plan(&opts.tpm.tcti, &plan, opts.tpm.timeout)
             .map_err(|e| Failure::usage(format!("extending PCR15/PCR16: {e}")))?;
         eprintln!(
             "remits-attester: extended {} events into PCR15/PCR16",

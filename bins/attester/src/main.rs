@@ -56,6 +56,18 @@ struct Common {
     /// TCG event log to send with TPM evidence (skipped when absent).
     #[arg(long, global = true, default_value = remits_attest::tpm::DEFAULT_EVENT_LOG)]
     event_log: PathBuf,
+    /// Seconds one TPM interaction may take before it counts as busy (a TPM held by another
+    /// client, or hung) instead of being waited on.
+    #[arg(long, global = true, default_value = "30", value_parser = parse_secs)]
+    tpm_timeout: std::time::Duration,
+}
+
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
+    match std::time::Duration::try_from_secs_f64(secs) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!("{s:?}: expected a positive number of seconds")),
+    }
 }
 
 fn parse_handle(s: &str) -> Result<u32, String> {
@@ -126,6 +138,7 @@ impl Common {
                 banks: self.pcr_banks.clone(),
                 event_log: Some(self.event_log.clone()),
                 nonce_len: 32,
+                timeout: self.tpm_timeout,
             },
             azure: Default::default(),
             sim_dir: self.sim_dir.clone(),

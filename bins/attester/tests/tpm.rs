@@ -354,3 +354,61 @@ allow if {{
     assert!(!marker.exists());
     assert!(entries(&gone).is_empty(), "{:?}", entries(&gone));
 }
+
+/// swtpm serves one connection at a time: while another client holds it, the attester's TPM
+/// calls would block forever. They must end, within `--tpm-timeout` per try, in a clear busy
+/// error — no hang, no workload, no secret file.
+#[test]
+fn tpm_held_by_another_client_is_a_busy_error_not_a_hang() {
+    let Some(broker) = sibling("remits-broker") else {
+        return;
+    };
+    if !tools_or_skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let state = d.join("tpmstate");
+    std::fs::create_dir(&state).unwrap();
+    let (_swtpm, tcti) = start_swtpm(&state);
+    let port: u16 = tcti.rsplit('=').next().unwrap().parse().unwrap();
+    let dev = d.join("dev");
+    let b = start_dev(&broker, &dev);
+
+    // Another client holds the TPM's only connection for the whole test.
+    let _holder = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+
+    let secrets = d.join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    let marker = d.join("started");
+    let started = Instant::now();
+    let mut child = Command::new(ATTESTER)
+        .args(["--tee", "tpm", "--tcti", &tcti, "--tpm-timeout", "2"])
+        .args(["--event-log", "/nonexistent/remits-test-event-log"])
+        .args(["run", "--broker", &b.url, "--retry-for", "3"])
+        .arg("--secrets-dir")
+        .arg(&secrets)
+        .args(["--secret", "default/tpm/key=key", "--", "sh", "-c"])
+        .arg(r#"touch "$0""#)
+        .arg(&marker)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("the attester hung on a busy TPM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = child.wait_with_output().unwrap();
+    assert!(!status.success(), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(stderr.contains("busy"), "{}", show(&out));
+    assert!(!marker.exists(), "the workload was started");
+    assert!(entries(&secrets).is_empty(), "{:?}", entries(&secrets));
+}

@@ -277,6 +277,7 @@ impl AzSnpVtpmAttester {
                 banks: vec![Bank::Sha256],
                 event_log: None,
                 nonce_len: 64,
+                timeout: crate::tpm::DEFAULT_TPM_TIMEOUT,
             },
             report_data,
         )?;

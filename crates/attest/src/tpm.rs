@@ -11,6 +11,8 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -117,7 +119,14 @@ pub struct TpmConfig {
     /// How many bytes of the report data become the quote's qualifying data. trustee's attester
     /// and verifier use 32 (the 48-byte binding digest truncated); at most 64.
     pub nonce_len: usize,
+    /// How long one TPM interaction (connect + quote, probe, or an extend plan) may take before it
+    /// is reported as busy instead of waited on: swtpm serves one connection at a time, so a TPM
+    /// held by another client would otherwise block the attester forever.
+    pub timeout: Duration,
 }
+
+/// Default for [`TpmConfig::timeout`].
+pub const DEFAULT_TPM_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for TpmConfig {
     fn default() -> Self {
@@ -127,6 +136,7 @@ impl Default for TpmConfig {
             banks: vec![Bank::Sha256],
             event_log: Some(PathBuf::from(DEFAULT_EVENT_LOG)),
             nonce_len: 32,
+            timeout: DEFAULT_TPM_TIMEOUT,
         }
     }
 }
@@ -173,12 +183,58 @@ pub fn extend_sha256(ctx: &mut Context, index: u32, digest: &[u8; 32]) -> Result
 }
 
 /// Applies an extend plan (`remits_measure` manifest `extend_plan()`): `(pcr, sha256 digest)` in order.
-pub fn apply_extend_plan(tcti: &str, plan: &[(u32, [u8; 32])]) -> Result<(), AttestError> {
-    let mut ctx = open_context(tcti)?;
-    for (i, d) in plan {
-        extend_sha256(&mut ctx, *i, d)?;
+/// Gives up after `timeout` with a busy error (see [`TpmConfig::timeout`]).
+pub fn apply_extend_plan(
+    tcti: &str,
+    plan: &[(u32, [u8; 32])],
+    timeout: Duration,
+) -> Result<(), AttestError> {
+    let (tcti, plan) = (tcti.to_owned(), plan.to_vec());
+    within("PCR_Extend", timeout, move || {
+        let mut ctx = open_context(&tcti)?;
+        for (i, d) in &plan {
+            extend_sha256(&mut ctx, *i, d)?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs `f` (blocking TPM I/O through the TSS) on its own thread and waits at most `limit` for
+/// its answer. A TPM that does not answer in time — held by another client, or hung — becomes
+/// a typed busy error instead of a hang; the blocked thread is abandoned (it owns only its
+/// context and ends with the process).
+fn within<T: Send + 'static>(
+    op: &'static str,
+    limit: Duration,
+    f: impl FnOnce() -> Result<T, AttestError> + Send + 'static,
+) -> Result<T, AttestError> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("remits-tpm".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .map_err(|e| AttestError::Tpm {
+            op,
+            reason: format!("start the TPM worker thread: {e}"),
+            busy: false,
+        })?;
+    match rx.recv_timeout(limit) {
+        Ok(result) => result,
+        Err(RecvTimeoutError::Timeout) => Err(AttestError::Tpm {
+            op,
+            reason: format!(
+                "no answer within {} s: the TPM is busy (held by another client) or hung",
+                limit.as_secs_f32()
+            ),
+            busy: true,
+        }),
+        Err(RecvTimeoutError::Disconnected) => Err(AttestError::Tpm {
+            op,
+            reason: "the TPM worker thread ended without an answer".into(),
+            busy: false,
+        }),
     }
-    Ok(())
 }
 
 fn pcr_handle(index: u32) -> Result<PcrHandle, AttestError> {
@@ -246,8 +302,14 @@ fn bank_digest(alg: remits_tpm::HashAlg, values: &[(Bank, Vec<Vec<u8>>)]) -> Vec
 }
 
 /// Takes a quote over `cfg.banks` (PCRs 0-23) with `nonce` as qualifying data, reads the PCRs,
-/// and retakes the quote while the values read do not hash to the quoted PCR digest.
+/// and retakes the quote while the values read do not hash to the quoted PCR digest. Gives up
+/// after `cfg.timeout` with a busy error.
 pub fn quote(cfg: &TpmConfig, nonce: &[u8]) -> Result<TpmQuote, AttestError> {
+    let (cfg, nonce) = (cfg.clone(), nonce.to_vec());
+    within("quote", cfg.timeout, move || quote_blocking(&cfg, &nonce))
+}
+
+fn quote_blocking(cfg: &TpmConfig, nonce: &[u8]) -> Result<TpmQuote, AttestError> {
     let mut banks = vec![Bank::Sha256];
     for b in &cfg.banks {
         if !banks.contains(b) {
@@ -377,11 +439,14 @@ impl TpmAttester {
 
     /// Checks that the TPM answers and the AK exists (used by auto-detection).
     pub fn probe(cfg: TpmConfig) -> Result<Self, AttestError> {
-        let mut ctx = open_context(&cfg.tcti)?;
-        let handle =
-            PersistentTpmHandle::new(cfg.ak_handle).map_err(|e| tpm_err("AK handle", e))?;
-        ctx.tr_from_tpm_public(TpmHandle::Persistent(handle))
-            .map_err(|e| tpm_err("load AK", e))?;
+        let (tcti, ak) = (cfg.tcti.clone(), cfg.ak_handle);
+        within("probe", cfg.timeout, move || {
+            let mut ctx = open_context(&tcti)?;
+            let handle = PersistentTpmHandle::new(ak).map_err(|e| tpm_err("AK handle", e))?;
+            ctx.tr_from_tpm_public(TpmHandle::Persistent(handle))
+                .map_err(|e| tpm_err("load AK", e))?;
+            Ok(())
+        })?;
         Ok(Self::new(cfg))
     }
 
