@@ -461,6 +461,21 @@ fn start_proxy(broker_bin: &Path, dev: &Path, b: Proc) -> (RestartingProxy, Arc<
     (RestartingProxy { port, restarted }, backend)
 }
 
+/// Stops whichever broker the proxy runs when the test ends: the proxy's listener thread keeps a
+/// reference to it for ever, so the broker's own drop guard would never run.
+struct StopBackend(Arc<Mutex<Proc>>);
+
+impl Drop for StopBackend {
+    fn drop(&mut self) {
+        let mut p = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = p.child.kill();
+        let _ = p.child.wait();
+    }
+}
+
 #[test]
 fn broker_restart_mid_handshake_is_retried() {
     let Some(broker) = sibling("remits-broker") else {
@@ -477,7 +492,8 @@ fn broker_restart_mid_handshake_is_retried() {
         b"survives a restart",
         tmp.path(),
     );
-    let (proxy, _backend) = start_proxy(&broker, &dev, b);
+    let (proxy, backend) = start_proxy(&broker, &dev, b);
+    let _stop = StopBackend(backend);
     let secrets = tmp.path().join("secrets");
     std::fs::create_dir(&secrets).unwrap();
     let out = sim_attester(&dev.join("sim"))
