@@ -53,7 +53,7 @@ fn launch(c: &mut Criterion) {
     }
     // COCONUT-SVSM + its OVMF (the two real-launch vectors' inputs).
     let mut i = LaunchInputs::new(Mode::SnpSvsm, &svsm_ovmf);
-    i.svsm = Some(&svsm);
+    i.svsm = Some((&svsm).into());
     i.vcpus = 1;
     i.vcpu_sig = Some(EPYC_V4);
     i.ovmf_vars_size = 540_672;

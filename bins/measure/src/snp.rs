@@ -9,7 +9,7 @@ use clap::builder::PossibleValuesParser;
 use clap::error::ErrorKind;
 use clap::CommandFactory;
 use remits_measure::launch::{
-    self, hashes::SevHashes, ovmf, vcpu, Error, LaunchInputs, Mode, VmmType,
+    self, hashes::SevHashes, vcpu, Error, ImageFile, LaunchInputs, Mode, VmmType,
 };
 
 /// Arguments of `remits-measure snp` (sev-snp-measure's options).
@@ -159,13 +159,14 @@ fn given(p: &Option<PathBuf>) -> Option<&Path> {
 }
 
 pub(crate) fn run(a: Args) -> ExitCode {
-    let ovmf_data = match ovmf::read_image(&a.ovmf, "OVMF") {
+    // Only the image's tail is read here; its pages are streamed when they are hashed.
+    let ovmf_file = match ImageFile::open(&a.ovmf, "OVMF") {
         Ok(d) => d,
         Err(e) => return failure(&e),
     };
     if a.mode == "snp:ovmf-hash" {
         // sev-snp-measure prints this one in hex whatever --output-format says.
-        return match launch::snp_ovmf_hash(&ovmf_data) {
+        return match launch::snp_ovmf_hash(&ovmf_file) {
             Ok(h) => {
                 println!("{}", launch::Measurement::Sha384(h));
                 ExitCode::SUCCESS
@@ -215,7 +216,7 @@ pub(crate) fn run(a: Args) -> ExitCode {
         None
     };
     let mut vars_size = 0;
-    let mut svsm_data = None;
+    let mut svsm_file = None;
     if mode == Mode::SnpSvsm {
         vars_size = if let Some(f) = given(&a.vars_file) {
             match std::fs::metadata(f) {
@@ -236,8 +237,8 @@ pub(crate) fn run(a: Args) -> ExitCode {
         let Some(path) = given(&a.svsm) else {
             return usage("snp:svsm mode requires --svsm");
         };
-        match ovmf::read_image(path, "SVSM") {
-            Ok(d) => svsm_data = Some(d),
+        match ImageFile::open(path, "SVSM") {
+            Ok(f) => svsm_file = Some(f),
             Err(e) => return failure(&e),
         }
     }
@@ -261,14 +262,14 @@ pub(crate) fn run(a: Args) -> ExitCode {
             Err(e) => return failure(&e),
         },
     };
-    let mut inputs = LaunchInputs::new(mode, &ovmf_data);
+    let mut inputs = LaunchInputs::new(mode, &ovmf_file);
     inputs.vcpus = a.vcpus.unwrap_or(1);
     inputs.vcpu_sig = vcpu_sig;
     inputs.guest_features = a.guest_features;
     inputs.vmm = vmm;
     inputs.kernel_hashes = kernel_hashes;
     inputs.ovmf_hash = ovmf_hash;
-    inputs.svsm = svsm_data.as_deref();
+    inputs.svsm = svsm_file.as_ref().map(Into::into);
     inputs.ovmf_vars_size = vars_size;
     let mut dump_err = None;
     let result = launch::launch_digest_with(&inputs, |i, page| {

@@ -42,7 +42,7 @@ pub fn ovmf(data: &[u8]) {
     }
     // The same bytes as the SVSM binary of an `snp:svsm` launch.
     let mut i = LaunchInputs::new(Mode::SnpSvsm, data);
-    i.svsm = Some(data);
+    i.svsm = Some(data.into());
     i.vcpus = 1;
     i.vcpu_sig = Some(0x00a0_0f11);
     i.ovmf_vars_size = 4096;

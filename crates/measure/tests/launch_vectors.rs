@@ -60,7 +60,7 @@ fn run_vector(dir: &Path, v: &Value, legacy_ec2: bool) -> Result<Measurement, Er
     i.ovmf_hash = v["snp_ovmf_hash"]
         .as_str()
         .map(|h| hex::decode(h).unwrap().try_into().unwrap());
-    i.svsm = svsm.as_deref();
+    i.svsm = svsm.as_deref().map(Into::into);
     i.ovmf_vars_size = v["ovmf_vars_size"].as_u64().unwrap_or(0);
     i.ec2_legacy_rdx_zero = legacy_ec2;
     launch_digest(&i)
@@ -132,7 +132,7 @@ fn tampered_firmware() {
     let good = launch_digest(&i).unwrap();
     let mut t = ovmf.clone();
     t[100] ^= 1;
-    i.ovmf = &t;
+    i.ovmf = (&t).into();
     assert_ne!(launch_digest(&i).unwrap(), good);
     // Break the footer table: an entry size of 0xffff.
     let mut t = ovmf.clone();
@@ -141,7 +141,7 @@ fn tampered_firmware() {
     assert!(table_size > 18);
     t[footer - 18] = 0xff;
     t[footer - 17] = 0xff;
-    i.ovmf = &t;
+    i.ovmf = (&t).into();
     assert!(matches!(
         launch_digest(&i),
         Err(Error::InvalidEntrySize { .. })
@@ -150,10 +150,10 @@ fn tampered_firmware() {
     let pos = ovmf.windows(4).position(|w| w == b"ASEV").unwrap();
     let mut t = ovmf.clone();
     t[pos] = b'B';
-    i.ovmf = &t;
+    i.ovmf = (&t).into();
     assert!(matches!(launch_digest(&i), Err(Error::MetadataSignature)));
     // Truncated image.
-    i.ovmf = &ovmf[..2048];
+    i.ovmf = ovmf[..2048].into();
     assert!(matches!(launch_digest(&i), Err(Error::ImageSize { .. })));
 }
 

@@ -8,7 +8,8 @@ use super::sha::Sha256;
 
 use super::gctx::{sha384_page, PageType, SnpLaunchDigest, LD_SIZE};
 use super::hashes::SevHashes;
-use super::ovmf::{Firmware, SectionKind, PAGE_SIZE};
+use super::ovmf::{Firmware, SectionKind, FOUR_GIB, PAGE_SIZE};
+use super::source::ImageSource;
 use super::vmsa::{VmmType, Vmsa, BSP_EIP};
 use super::Error;
 
@@ -104,8 +105,8 @@ impl fmt::Debug for Measurement {
 pub struct LaunchInputs<'a> {
     /// Guest mode.
     pub mode: Mode,
-    /// The OVMF image bytes.
-    pub ovmf: &'a [u8],
+    /// The OVMF image: bytes in memory, or an opened [`super::ImageFile`] (streamed).
+    pub ovmf: ImageSource<'a>,
     /// Number of vCPUs (ignored in SEV mode).
     pub vcpus: u32,
     /// CPUID signature of the vCPUs (QEMU's RDX at reset). Required for QEMU in every mode but
@@ -120,7 +121,7 @@ pub struct LaunchInputs<'a> {
     /// A precomputed OVMF hash (`snp` only): the chain starts from it instead of the OVMF pages.
     pub ovmf_hash: Option<[u8; LD_SIZE]>,
     /// The COCONUT-SVSM binary (`snp:svsm`).
-    pub svsm: Option<&'a [u8]>,
+    pub svsm: Option<ImageSource<'a>>,
     /// Size of the OVMF_VARS image that sits between the SVSM and the OVMF (`snp:svsm`).
     pub ovmf_vars_size: u64,
     /// EC2 only: put 0 in RDX, as sev-snp-measure did before 2026-04-28 and the virtee/sev crate
@@ -130,11 +131,12 @@ pub struct LaunchInputs<'a> {
 
 impl<'a> LaunchInputs<'a> {
     /// Inputs with sev-snp-measure's defaults: one vCPU, no signature, guest features 0x1,
-    /// QEMU, no kernel.
-    pub fn new(mode: Mode, ovmf: &'a [u8]) -> Self {
+    /// QEMU, no kernel. `ovmf` is the image bytes (`&[u8]`, `&Vec<u8>`) or an opened
+    /// [`super::ImageFile`].
+    pub fn new(mode: Mode, ovmf: impl Into<ImageSource<'a>>) -> Self {
         Self {
             mode,
-            ovmf,
+            ovmf: ovmf.into(),
             vcpus: 1,
             vcpu_sig: None,
             guest_features: 0x1,
@@ -155,11 +157,12 @@ pub fn parse_ovmf_hash(hex_str: &str) -> Result<[u8; LD_SIZE], Error> {
 }
 
 /// The SNP launch digest after the OVMF pages only (`snp:ovmf-hash`); it can seed
-/// [`LaunchInputs::ovmf_hash`].
-pub fn snp_ovmf_hash(ovmf: &[u8]) -> Result<[u8; LD_SIZE], Error> {
-    let fw = Firmware::parse(ovmf)?;
+/// [`LaunchInputs::ovmf_hash`]. `ovmf` is the image bytes or an opened [`super::ImageFile`].
+pub fn snp_ovmf_hash<'a>(ovmf: impl Into<ImageSource<'a>>) -> Result<[u8; LD_SIZE], Error> {
+    let ovmf = ovmf.into();
+    let fw = ovmf.firmware(FOUR_GIB, "OVMF")?;
     let mut g = SnpLaunchDigest::new();
-    g.update_normal_pages(fw.gpa(), fw.data());
+    g.update_normal_pages_from(fw.gpa(), &ovmf)?;
     Ok(g.digest())
 }
 
@@ -229,12 +232,12 @@ fn snp(
     inputs: &LaunchInputs<'_>,
     on_vmsa: &mut dyn FnMut(u32, &[u8; PAGE_SIZE]),
 ) -> Result<[u8; LD_SIZE], Error> {
-    let fw = Firmware::parse(inputs.ovmf)?;
+    let fw = inputs.ovmf.firmware(FOUR_GIB, "OVMF")?;
     let mut g = match inputs.ovmf_hash {
         Some(seed) => SnpLaunchDigest::from_seed(seed),
         None => {
             let mut g = SnpLaunchDigest::new();
-            g.update_normal_pages(fw.gpa(), fw.data());
+            g.update_normal_pages_from(fw.gpa(), &inputs.ovmf)?;
             g
         }
     };
@@ -311,21 +314,21 @@ fn svsm(
         return Err(Error::SvsmNeedsQemu);
     }
     let svsm_data = inputs.svsm.ok_or(Error::SvsmMissing)?;
-    let ovmf = Firmware::parse(inputs.ovmf)?;
+    let ovmf = inputs.ovmf.firmware(FOUR_GIB, "OVMF")?;
     let end = ovmf
         .gpa()
         .checked_sub(inputs.ovmf_vars_size)
         .ok_or(Error::SvsmPlacement {
-            svsm: svsm_data.len() as u64,
+            svsm: svsm_data.len(),
             vars: inputs.ovmf_vars_size,
             ovmf_gpa: ovmf.gpa(),
         })?;
-    let svsm = Firmware::parse_ending_at(svsm_data, end, "SVSM")?;
+    let svsm = svsm_data.firmware(end, "SVSM")?;
     let entry = svsm.svsm_entry()?;
     let sig = vcpu_sig(inputs)?;
     let mut g = SnpLaunchDigest::new();
-    g.update_normal_pages(ovmf.gpa(), ovmf.data());
-    g.update_normal_pages(svsm.gpa(), svsm.data());
+    g.update_normal_pages_from(ovmf.gpa(), &inputs.ovmf)?;
+    g.update_normal_pages_from(svsm.gpa(), &svsm_data)?;
     update_metadata_pages(&mut g, &svsm, None, VmmType::Qemu)?;
     let page = Vmsa::svsm(entry, sig).to_page();
     let digest = sha384_page(&page);
@@ -337,9 +340,9 @@ fn svsm(
 }
 
 fn legacy_prefix<'a>(inputs: &LaunchInputs<'a>) -> Result<(Firmware<'a>, Sha256), Error> {
-    let fw = Firmware::parse(inputs.ovmf)?;
+    let fw = inputs.ovmf.firmware(FOUR_GIB, "OVMF")?;
     let mut h = Sha256::new();
-    h.update(fw.data());
+    inputs.ovmf.sha256_into(&mut h)?;
     if let Some(k) = &inputs.kernel_hashes {
         if !fw.supports_sev_hashes_table() {
             return Err(Error::HashesTableUnsupported);

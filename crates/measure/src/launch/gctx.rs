@@ -3,6 +3,8 @@
 
 use super::ovmf::PAGE_SIZE;
 use super::sha::sha384;
+use super::source::ImageSource;
+use super::Error;
 
 /// Size of a SHA-384 digest: the launch digest and page contents digests.
 pub const LD_SIZE: usize = 48;
@@ -85,13 +87,24 @@ impl SnpLaunchDigest {
     }
 
     /// Adds `data` (a whole number of pages) as NORMAL pages from `gpa` on.
-    ///
-    /// Pages filled with one byte value (flash padding: over half of a typical OVMF) are hashed
-    /// once per value; the other pages are hashed in parallel when the image is large.
     pub fn update_normal_pages(&mut self, gpa: u64, data: &[u8]) {
-        for (i, digest) in normal_page_digests(data).iter().enumerate() {
-            self.update(PageType::Normal, gpa + (i * PAGE_SIZE) as u64, digest);
-        }
+        // In-memory bytes cannot fail to read.
+        let _ = self.update_normal_pages_from(gpa, &ImageSource::Bytes(data));
+    }
+
+    /// Adds the image (a whole number of pages) as NORMAL pages from `gpa` on, streaming its
+    /// pages if it is a file (see [`super::source`]: padding pages hashed once per byte value,
+    /// large images on two threads).
+    pub fn update_normal_pages_from(
+        &mut self,
+        gpa: u64,
+        image: &ImageSource<'_>,
+    ) -> Result<(), Error> {
+        let mut page_gpa = gpa;
+        image.page_digests(|digest| {
+            self.update(PageType::Normal, page_gpa, digest);
+            page_gpa += PAGE_SIZE as u64;
+        })
     }
 
     /// Adds `len` bytes (rounded down to pages) of pages of `page_type` with zero contents
@@ -111,45 +124,12 @@ impl SnpLaunchDigest {
     }
 }
 
-/// Minimum number of non-uniform bytes before page hashing is spread over threads.
-const PARALLEL_THRESHOLD: usize = 512 << 10;
-
 /// SHA-384 of every page of `data` (trailing partial page ignored; callers pass whole pages).
 pub fn normal_page_digests(data: &[u8]) -> Vec<[u8; LD_SIZE]> {
-    let pages: Vec<&[u8]> = data.chunks_exact(PAGE_SIZE).collect();
-    let mut out = vec![[0u8; LD_SIZE]; pages.len()];
-    let mut uniform: [Option<[u8; LD_SIZE]>; 256] = [None; 256];
-    let mut todo: Vec<usize> = Vec::new();
-    for (i, page) in pages.iter().enumerate() {
-        match uniform_byte(page) {
-            Some(b) => {
-                let slot = &mut uniform[b as usize];
-                out[i] = *slot.get_or_insert_with(|| sha384_page(page));
-            }
-            None => todo.push(i),
-        }
-    }
-    if todo.len() * PAGE_SIZE >= PARALLEL_THRESHOLD {
-        use rayon::prelude::*;
-        let digests: Vec<(usize, [u8; LD_SIZE])> = todo
-            .par_iter()
-            .map(|&i| (i, sha384_page(pages[i])))
-            .collect();
-        for (i, d) in digests {
-            out[i] = d;
-        }
-    } else {
-        for i in todo {
-            out[i] = sha384_page(pages[i]);
-        }
-    }
+    let mut out = Vec::with_capacity(data.len() / PAGE_SIZE);
+    // In-memory bytes cannot fail to read.
+    let _ = ImageSource::Bytes(data).page_digests(|d| out.push(*d));
     out
-}
-
-/// `Some(b)` if every byte of `page` equals `b`.
-fn uniform_byte(page: &[u8]) -> Option<u8> {
-    let (&first, rest) = page.split_first()?;
-    (rest == &page[..page.len() - 1]).then_some(first)
 }
 
 #[cfg(test)]
@@ -180,7 +160,5 @@ mod tests {
                 <[u8; LD_SIZE]>::from(<sha2::Sha384 as sha2::Digest>::digest(page))
             );
         }
-        assert_eq!(uniform_byte(&[7, 7, 7]), Some(7));
-        assert_eq!(uniform_byte(&[7, 7, 8]), None);
     }
 }

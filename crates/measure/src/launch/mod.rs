@@ -3,7 +3,8 @@
 //! The AMD secure processor measures every page the hypervisor adds to an SNP guest before it
 //! runs; the result is the report's MEASUREMENT. This module predicts it from the inputs:
 //! - [`ovmf`] parses the firmware: its GUIDed footer table (walked backwards from 32 bytes
-//!   before the end) and the SEV metadata sections;
+//!   before the end) and the SEV metadata sections; [`source`] gives the image as bytes or as
+//!   an [`ImageFile`] of which only the tail is held and the pages are streamed when hashed;
 //! - [`gctx`] is the PAGE_INFO chain; [`hashes`] the SEV hashes table of a direct kernel boot;
 //! - [`vmsa`] builds the initial VMSA per VMM type (QEMU, EC2, GCE) and [`vcpu`] the CPUID
 //!   signatures of the QEMU CPU models;
@@ -12,8 +13,9 @@
 //! - [`idblock`] builds and checks the ID block, ID_AUTH and ID-key / author-key digests.
 //!
 //! ```no_run
-//! use remits_measure::launch::{launch_digest, LaunchInputs, Mode, SevHashes};
-//! let ovmf = std::fs::read("OVMF.amdsev.fd")?;
+//! use remits_measure::launch::{launch_digest, ImageFile, LaunchInputs, Mode, SevHashes};
+//! // Or `std::fs::read` the image and pass `&bytes`: same digest.
+//! let ovmf = ImageFile::open("OVMF.amdsev.fd".as_ref(), "OVMF")?;
 //! let mut inputs = LaunchInputs::new(Mode::Snp, &ovmf);
 //! inputs.vcpus = 4;
 //! inputs.vcpu_sig = Some(remits_measure::launch::vcpu::vcpu_type_sig("EPYC-Milan")?);
@@ -28,6 +30,7 @@ pub mod guid;
 pub mod hashes;
 pub mod idblock;
 pub mod ovmf;
+pub mod source;
 pub mod vcpu;
 pub mod vmsa;
 
@@ -40,4 +43,5 @@ pub use digest::{
 pub use error::Error;
 pub use hashes::SevHashes;
 pub use ovmf::Firmware;
+pub use source::{ImageFile, ImageSource};
 pub use vmsa::VmmType;

@@ -46,6 +46,20 @@ pub fn read_image(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>,
     Ok(data)
 }
 
+/// Bytes at the end of an image that always hold its GUIDed footer table: the footer 32 bytes
+/// before the end, and a table of at most `u16::MAX` bytes before it (rounded up to pages).
+pub(crate) const TAIL_LEN: usize =
+    (FOOTER_GAP + u16::MAX as usize + ENTRY_HEADER).div_ceil(PAGE_SIZE) * PAGE_SIZE;
+
+/// The outcome of parsing an image from its tail.
+#[derive(Debug)]
+pub(crate) enum Parsed<'a> {
+    /// Everything needed was in the tail.
+    Firmware(Firmware<'a>),
+    /// The SEV metadata (or the footer table) starts at this image offset, before the tail.
+    NeedsFrom(usize),
+}
+
 /// Type of an SEV metadata section (edk2 `OvmfPkg/ResetVector/X64/OvmfSevMetadata.asm`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SectionKind {
@@ -111,7 +125,10 @@ pub struct TableEntry<'a> {
 /// A parsed firmware image (OVMF or an SVSM binary), borrowing the image bytes.
 #[derive(Clone, Debug)]
 pub struct Firmware<'a> {
+    /// The whole image, or (inside the crate, for an image streamed from a file) its tail.
     data: &'a [u8],
+    /// Length of the whole image.
+    len: usize,
     gpa: u64,
     table: Vec<TableEntry<'a>>,
     sections: Vec<MetadataSection>,
@@ -141,38 +158,81 @@ impl<'a> Firmware<'a> {
     /// Parses a firmware image mapped to end at guest physical address `end` (exclusive).
     /// `image` names it in errors ("OVMF", "SVSM").
     pub fn parse_ending_at(data: &'a [u8], end: u64, image: &'static str) -> Result<Self, Error> {
-        let size = data.len() as u64;
+        match Self::parse_tail(data, data.len() as u64, end, image)? {
+            Parsed::Firmware(fw) => Ok(fw),
+            // The tail is the whole image, so nothing can lie before it.
+            Parsed::NeedsFrom(offset) => Err(Error::Truncated {
+                field: "SEV metadata",
+                offset: offset as u64,
+                needed: 0,
+                available: 0,
+            }),
+        }
+    }
+
+    /// Parses an image of `image_len` bytes from its last `tail.len()` bytes: the footer table
+    /// and the SEV metadata are found from the end, so the rest of the image is not needed
+    /// unless the metadata lies before the tail ([`Parsed::NeedsFrom`] then gives the image
+    /// offset to read from). `tail` must hold at least [`TAIL_LEN`] bytes or the whole image.
+    pub(crate) fn parse_tail(
+        tail: &'a [u8],
+        image_len: u64,
+        end: u64,
+        image: &'static str,
+    ) -> Result<Parsed<'a>, Error> {
         let bad = |reason| Error::ImageSize {
             image,
-            size,
+            size: image_len,
             reason,
         };
-        if data.is_empty() {
+        if image_len == 0 {
             return Err(bad("it is empty"));
         }
-        if data.len() > MAX_IMAGE_SIZE {
+        if image_len > MAX_IMAGE_SIZE as u64 {
             return Err(bad("larger than 256 MiB"));
         }
-        if data.len() % PAGE_SIZE != 0 {
+        if image_len % PAGE_SIZE as u64 != 0 {
             return Err(bad("not a multiple of the 4 KiB page size"));
         }
         let gpa = end
-            .checked_sub(size)
+            .checked_sub(image_len)
             .ok_or_else(|| bad("does not fit below its end address"))?;
-        let table = parse_footer_table(data)?;
+        let len = image_len as usize;
+        let Some(base) = len.checked_sub(tail.len()) else {
+            return Err(bad("shorter than the bytes read from it"));
+        };
+        if base > 0 && tail.len() < TAIL_LEN {
+            return Ok(Parsed::NeedsFrom(len - TAIL_LEN.min(len)));
+        }
+        let table = parse_footer_table(tail)?;
         let mut fw = Firmware {
-            data,
+            data: tail,
+            len,
             gpa,
             table,
             sections: Vec::new(),
         };
-        fw.sections = fw.parse_metadata()?;
-        Ok(fw)
+        match fw.parse_metadata()? {
+            Ok(sections) => fw.sections = sections,
+            Err(offset) => return Ok(Parsed::NeedsFrom(offset)),
+        }
+        Ok(Parsed::Firmware(fw))
     }
 
-    /// The image bytes.
+    /// The image bytes. (Every `Firmware` this crate hands out was parsed from the whole image;
+    /// the ones parsed from a file's tail stay internal, and their page contents are streamed.)
     pub fn data(&self) -> &'a [u8] {
         self.data
+    }
+
+    /// Length of the image in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the image is empty (never: an empty image does not parse).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// Guest physical address of the first byte of the image.
@@ -239,22 +299,28 @@ impl<'a> Firmware<'a> {
         Ok(self.gpa + u64::from(off))
     }
 
-    fn parse_metadata(&self) -> Result<Vec<MetadataSection>, Error> {
+    /// The metadata sections, or `Ok(Err(offset))` when the metadata starts at image offset
+    /// `offset`, before the bytes held.
+    fn parse_metadata(&self) -> Result<Result<Vec<MetadataSection>, usize>, Error> {
         let Some(entry) = self.table_entry(&guid::OVMF_SEV_METADATA) else {
-            return Ok(Vec::new());
+            return Ok(Ok(Vec::new()));
         };
         let from_end = u32_at(entry, 0).ok_or(Error::ShortTableEntry {
             name: "OVMF_SEV_META_DATA_GUID",
             len: entry.len(),
             needed: 4,
         })? as usize;
-        let len = self.data.len();
+        let len = self.len;
         let start = len.checked_sub(from_end).ok_or(Error::MetadataMalformed(
             "offset from end is larger than the image",
         ))?;
+        // Index of the image's byte `start` in `self.data` (the image's tail).
+        let Some(at) = start.checked_sub(len - self.data.len()) else {
+            return Ok(Err(start));
+        };
         let header = self
             .data
-            .get(start..start + METADATA_HEADER)
+            .get(at..at + METADATA_HEADER)
             .ok_or(Error::Truncated {
                 field: "SEV metadata header",
                 offset: start as u64,
@@ -278,7 +344,7 @@ impl<'a> Firmware<'a> {
         }
         let body = self
             .data
-            .get(start + METADATA_HEADER..start.saturating_add(size))
+            .get(at + METADATA_HEADER..at.saturating_add(size))
             .ok_or(Error::Truncated {
                 field: "SEV metadata",
                 offset: start as u64,
@@ -318,7 +384,7 @@ impl<'a> Firmware<'a> {
             sections.push(MetadataSection { gpa, size, kind });
         }
         check_no_overlap(&sections)?;
-        Ok(sections)
+        Ok(Ok(sections))
     }
 }
 

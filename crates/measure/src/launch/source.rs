@@ -1,0 +1,373 @@
+//! Where a firmware image's bytes come from: memory, or a file that is never read whole.
+//!
+//! A launch digest needs two things from a firmware image: its footer table and SEV metadata,
+//! which are found from the end of the image, and the digest of every page, in order. So an
+//! [`ImageFile`] keeps only the image's tail (64 KiB plus the metadata if that lies earlier)
+//! and streams the pages through one small reused buffer per thread when they are hashed.
+//! Reading a 4 MiB image whole into fresh memory costs a page fault per 4 KiB on every run,
+//! more than hashing the parts of it that are not padding.
+//!
+//! Page digests are computed in chunks of [`CHUNK`] bytes, by the calling thread and (for
+//! images of at least [`PARALLEL_MIN`] bytes on a machine with more than one CPU) one helper
+//! thread taking chunks from a shared counter; the caller receives the digests in page order,
+//! so it can extend the PAGE_INFO chain while the helper is still hashing. Pages filled with
+//! one byte value (flash padding: over half of a typical OVMF) are hashed once per value.
+
+use std::fs::File;
+use std::io::Read as _;
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use super::gctx::{sha384_page, LD_SIZE};
+use super::ovmf::{Firmware, Parsed, MAX_IMAGE_SIZE, PAGE_SIZE, TAIL_LEN};
+use super::sha::Sha256;
+use super::Error;
+
+/// Bytes hashed per unit of work (and size of each thread's read buffer).
+pub const CHUNK: usize = 64 << 10;
+/// Smallest image whose pages are hashed on two threads.
+pub const PARALLEL_MIN: usize = 512 << 10;
+
+// The tail read first always holds the largest footer table (footer 32 bytes before the end,
+// table of at most `u16::MAX` bytes) and is a whole number of pages.
+const _: () = assert!(TAIL_LEN >= 32 + u16::MAX as usize + 18 && TAIL_LEN % PAGE_SIZE == 0);
+
+/// A firmware image (OVMF or SVSM) as a launch digest reads it.
+#[derive(Clone, Copy, Debug)]
+pub enum ImageSource<'a> {
+    /// The image bytes, in memory.
+    Bytes(&'a [u8]),
+    /// An opened image file: its tail is held, its pages are streamed when hashed.
+    File(&'a ImageFile),
+}
+
+impl<'a> From<&'a [u8]> for ImageSource<'a> {
+    fn from(b: &'a [u8]) -> Self {
+        Self::Bytes(b)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for ImageSource<'a> {
+    fn from(b: &'a Vec<u8>) -> Self {
+        Self::Bytes(b)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [u8; N]> for ImageSource<'a> {
+    fn from(b: &'a [u8; N]) -> Self {
+        Self::Bytes(b)
+    }
+}
+
+impl<'a> From<&'a ImageFile> for ImageSource<'a> {
+    fn from(f: &'a ImageFile) -> Self {
+        Self::File(f)
+    }
+}
+
+/// A firmware image file opened for measuring. [`ImageFile::open`] reads only the image's tail;
+/// the page contents are read (again, through small buffers) when a digest is computed, so the
+/// file must not change in between. Files that cannot be read at an offset (pipes, `/dev/fd/N`
+/// of a process substitution) are read whole instead.
+#[derive(Debug)]
+pub struct ImageFile {
+    what: &'static str,
+    path: PathBuf,
+    len: u64,
+    contents: Contents,
+}
+
+#[derive(Debug)]
+enum Contents {
+    /// A regular file and its bytes from `len - tail.len()` to the end.
+    Tail { file: File, tail: Vec<u8> },
+    /// A file that is not seekable, read whole.
+    Whole(Vec<u8>),
+}
+
+impl ImageFile {
+    /// Opens the image at `path` and reads its tail. `what` names it in errors ("OVMF",
+    /// "SVSM"). Files larger than [`MAX_IMAGE_SIZE`] are refused before any read.
+    pub fn open(path: &Path, what: &'static str) -> Result<Self, Error> {
+        let io = |source| Error::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        let too_large = |size| Error::ImageSize {
+            image: what,
+            size,
+            reason: "larger than 256 MiB",
+        };
+        if meta.len() > MAX_IMAGE_SIZE as u64 {
+            return Err(too_large(meta.len()));
+        }
+        if !meta.is_file() {
+            let mut data = Vec::new();
+            file.take(MAX_IMAGE_SIZE as u64 + 1)
+                .read_to_end(&mut data)
+                .map_err(io)?;
+            if data.len() > MAX_IMAGE_SIZE {
+                return Err(too_large(data.len() as u64));
+            }
+            return Ok(Self {
+                what,
+                path: path.to_path_buf(),
+                len: data.len() as u64,
+                contents: Contents::Whole(data),
+            });
+        }
+        let len = meta.len();
+        let mut from = len.saturating_sub(TAIL_LEN as u64);
+        loop {
+            let mut tail = vec![0u8; (len - from) as usize];
+            file.read_exact_at(&mut tail, from).map_err(io)?;
+            // The metadata is found from the end; if it starts before the tail, read from there.
+            // Errors are left for `firmware` to report (they do not depend on the tail).
+            let needs = match Firmware::parse_tail(&tail, len, len, what) {
+                Ok(Parsed::NeedsFrom(offset)) if (offset as u64) < from => Some(offset as u64),
+                _ => None,
+            };
+            match needs {
+                Some(offset) => from = offset - offset % PAGE_SIZE as u64,
+                None => {
+                    return Ok(Self {
+                        what,
+                        path: path.to_path_buf(),
+                        len,
+                        contents: Contents::Tail { file, tail },
+                    })
+                }
+            }
+        }
+    }
+
+    /// Size of the image in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the image is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The path it was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io(&self, source: std::io::Error) -> Error {
+        Error::Io {
+            what: self.what,
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+impl<'a> ImageSource<'a> {
+    /// Length of the image.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Self::Bytes(b) => b.len() as u64,
+            Self::File(f) => f.len,
+        }
+    }
+
+    /// Parses the footer table and the SEV metadata of the image mapped to end at `end`.
+    pub(crate) fn firmware(&self, end: u64, image: &'static str) -> Result<Firmware<'a>, Error> {
+        let (tail, len) = match self {
+            Self::Bytes(b) => return Firmware::parse_ending_at(b, end, image),
+            Self::File(ImageFile {
+                contents: Contents::Whole(b),
+                ..
+            }) => return Firmware::parse_ending_at(b, end, image),
+            Self::File(ImageFile {
+                contents: Contents::Tail { tail, .. },
+                len,
+                ..
+            }) => (tail.as_slice(), *len),
+        };
+        match Firmware::parse_tail(tail, len, end, image)? {
+            Parsed::Firmware(fw) => Ok(fw),
+            // `ImageFile::open` read back far enough for the metadata; only a file changed
+            // since could get here.
+            Parsed::NeedsFrom(offset) => Err(Error::Truncated {
+                field: "SEV metadata",
+                offset: offset as u64,
+                needed: (len - offset as u64),
+                available: tail.len() as u64,
+            }),
+        }
+    }
+
+    /// Bytes `[off, off + n)` of the image: borrowed, or read into `buf`.
+    fn read<'b>(&'b self, off: usize, n: usize, buf: &'b mut Vec<u8>) -> Result<&'b [u8], Error> {
+        let bytes = match self {
+            Self::Bytes(b) => b,
+            Self::File(f) => match &f.contents {
+                Contents::Whole(b) => b.as_slice(),
+                Contents::Tail { file, .. } => {
+                    buf.resize(n, 0);
+                    file.read_exact_at(buf, off as u64).map_err(|e| f.io(e))?;
+                    return Ok(buf);
+                }
+            },
+        };
+        bytes.get(off..off + n).ok_or(Error::Truncated {
+            field: "image pages",
+            offset: off as u64,
+            needed: n as u64,
+            available: bytes.len().saturating_sub(off) as u64,
+        })
+    }
+
+    /// Appends the whole image to `h` (SEV and SEV-ES digests).
+    pub(crate) fn sha256_into(&self, h: &mut Sha256) -> Result<(), Error> {
+        let len = self.len() as usize;
+        let mut buf = Vec::new();
+        let mut off = 0;
+        while off < len {
+            let n = CHUNK.min(len - off);
+            h.update(self.read(off, n, &mut buf)?);
+            off += n;
+        }
+        Ok(())
+    }
+
+    /// The digests of chunk `i` (whole pages; a trailing partial page is ignored).
+    fn chunk_digests(
+        &self,
+        i: usize,
+        buf: &mut Vec<u8>,
+        cache: &mut UniformCache,
+    ) -> Result<Vec<[u8; LD_SIZE]>, Error> {
+        let len = self.len() as usize;
+        let off = i * CHUNK;
+        let bytes = self.read(off, CHUNK.min(len - off), buf)?;
+        Ok(bytes
+            .chunks_exact(PAGE_SIZE)
+            .map(|p| cache.digest(p))
+            .collect())
+    }
+
+    /// Hands the SHA-384 of every page, in order, to `sink`.
+    pub(crate) fn page_digests(&self, mut sink: impl FnMut(&[u8; LD_SIZE])) -> Result<(), Error> {
+        let len = self.len() as usize;
+        let chunks = len.div_ceil(CHUNK);
+        let mut buf = Vec::new();
+        let mut cache = UniformCache::new();
+        if len < PARALLEL_MIN || !two_cpus() {
+            for i in 0..chunks {
+                self.chunk_digests(i, &mut buf, &mut cache)?
+                    .iter()
+                    .for_each(&mut sink);
+            }
+            return Ok(());
+        }
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            let (tx, rx) = mpsc::channel();
+            let next = &next;
+            let helper = s.spawn(move || {
+                let (mut buf, mut cache) = (Vec::new(), UniformCache::new());
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= chunks {
+                        break;
+                    }
+                    let r = self.chunk_digests(i, &mut buf, &mut cache);
+                    let failed = r.is_err();
+                    if tx.send((i, r)).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let mut done: Vec<Option<Vec<[u8; LD_SIZE]>>> = vec![None; chunks];
+            let mut emitted = 0;
+            let mut helper = Some(helper);
+            while emitted < chunks {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i < chunks {
+                    done[i] = Some(self.chunk_digests(i, &mut buf, &mut cache)?);
+                    while let Ok((j, r)) = rx.try_recv() {
+                        done[j] = Some(r?);
+                    }
+                } else if done[emitted].is_none() {
+                    // Nothing left to take: wait for the helper's chunk.
+                    match rx.recv() {
+                        Ok((j, r)) => done[j] = Some(r?),
+                        Err(_) => {
+                            // The helper ended without sending it: it can only have panicked.
+                            if let Some(Err(panic)) = helper.take().map(|h| h.join()) {
+                                std::panic::resume_unwind(panic);
+                            }
+                            return Err(Error::Truncated {
+                                field: "image pages (hashing thread stopped)",
+                                offset: (emitted * CHUNK) as u64,
+                                needed: CHUNK as u64,
+                                available: 0,
+                            });
+                        }
+                    }
+                }
+                while let Some(ds) = done.get_mut(emitted).and_then(Option::take) {
+                    ds.iter().for_each(&mut sink);
+                    emitted += 1;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Whether a second thread can run at the same time.
+fn two_cpus() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+}
+
+/// Digests of pages filled with one byte value, computed once per value.
+struct UniformCache([Option<[u8; LD_SIZE]>; 256]);
+
+impl UniformCache {
+    fn new() -> Self {
+        Self([None; 256])
+    }
+
+    fn digest(&mut self, page: &[u8]) -> [u8; LD_SIZE] {
+        match uniform_byte(page) {
+            Some(b) => *self.0[b as usize].get_or_insert_with(|| sha384_page(page)),
+            None => sha384_page(page),
+        }
+    }
+}
+
+/// `Some(b)` if every byte of `page` equals `b`.
+fn uniform_byte(page: &[u8]) -> Option<u8> {
+    let (&first, rest) = page.split_first()?;
+    (rest == &page[..page.len() - 1]).then_some(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uniform_pages() {
+        assert_eq!(uniform_byte(&[7, 7, 7]), Some(7));
+        assert_eq!(uniform_byte(&[7, 7, 8]), None);
+        assert_eq!(uniform_byte(&[]), None);
+        let mut c = UniformCache::new();
+        let ff = [0xffu8; PAGE_SIZE];
+        assert_eq!(c.digest(&ff), sha384_page(&ff));
+        assert_eq!(c.digest(&ff), sha384_page(&ff));
+        let mut odd = ff;
+        odd[4095] = 0;
+        assert_eq!(c.digest(&odd), sha384_page(&odd));
+    }
+}
