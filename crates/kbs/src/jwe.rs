@@ -21,6 +21,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+mod ecdh;
+use ecdh::{Backend, Curve};
+
 /// Key-management algorithm `ECDH-ES+A256KW`.
 pub const ALG_ECDH_ES_A256KW: &str = "ECDH-ES+A256KW";
 /// Key-management algorithm `RSA-OAEP-256`.
@@ -257,35 +260,46 @@ impl RecipientKey {
     }
 
     /// Encrypts `plaintext` to this key: fresh CEK and IV from `rng`, `A256GCM` content.
+    ///
+    /// With the `aws-lc` feature the ECDH ephemeral key comes from aws-lc-rs' system RNG.
     pub fn encrypt<R: RngCore + CryptoRng>(
         &self,
         plaintext: &[u8],
         rng: &mut R,
     ) -> Result<JweMessage, JweError> {
+        self.encrypt_with(Backend::preferred(), plaintext, rng)
+    }
+
+    fn encrypt_with<R: RngCore + CryptoRng>(
+        &self,
+        backend: Backend,
+        plaintext: &[u8],
+        rng: &mut R,
+    ) -> Result<JweMessage, JweError> {
         let mut cek = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(cek.as_mut());
+        let ecdh_es = |curve: Curve, crv: &str, peer: &[u8], rng: &mut R| {
+            let e = ecdh::ephemeral(backend, curve, peer, rng)?;
+            let kek = concat_kdf(&e.z);
+            let (x, y) = ecdh::xy(&e.epk);
+            if x.is_empty() {
+                return Err(JweError::Encrypt("ephemeral point encoding"));
+            }
+            Ok::<_, JweError>((ec_header(crv, x, y), wrap_cek(&kek, &cek)?))
+        };
         let (header, encrypted_key) = match self {
-            Self::P256(pk) => {
-                let eph = p256::ecdh::EphemeralSecret::random(&mut *rng);
-                let z = eph.diffie_hellman(pk);
-                let kek = concat_kdf(z.raw_secret_bytes());
-                let epk = p256::EncodedPoint::from(eph.public_key());
-                let (x, y) = (epk.x(), epk.y());
-                let (Some(x), Some(y)) = (x, y) else {
-                    return Err(JweError::Encrypt("ephemeral point encoding"));
-                };
-                (ec_header("P-256", x, y), wrap_cek(&kek, &cek)?)
-            }
-            Self::P521(pk) => {
-                let eph = p521::ecdh::EphemeralSecret::random(&mut *rng);
-                let z = eph.diffie_hellman(pk);
-                let kek = concat_kdf(z.raw_secret_bytes());
-                let epk = p521::EncodedPoint::from(eph.public_key());
-                let (Some(x), Some(y)) = (epk.x(), epk.y()) else {
-                    return Err(JweError::Encrypt("ephemeral point encoding"));
-                };
-                (ec_header("P-521", x, y), wrap_cek(&kek, &cek)?)
-            }
+            Self::P256(pk) => ecdh_es(
+                Curve::P256,
+                "P-256",
+                p256::EncodedPoint::from(pk).as_bytes(),
+                rng,
+            )?,
+            Self::P521(pk) => ecdh_es(
+                Curve::P521,
+                "P-521",
+                p521::EncodedPoint::from(pk).as_bytes(),
+                rng,
+            )?,
             Self::Rsa(pk) => {
                 let ek = pk
                     .encrypt(&mut *rng, rsa::Oaep::new::<Sha256>(), cek.as_ref())
@@ -379,12 +393,26 @@ impl TeeKeyPair {
         use rsa::traits::PublicKeyParts;
         match self {
             Self::P256(sk) => {
-                let p = p256::EncodedPoint::from(sk.public_key());
-                ec_jwk("P-256", p.x().map(|v| &v[..]), p.y().map(|v| &v[..]))
+                let secret = Zeroizing::new(sk.to_bytes());
+                let p = ecdh::public_point(Backend::preferred(), Curve::P256, &secret[..])
+                    .unwrap_or_else(|_| {
+                        p256::EncodedPoint::from(sk.public_key())
+                            .as_bytes()
+                            .to_vec()
+                    });
+                let (x, y) = ecdh::xy(&p);
+                ec_jwk("P-256", Some(x), Some(y))
             }
             Self::P521(sk) => {
-                let p = p521::EncodedPoint::from(sk.public_key());
-                ec_jwk("P-521", p.x().map(|v| &v[..]), p.y().map(|v| &v[..]))
+                let secret = Zeroizing::new(sk.to_bytes());
+                let p = ecdh::public_point(Backend::preferred(), Curve::P521, &secret[..])
+                    .unwrap_or_else(|_| {
+                        p521::EncodedPoint::from(sk.public_key())
+                            .as_bytes()
+                            .to_vec()
+                    });
+                let (x, y) = ecdh::xy(&p);
+                ec_jwk("P-521", Some(x), Some(y))
             }
             Self::Rsa(sk) => serde_json::json!({
                 "kty": "RSA",
@@ -442,6 +470,14 @@ impl TeeKeyPair {
     /// JSON with `enc` = `A256GCM` and the `alg` of this key; `epk` on the right curve;
     /// key unwrap; IV/tag lengths; the GCM tag over the received `protected` text.
     pub fn decrypt(&self, jwe: &JweMessage) -> Result<Zeroizing<Vec<u8>>, JweError> {
+        self.decrypt_with(Backend::preferred(), jwe)
+    }
+
+    fn decrypt_with(
+        &self,
+        backend: Backend,
+        jwe: &JweMessage,
+    ) -> Result<Zeroizing<Vec<u8>>, JweError> {
         if jwe.aad.is_some() {
             return Err(JweError::UnexpectedAad);
         }
@@ -472,16 +508,20 @@ impl TeeKeyPair {
                 let RecipientKey::P256(epk) = RecipientKey::from_jwk(&epk)? else {
                     return Err(JweError::Header("epk is not P-256".into()));
                 };
-                let z = p256::ecdh::diffie_hellman(sk.to_nonzero_scalar(), epk.as_affine());
-                unwrap_cek(&concat_kdf(z.raw_secret_bytes()), &ek)?
+                let secret = Zeroizing::new(sk.to_bytes());
+                let peer = p256::EncodedPoint::from(epk);
+                let z = ecdh::agree(backend, Curve::P256, &secret[..], peer.as_bytes())?;
+                unwrap_cek(&concat_kdf(&z), &ek)?
             }
             Self::P521(sk) => {
                 let epk = header_epk(&header, "P-521")?;
                 let RecipientKey::P521(epk) = RecipientKey::from_jwk(&epk)? else {
                     return Err(JweError::Header("epk is not P-521".into()));
                 };
-                let z = p521::ecdh::diffie_hellman(sk.to_nonzero_scalar(), epk.as_affine());
-                unwrap_cek(&concat_kdf(z.raw_secret_bytes()), &ek)?
+                let secret = Zeroizing::new(sk.to_bytes());
+                let peer = p521::EncodedPoint::from(epk);
+                let z = ecdh::agree(backend, Curve::P521, &secret[..], peer.as_bytes())?;
+                unwrap_cek(&concat_kdf(&z), &ek)?
             }
             Self::Rsa(sk) => Zeroizing::new(
                 sk.decrypt(rsa::Oaep::new::<Sha256>(), &ek)
@@ -574,6 +614,30 @@ mod tests {
         // Another key cannot decrypt.
         let other = TeeKeyPair::generate(alg, &mut OsRng).unwrap();
         assert!(other.decrypt(&msg).is_err());
+    }
+
+    /// Every backend decrypts what every backend encrypted (the same bytes either way).
+    #[test]
+    fn backends_interoperate() {
+        let backends = [
+            Backend::RustCrypto,
+            #[cfg(feature = "aws-lc")]
+            Backend::AwsLc,
+        ];
+        for alg in [TeeKeyAlgorithm::EcP256, TeeKeyAlgorithm::EcP521] {
+            let kp = TeeKeyPair::generate(alg, &mut OsRng).unwrap();
+            let rk = RecipientKey::from_jwk(&kp.public_jwk()).unwrap();
+            for enc in backends {
+                let msg = rk.encrypt_with(enc, b"cross", &mut OsRng).unwrap();
+                for dec in backends {
+                    assert_eq!(
+                        &kp.decrypt_with(dec, &msg).unwrap()[..],
+                        b"cross",
+                        "{alg:?}: {enc:?} -> {dec:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! EAR attestation-result tokens (draft-ietf-rats-ear, trustee's profile): ES256 JWTs.
 //!
-//! Signing and verification are written directly on `p256` (RustCrypto): the token format is
-//! fixed (one algorithm, one key), so a general JOSE library would only add ways to accept
+//! Signing and verification are written directly on ECDSA P-256 (RustCrypto `p256`, or
+//! aws-lc-rs with the crate feature `aws-lc`; see the private `es256` module): the token format
+//! is fixed (one algorithm, one key), so a general JOSE library would only add ways to accept
 //! something else. The verifier pins the algorithm (`ES256` only; `none`, `HS256`, ... are
 //! refused before any other work), the issuer key (the header's `jwk` is never trusted), the
 //! issuer name, and expiry (`exp` required, `iat` not in the future beyond a small skew).
@@ -9,11 +10,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
-use p256::ecdsa::signature::{Signer as _, Verifier as _};
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p256::ecdsa::{SigningKey, VerifyingKey};
 use serde_json::{json, Map, Value};
 
 use crate::Error;
+
+mod es256;
+use es256::{Backend, Es256Signer, Es256Verifier};
 
 /// `eat_profile` of trustee's EAR tokens (kept so trustee-compatible consumers accept them).
 pub const EAT_PROFILE: &str = "tag:github.com,2024:confidential-containers/Trustee";
@@ -74,7 +77,9 @@ pub fn verifying_key_from_jwk(jwk: &Value) -> Result<VerifyingKey, Error> {
 /// Signs EAR tokens.
 #[derive(Clone)]
 pub struct TokenSigner {
-    key: SigningKey,
+    key: Es256Signer,
+    /// The base64url protected header, the same for every token of this key.
+    header_b64: String,
     issuer: String,
     ttl: Duration,
 }
@@ -89,9 +94,15 @@ impl std::fmt::Debug for TokenSigner {
 
 impl TokenSigner {
     /// A signer with a P-256 key, issuer name and token lifetime.
+    ///
+    /// With the `aws-lc` feature the key is prepared for aws-lc-rs here.
     pub fn new(key: SigningKey, issuer: impl Into<String>, ttl: Duration) -> Self {
+        let header = json!({"alg": "ES256", "typ": "JWT", "jwk": public_jwk(key.verifying_key())});
+        let header_b64 = B64.encode(header.to_string());
+        let key = Es256Signer::new(key, Backend::preferred());
         TokenSigner {
             key,
+            header_b64,
             issuer: issuer.into(),
             ttl,
         }
@@ -126,30 +137,39 @@ impl TokenSigner {
         claims.insert("iat".into(), json!(iat));
         claims.insert("exp".into(), json!(iat.saturating_add(self.ttl.as_secs())));
         claims.insert("iss".into(), json!(self.issuer));
-        let header =
-            json!({"alg": "ES256", "typ": "JWT", "jwk": public_jwk(self.key.verifying_key())});
-        let h = serde_json::to_vec(&header).map_err(|e| Error::Internal(e.to_string()))?;
         let claims = Value::Object(claims);
         let p = serde_json::to_vec(&claims).map_err(|e| Error::Internal(e.to_string()))?;
-        let signing_input = format!("{}.{}", B64.encode(h), B64.encode(p));
-        let sig: Signature = self.key.sign(signing_input.as_bytes());
-        Ok((
-            format!("{signing_input}.{}", B64.encode(sig.to_bytes())),
-            claims,
-        ))
+        let mut token = String::with_capacity(self.header_b64.len() + p.len() * 4 / 3 + 100);
+        token.push_str(&self.header_b64);
+        token.push('.');
+        B64.encode_string(p, &mut token);
+        let sig = self.key.sign(token.as_bytes()).map_err(Error::Internal)?;
+        token.push('.');
+        B64.encode_string(sig, &mut token);
+        Ok((token, claims))
     }
 }
 
 /// Verifies EAR tokens against one pinned key and issuer.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TokenVerifier {
-    key: VerifyingKey,
+    key: Es256Verifier,
     issuer: String,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("key", self.key.key())
+            .field("issuer", &self.issuer)
+            .finish()
+    }
 }
 
 impl TokenVerifier {
     /// Trust exactly this key and issuer.
     pub fn new(key: VerifyingKey, issuer: impl Into<String>) -> Self {
+        let key = Es256Verifier::new(key, Backend::preferred());
         TokenVerifier {
             key,
             issuer: issuer.into(),
@@ -186,12 +206,13 @@ impl TokenVerifier {
         let sig_bytes = B64
             .decode(s)
             .map_err(|_| tok("signature is not base64url"))?;
-        let sig = Signature::from_slice(&sig_bytes)
-            .map_err(|_| tok("signature is not a 64-byte ES256 signature"))?;
+        if sig_bytes.len() != 64 {
+            return Err(tok("signature is not a 64-byte ES256 signature"));
+        }
         let signing_input = &token[..h.len() + 1 + p.len()];
-        self.key
-            .verify(signing_input.as_bytes(), &sig)
-            .map_err(|_| tok("signature does not verify under the pinned issuer key"))?;
+        if !self.key.verify(signing_input.as_bytes(), &sig_bytes) {
+            return Err(tok("signature does not verify under the pinned issuer key"));
+        }
         let claims: Value = B64
             .decode(p)
             .ok()
