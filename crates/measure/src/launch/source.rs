@@ -8,8 +8,8 @@
 //! more than hashing the parts of it that are not padding.
 //!
 //! Page digests are computed in chunks of [`CHUNK`] bytes, by the calling thread and (for
-//! images of at least [`PARALLEL_MIN`] bytes on a machine with more than one CPU) one helper
-//! thread taking chunks from a shared counter; the caller receives the digests in page order,
+//! images of at least [`PARALLEL_MIN`] bytes) one helper thread taking chunks from a shared
+//! counter; the caller receives the digests in page order,
 //! so it can extend the PAGE_INFO chain while the helper is still hashing. Pages filled with
 //! one byte value (flash padding: over half of a typical OVMF) are hashed once per value.
 
@@ -27,8 +27,12 @@ use super::Error;
 
 /// Bytes hashed per unit of work (and size of each thread's read buffer).
 pub const CHUNK: usize = 64 << 10;
-/// Smallest image whose pages are hashed on two threads.
+/// Smallest image whose pages are hashed on two threads. The helper thread is started without
+/// asking how many CPUs there are (finding out reads cgroup files and costs about as much as
+/// the thread); on one CPU the two threads simply take turns.
 pub const PARALLEL_MIN: usize = 512 << 10;
+/// Stack of the helper thread (it hashes pages: a few KiB of stack).
+const HELPER_STACK: usize = 256 << 10;
 
 // The tail read first always holds the largest footer table (footer 32 bytes before the end,
 // table of at most `u16::MAX` bytes) and is a whole number of pages.
@@ -212,6 +216,9 @@ impl<'a> ImageSource<'a> {
             Self::Bytes(b) => b,
             Self::File(f) => match &f.contents {
                 Contents::Whole(b) => b.as_slice(),
+                Contents::Tail { tail, .. } if off >= f.len as usize - tail.len() => {
+                    tail.as_slice()
+                }
                 Contents::Tail { file, .. } => {
                     buf.resize(n, 0);
                     file.read_exact_at(buf, off as u64).map_err(|e| f.io(e))?;
@@ -219,12 +226,15 @@ impl<'a> ImageSource<'a> {
                 }
             },
         };
-        bytes.get(off..off + n).ok_or(Error::Truncated {
-            field: "image pages",
-            offset: off as u64,
-            needed: n as u64,
-            available: bytes.len().saturating_sub(off) as u64,
-        })
+        // `bytes` ends where the image ends (a tail's start is `len - bytes.len()`).
+        let at = off.checked_sub(self.len() as usize - bytes.len());
+        at.and_then(|at| bytes.get(at..at + n))
+            .ok_or(Error::Truncated {
+                field: "image pages",
+                offset: off as u64,
+                needed: n as u64,
+                available: bytes.len().saturating_sub(off) as u64,
+            })
     }
 
     /// Appends the whole image to `h` (SEV and SEV-ES digests).
@@ -262,7 +272,7 @@ impl<'a> ImageSource<'a> {
         let chunks = len.div_ceil(CHUNK);
         let mut buf = Vec::new();
         let mut cache = UniformCache::new();
-        if len < PARALLEL_MIN || !two_cpus() {
+        if len < PARALLEL_MIN {
             for i in 0..chunks {
                 self.chunk_digests(i, &mut buf, &mut cache)?
                     .iter()
@@ -274,23 +284,26 @@ impl<'a> ImageSource<'a> {
         std::thread::scope(|s| {
             let (tx, rx) = mpsc::channel();
             let next = &next;
-            let helper = s.spawn(move || {
-                let (mut buf, mut cache) = (Vec::new(), UniformCache::new());
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= chunks {
-                        break;
+            let helper = std::thread::Builder::new()
+                .stack_size(HELPER_STACK)
+                .spawn_scoped(s, move || {
+                    let (mut buf, mut cache) = (Vec::new(), UniformCache::new());
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= chunks {
+                            break;
+                        }
+                        let r = self.chunk_digests(i, &mut buf, &mut cache);
+                        let failed = r.is_err();
+                        if tx.send((i, r)).is_err() || failed {
+                            break;
+                        }
                     }
-                    let r = self.chunk_digests(i, &mut buf, &mut cache);
-                    let failed = r.is_err();
-                    if tx.send((i, r)).is_err() || failed {
-                        break;
-                    }
-                }
-            });
+                });
+            // Without a helper (no thread could be started) the loop below does every chunk.
+            let mut helper = helper.ok();
             let mut done: Vec<Option<Vec<[u8; LD_SIZE]>>> = vec![None; chunks];
             let mut emitted = 0;
-            let mut helper = Some(helper);
             while emitted < chunks {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i < chunks {
@@ -324,11 +337,6 @@ impl<'a> ImageSource<'a> {
             Ok(())
         })
     }
-}
-
-/// Whether a second thread can run at the same time.
-fn two_cpus() -> bool {
-    std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
 }
 
 /// Digests of pages filled with one byte value, computed once per value.
