@@ -159,6 +159,9 @@ pub struct SimChain {
     ask: Vec<u8>,
     vcek: Vec<u8>,
     vcek_key: p384::ecdsa::SigningKey,
+    /// The VCEK key prepared for aws-lc-rs on first use (feature `aws-lc`).
+    #[cfg(feature = "aws-lc")]
+    aws_key: std::sync::OnceLock<Option<aws_lc_rs::signature::EcdsaKeyPair>>,
     meta: SimMeta,
 }
 
@@ -255,6 +258,8 @@ impl SimChain {
             ask,
             vcek,
             vcek_key,
+            #[cfg(feature = "aws-lc")]
+            aws_key: std::sync::OnceLock::new(),
             meta: SimMeta {
                 warning: certs::SIM_ORGANIZATION.to_string(),
                 generation: gen,
@@ -329,6 +334,8 @@ impl SimChain {
             ask,
             vcek,
             vcek_key,
+            #[cfg(feature = "aws-lc")]
+            aws_key: std::sync::OnceLock::new(),
             meta,
         })
     }
@@ -361,8 +368,46 @@ impl SimChain {
         }
     }
 
-    pub(crate) fn signing_key(&self) -> &p384::ecdsa::SigningKey {
-        &self.vcek_key
+    /// The VCEK's public key.
+    #[cfg(test)]
+    pub(crate) fn vcek_public(&self) -> p384::ecdsa::VerifyingKey {
+        *self.vcek_key.verifying_key()
+    }
+
+    /// ECDSA P-384 / SHA-384 signature of `msg` under the VCEK key, as big-endian `r || s`:
+    /// with aws-lc-rs when the `aws-lc` feature is on and `fast` is set, else with `p384`.
+    pub(crate) fn sign_p384(&self, msg: &[u8], fast: bool) -> Result<[u8; 96], SimError> {
+        #[cfg(feature = "aws-lc")]
+        if fast {
+            if let Some(pair) = self.aws_key.get_or_init(|| self.aws_key_pair()) {
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                let sig = pair
+                    .sign(&rng, msg)
+                    .map_err(|e| SimError::Sign(e.to_string()))?;
+                return <[u8; 96]>::try_from(sig.as_ref())
+                    .map_err(|_| SimError::Sign("aws-lc-rs signature is not 96 bytes".into()));
+            }
+        }
+        let _ = fast;
+        use p384::ecdsa::signature::Signer as _;
+        let sig: p384::ecdsa::Signature = self
+            .vcek_key
+            .try_sign(msg)
+            .map_err(|e| SimError::Sign(e.to_string()))?;
+        <[u8; 96]>::try_from(&sig.to_bytes()[..])
+            .map_err(|_| SimError::Sign("p384 signature is not 96 bytes".into()))
+    }
+
+    #[cfg(feature = "aws-lc")]
+    fn aws_key_pair(&self) -> Option<aws_lc_rs::signature::EcdsaKeyPair> {
+        let public = self.vcek_key.verifying_key().to_encoded_point(false);
+        let secret = zeroize::Zeroizing::new(self.vcek_key.to_bytes());
+        aws_lc_rs::signature::EcdsaKeyPair::from_private_key_and_public_key(
+            &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+            &secret[..],
+            public.as_bytes(),
+        )
+        .ok()
     }
 }
 
