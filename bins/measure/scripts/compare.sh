@@ -5,7 +5,8 @@
 #     same tarball, both pinned to one core; then on a multi-file image with 1 and 2 cores.
 # Needs: hyperfine, sgdisk, mkfs.vfat, mtools, Debian's ovmf/shim-signed/grub-efi-amd64-signed,
 # sev-snp-measure (in $REMITS_VENV, default ~/.cache/remits-venv). Everything is written under a
-# temporary directory (in /tmp) and deleted on exit. SKIP_SNP=1 skips part 1; RUNS sets its runs.
+# temporary directory (in /tmp) and deleted on exit. SKIP_SNP=1 skips part 1; RUNS sets its runs;
+# SNP_ONLY=1 stops after part 1. Part 1 also prints `perf stat` CPU times when perf is installed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
@@ -34,10 +35,22 @@ for c in "${cases[@]}"; do
   # shellcheck disable=SC2086
   [ "$("$SSM" $c)" = "$("$BIN" snp $c)" ] || { echo "outputs differ for: $c" >&2; exit 1; }
   # shellcheck disable=SC2086
+  echo "-- $(uptime | sed 's/.*load/load/')"
   hyperfine -N -w 3 -r "$RUNS" --export-markdown "$W/snp.md" "$SSM $c" "$BIN snp $c" | grep -E "Time|faster"
   cat "$W/snp.md"
+  # CPU time (user + system of all threads) is the steadier number when other jobs share the
+  # cores; perf stat's task-clock measures it more finely than hyperfine's rusage.
+  if command -v perf >/dev/null; then
+    for cmd in "$SSM $c" "$BIN snp $c"; do
+      # shellcheck disable=SC2086
+      perf stat -r "$RUNS" -x, -e task-clock $cmd 2>&1 >/dev/null |
+        awk -F, -v c="${cmd%% *}" '/task-clock/ { printf "CPU %.2f ms (+- %s)  %s\n", $1, $4, c }'
+    done
+  fi
 done
 fi
+
+[ -n "${SNP_ONLY:-}" ] && exit 0
 
 echo "== 2. image hashing throughput (1 GiB file, one core) =="
 mkdir -p "$W/esp" "$W/img/layer0" "$W/layer"
