@@ -166,14 +166,16 @@ impl PolicyEngine {
         }
     }
 
-    fn eval_package(
+    /// An engine for `rego` (compiled once, cached) with `data`, `input` and the
+    /// `query_reference_value` extension answering from `rv`, ready to evaluate.
+    fn engine_for(
         &self,
         id: &str,
         rego: &str,
         input: &Value,
         data: Option<&Value>,
         rv: Option<Arc<ReferenceValues>>,
-    ) -> Result<Value, Error> {
+    ) -> Result<regorus::Engine, Error> {
         let compiled = self.compiled(id, rego)?;
         let mut engine = match data {
             None => compiled.engine.clone(),
@@ -201,6 +203,11 @@ impl PolicyEngine {
                 reason: e.to_string(),
             })?;
         engine.set_input(to_regorus(input)?);
+        Ok(engine)
+    }
+
+    /// Every rule of package `policy`, as one JSON object.
+    fn eval_package(&self, id: &str, mut engine: regorus::Engine) -> Result<Value, Error> {
         let res = engine
             .eval_query("data.policy".to_string(), false)
             .map_err(|e| Error::Eval {
@@ -236,7 +243,8 @@ impl PolicyEngine {
         input: &Value,
         rv: Arc<ReferenceValues>,
     ) -> Result<AttestationOutcome, Error> {
-        let out = self.eval_package(id, rego, input, None, Some(rv))?;
+        let engine = self.engine_for(id, rego, input, None, Some(rv))?;
+        let out = self.eval_package(id, engine)?;
         let bad = |reason: String| Error::Output {
             id: id.into(),
             reason,
@@ -292,7 +300,18 @@ impl PolicyEngine {
         input: &Value,
         data: &Value,
     ) -> Result<ResourceDecision, Error> {
-        let out = self.eval_package(id, rego, input, Some(data), None)?;
+        let mut engine = self.engine_for(id, rego, input, Some(data), None)?;
+        // Fast path: only `allow` is needed to release. Anything but `true` (false, undefined,
+        // no such rule, an evaluation error) falls through to the whole package, which decides
+        // exactly as before and also yields the `deny_reasons` (each evaluation starts from a
+        // clean evaluation state).
+        if let Ok(regorus::Value::Bool(true)) = engine.eval_rule("data.policy.allow".into()) {
+            return Ok(ResourceDecision {
+                allow: true,
+                reasons: Vec::new(),
+            });
+        }
+        let out = self.eval_package(id, engine)?;
         let allow = out.get("allow") == Some(&Value::Bool(true));
         let reasons = string_list(out.get("deny_reasons")).map_err(|reason| Error::Output {
             id: id.into(),
@@ -340,6 +359,44 @@ trust_claims := {"executables": 2} if {
 
     fn data(repo: &str) -> Value {
         json!({"plugin": "resource", "resource-path": [repo, "key", "1"], "query": {}})
+    }
+
+    /// Only a boolean `true` from `allow` releases: a missing rule, another value or an
+    /// evaluation error deny (with the package's reasons), on the fast path and off it.
+    #[test]
+    fn resource_allow_must_be_exactly_true() {
+        let e = PolicyEngine::new();
+        let input = json!({"repo": "a"});
+        for (i, rego) in [
+            "package policy\nx := 1\n",
+            "package policy\nallow := \"yes\"\n",
+            "package policy\nallow := 1 / 0\ndeny_reasons contains \"div\"\n",
+            "package policy\nallow := false\ndeny_reasons contains \"no\"\n",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let d = e
+                .evaluate_resource(&format!("p{i}"), rego, &input, &data("a"))
+                .unwrap_or(ResourceDecision {
+                    allow: false,
+                    reasons: vec!["error".into()],
+                });
+            assert!(!d.allow, "{rego}");
+        }
+        let d = e
+            .evaluate_resource(
+                "p9",
+                "package policy\nallow := false\ndeny_reasons contains \"no\"\n",
+                &input,
+                &data("a"),
+            )
+            .unwrap();
+        assert_eq!(d.reasons, vec!["no".to_string()]);
+        let d = e
+            .evaluate_resource("p10", RESOURCE, &input, &data("a"))
+            .unwrap();
+        assert!(d.allow && d.reasons.is_empty());
     }
 
     #[test]
