@@ -69,8 +69,10 @@ pub struct Challenged {
 pub struct Attested {
     /// TEE of the session.
     pub tee: String,
-    /// The EAR token issued.
-    pub token: String,
+    /// SHA-256 of the EAR token issued (base64url, no padding): a bearer token sent along with
+    /// the session cookie is compared with it. The token itself is not kept (it is several KiB,
+    /// and the session already holds its verified claims).
+    pub token_sha256: String,
     /// The verified token claims (what resource policy sees).
     pub claims: Value,
     /// The TEE public key JWK the token is bound to.
@@ -119,12 +121,32 @@ impl SessionRecord {
     }
 }
 
+/// The digest an [`Attested`] session keeps of its token (SHA-256, base64url without padding).
+pub fn token_digest(token: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+impl Attested {
+    /// Whether `token` is the token this session was issued (constant-time comparison of the
+    /// digests).
+    pub fn is_own_token(&self, token: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        bool::from(
+            token_digest(token)
+                .as_bytes()
+                .ct_eq(self.token_sha256.as_bytes()),
+        )
+    }
+}
+
 impl Challenged {
     /// Consumes the challenge: the session becomes attested with `token`, valid until the
     /// earlier of the session expiry and `token_exp`.
     pub fn attest(
         self,
-        token: String,
+        token: &str,
         claims: Value,
         tee_pubkey: Value,
         token_exp: Option<u64>,
@@ -132,7 +154,7 @@ impl Challenged {
         let expires_at = token_exp.map_or(self.expires_at, |e| e.min(self.expires_at));
         Attested {
             tee: self.tee,
-            token,
+            token_sha256: token_digest(token),
             claims,
             tee_pubkey,
             expires_at,
@@ -163,7 +185,13 @@ mod tests {
         );
         assert!(rec.expired(UNIX_EPOCH + Duration::from_secs(100)));
         assert!(!rec.expired(UNIX_EPOCH + Duration::from_secs(99)));
-        let a = c.attest("t".into(), Value::Null, Value::Null, Some(50));
+        let a = c.attest("t.o.k", Value::Null, Value::Null, Some(50));
         assert_eq!(a.expires_at, 50);
+        assert!(a.is_own_token("t.o.k"));
+        assert!(!a.is_own_token("t.o.K"));
+        assert!(!a.is_own_token(""));
+        assert!(!a.token_sha256.contains("t.o.k"));
+        let rec = SessionRecord::Attested(a);
+        assert_eq!(SessionRecord::from_bytes(&rec.to_bytes()), Some(rec));
     }
 }

@@ -249,7 +249,7 @@ async fn attest_inner(
         return Err(err(s, KbsError::TokenKeyMismatch));
     }
     let token_exp = out.claims.get("exp").and_then(Value::as_u64);
-    let attested = challenged.attest(out.token.clone(), out.claims, sanitized, token_exp);
+    let attested = challenged.attest(&out.token, out.claims, sanitized, token_exp);
     let new = SessionRecord::Attested(attested);
     let swapped = s
         .sessions
@@ -296,7 +296,7 @@ async fn requester(s: &KbsState, headers: &HeaderMap) -> Result<Requester, KbsEr
             ));
         };
         if let Some(t) = bearer_token {
-            if !bool::from(t.as_bytes().ct_eq(a.token.as_bytes())) {
+            if !a.is_own_token(t) {
                 // A second credential must be bound to the same TEE key.
                 let claims = s.backend.verify_token(t).map_err(backend_err)?;
                 let key = s
