@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+START=$SECONDS
+phase() { printf '== %s (at %d s)\n' "$1" "$((SECONDS - START))"; }
+
+phase "setup"
 bash scripts/setup.sh
 
 export REMITS_VENV="${REMITS_VENV:-$HOME/.cache/remits-venv}"
@@ -13,14 +17,16 @@ export CARGO_TERM_COLOR=never
 # Line tables are enough for test backtraces; full debug info for every (optimised) dependency
 # roughly doubles link time and disk use on a 2-core CI machine.
 export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
+# A clean CI build gains nothing from incremental compilation; it only writes more to disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
-echo "== format"
+phase "format"
 cargo fmt --all -- --check
 
-echo "== lint"
+phase "lint"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-echo "== tests"
+phase "tests"
 mkdir -p target
 status=0
 cargo test --workspace --no-fail-fast > target/test-output.txt 2>&1 || status=$?
@@ -29,12 +35,17 @@ grep -v -E '^test .* \.\.\. ok$' target/test-output.txt || true
 # The workspace build unifies features: the binaries turn on `aws-lc` in remits-snp (whose tests
 # then run every vector through both signature backends) and in remits-measure. Build the
 # libraries once more as a user gets them by default (pure Rust only), on the same vectors.
-echo "== tests: default pure-Rust builds of remits-snp and remits-measure (the same real vectors)"
+phase "tests: default pure-Rust builds of remits-snp and remits-measure (the same real vectors)"
 { cargo test -p remits-snp && cargo test -p remits-measure --lib --test launch_vectors; } \
   > target/test-output-default.txt 2>&1 || status=$?
 grep -E '^test result|FAILED|panicked' target/test-output-default.txt || true
 
 passed=$(cat target/test-output.txt target/test-output-default.txt | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(cat target/test-output.txt target/test-output-default.txt | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+phase "done"
+echo "slowest test binaries (seconds):"
+grep -E '^     Running |finished in' target/test-output.txt \
+  | awk '/Running/ {name=$2" "$3" "$4} /finished in/ {sub(/s$/, "", $NF); print $NF, name}' \
+  | sort -rn | head -8 || true
 echo "remits: $passed passed, $failed failed"
 exit "$status"
