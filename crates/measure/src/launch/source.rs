@@ -17,8 +17,8 @@ use std::fs::File;
 use std::io::Read as _;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use super::gctx::{sha384_page, LD_SIZE};
 use super::ovmf::{Firmware, Parsed, MAX_IMAGE_SIZE, PAGE_SIZE, TAIL_LEN};
@@ -250,92 +250,158 @@ impl<'a> ImageSource<'a> {
         Ok(())
     }
 
-    /// The digests of chunk `i` (whole pages; a trailing partial page is ignored).
+    /// Hashes the whole pages of chunk `i` into `out` (a trailing partial page is ignored) and
+    /// returns how many there were.
     fn chunk_digests(
         &self,
         i: usize,
         buf: &mut Vec<u8>,
         cache: &mut UniformCache,
-    ) -> Result<Vec<[u8; LD_SIZE]>, Error> {
+        out: &mut ChunkDigests,
+    ) -> Result<usize, Error> {
         let len = self.len() as usize;
         let off = i * CHUNK;
         let bytes = self.read(off, CHUNK.min(len - off), buf)?;
-        Ok(bytes
-            .chunks_exact(PAGE_SIZE)
-            .map(|p| cache.digest(p))
-            .collect())
+        let mut n = 0;
+        for (d, p) in out.iter_mut().zip(bytes.chunks_exact(PAGE_SIZE)) {
+            *d = cache.digest(p);
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Hands the SHA-384 of every page, in order, to `sink`.
+    ///
+    /// Large images are hashed by this thread and one helper thread, each taking the next
+    /// unclaimed chunk from a shared counter and writing its digests into that chunk's slot;
+    /// this thread hands the slots to `sink` in order as they fill (so the PAGE_INFO chain is
+    /// extended while the helper hashes) and sleeps only when every chunk is claimed and the
+    /// next one in order is still being hashed by the helper. The helper allocates nothing (its
+    /// buffer comes from this thread): a first `malloc` on a new thread makes glibc map a new
+    /// 64 MiB arena, which cost more than a chunk's hashing.
     pub(crate) fn page_digests(&self, mut sink: impl FnMut(&[u8; LD_SIZE])) -> Result<(), Error> {
         let len = self.len() as usize;
         let chunks = len.div_ceil(CHUNK);
-        let mut buf = Vec::new();
+        let mut buf = Vec::with_capacity(CHUNK);
         let mut cache = UniformCache::new();
+        let mut out = [[0u8; LD_SIZE]; CHUNK_PAGES];
         if len < PARALLEL_MIN {
             for i in 0..chunks {
-                self.chunk_digests(i, &mut buf, &mut cache)?
-                    .iter()
-                    .for_each(&mut sink);
+                let n = self.chunk_digests(i, &mut buf, &mut cache, &mut out)?;
+                out[..n].iter().for_each(&mut sink);
             }
             return Ok(());
         }
+        let slots: Vec<Slot> = std::iter::repeat_with(Slot::new).take(chunks).collect();
         let next = AtomicUsize::new(0);
+        let helper_done = AtomicBool::new(false);
+        let failure = Mutex::new(None);
+        let main = std::thread::current();
+        let helper_buf = Vec::with_capacity(CHUNK);
         std::thread::scope(|s| {
-            let (tx, rx) = mpsc::channel();
-            let next = &next;
+            let (slots, next, helper_done, failure) = (&slots, &next, &helper_done, &failure);
             let helper = std::thread::Builder::new()
                 .stack_size(HELPER_STACK)
                 .spawn_scoped(s, move || {
-                    let (mut buf, mut cache) = (Vec::new(), UniformCache::new());
+                    // Wakes the main thread however the helper ends (also on a panic).
+                    let _done = Finished(helper_done, &main);
+                    let (mut buf, mut cache) = (helper_buf, UniformCache::new());
+                    let mut out = [[0u8; LD_SIZE]; CHUNK_PAGES];
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= chunks {
-                            break;
-                        }
-                        let r = self.chunk_digests(i, &mut buf, &mut cache);
+                        let Some(slot) = slots.get(i) else { break };
+                        let r = self.chunk_digests(i, &mut buf, &mut cache, &mut out);
                         let failed = r.is_err();
-                        if tx.send((i, r)).is_err() || failed {
+                        let _ = slot.set(match r {
+                            Ok(n) => Some((n, out)),
+                            Err(e) => {
+                                if let Ok(mut f) = failure.lock() {
+                                    *f = Some(e);
+                                }
+                                None
+                            }
+                        });
+                        main.unpark();
+                        if failed {
                             break;
                         }
                     }
                 });
-            // Without a helper (no thread could be started) the loop below does every chunk.
-            let mut helper = helper.ok();
-            let mut done: Vec<Option<Vec<[u8; LD_SIZE]>>> = vec![None; chunks];
+            // Without a helper (no thread could be started) this thread hashes every chunk.
+            let helper = helper.ok();
+            let helper_gone = || helper.is_none() || helper_done.load(Ordering::Acquire);
             let mut emitted = 0;
-            while emitted < chunks {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i < chunks {
-                    done[i] = Some(self.chunk_digests(i, &mut buf, &mut cache)?);
-                    while let Ok((j, r)) = rx.try_recv() {
-                        done[j] = Some(r?);
+            let result = loop {
+                if emitted == chunks {
+                    break Ok(());
+                }
+                match slots[emitted].get() {
+                    Some(Some((n, ds))) => {
+                        ds[..*n].iter().for_each(&mut sink);
+                        emitted += 1;
+                        continue;
                     }
-                } else if done[emitted].is_none() {
-                    // Nothing left to take: wait for the helper's chunk.
-                    match rx.recv() {
-                        Ok((j, r)) => done[j] = Some(r?),
-                        Err(_) => {
-                            // The helper ended without sending it: it can only have panicked.
-                            if let Some(Err(panic)) = helper.take().map(|h| h.join()) {
-                                std::panic::resume_unwind(panic);
-                            }
-                            return Err(Error::Truncated {
-                                field: "image pages (hashing thread stopped)",
+                    Some(None) => {
+                        break Err(failure
+                            .lock()
+                            .ok()
+                            .and_then(|mut f| f.take())
+                            .unwrap_or(Error::Truncated {
+                                field: "image pages (hashing thread failed)",
                                 offset: (emitted * CHUNK) as u64,
                                 needed: CHUNK as u64,
                                 available: 0,
-                            });
-                        }
+                            }))
                     }
+                    None => {}
                 }
-                while let Some(ds) = done.get_mut(emitted).and_then(Option::take) {
-                    ds.iter().for_each(&mut sink);
-                    emitted += 1;
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if let Some(slot) = slots.get(i) {
+                    match self.chunk_digests(i, &mut buf, &mut cache, &mut out) {
+                        Ok(n) => {
+                            let _ = slot.set(Some((n, out)));
+                        }
+                        Err(e) => break Err(e),
+                    }
+                } else if helper_gone() && slots[emitted].get().is_none() {
+                    // The helper ended without filling a chunk it took: it can only have
+                    // panicked.
+                    if let Some(Err(panic)) = helper.map(|h| h.join()) {
+                        std::panic::resume_unwind(panic);
+                    }
+                    break Err(Error::Truncated {
+                        field: "image pages (hashing thread stopped)",
+                        offset: (emitted * CHUNK) as u64,
+                        needed: CHUNK as u64,
+                        available: 0,
+                    });
+                } else {
+                    // Every chunk is taken and the next one in order is the helper's.
+                    std::thread::park();
                 }
-            }
-            Ok(())
+            };
+            // On an error the helper has nothing left to take.
+            next.store(chunks, Ordering::Relaxed);
+            result
         })
+    }
+}
+
+/// Pages per chunk.
+const CHUNK_PAGES: usize = CHUNK / PAGE_SIZE;
+/// The digests of one chunk's pages.
+type ChunkDigests = [[u8; LD_SIZE]; CHUNK_PAGES];
+/// One chunk's result: how many pages it held and their digests, or `None` if the helper
+/// failed to read it (its error is kept aside).
+type Slot = OnceLock<Option<(usize, ChunkDigests)>>;
+
+/// Marks the helper thread finished and wakes the main thread when dropped.
+struct Finished<'a>(&'a AtomicBool, &'a std::thread::Thread);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+        self.1.unpark();
     }
 }
 
