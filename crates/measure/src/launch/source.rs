@@ -342,16 +342,14 @@ impl<'a> ImageSource<'a> {
                         continue;
                     }
                     Some(None) => {
-                        break Err(failure
-                            .lock()
-                            .ok()
-                            .and_then(|mut f| f.take())
-                            .unwrap_or(Error::Truncated {
+                        break Err(failure.lock().ok().and_then(|mut f| f.take()).unwrap_or(
+                            Error::Truncated {
                                 field: "image pages (hashing thread failed)",
                                 offset: (emitted * CHUNK) as u64,
                                 needed: CHUNK as u64,
                                 available: 0,
-                            }))
+                            },
+                        ))
                     }
                     None => {}
                 }
