@@ -5,19 +5,25 @@
 #     same tarball, both pinned to one core; then on a multi-file image with 1 and 2 cores.
 # Needs: hyperfine, sgdisk, mkfs.vfat, mtools, Debian's ovmf/shim-signed/grub-efi-amd64-signed,
 # sev-snp-measure (in $REMITS_VENV, default ~/.cache/remits-venv). Everything is written under a
-# temporary directory (in /tmp) and deleted on exit. SKIP_SNP=1 skips part 1; RUNS sets its runs;
-# SNP_ONLY=1 stops after part 1. Part 1 also prints `perf stat` CPU times when perf is installed.
+# temporary directory (in /tmp) and deleted on exit. SKIP_SNP=1 skips part 1; RUNS sets its runs
+# (default 40, after 5 warm-up runs); SNP_ONLY=1 stops after part 1; BIN=<path> measures that
+# binary instead of building target/release/remits-measure. Part 1 also prints `perf stat` CPU
+# times when perf is installed, and the load average before each case (wall times are only
+# comparable on an idle machine: rerun if it is above 0.5).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
 VENV="${REMITS_VENV:-$HOME/.cache/remits-venv}"
 SSM="$VENV/bin/sev-snp-measure"
 TD="${REMITS_TESTDATA:-$ROOT/../shared/testdata}/measure"
-BIN="$ROOT/target/release/remits-measure"
+BIN="${BIN:-}"
 OVMF=/usr/share/OVMF/OVMF_CODE_4M.fd
-RUNS="${RUNS:-30}"
+RUNS="${RUNS:-40}"
 
-(cd "$ROOT" && cargo build --release -q -p remits-measure-cli)
+if [ -z "$BIN" ]; then
+  (cd "$ROOT" && cargo build --release -q -p remits-measure-cli)
+  BIN="$ROOT/target/release/remits-measure"
+fi
 W="$(mktemp -d /tmp/remits-measure-compare.XXXXXX)"
 trap 'rm -rf "$W"' EXIT
 
@@ -36,7 +42,7 @@ for c in "${cases[@]}"; do
   [ "$("$SSM" $c)" = "$("$BIN" snp $c)" ] || { echo "outputs differ for: $c" >&2; exit 1; }
   # shellcheck disable=SC2086
   echo "-- $(uptime | sed 's/.*load/load/')"
-  hyperfine -N -w 3 -r "$RUNS" --export-markdown "$W/snp.md" "$SSM $c" "$BIN snp $c" | grep -E "Time|faster"
+  hyperfine -N -w 5 -r "$RUNS" --export-markdown "$W/snp.md" "$SSM $c" "$BIN snp $c" | grep -E "Time|faster"
   cat "$W/snp.md"
   # CPU time (user + system of all threads) is the steadier number when other jobs share the
   # cores; perf stat's task-clock measures it more finely than hyperfine's rusage.
