@@ -296,6 +296,7 @@ impl<'a> ImageSource<'a> {
         let next = AtomicUsize::new(0);
         let helper_done = AtomicBool::new(false);
         let failure = Mutex::new(None);
+        let main_cpu = current_cpu();
         let main = std::thread::current();
         let helper_buf = Vec::with_capacity(CHUNK);
         std::thread::scope(|s| {
@@ -305,6 +306,7 @@ impl<'a> ImageSource<'a> {
                 .spawn_scoped(s, move || {
                     // Wakes the main thread however the helper ends (also on a panic).
                     let _done = Finished(helper_done, &main);
+                    leave_cpu(main_cpu);
                     let (mut buf, mut cache) = (helper_buf, UniformCache::new());
                     let mut out = [[0u8; LD_SIZE]; CHUNK_PAGES];
                     loop {
@@ -329,6 +331,10 @@ impl<'a> ImageSource<'a> {
                 });
             // Without a helper (no thread could be started) this thread hashes every chunk.
             let helper = helper.ok();
+            // A new thread is queued on its parent's CPU: let it run now and move away.
+            if helper.is_some() {
+                std::thread::yield_now();
+            }
             let helper_gone = || helper.is_none() || helper_done.load(Ordering::Acquire);
             let mut emitted = 0;
             let result = loop {
@@ -383,6 +389,37 @@ impl<'a> ImageSource<'a> {
             result
         })
     }
+}
+
+/// The CPU the calling thread runs on (`None` where that cannot be asked).
+fn current_cpu() -> Option<usize> {
+    #[cfg(target_os = "linux")]
+    return Some(rustix::thread::sched_getcpu());
+    #[cfg(not(target_os = "linux"))]
+    return None;
+}
+
+/// Moves the calling thread off `cpu` (the main thread's) if another CPU is allowed, then
+/// allows every CPU again. Linux queues a new thread on its parent's CPU and, with the other
+/// CPU idle, neither the wake-up path (its idle-CPU scan is skipped once the caches' CPUs are
+/// busy enough, which on two CPUs is one busy CPU) nor the balancing tick moves either thread
+/// for milliseconds: measured with `perf sched timehist`, most runs hashed on one CPU. A
+/// thread that narrows its own affinity is moved at once.
+fn leave_cpu(cpu: Option<usize>) {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::thread::{sched_getaffinity, sched_setaffinity};
+        let (Some(cpu), Ok(allowed)) = (cpu, sched_getaffinity(None)) else {
+            return;
+        };
+        let mut others = allowed;
+        others.unset(cpu);
+        if others.count() > 0 && sched_setaffinity(None, &others).is_ok() {
+            let _ = sched_setaffinity(None, &allowed);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cpu;
 }
 
 /// Pages per chunk.
