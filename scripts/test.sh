@@ -34,13 +34,16 @@ status=0
 cargo test --workspace --exclude remits-benches --no-fail-fast > target/test-output.txt 2>&1 || status=$?
 grep -v -E '^test .* \.\.\. ok$' target/test-output.txt || true
 
-# The workspace build unifies features: the binaries turn on `aws-lc` in remits-snp (whose tests
-# then run every vector through both signature backends) and in remits-measure. Build the
-# libraries once more as a user gets them by default (pure Rust only), on the same vectors.
-phase "tests: default pure-Rust builds of remits-snp and remits-measure (the same real vectors)"
-{ cargo test -p remits-snp && cargo test -p remits-measure --lib --test launch_vectors; } \
+# The workspace build unifies features: the binaries turn on `aws-lc` in remits-snp, -verify,
+# -kbs, -sim and -measure. Their tests then run both implementations on the same inputs (SNP
+# vectors through both signature backends, tokens and JWEs across both, the measure hash
+# backend against `sha2` at every block boundary). What only the default (pure-Rust) build
+# compiles is linted here as users get it, plus the launch vectors on `sha2` itself.
+phase "lint + launch vectors: default pure-Rust builds"
+{ cargo clippy -p remits-snp -p remits-measure -p remits-verify -p remits-kbs -p remits-sim --lib -- -D warnings \
+    && cargo test -p remits-measure --test launch_vectors; } \
   > target/test-output-default.txt 2>&1 || status=$?
-grep -E '^test result|FAILED|panicked' target/test-output-default.txt || true
+grep -E '^test result|FAILED|panicked|^error|^warning' target/test-output-default.txt || true
 
 passed=$(cat target/test-output.txt target/test-output-default.txt | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(cat target/test-output.txt target/test-output-default.txt | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
