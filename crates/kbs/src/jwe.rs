@@ -393,26 +393,18 @@ impl TeeKeyPair {
         use rsa::traits::PublicKeyParts;
         match self {
             Self::P256(sk) => {
-                let secret = Zeroizing::new(sk.to_bytes());
-                let p = ecdh::public_point(Backend::preferred(), Curve::P256, &secret[..])
-                    .unwrap_or_else(|_| {
-                        p256::EncodedPoint::from(sk.public_key())
-                            .as_bytes()
-                            .to_vec()
-                    });
-                let (x, y) = ecdh::xy(&p);
-                ec_jwk("P-256", Some(x), Some(y))
+                ec_public_jwk(Curve::P256, "P-256", &Zeroizing::new(sk.to_bytes()), || {
+                    p256::EncodedPoint::from(sk.public_key())
+                        .as_bytes()
+                        .to_vec()
+                })
             }
             Self::P521(sk) => {
-                let secret = Zeroizing::new(sk.to_bytes());
-                let p = ecdh::public_point(Backend::preferred(), Curve::P521, &secret[..])
-                    .unwrap_or_else(|_| {
-                        p521::EncodedPoint::from(sk.public_key())
-                            .as_bytes()
-                            .to_vec()
-                    });
-                let (x, y) = ecdh::xy(&p);
-                ec_jwk("P-521", Some(x), Some(y))
+                ec_public_jwk(Curve::P521, "P-521", &Zeroizing::new(sk.to_bytes()), || {
+                    p521::EncodedPoint::from(sk.public_key())
+                        .as_bytes()
+                        .to_vec()
+                })
             }
             Self::Rsa(sk) => serde_json::json!({
                 "kty": "RSA",
@@ -564,6 +556,19 @@ impl TeeKeyPair {
             .map_err(|_| JweError::Decrypt("AES-GCM tag"))?;
         Ok(buf)
     }
+}
+
+/// The public JWK of an EC private scalar: its point from the preferred ECDH backend, or from
+/// `fallback` (the RustCrypto computation) should that backend refuse the scalar.
+fn ec_public_jwk(
+    curve: Curve,
+    crv: &str,
+    secret: &[u8],
+    fallback: impl FnOnce() -> Vec<u8>,
+) -> Value {
+    let p = ecdh::public_point(Backend::preferred(), curve, secret).unwrap_or_else(|_| fallback());
+    let (x, y) = ecdh::xy(&p);
+    ec_jwk(crv, Some(x), Some(y))
 }
 
 fn ec_jwk(crv: &str, x: Option<&[u8]>, y: Option<&[u8]>) -> Value {
