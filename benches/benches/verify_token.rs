@@ -14,7 +14,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use remits_evidence::clock::FixedClock;
 use remits_policy::{shipped, EarStatus, PolicyEngine};
 use remits_store::MemoryStore;
-use remits_verify::{AttestationService, ServiceConfig};
+use remits_verify::{AttestationService, Binding, ServiceConfig};
 use serde_json::{json, Value};
 
 // 2026-11-01T00:00:00Z: inside every certificate's validity.
@@ -24,7 +24,7 @@ struct Case {
     name: &'static str,
     tee: &'static str,
     evidence: Value,
-    report_data: Option<Vec<u8>>,
+    report_data: Vec<u8>,
     rv: Value,
 }
 
@@ -37,7 +37,7 @@ fn cases() -> Option<Vec<Case>> {
         name: "snp_milan",
         tee: "snp",
         evidence: json!({"report": b64(&report), "cert_chain": [{"cert_type": "VCEK", "data": b64(&vcek)}]}),
-        report_data: None,
+        report_data: report.get(0x50..0x90)?.to_vec(),
         rv: json!({
             "snp_launch_measurement": ["7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f"],
             "snp_min_tcb_milan": [{"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115}],
@@ -54,7 +54,7 @@ fn cases() -> Option<Vec<Case>> {
             &std::fs::read(d.join("az-snp-vtpm/evidence-v2.json")).ok()?,
         )
         .ok()?,
-        report_data: Some(hex::decode(e["nonce_hex"].as_str()?).ok()?),
+        report_data: hex::decode(e["nonce_hex"].as_str()?).ok()?,
         rv: json!({
             "measurement": [b64(&meas)],
             "snp_pcr11": [e["pcrs_sha256"]["11"]],
@@ -90,15 +90,10 @@ fn bench(c: &mut Criterion) {
                 .unwrap();
             svc
         });
+        let binding = Binding::ReportData(case.report_data.clone());
         let appraise = || {
-            rt.block_on(svc.appraise(
-                case.tee,
-                &case.evidence,
-                None,
-                None,
-                case.report_data.clone(),
-            ))
-            .unwrap()
+            rt.block_on(svc.appraise(case.tee, &case.evidence, &binding, None))
+                .unwrap()
         };
         // Warm the policy cache (and the SNP chain cache); the result must be affirming, or
         // the benchmark would measure a different path.

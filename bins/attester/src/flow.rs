@@ -184,8 +184,12 @@ pub(crate) async fn run(
                 "--extend-config needs a TPM (--tee tpm, az-snp-vtpm or auto)",
             ));
         }
-        let text =
-            std::fs::read(path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+        let text = remits_evidence::input::read_capped(
+            path,
+            remits_evidence::input::MAX_INPUT_FILE,
+            "--extend-config",
+        )
+        .map_err(|e| Failure::usage(e.to_string()))?;
         let manifest: remits_measure::predict::manifest::Manifest = serde_json::from_slice(&text)
             .map_err(|e| {
             Failure::usage(format!(

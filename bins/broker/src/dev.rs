@@ -89,7 +89,11 @@ pub(crate) fn prepare(dir: &Path, listen: SocketAddr) -> anyhow::Result<Prepared
         let _ = std::fs::remove_file(&admin_pub);
     }
     if !admin_pub.exists() {
-        let k = AdminSigningKey::from_pem(&std::fs::read_to_string(&admin_priv)?)?;
+        let k = AdminSigningKey::from_pem(&remits_evidence::input::read_capped_string(
+            &admin_priv,
+            remits_evidence::input::MAX_INPUT_FILE,
+            "admin key",
+        )?)?;
         write_new(&admin_pub, k.public_pem()?.as_bytes(), 0o644)?;
     }
     let sim = dir.join("sim");

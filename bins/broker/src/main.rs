@@ -13,6 +13,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use remits_evidence::clock::SystemClock;
+use remits_evidence::input::{read_capped, read_capped_string, MAX_INPUT_FILE};
 use remits_kbs::admin::AdminSigningKey;
 use remits_kbs::client::{AdminClient, ClientError, ClientOptions};
 use remits_kbs::config::BrokerConfig;
@@ -194,16 +195,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ca,
             action,
         } => {
-            let pem = std::fs::read_to_string(&key)
-                .with_context(|| format!("reading {}", key.display()))?;
+            let pem = read_capped_string(&key, MAX_INPUT_FILE, "--key")?;
             let key = AdminSigningKey::from_pem(&pem)?;
             let opts = ClientOptions {
                 root_certs: ca.into_iter().collect(),
                 ..Default::default()
             };
             let admin = AdminClient::new(&broker, key, &opts)?;
-            let read =
-                |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+            let read = |p: &PathBuf| read_capped(p, MAX_INPUT_FILE, "input file");
             match action {
                 AdminCmd::PutResource { path, file } => {
                     admin.put_resource(&path, read(&file)?).await?

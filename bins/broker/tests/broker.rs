@@ -165,7 +165,11 @@ async fn dev_mode_sample_and_sim_snp_handshakes() {
     let rogue = remits_sim::SimSnpAttester::load(&other).unwrap();
     let mut c = KbsClient::new(&b.url, ClientOptions::default()).unwrap();
     match c.get_resource("default/key/1", &rogue).await {
-        Err(ClientError::Denied { status: 401, .. }) => {}
+        // The denial the client sees names the failed check (typed up to the edge).
+        Err(ClientError::Denied {
+            status: 401,
+            detail,
+        }) => assert!(detail.contains("snp.root"), "{detail}"),
         other => panic!("{other:?}"),
     }
 

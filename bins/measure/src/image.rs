@@ -100,10 +100,14 @@ pub(crate) fn run_verify(a: VerifyArgs) -> ExitCode {
         Ok(k) => k,
         Err(e) => return fail("verify", &e),
     };
-    let bytes = match std::fs::read(&a.manifest) {
+    let bytes = match remits_evidence::input::read_capped(
+        &a.manifest,
+        remits_evidence::input::MAX_INPUT_FILE,
+        "--manifest",
+    ) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("remits-measure verify: {}: {e}", a.manifest.display());
+            eprintln!("remits-measure verify: {e}");
             return ExitCode::from(2);
         }
     };

@@ -148,6 +148,15 @@ fn signed_manifest_verifies_and_refusals_have_exit_codes() {
     let o = verify(&unsigned, &pub_key);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not signed"), "{}", stderr(&o));
+    // An endless or huge --manifest (or --key) is refused at once, not read into memory.
+    for (m, k) in [
+        (Path::new("/dev/zero"), pub_key.as_path()),
+        (out.as_path(), Path::new("/dev/zero")),
+    ] {
+        let o = verify(m, k);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("larger than"), "{}", stderr(&o));
+    }
     // Unsupported disk format: exit 2 and the conversion hint.
     let mut q = b"QFI\xfb".to_vec();
     q.resize(1 << 16, 0);

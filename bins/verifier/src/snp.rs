@@ -56,8 +56,8 @@ enum Fail {
 }
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>, Fail> {
-    std::fs::read(path)
-        .map_err(|e| Fail::Usage(format!("cannot read {what} {}: {e}", path.display())))
+    use remits_evidence::input::{read_capped, MAX_INPUT_FILE};
+    read_capped(path, MAX_INPUT_FILE, what).map_err(|e| Fail::Usage(e.to_string()))
 }
 
 fn parse_hex(s: &str, what: &str) -> Result<Vec<u8>, Fail> {
@@ -175,7 +175,7 @@ fn run_inner(a: Args) -> Result<String, Fail> {
     let verified = verifier
         .verify(&report, &Endorsement { leaf, chain }, &opts)
         .map_err(|e| Fail::Rejected(e.to_string()))?;
-    let c = &verified.claims;
+    let c = verified.claims();
     if a.json {
         serde_json::to_string_pretty(c)
             .map_err(|e| Fail::Usage(format!("cannot encode claims: {e}")))
@@ -185,7 +185,7 @@ fn run_inner(a: Args) -> Result<String, Fail> {
             c.generation,
             c.version,
             c.signer,
-            if verified.amd_root {
+            if verified.amd_root() {
                 "AMD root"
             } else {
                 "explicit trust anchor"

@@ -102,16 +102,8 @@ fn finish(r: Result<String, Fail>) -> ExitCode {
 }
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>, Fail> {
-    let open =
-        |e: std::io::Error| Fail::Usage(format!("cannot read {what} {}: {e}", path.display()));
-    let len = std::fs::metadata(path).map_err(open)?.len();
-    if len > MAX_FILE {
-        return Err(Fail::Usage(format!(
-            "{what} {}: {len} bytes exceeds {MAX_FILE}",
-            path.display()
-        )));
-    }
-    std::fs::read(path).map_err(open)
+    remits_evidence::input::read_capped(path, MAX_FILE, what)
+        .map_err(|e| Fail::Usage(e.to_string()))
 }
 
 fn parse_hex(s: &str, what: &str) -> Result<Vec<u8>, Fail> {
@@ -232,7 +224,7 @@ fn az_inner(a: AzArgs) -> Result<String, Fail> {
         return to_json(serde_json::to_string_pretty(&c));
     }
     let vm = c
-        .runtime_claims
+        .runtime_claims()
         .vm_configuration
         .get("vmUniqueId")
         .and_then(|v| v.as_str())
@@ -240,15 +232,15 @@ fn az_inner(a: AzArgs) -> Result<String, Fail> {
         .to_owned();
     Ok(format!(
         "verified: Azure SNP vTPM evidence v{}, {} report v{} at VMPL {}, vmUniqueId {vm}, measurement {}, {}",
-        c.evidence_version,
-        c.snp.generation,
-        c.snp.version,
-        c.snp.vmpl,
-        hex::encode(&c.snp.measurement),
-        if c.tpm.nonce_checked() {
-            format!("nonce {}", c.report_data)
+        c.evidence_version(),
+        c.snp().generation,
+        c.snp().version,
+        c.snp().vmpl,
+        hex::encode(&c.snp().measurement),
+        if c.tpm().nonce_checked() {
+            format!("nonce {}", c.report_data())
         } else {
-            format!("nonce NOT checked (extraData {})", c.report_data)
+            format!("nonce NOT checked (extraData {})", c.report_data())
         }
     ))
 }

@@ -20,7 +20,9 @@ use remits_evidence::binding::RuntimeData;
 use remits_evidence::clock::{Clock, FixedClock, SystemClock};
 use remits_evidence::initdata::InitData;
 use remits_store::MemoryStore;
-use remits_verify::{AttestationService, Attested, EarStatus, Error, PolicyChoice, ServiceConfig};
+use remits_verify::{
+    AttestationService, Attested, Binding, EarStatus, Error, PolicyChoice, ServiceConfig,
+};
 use serde_json::{json, Value};
 
 use crate::exit;
@@ -38,13 +40,19 @@ pub(crate) struct Args {
     #[arg(long)]
     evidence: PathBuf,
     /// Expected report data (hex), compared as given: SNP REPORT_DATA (zero-padded to 64
-    /// bytes), the quote nonce (tpm, az-snp-vtpm), or sample's report_data.
-    #[arg(long, conflicts_with = "runtime_data")]
+    /// bytes), the quote nonce (tpm, az-snp-vtpm), or sample's report_data. With
+    /// --runtime-data it must be that runtime data's digest (else exit 2).
+    #[arg(long)]
     report_data: Option<String>,
     /// KBS runtime data JSON `{"nonce","tee-pubkey","additional-evidence"}`: its SHA-384 over
     /// RFC 8785 canonical JSON must be bound into the evidence.
     #[arg(long)]
     runtime_data: Option<PathBuf>,
+    /// Appraise without any binding (no --report-data or --runtime-data): the evidence may be
+    /// a replay. The token records `remits_binding.kind = "unchecked"`, and the production
+    /// policy denies it. One of the three binding options is required.
+    #[arg(long, conflicts_with_all = ["report_data", "runtime_data"])]
+    unbound: bool,
     /// Init-data TOML file whose digest must be bound (SNP HOST_DATA, TPM PCR8).
     #[arg(long)]
     init_data: Option<PathBuf>,
@@ -94,14 +102,7 @@ pub(crate) struct ServeArgs {
 }
 
 fn read_limited(p: &Path, what: &str) -> Result<Vec<u8>, String> {
-    let meta = std::fs::metadata(p).map_err(|e| format!("{what} {}: {e}", p.display()))?;
-    if meta.len() > MAX_INPUT_FILE {
-        return Err(format!(
-            "{what} {}: larger than {MAX_INPUT_FILE} bytes",
-            p.display()
-        ));
-    }
-    std::fs::read(p).map_err(|e| format!("{what} {}: {e}", p.display()))
+    remits_evidence::input::read_capped(p, MAX_INPUT_FILE, what).map_err(|e| e.to_string())
 }
 
 fn parse_time(s: &str) -> Result<SystemTime, String> {
@@ -130,8 +131,7 @@ fn policy_choice(p: Option<&str>) -> PolicyChoice {
 /// Everything `verify` needs, validated (exit 2 on any failure here).
 struct Inputs {
     evidence: Value,
-    report_data: Option<Vec<u8>>,
-    runtime_data: Option<RuntimeData>,
+    binding: Binding,
     init_data: Option<InitData>,
     time: Option<SystemTime>,
     cfg: ServiceConfig,
@@ -176,6 +176,9 @@ fn inputs(a: &Args) -> Result<Inputs, String> {
         }
         None => None,
     };
+    let binding = Binding::from_parts(runtime_data, report_data, a.unbound).map_err(|e| {
+        format!("{e} (--runtime-data, --report-data, or --unbound to appraise without binding)")
+    })?;
     let time = a.time.as_deref().map(parse_time).transpose()?;
     for p in &a.reference_values {
         read_limited(p, "--reference-values")?;
@@ -190,8 +193,7 @@ fn inputs(a: &Args) -> Result<Inputs, String> {
     };
     Ok(Inputs {
         evidence,
-        report_data,
-        runtime_data,
+        binding,
         init_data,
         time,
         cfg,
@@ -206,17 +208,13 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 const NOT_CHECKED: &str =
-    "NOT CHECKED: no --report-data or --runtime-data was given, so this evidence may be replayed";
+    "NOT CHECKED (--unbound): this evidence may be a replay; production policies deny it";
 
 fn print_result(a: &Args, r: &Attested) {
-    let rd_note = if r.report_data_checked {
-        if a.runtime_data.is_some() {
-            "checked (runtime data)"
-        } else {
-            "checked (--report-data)"
-        }
-    } else {
-        NOT_CHECKED
+    let rd_note = match (r.binding, r.report_data_checked) {
+        ("runtime-data", true) => "checked (runtime data)",
+        ("report-data", true) => "checked (--report-data)",
+        _ => NOT_CHECKED,
     };
     let id_note = match (r.init_data_checked, a.init_data.is_some()) {
         (true, _) => "checked",
@@ -288,14 +286,8 @@ pub(crate) fn run(a: Args) -> ExitCode {
     };
     let res = rt.block_on(async {
         let svc = AttestationService::new(inp.cfg, Arc::new(MemoryStore::new()), clock).await?;
-        svc.appraise(
-            &a.tee,
-            &inp.evidence,
-            inp.runtime_data.as_ref(),
-            inp.init_data.as_ref(),
-            inp.report_data,
-        )
-        .await
+        svc.appraise(&a.tee, &inp.evidence, &inp.binding, inp.init_data.as_ref())
+            .await
     });
     match res {
         Ok(r) => {
@@ -318,9 +310,14 @@ pub(crate) fn run(a: Args) -> ExitCode {
                 Error::EvidenceRejected { .. }
                 | Error::Binding { .. }
                 | Error::PolicyDenied(_)
-                | Error::TeeDisabled { .. } => exit::rejected(e),
-                Error::BadRequest(_) => exit::rejected(e),
-                other => exit::usage(other),
+                | Error::TeeDisabled { .. }
+                | Error::BadRequest(_)
+                | Error::Token(_) => exit::rejected(e),
+                Error::Policy(_)
+                | Error::ReferenceValues(_)
+                | Error::Config(_)
+                | Error::Store(_)
+                | Error::Internal(_) => exit::usage(e),
             }
         }
     }
@@ -339,19 +336,29 @@ struct AttestationBody {
     /// KBS runtime data to bind.
     #[serde(default)]
     runtime_data: Option<RuntimeData>,
-    /// Explicit expected report data (hex), instead of runtime data.
+    /// Explicit expected report data (hex). With `runtime_data` it must be that runtime data's
+    /// digest, or the request is refused (400).
     #[serde(default)]
     report_data: Option<String>,
+    /// Appraise without binding (neither `runtime_data` nor `report_data`): must be asked for
+    /// explicitly; recorded in the token and denied by the production policy.
+    #[serde(default)]
+    unchecked_binding: bool,
     /// Init-data TOML text to bind.
     #[serde(default)]
     init_data: Option<String>,
 }
 
-struct ApiError(StatusCode, String);
+/// An error answer: status, message, and the failed check's name when there is one.
+struct ApiError(StatusCode, String, Option<String>);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({"error": self.1}))).into_response()
+        let body = match self.2 {
+            Some(check) => json!({"error": self.1, "check": check}),
+            None => json!({"error": self.1}),
+        };
+        (self.0, Json(body)).into_response()
     }
 }
 
@@ -363,7 +370,12 @@ impl From<Error> for ApiError {
             | Error::Binding { .. }
             | Error::PolicyDenied(_)
             | Error::TeeDisabled { .. } => StatusCode::FORBIDDEN,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Token(_) => StatusCode::UNAUTHORIZED,
+            Error::Policy(_)
+            | Error::ReferenceValues(_)
+            | Error::Config(_)
+            | Error::Store(_)
+            | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let msg = if code == StatusCode::INTERNAL_SERVER_ERROR {
             eprintln!("remits-verifier: internal error: {e}");
@@ -371,7 +383,11 @@ impl From<Error> for ApiError {
         } else {
             e.to_string()
         };
-        ApiError(code, msg)
+        let check = match &e {
+            Error::PolicyDenied(x) => x.failed().next().map(|c| c.id.clone()),
+            other => other.check().map(str::to_string),
+        };
+        ApiError(code, msg, check)
     }
 }
 
@@ -388,12 +404,14 @@ fn decode_evidence(v: Value) -> Result<Value, ApiError> {
                 ApiError(
                     StatusCode::BAD_REQUEST,
                     "evidence: a string must be base64(url) of the evidence JSON".into(),
+                    None,
                 )
             })?;
             serde_json::from_slice(&raw).map_err(|e| {
                 ApiError(
                     StatusCode::BAD_REQUEST,
                     format!("evidence: decoded string is not JSON: {e}"),
+                    None,
                 )
             })
         }
@@ -405,34 +423,31 @@ async fn attestation(
     State(st): State<AppState>,
     body: Result<Json<AttestationBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Json(b) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
+    let Json(b) = body.map_err(|e| ApiError(e.status(), e.body_text(), None))?;
     let evidence = decode_evidence(b.evidence)?;
     let report_data = b
         .report_data
         .as_deref()
         .map(parse_report_data)
         .transpose()
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.replace("--", "")))?;
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.replace("--", ""), None))?;
+    let binding = Binding::from_parts(b.runtime_data, report_data, b.unchecked_binding)?;
     let init = b.init_data.map(|body| InitData {
         format: "toml".into(),
         body,
     });
-    let fut = st.svc.appraise(
-        &b.tee,
-        &evidence,
-        b.runtime_data.as_ref(),
-        init.as_ref(),
-        report_data,
-    );
+    let fut = st.svc.appraise(&b.tee, &evidence, &binding, init.as_ref());
     let r = tokio::time::timeout(st.timeout, fut).await.map_err(|_| {
         ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
             "appraisal timed out".into(),
+            None,
         )
     })??;
     Ok(Json(json!({
         "token": r.token,
         "status": r.status.as_str(),
+        "binding": r.binding,
         "report_data_checked": r.report_data_checked,
         "init_data_checked": r.init_data_checked,
         "explanation": r.explanation,

@@ -265,6 +265,69 @@ fn usage_errors_exit_2() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// Finding 7 of the trust-core review: `--report` / `--vcek` read whole files of any size (3-6
+/// GB RSS on a 3 GiB file), and a `metadata().len()` cap let `/dev/zero` through. Both are now
+/// refused at once, with a clear error, in bounded memory.
+#[test]
+fn huge_and_endless_inputs_are_refused_in_bounded_memory() {
+    let Some(d) = snp_dir() else { return };
+    if !std::path::Path::new("/usr/bin/time").is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but /usr/bin/time is missing"
+        );
+        println!("SKIPPED: /usr/bin/time (package `time`) is not installed");
+        return;
+    }
+    let t = tmpdir("huge");
+    let huge = t.join("huge.bin");
+    let f = std::fs::File::create(&huge).unwrap();
+    f.set_len(3 << 30).unwrap(); // sparse: 3 GiB of zeros, no disk used
+    drop(f);
+    let huge = huge.to_str().unwrap().to_owned();
+    let vcek = p(&d, "milan-v2-sev-vcek.der");
+    let report = p(&d, "milan-v2-sev-report.bin");
+    for (what, args) in [
+        (
+            "--report /dev/zero",
+            ["--report", "/dev/zero", "--vcek", &vcek],
+        ),
+        ("--report 3 GiB", ["--report", &huge, "--vcek", &vcek]),
+        (
+            "--vcek /dev/zero",
+            ["--report", &report, "--vcek", "/dev/zero"],
+        ),
+        ("--vcek 3 GiB", ["--report", &report, "--vcek", &huge]),
+    ] {
+        let rss = t.join("rss");
+        let started = std::time::Instant::now();
+        let o = Command::new("/usr/bin/time")
+            .args(["-f", "%M", "-o"])
+            .arg(&rss)
+            .arg(env!("CARGO_BIN_EXE_remits-verifier"))
+            .arg("snp")
+            .args(args)
+            .output()
+            .unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(o.status.code(), Some(2), "{what}: {o:?}");
+        let line = stderr_line(&o);
+        assert!(line.contains("larger than"), "{what}: {line}");
+        // GNU time writes "Command exited with non-zero status 2" before the figure.
+        let kib: u64 = std::fs::read_to_string(&rss)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        println!("{what}: refused in {elapsed:?}, peak RSS {} KiB", kib);
+        assert!(kib < 64 * 1024, "{what}: peak RSS {kib} KiB");
+    }
+    let _ = std::fs::remove_dir_all(&t);
+}
+
 fn tmpdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("remits-snp-cli-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);

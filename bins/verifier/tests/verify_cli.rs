@@ -64,6 +64,13 @@ fn envelope(d: &Path, report: &str, leaf: &str, ty: &str) -> Value {
 const MILAN_SEV_MEAS: &str = "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f";
 const MILAN_VLEK_MEAS: &str = "8922ebbdd00ec2c541f36a6e7a82a8773a7accb451ed67bc94e740dbe92c93c4e8c9af857f5ceeb5a493df2a570d7bf0";
 
+/// The hex REPORT_DATA of the SNP report inside an evidence file (either form).
+fn own_report_data(evidence_file: &str) -> String {
+    let v: Value = serde_json::from_slice(&std::fs::read(evidence_file).unwrap()).unwrap();
+    let (report, _) = remits_verify::drivers::snp::parse_evidence(&v).unwrap();
+    hex::encode(&report[0x50..0x90])
+}
+
 fn milan_rv(meas: &[&str]) -> Value {
     json!({
         "snp_launch_measurement": meas,
@@ -132,7 +139,7 @@ fn snp_affirm_and_each_denial() {
         .unwrap()
         .to_owned();
     let genoa_rv = tmp.write("genoa-rv.json", &json!({"snp_launch_measurement": ["6a6519d757e68c2e939c9dbbbc1828498e8de35d2766dd05f1a2cca5059d0cf4ae62a36d75c837974dd50b315506e73e"], "snp_min_tcb_genoa": [{"bootloader": 10, "tee": 0, "snp": 23, "microcode": 25}]}));
-    let base = |ev: &str, rv: &str| {
+    let raw = |ev: &str, rv: &str| {
         s(&[
             "--tee",
             "snp",
@@ -145,16 +152,34 @@ fn snp_affirm_and_each_denial() {
             "--explain",
         ])
     };
+    // Bound to the report's own REPORT_DATA, as an operator who chose that nonce would be.
+    let base = |ev: &str, rv: &str| {
+        let mut v = raw(ev, rv);
+        v.extend(s(&["--report-data", &own_report_data(ev)]));
+        v
+    };
     let with = |mut v: Vec<String>, extra: &[&str]| {
         v.extend(extra.iter().map(|x| x.to_string()));
         v
     };
     check(vec![
         (
-            "affirming, binding not checked",
+            "affirming, bound to the report data",
             base(&sev, &good),
             0,
-            "report data:  NOT CHECKED",
+            "checked (--report-data)",
+        ),
+        (
+            "no binding option: usage error",
+            raw(&sev, &good),
+            2,
+            "--unbound",
+        ),
+        (
+            "unbound: denied by the production policy",
+            with(raw(&sev, &good), &["--unbound"]),
+            1,
+            "[FAIL] binding.report_data",
         ),
         (
             "trustee's evidence form (genoa)",
@@ -165,7 +190,7 @@ fn snp_affirm_and_each_denial() {
         (
             "affirming with nonce",
             with(
-                base(&trustee, &trustee_rv),
+                raw(&trustee, &trustee_rv),
                 &[
                     "--report-data",
                     "ec6c52d7533cc2c4f45be7849cf112ab82b2009fe7bd43e71ed08c14400ad7e2",
@@ -198,6 +223,8 @@ fn snp_affirm_and_each_denial() {
                 "--time",
                 "2025-06-01T00:00:00Z",
                 "--explain",
+                "--report-data",
+                &own_report_data(&vlek),
             ]),
             1,
             "[FAIL] snp.vmpl",
@@ -210,7 +237,7 @@ fn snp_affirm_and_each_denial() {
         ),
         (
             "wrong nonce",
-            with(base(&trustee, &trustee_rv), &["--report-data", "00"]),
+            with(raw(&trustee, &trustee_rv), &["--report-data", "00"]),
             1,
             "binding mismatch: report_data",
         ),
@@ -233,6 +260,7 @@ fn json_output_and_default_policy() {
         ),
     );
     let good = tmp.write("good.json", &milan_rv(&[MILAN_SEV_MEAS]));
+    let rd = own_report_data(&sev);
     let o = run(&[
         "--tee",
         "snp",
@@ -243,12 +271,14 @@ fn json_output_and_default_policy() {
         "--time",
         NOW,
         "--json",
+        "--report-data",
+        &rd,
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     let j: Value = serde_json::from_str(&out(&o)).unwrap();
     assert_eq!(j["status"], "affirming");
-    assert_eq!(j["report_data_checked"], false);
-    assert!(j["binding"].as_str().unwrap().starts_with("NOT CHECKED"));
+    assert_eq!(j["report_data_checked"], true);
+    assert_eq!(j["binding"], "checked (--report-data)");
     assert_eq!(j["explanation"]["policy_id"], "default");
     assert_eq!(
         j["annotated_evidence"]["snp"]["measurement"],
@@ -256,7 +286,17 @@ fn json_output_and_default_policy() {
     );
     assert_eq!(j["token"].as_str().unwrap().split('.').count(), 3);
     // No reference values at all: the production default denies and says why.
-    let o = run(&["--tee", "snp", "--evidence", &sev, "--time", NOW, "--json"]);
+    let o = run(&[
+        "--tee",
+        "snp",
+        "--evidence",
+        &sev,
+        "--time",
+        NOW,
+        "--json",
+        "--report-data",
+        &rd,
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let j: Value = serde_json::from_str(&out(&o)).unwrap();
     assert_eq!(j["status"], "contraindicated");
@@ -280,6 +320,7 @@ fn json_output_and_default_policy() {
         NOW,
         "--policy",
         pol.to_str().unwrap(),
+        "--unbound",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
 }
@@ -429,7 +470,7 @@ fn sample_and_runtime_data() {
     check(vec![
         (
             "sample refused by default",
-            s(&["--tee", "sample", "--evidence", &ev]),
+            s(&["--tee", "sample", "--evidence", &ev, "--unbound"]),
             1,
             "not enabled",
         ),
@@ -442,6 +483,7 @@ fn sample_and_runtime_data() {
                 &ev,
                 "--allow-sample",
                 "--explain",
+                "--unbound",
             ]),
             1,
             "[FAIL] sample.refused",
@@ -528,7 +570,7 @@ fn usage_errors_exit_2() {
             "65 bytes",
         ),
         (
-            "both bindings",
+            "runtime data that is not runtime data",
             s(&[
                 "--tee",
                 "snp",
@@ -540,23 +582,67 @@ fn usage_errors_exit_2() {
                 &ev,
             ]),
             2,
+            "--runtime-data",
+        ),
+        (
+            "unbound and a binding",
+            s(&[
+                "--tee",
+                "snp",
+                "--evidence",
+                &ev,
+                "--report-data",
+                "00",
+                "--unbound",
+            ]),
+            2,
             "cannot be used with",
         ),
         (
+            "no binding",
+            s(&["--tee", "snp", "--evidence", &ev]),
+            2,
+            "--unbound",
+        ),
+        (
             "bad time",
-            s(&["--tee", "snp", "--evidence", &ev, "--time", "yesterday"]),
+            s(&[
+                "--tee",
+                "snp",
+                "--evidence",
+                &ev,
+                "--time",
+                "yesterday",
+                "--unbound",
+            ]),
             2,
             "--time",
         ),
         (
             "bad policy",
-            s(&["--tee", "snp", "--evidence", &ev, "--policy", nj]),
+            s(&[
+                "--tee",
+                "snp",
+                "--evidence",
+                &ev,
+                "--policy",
+                nj,
+                "--unbound",
+            ]),
             2,
             "policy",
         ),
         (
             "bad reference values",
-            s(&["--tee", "snp", "--evidence", &ev, "--reference-values", nj]),
+            s(&[
+                "--tee",
+                "snp",
+                "--evidence",
+                &ev,
+                "--reference-values",
+                nj,
+                "--unbound",
+            ]),
             2,
             "reference values",
         ),
@@ -738,7 +824,7 @@ fn serve_posts_real_evidence_and_returns_a_verifiable_token() {
     assert!(r.get("token").is_none());
 
     // Sample is refused (not enabled in the config); malformed requests are 400s.
-    let req = json!({"tee": "sample", "evidence": {"svn": "1"}});
+    let req = json!({"tee": "sample", "evidence": {"svn": "1"}, "unchecked_binding": true});
     let (code, _) = http(
         &server.addr,
         "POST",
@@ -770,6 +856,97 @@ fn serve_posts_real_evidence_and_returns_a_verifiable_token() {
     // Still serving after all that.
     let (code, body) = http(&server.addr, "GET", "/health", b"");
     assert_eq!((code, body.as_slice()), (200, b"ok".as_slice()));
+}
+
+/// Finding 1 of the trust-core review: runtime data (naming the caller's own key) together
+/// with a public report's own REPORT_DATA used to yield an affirming token naming that key,
+/// `report_data_checked: true`. Now: both given must agree (else 400); runtime data alone
+/// must be in the report (else 403); an unchecked binding is spelled out, carries no key and
+/// is denied by the production policy.
+#[test]
+fn serve_never_signs_an_unbound_key() {
+    let Some(t) = td() else { return };
+    let tmp = Scratch::new("servebind");
+    let rv = tmp.write(
+        "rv.json",
+        &milan_rv(&["7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f"]),
+    );
+    let cfg = tmp.0.join("verifier.toml");
+    std::fs::write(&cfg, format!("reference_values = [{rv:?}]\n")).unwrap();
+    let server = start_server(cfg.to_str().unwrap(), &[]);
+    let evidence = envelope(
+        &t,
+        "snp/milan-v2-sev-report.bin",
+        "snp/milan-v2-sev-vcek.der",
+        "VCEK",
+    );
+    let report = std::fs::read(t.join("snp/milan-v2-sev-report.bin")).unwrap();
+    let own_rd = hex::encode(&report[0x50..0x90]);
+    let attacker_key = json!({"kty": "EC", "crv": "P-256", "alg": "ECDH-ES+A256KW",
+        "x": "axfR8uEsQkf4vOblY6RA8ncDfYEt6zOg9KE5RdiYwpY",
+        "y": "T-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU"});
+    let runtime_data = json!({"nonce": "AAAA", "tee-pubkey": attacker_key,
+        "additional-evidence": ""});
+    let post = |req: Value| {
+        let (code, body) = http(
+            &server.addr,
+            "POST",
+            "/attestation",
+            &serde_json::to_vec(&req).unwrap(),
+        );
+        (
+            code,
+            serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
+        )
+    };
+
+    // Both, disagreeing: refused before anything is verified or signed.
+    let (code, r) = post(json!({"tee": "snp", "evidence": evidence,
+        "runtime_data": runtime_data, "report_data": own_rd}));
+    assert_eq!(code, 400, "{r}");
+    assert!(r.get("token").is_none());
+    assert!(r["error"].as_str().unwrap().contains("runtime data"), "{r}");
+
+    // Runtime data alone with the replayed report: the report does not carry its digest.
+    let (code, r) = post(json!({"tee": "snp", "evidence": evidence,
+        "runtime_data": runtime_data}));
+    assert_eq!(code, 403, "{r}");
+    assert_eq!(r["check"], "binding.report_data", "{r}");
+    assert!(r.get("token").is_none());
+
+    // The report's own REPORT_DATA alone: affirming, and the token names no key.
+    let (code, r) = post(json!({"tee": "snp", "evidence": evidence, "report_data": own_rd}));
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(
+        (r["status"].as_str(), r["binding"].as_str()),
+        (Some("affirming"), Some("report-data"))
+    );
+    let token = r["token"].as_str().unwrap();
+    let payload = token.split('.').nth(1).unwrap();
+    use base64::Engine as _;
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(remits_verify::token::tee_pubkey(&claims), None);
+    let ae = &claims["submods"]["cpu0"]["ear.veraison.annotated-evidence"];
+    assert_eq!(ae["runtime_data_claims"], Value::Null);
+    assert_eq!(ae["remits_binding"]["kind"], "report-data");
+
+    // No binding at all: a request error unless asked for; asked for, the production policy
+    // denies it and says why.
+    let (code, _) = post(json!({"tee": "snp", "evidence": evidence}));
+    assert_eq!(code, 400);
+    let (code, r) = post(json!({"tee": "snp", "evidence": evidence, "unchecked_binding": true}));
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(r["binding"], "unchecked");
+    assert_ne!(r["status"], "affirming");
+    assert!(
+        r["explanation"].to_string().contains("binding.report_data"),
+        "{r}"
+    );
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Types shared by every remits crate: the kinds of TEE ([`TeeKind`]), the project's own evidence
 //! envelopes ([`envelope`]), the CoCo runtime-data binding ([`binding`]), init-data digests
 //! ([`initdata`]), an injectable clock ([`clock`]), the [`attester::Attester`] seam, serde helpers
-//! ([`hexser`], [`b64ser`]) and the location of the shared test vectors ([`testdata`]).
+//! ([`hexser`], [`b64ser`]), capped input-file reading ([`input`]) and the location of the shared
+//! test vectors ([`testdata`]).
 //!
 //! This crate holds no cryptographic policy: it only says how things are encoded and bound.
 #![forbid(unsafe_code)]
@@ -13,6 +14,7 @@ pub mod clock;
 pub mod envelope;
 pub mod hexser;
 pub mod initdata;
+pub mod input;
 pub mod testdata;
 
 mod tee;

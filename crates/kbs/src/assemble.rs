@@ -99,11 +99,15 @@ pub async fn assemble(
     };
     let mut keys = Vec::new();
     for k in &cfg.admin.keys {
-        let pem =
-            std::fs::read_to_string(&k.public_key).map_err(|e| crate::admin::AdminError::Key {
-                name: k.public_key.display().to_string(),
-                reason: e.to_string(),
-            })?;
+        let pem = remits_evidence::input::read_capped_string(
+            &k.public_key,
+            remits_evidence::input::MAX_INPUT_FILE,
+            "admin public key",
+        )
+        .map_err(|e| crate::admin::AdminError::Key {
+            name: k.public_key.display().to_string(),
+            reason: e.to_string(),
+        })?;
         keys.push(NamedKey {
             name: k.name.clone(),
             key: AdminPublicKey::from_pem(&k.name, &pem)?,

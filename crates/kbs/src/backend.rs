@@ -30,26 +30,10 @@ pub struct AttestOutput {
     pub claims: Value,
 }
 
-/// Failures of the attestation backend, by kind (the server picks the status from it).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BackendError {
-    /// The evidence did not verify (reason from the verifier).
-    #[error("evidence rejected: {0}")]
-    EvidenceRejected(String),
-    /// Policy denied (explanation).
-    #[error("policy denied: {0}")]
-    PolicyDenied(String),
-    /// The input is malformed (bad policy text, bad reference-value file, ...).
-    #[error("bad request: {0}")]
-    BadRequest(String),
-    /// A token failed verification.
-    #[error("token: {0}")]
-    Token(String),
-    /// Internal failure.
-    #[error("internal: {0}")]
-    Internal(String),
-}
+/// Failures of the attestation backend: the verifier's own typed error, kept up to the HTTP
+/// edge, where [`crate::error::KbsError`] maps it to a status and trustee's error body in one
+/// exhaustive `match`.
+pub use remits_verify::Error as BackendError;
 
 /// Attestation, token verification and policy, as the broker uses them.
 #[async_trait::async_trait]

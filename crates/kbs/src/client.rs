@@ -164,7 +164,12 @@ impl KbsClient {
             .timeout(opts.timeout)
             .redirect(reqwest::redirect::Policy::none());
         for p in &opts.root_certs {
-            let pem = std::fs::read(p).map_err(|e| ClientError::RootCert {
+            let pem = remits_evidence::input::read_capped(
+                p,
+                remits_evidence::input::MAX_INPUT_FILE,
+                "CA certificate",
+            )
+            .map_err(|e| ClientError::RootCert {
                 path: p.display().to_string(),
                 reason: e.to_string(),
             })?;

@@ -168,7 +168,12 @@ pub enum ConfigError {
 impl BrokerConfig {
     /// Reads and validates a TOML file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        let text = remits_evidence::input::read_capped_string(
+            path,
+            remits_evidence::input::MAX_INPUT_FILE,
+            "config",
+        )
+        .map_err(|e| ConfigError::Read {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;

@@ -40,9 +40,11 @@ pub enum KbsError {
     /// The challenge was already consumed (replayed or concurrent attestation).
     #[error("the challenge of this session was already used")]
     NonceReused,
-    /// Evidence verification failed (reason from the verifier).
-    #[error("attestation failed: {0}")]
-    Attestation(String),
+    /// The verifier refused or failed (evidence, binding, policy, token, ...): its typed error,
+    /// mapped to a status and body by [`verifier_answer`]. The detail (which names the failed
+    /// check) reaches the client unless the failure is internal.
+    #[error("{}", verifier_detail(.0))]
+    Verifier(remits_verify::Error),
     /// No attestation token: neither an attested session nor a bearer token.
     #[error("no attestation token: attest first or send Authorization: Bearer <token>")]
     TokenNotFound,
@@ -64,9 +66,9 @@ pub enum KbsError {
     /// The JWE response could not be built.
     #[error("JWE: {0}")]
     Jwe(#[from] JweError),
-    /// A policy or reference value uploaded by an admin was rejected.
-    #[error("rejected: {0}")]
-    AdminInput(String),
+    /// A policy or reference value uploaded by an admin was rejected (or could not be stored).
+    #[error("{}", admin_detail(.0))]
+    AdminInput(remits_verify::Error),
     /// Storage failed.
     #[error("storage error")]
     Storage(String),
@@ -98,8 +100,8 @@ impl KbsError {
             | Self::SessionExpired
             | Self::SessionState(_)
             | Self::NonceMismatch
-            | Self::NonceReused
-            | Self::Attestation(_) => "AttestationError",
+            | Self::NonceReused => "AttestationError",
+            Self::Verifier(e) => verifier_answer(e).0,
             Self::BadRequest(_) | Self::PayloadTooLarge(_) => "SerdeError",
             Self::TokenNotFound => "TokenNotFound",
             Self::TokenInvalid(_) | Self::TokenKeyMismatch => "TokenVerifierError",
@@ -107,7 +109,7 @@ impl KbsError {
             Self::NotFound(_) => "PluginInternalError",
             Self::AdminAuth(_) => "AdminAuthAccess",
             Self::Jwe(_) => "JweError",
-            Self::AdminInput(_) => "ParsePolicyError",
+            Self::AdminInput(e) => admin_answer(e).0,
             Self::Storage(_) => "PluginInternalError",
             Self::Internal(_) => "PluginInternalError",
         }
@@ -117,7 +119,9 @@ impl KbsError {
     pub fn status(&self, compat: Compat) -> StatusCode {
         let remits = match self {
             Self::InvalidRequestPath(_) => StatusCode::NOT_FOUND,
-            Self::BadRequest(_) | Self::AdminInput(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Verifier(e) => verifier_answer(e).1,
+            Self::AdminInput(e) => admin_answer(e).1,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ProtocolVersion(_)
             | Self::UnsupportedTee(_)
@@ -126,7 +130,6 @@ impl KbsError {
             | Self::SessionState(_)
             | Self::NonceMismatch
             | Self::NonceReused
-            | Self::Attestation(_)
             | Self::TokenNotFound
             | Self::TokenInvalid(_)
             | Self::TokenKeyMismatch
@@ -159,9 +162,74 @@ impl KbsError {
             Self::Storage(d) | Self::Internal(d) => {
                 tracing::error!(detail = %d, "internal failure")
             }
+            Self::Verifier(e) | Self::AdminInput(e) if !verifier_answer(e).2 => {
+                tracing::error!(detail = %e, "internal failure")
+            }
             other => tracing::info!(error = %other, "request refused"),
         }
         (self.status(compat), axum::Json(self.info())).into_response()
+    }
+}
+
+/// How the KBS answers a verifier error: trustee's error variant, the status in remits mode,
+/// and whether the detail may be shown to the client (never for internal failures).
+fn verifier_answer(e: &remits_verify::Error) -> (&'static str, StatusCode, bool) {
+    use remits_verify::Error as V;
+    match e {
+        V::BadRequest(_) => ("SerdeError", StatusCode::BAD_REQUEST, true),
+        V::TeeDisabled { .. } | V::EvidenceRejected { .. } | V::Binding { .. } => {
+            ("AttestationError", StatusCode::UNAUTHORIZED, true)
+        }
+        V::PolicyDenied(_) => ("PolicyDeny", StatusCode::FORBIDDEN, true),
+        V::Token(_) => ("TokenVerifierError", StatusCode::UNAUTHORIZED, true),
+        V::Policy(_) | V::ReferenceValues(_) | V::Config(_) | V::Store(_) | V::Internal(_) => (
+            "PluginInternalError",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            false,
+        ),
+    }
+}
+
+fn verifier_detail(e: &remits_verify::Error) -> String {
+    use remits_verify::Error as V;
+    match e {
+        _ if !verifier_answer(e).2 => "internal error".into(),
+        V::EvidenceRejected { .. } | V::Binding { .. } | V::TeeDisabled { .. } => {
+            format!("attestation failed: {e}")
+        }
+        V::PolicyDenied(x) => format!("denied by policy: {}", x.summary()),
+        V::Token(r) => format!("attestation token rejected: {r}"),
+        _ => e.to_string(),
+    }
+}
+
+/// How the KBS answers a verifier error while storing an admin upload: the upload's own
+/// faults are 400 with the reason; storage and internal failures stay 500 without detail.
+fn admin_answer(e: &remits_verify::Error) -> (&'static str, StatusCode, bool) {
+    use remits_verify::Error as V;
+    match e {
+        V::BadRequest(_) | V::Policy(_) | V::ReferenceValues(_) | V::PolicyDenied(_) => {
+            ("ParsePolicyError", StatusCode::BAD_REQUEST, true)
+        }
+        V::TeeDisabled { .. }
+        | V::EvidenceRejected { .. }
+        | V::Binding { .. }
+        | V::Token(_)
+        | V::Config(_)
+        | V::Store(_)
+        | V::Internal(_) => (
+            "PluginInternalError",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            false,
+        ),
+    }
+}
+
+fn admin_detail(e: &remits_verify::Error) -> String {
+    if admin_answer(e).2 {
+        format!("rejected: {e}")
+    } else {
+        "internal error".into()
     }
 }
 

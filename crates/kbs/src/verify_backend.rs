@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use remits_verify::{AttestationRequest, AttestationService, Error};
+use remits_verify::{AttestationRequest, AttestationService, Binding};
 use serde_json::Value;
 
 use crate::backend::{AttestInput, AttestOutput, AttestationBackend, BackendError};
@@ -18,20 +18,6 @@ impl std::fmt::Debug for VerifyBackend {
     }
 }
 
-fn map(e: Error) -> BackendError {
-    match e {
-        Error::EvidenceRejected { .. } | Error::Binding { .. } | Error::TeeDisabled { .. } => {
-            BackendError::EvidenceRejected(e.to_string())
-        }
-        Error::PolicyDenied(_) => BackendError::PolicyDenied(e.to_string()),
-        Error::BadRequest(_) | Error::Policy(_) | Error::ReferenceValues(_) => {
-            BackendError::BadRequest(e.to_string())
-        }
-        Error::Token(_) => BackendError::Token(e.to_string()),
-        other => BackendError::Internal(other.to_string()),
-    }
-}
-
 #[async_trait::async_trait]
 impl AttestationBackend for VerifyBackend {
     async fn attest(&self, input: AttestInput) -> Result<AttestOutput, BackendError> {
@@ -40,11 +26,10 @@ impl AttestationBackend for VerifyBackend {
             .attest(AttestationRequest {
                 tee: input.tee,
                 evidence: input.evidence,
-                runtime_data: Some(input.runtime_data),
+                binding: Binding::RuntimeData(input.runtime_data),
                 init_data: input.init_data,
             })
-            .await
-            .map_err(map)?;
+            .await?;
         Ok(AttestOutput {
             token: a.token,
             claims: a.claims,
@@ -52,7 +37,7 @@ impl AttestationBackend for VerifyBackend {
     }
 
     fn verify_token(&self, token: &str) -> Result<Value, BackendError> {
-        self.0.verify_token(token).map_err(map)
+        self.0.verify_token(token)
     }
 
     fn tee_pubkey(&self, claims: &Value) -> Option<Value> {
@@ -60,7 +45,7 @@ impl AttestationBackend for VerifyBackend {
     }
 
     async fn allow_resource(&self, claims: &Value, path: &str) -> Result<bool, BackendError> {
-        let d = self.0.allow_resource(claims, path).await.map_err(map)?;
+        let d = self.0.allow_resource(claims, path).await?;
         if !d.allow && !d.reasons.is_empty() {
             tracing::info!(reasons = ?d.reasons, "resource policy denied");
         }
@@ -68,14 +53,14 @@ impl AttestationBackend for VerifyBackend {
     }
 
     async fn set_attestation_policy(&self, id: &str, rego: &str) -> Result<(), BackendError> {
-        self.0.set_attestation_policy(id, rego).await.map_err(map)
+        self.0.set_attestation_policy(id, rego).await
     }
 
     async fn set_resource_policy(&self, rego: &str) -> Result<(), BackendError> {
-        self.0.set_resource_policy(rego).await.map_err(map)
+        self.0.set_resource_policy(rego).await
     }
 
     async fn register_reference_values(&self, body: &[u8]) -> Result<(), BackendError> {
-        self.0.register_reference_values(body).await.map_err(map)
+        self.0.register_reference_values(body).await
     }
 }

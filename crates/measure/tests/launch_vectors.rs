@@ -227,8 +227,8 @@ fn id_block_vectors_reproduce() {
         .unwrap();
         let signed = idblock::sign_id_block(&block, &id, &author);
         let verified = idblock::verify_id_auth(&signed.id_block, &signed.id_auth[..]).unwrap();
-        assert_eq!(B64.encode(verified.id_key_digest), id_d);
-        assert_eq!(B64.encode(verified.author_key_digest), author_d);
+        assert_eq!(B64.encode(verified.id_key_digest()), id_d);
+        assert_eq!(B64.encode(verified.author_key_digest()), author_d);
         blocks += 1;
     }
     assert_eq!(blocks, 2);
@@ -274,7 +274,7 @@ fn sev_test_auth_block_reproduces_and_verifies() {
     assert_eq!(&auth[..], &expected[..]);
     let verified = idblock::verify_id_auth(&block, &expected).unwrap();
     assert_eq!(
-        B64.encode(verified.id_key_digest),
+        B64.encode(verified.id_key_digest()),
         block_vec["expected_id_key_digest_b64"].as_str().unwrap()
     );
     // Tampered: a flipped byte of the ID block, of a signature, of a key.

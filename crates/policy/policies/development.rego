@@ -1,7 +1,9 @@
 # remits DEVELOPMENT attestation policy. Never loaded by default: select it explicitly.
 # It accepts debug guests, any VMPL, any TCB and the (unsigned) sample TEE, so that a developer
 # can exercise the whole flow. Evidence signatures and the runtime-data binding are still
-# checked by the verifier before this policy runs; this policy only relaxes the appraisal.
+# checked by the verifier before this policy runs (an unchecked binding, which a caller must ask
+# for explicitly, is accepted here and recorded in the token); this policy only relaxes the
+# appraisal.
 package policy
 
 import rego.v1

@@ -79,8 +79,13 @@ tcb_ok(actual, gen, part) := true if {
 	num(actual) >= m[part]
 } else := false
 
+# The TCB components a generation's minimum must cover: Turin adds the FMC SPL.
+tcb_parts(gen) := ["bootloader", "tee", "snp", "microcode", "fmc"] if gen == "turin"
+
+else := ["bootloader", "tee", "snp", "microcode"]
+
 tcb_checks(prefix, obj, gen) := {c |
-	some part in ["bootloader", "tee", "snp", "microcode"]
+	some part in tcb_parts(gen)
 	actual := claim(obj, sprintf("reported_tcb_%s", [part]))
 	m := min_tcb(gen)
 	m != null
@@ -91,6 +96,46 @@ tcb_checks(prefix, obj, gen) := {c |
 		sprintf("%s.reported_tcb_%s", [prefix, part]), actual,
 		sprintf(">= %v (snp_min_tcb_%v)", [expected, gen]), ok,
 	)
+}
+
+# trustee's RVPS names for the SNP TCB, read exactly as trustee's default policy reads them:
+# once any of them is registered, each reported component must be one of the listed values
+# (a component without values fails).
+trustee_tcb_names := {
+	"bootloader": "snp_bootloader",
+	"tee": "snp_tee_svn",
+	"snp": "snp_snp_svn",
+	"microcode": "snp_microcode",
+}
+
+has_trustee_tcb if {
+	some name in trustee_tcb_names
+	count(rv(name)) > 0
+}
+
+# Membership with numbers and numeric strings compared by value (RVPS values may be strings).
+num_in(x, values) := true if {
+	some v in values
+	num(v) == num(x)
+} else := false
+
+trustee_tcb_checks(prefix, obj) := {c |
+	has_trustee_tcb
+	some part, name in trustee_tcb_names
+	actual := claim(obj, sprintf("reported_tcb_%s", [part]))
+	c := check(
+		sprintf("%s.tcb_%s_reference", [prefix, part]), "hardware",
+		sprintf("%s.reported_tcb_%s", [prefix, part]), actual,
+		sprintf("in %s %v", [name, rv(name)]), num_in(actual, rv(name)),
+	)
+}
+
+# The evidence must be bound to this request (runtime data or explicit report data): an
+# unchecked binding may be a replay and never affirms in production.
+checks contains c if {
+	kind := object.get(input, ["remits_binding", "kind"], null)
+	c := check("binding.report_data", "configuration", "remits_binding.kind", kind,
+		"runtime-data or report-data", kind in {"runtime-data", "report-data"})
 }
 
 # A signer PCR (PCR16: the measurement-manifest signer) is trusted when it is listed in
@@ -120,10 +165,23 @@ checks contains c if {
 }
 
 checks contains c if {
+	some c in trustee_tcb_checks("snp", input.snp)
+}
+
+checks contains c if {
 	input.snp
 	min_tcb(claim(input.snp, "generation")) == null
+	not has_trustee_tcb
 	c := check("snp.tcb_minimum", "hardware", "snp.generation", claim(input.snp, "generation"),
-		"a snp_min_tcb_<generation> reference value", false)
+		"a snp_min_tcb_<generation> reference value (or trustee's snp_bootloader, snp_tee_svn, snp_snp_svn, snp_microcode)", false)
+}
+
+# AMD's root, or an extra root the operator explicitly marked for production: a simulator or
+# development root verifies, but never affirms here.
+checks contains c if {
+	input.snp
+	v := claim(input.snp, "production_root")
+	c := check("snp.root", "hardware", "snp.production_root", v, true, v == true)
 }
 
 checks contains c if {
@@ -176,6 +234,12 @@ checks contains c if {
 	min_tcb(claim(az, "generation")) == null
 	c := check("az-snp-vtpm.tcb_minimum", "hardware", "az-snp-vtpm.generation",
 		claim(az, "generation"), "a snp_min_tcb_<generation> reference value", false)
+}
+
+checks contains c if {
+	az
+	v := claim(az, "production_root")
+	c := check("az-snp-vtpm.root", "hardware", "az-snp-vtpm.production_root", v, "true", v == "true")
 }
 
 checks contains c if {

@@ -4,14 +4,19 @@ use std::sync::Arc;
 use remits_policy::{shipped, EarStatus, PolicyEngine, ReferenceValues};
 use serde_json::{json, Value};
 
+/// The binding record the verifier adds to every input.
+fn bound() -> Value {
+    json!({"kind": "report-data", "report_data_checked": true, "init_data_checked": false})
+}
+
 fn snp_input() -> Value {
     json!({"snp": {
         "generation": "milan", "vmpl": 0, "policy_debug_allowed": false, "policy_migrate_ma": false,
         "policy_smt_allowed": true, "policy_abi_major": 0, "policy_abi_minor": 31,
         "reported_tcb_bootloader": 3, "reported_tcb_tee": 0, "reported_tcb_snp": 8,
         "reported_tcb_microcode": 115, "measurement": "aa11", "id_key_digest": "ee22",
-        "image_id": "00", "report_data": "00"
-    }})
+        "image_id": "00", "report_data": "00", "amd_root": true, "production_root": true
+    }, "remits_binding": bound()})
 }
 
 fn rvs() -> Arc<ReferenceValues> {
@@ -66,6 +71,7 @@ fn production_denies_each_wrong_claim_with_its_check() {
         ),
         ("measurement", json!("bb"), "snp.identity", "executables"),
         ("generation", json!("genoa"), "snp.tcb_minimum", "hardware"),
+        ("production_root", json!(false), "snp.root", "hardware"),
     ];
     for (field, value, check, cat) in table {
         let mut input = snp_input();
@@ -125,7 +131,8 @@ fn trusted_signer_instead_of_measurement() {
 
 #[test]
 fn production_refuses_sample_development_accepts_it() {
-    let input = json!({"sample": {"svn": "1", "launch_digest": "abcde", "debug": false}});
+    let input = json!({"sample": {"svn": "1", "launch_digest": "abcde", "debug": false},
+        "remits_binding": bound()});
     let out = eval(&input, rvs());
     assert_eq!(out.status, EarStatus::Contraindicated);
     assert_eq!(
@@ -147,7 +154,8 @@ fn production_refuses_sample_development_accepts_it() {
 
 #[test]
 fn tpm_needs_trusted_ak_and_pcr11() {
-    let input = json!({"tpm": {"ak_public": "AK", "pcr11": "11", "pcr16": "00"}});
+    let input = json!({"tpm": {"ak_public": "AK", "pcr11": "11", "pcr16": "00"},
+        "remits_binding": bound()});
     let rv = ReferenceValues::from_json(br#"{"trusted_aks":["AK"],"tpm_pcr11":["11"]}"#).unwrap();
     let out = eval(&input, Arc::new(rv));
     assert_eq!(out.status, EarStatus::Affirming, "{}", out.explanation);
@@ -206,6 +214,105 @@ fn trustee_conventions_work_unchanged() {
         "{}",
         out.explanation.summary()
     );
+}
+
+/// An unchecked binding (the caller spelled it out) never affirms in production; the
+/// development policy accepts it.
+#[test]
+fn production_denies_an_unchecked_binding() {
+    for kind in [json!("unchecked"), Value::Null] {
+        let mut input = snp_input();
+        input["remits_binding"]["kind"] = kind.clone();
+        let out = eval(&input, rvs());
+        assert_eq!(out.status, EarStatus::Contraindicated, "{kind}");
+        let failed: Vec<_> = out.explanation.failed().map(|c| c.id.as_str()).collect();
+        assert_eq!(failed, ["binding.report_data"], "{kind}");
+    }
+    let mut input = snp_input();
+    input["remits_binding"]["kind"] = json!("unchecked");
+    let dev = PolicyEngine::new()
+        .evaluate_attestation(shipped::DEVELOPMENT_ID, shipped::DEVELOPMENT, &input, rvs())
+        .unwrap();
+    assert_eq!(dev.status, EarStatus::Affirming, "{}", dev.explanation);
+}
+
+/// Turin's minimum TCB covers the FMC SPL too (it used to be ignored).
+#[test]
+fn turin_minimum_tcb_checks_fmc() {
+    let mut input = snp_input();
+    input["snp"]["generation"] = json!("turin");
+    input["snp"]["reported_tcb_fmc"] = json!(2);
+    let rv = |min: &str| {
+        Arc::new(
+            ReferenceValues::from_json(
+                format!(r#"{{"snp_launch_measurement":["aa11"],"snp_min_tcb_turin":[{min}]}}"#)
+                    .as_bytes(),
+            )
+            .unwrap(),
+        )
+    };
+    let ok = eval(
+        &input,
+        rv(r#"{"bootloader":3,"tee":0,"snp":8,"microcode":115,"fmc":2}"#),
+    );
+    assert_eq!(ok.status, EarStatus::Affirming, "{}", ok.explanation);
+    for min in [
+        r#"{"bootloader":3,"tee":0,"snp":8,"microcode":115,"fmc":3}"#,
+        r#"{"bootloader":3,"tee":0,"snp":8,"microcode":115}"#,
+    ] {
+        let out = eval(&input, rv(min));
+        let failed: Vec<_> = out.explanation.failed().map(|c| c.id.as_str()).collect();
+        assert_eq!(failed, ["snp.tcb_fmc"], "{min}");
+    }
+}
+
+/// trustee's RVPS TCB names are honoured by the shipped production policy exactly as
+/// trustee's default policy reads them (membership), beside `snp_min_tcb_<generation>`.
+#[test]
+fn production_honours_trustee_tcb_names() {
+    let rv = |json: &str| Arc::new(ReferenceValues::from_json(json.as_bytes()).unwrap());
+    let trustee_only = r#"{"snp_launch_measurement":["aa11"],"snp_bootloader":[3],
+        "snp_tee_svn":[0],"snp_snp_svn":[8,9],"snp_microcode":["115"]}"#;
+    let out = eval(&snp_input(), rv(trustee_only));
+    assert_eq!(out.status, EarStatus::Affirming, "{}", out.explanation);
+    // A value not listed is denied (before: silently ignored).
+    let out = eval(
+        &snp_input(),
+        rv(
+            r#"{"snp_launch_measurement":["aa11"],"snp_bootloader":[3],"snp_tee_svn":[0],
+              "snp_snp_svn":[9],"snp_microcode":[115]}"#,
+        ),
+    );
+    let failed: Vec<_> = out.explanation.failed().map(|c| c.id.as_str()).collect();
+    assert_eq!(failed, ["snp.tcb_snp_reference"], "{}", out.explanation);
+    // One name registered, another missing: the missing component fails (as in trustee).
+    let out = eval(
+        &snp_input(),
+        rv(r#"{"snp_launch_measurement":["aa11"],"snp_bootloader":[3]}"#),
+    );
+    let mut failed: Vec<_> = out.explanation.failed().map(|c| c.id.as_str()).collect();
+    failed.sort_unstable();
+    assert_eq!(
+        failed,
+        [
+            "snp.tcb_microcode_reference",
+            "snp.tcb_snp_reference",
+            "snp.tcb_tee_reference"
+        ],
+        "{}",
+        out.explanation
+    );
+    // Both forms registered: both apply.
+    let out = eval(
+        &snp_input(),
+        rv(
+            r#"{"snp_launch_measurement":["aa11"],"snp_bootloader":[3],"snp_tee_svn":[0],
+              "snp_snp_svn":[8],"snp_microcode":[115],
+              "snp_min_tcb_milan":[{"bootloader":3,"tee":0,"snp":9,"microcode":115}]}"#,
+        ),
+    );
+    let failed: Vec<_> = out.explanation.failed().map(|c| c.id.as_str()).collect();
+    assert_eq!(failed, ["snp.tcb_snp"], "{}", out.explanation);
 }
 
 #[test]

@@ -38,7 +38,7 @@ fn accepted_only_with_the_sim_ark() {
         let anchors = TrustAnchors::amd().with_ark(chain.ark_der()).unwrap();
         let v = Verifier::new(anchors);
         let verified = v.verify(&report, &chain.endorsement(), &opts).unwrap();
-        let claims = serde_json::to_value(&verified.claims).unwrap();
+        let claims = serde_json::to_value(verified.claims()).unwrap();
         let text = claims.to_string();
         assert!(
             text.contains(&hex::encode(ReportParams::default().measurement)),

@@ -60,10 +60,13 @@ fn main() -> ExitCode {
     };
     match verifier.verify(&report, &Endorsement::leaf(leaf), &VerifyOptions::at(time)) {
         Ok(v) => {
-            let c = &v.claims;
+            let c = &v.claims();
             println!(
                 "verified: {} v{} report signed by its {} (AMD root: {})",
-                c.generation, c.version, c.signer, v.amd_root
+                c.generation,
+                c.version,
+                c.signer,
+                v.amd_root()
             );
             println!("measurement  {}", hex::encode(&c.measurement));
             println!("report_data  {}", hex::encode(&c.report_data));

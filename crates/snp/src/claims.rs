@@ -33,6 +33,8 @@ pub struct PolicyClaims {
     pub ciphertext_hiding: bool,
     /// Page swapping disabled (None before report version 5, where the bit is undefined).
     pub page_swap_disable: Option<bool>,
+    /// Set bits this crate does not name (hex, `0x`-prefixed; `0x0` when none).
+    pub unknown_bits: String,
 }
 
 /// Platform information flags, decoded.
@@ -52,8 +54,12 @@ pub struct PlatformInfoClaims {
     pub ciphertext_hiding_en: bool,
     /// Alias check complete (None before report version 3).
     pub alias_check_complete: Option<bool>,
+    /// IOMMU write-safe (bit 6; Turin firmware sets it).
+    pub iommu_write_safe: bool,
     /// SEV-TIO enabled (None before report version 5).
     pub tio_en: Option<bool>,
+    /// Set bits this crate does not name (hex, `0x`-prefixed; `0x0` when none).
+    pub unknown_bits: String,
 }
 
 /// Claims of a report whose signature and endorsement chain verified.
@@ -168,6 +174,7 @@ impl SnpClaims {
                 rapl_dis: p.rapl_dis(),
                 ciphertext_hiding: p.ciphertext_hiding(),
                 page_swap_disable: (v >= 5).then(|| p.page_swap_disable()),
+                unknown_bits: format!("{:#x}", p.unknown_bits()),
             },
             platform_info: PlatformInfoClaims {
                 raw: format!("{:#x}", pi.0),
@@ -177,7 +184,9 @@ impl SnpClaims {
                 rapl_dis: pi.rapl_dis(),
                 ciphertext_hiding_en: pi.ciphertext_hiding_en(),
                 alias_check_complete: (v >= 3).then(|| pi.alias_check_complete()),
+                iommu_write_safe: pi.iommu_write_safe(),
                 tio_en: (v >= 5).then(|| pi.tio_en()),
+                unknown_bits: format!("{:#x}", pi.unknown_bits()),
             },
             author_key_en: ki.author_key_en(),
             mask_chip_key: ki.mask_chip_key(),
@@ -201,5 +210,43 @@ impl SnpClaims {
             launch_mit_vector: report.launch_mit_vector(),
             current_mit_vector: report.current_mit_vector(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PLATFORM_INFO bit 6 (set by Turin firmware on real v5 reports) and the v5 POLICY bits are
+    /// named; unknown set bits are shown, never a reason to reject.
+    #[test]
+    fn v5_bits_are_named_and_unknown_bits_shown() {
+        let mut raw = vec![0u8; crate::report::REPORT_LEN];
+        raw[0] = 5;
+        let policy: u64 = 0x3_0000 | 1 << 25 | 1 << 24 | 1 << 40;
+        raw[0x08..0x10].copy_from_slice(&policy.to_le_bytes());
+        let platform: u64 = 0b1110_0001 | 1 << 9;
+        raw[0x40..0x48].copy_from_slice(&platform.to_le_bytes());
+        let r = Report::parse(&raw).unwrap();
+        let c = SnpClaims::from_report(&r, Generation::Turin, Signer::Vcek, "Turin".into(), None);
+        assert!(c.platform_info.iommu_write_safe);
+        assert_eq!(c.platform_info.alias_check_complete, Some(true));
+        assert_eq!(c.platform_info.tio_en, Some(true));
+        assert_eq!(c.platform_info.unknown_bits, "0x200");
+        assert_eq!(c.policy.page_swap_disable, Some(true));
+        assert!(c.policy.ciphertext_hiding);
+        assert_eq!(c.policy.unknown_bits, "0x10000000000");
+        raw[0x40..0x48].copy_from_slice(&0u64.to_le_bytes());
+        raw[0x08..0x10].copy_from_slice(&0x3_0000u64.to_le_bytes());
+        let r = Report::parse(&raw).unwrap();
+        let c = SnpClaims::from_report(&r, Generation::Turin, Signer::Vcek, "Turin".into(), None);
+        assert!(!c.platform_info.iommu_write_safe);
+        assert_eq!(
+            (
+                c.platform_info.unknown_bits.as_str(),
+                c.policy.unknown_bits.as_str()
+            ),
+            ("0x0", "0x0")
+        );
     }
 }

@@ -244,6 +244,43 @@ pub enum Error {
     KdsNotFetchable(&'static str),
 }
 
+impl Error {
+    /// A stable, short name of the check that failed (`snp.<check>`), for denials shown to a
+    /// client and for metrics. The message ([`std::fmt::Display`]) says why.
+    pub fn check(&self) -> &'static str {
+        match self {
+            Error::ReportLength { .. } | Error::UnsupportedVersion(_) => "snp.report_format",
+            Error::SignatureAlgo(_) | Error::SigningKey(_) | Error::SignatureFormat(_) => {
+                "snp.report_format"
+            }
+            Error::UnknownCpu { .. }
+            | Error::GenerationUnknown
+            | Error::GenerationMismatch { .. } => "snp.generation",
+            Error::CertParse { .. } | Error::CertProfile { .. } | Error::LeafKind { .. } => {
+                "snp.certificate_profile"
+            }
+            Error::ChainIncomplete(_) => "snp.chain_incomplete",
+            Error::UntrustedRoot { .. } => "snp.root",
+            Error::CertSignature { .. } => "snp.chain_signature",
+            Error::CertValidity { .. } => "snp.certificate_validity",
+            Error::TcbMismatch { .. } => "snp.reported_tcb",
+            Error::ChipIdMismatch { .. } => "snp.chip_id",
+            Error::ReportSignature(_) => "snp.report_signature",
+            Error::ReportDataMismatch { .. } | Error::ExpectedTooLong { .. } => "snp.report_data",
+            Error::HostDataMismatch { .. } => "snp.host_data",
+            Error::Revoked { .. } => "snp.crl_revoked",
+            Error::CrlUnavailable(_) | Error::CrlInvalid(_) => "snp.crl",
+            Error::Input { .. } => "snp.input",
+            #[cfg(feature = "kds")]
+            Error::KdsRateLimited { .. }
+            | Error::KdsHttp { .. }
+            | Error::KdsUnavailable { .. }
+            | Error::KdsNotCached { .. }
+            | Error::KdsNotFetchable(_) => "snp.kds",
+        }
+    }
+}
+
 pub(crate) fn rfc3339(t: SystemTime) -> String {
     let odt = time::OffsetDateTime::from(t);
     odt.format(&time::format_description::well_known::Rfc3339)

@@ -14,7 +14,7 @@
 //! let vcek = std::fs::read("vcek.der").unwrap();
 //! let verifier = Verifier::new(TrustAnchors::amd());
 //! let verified = verifier.verify(&report, &Endorsement::leaf(vcek), &VerifyOptions::default())?;
-//! println!("measurement {}", hex::encode(&verified.claims.measurement));
+//! println!("measurement {}", hex::encode(&verified.claims().measurement));
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]

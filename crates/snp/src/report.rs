@@ -184,6 +184,10 @@ impl Policy {
     pub fn page_swap_disable(self) -> bool {
         self.bit(25)
     }
+    /// Bits this crate does not know (26 to 63): shown in claims, never a reason to reject.
+    pub fn unknown_bits(self) -> u64 {
+        self.0 & !((1u64 << 26) - 1)
+    }
 }
 
 /// PLATFORM_INFO (u64 bitfield).
@@ -218,9 +222,17 @@ impl PlatformInfo {
     pub fn alias_check_complete(self) -> bool {
         self.bit(5)
     }
+    /// IOMMU write-safe (bit 6; set by Turin firmware on real v5 reports).
+    pub fn iommu_write_safe(self) -> bool {
+        self.bit(6)
+    }
     /// SEV-TIO enabled (bit 7, v5+).
     pub fn tio_en(self) -> bool {
         self.bit(7)
+    }
+    /// Bits this crate does not know (8 to 63): shown in claims, never a reason to reject.
+    pub fn unknown_bits(self) -> u64 {
+        self.0 & !0xFF
     }
 }
 

@@ -94,19 +94,56 @@ impl VerifyOptions {
     }
 }
 
-/// A report that passed every check. Only [`Verifier::verify`] builds one.
+/// A report that passed every check. Only [`Verifier::verify`] builds one: the fields are
+/// private, so holding a `VerifiedReport` is proof that the checks ran.
+///
+/// Forging one outside the crate does not compile:
+///
+/// ```compile_fail,E0451
+/// fn forge(claims: remits_snp::SnpClaims) -> remits_snp::VerifiedReport {
+///     remits_snp::VerifiedReport {
+///         claims,
+///         leaf_sha256: [0; 32],
+///         ark_sha256: [0; 32],
+///         amd_root: true,
+///         chain_cached: false,
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct VerifiedReport {
-    /// The claims.
-    pub claims: SnpClaims,
+    claims: SnpClaims,
+    leaf_sha256: [u8; 32],
+    ark_sha256: [u8; 32],
+    amd_root: bool,
+    chain_cached: bool,
+}
+
+impl VerifiedReport {
+    /// The verified claims.
+    pub fn claims(&self) -> &SnpClaims {
+        &self.claims
+    }
+    /// The verified claims, by value.
+    pub fn into_claims(self) -> SnpClaims {
+        self.claims
+    }
     /// SHA-256 of the leaf certificate DER.
-    pub leaf_sha256: [u8; 32],
+    pub fn leaf_sha256(&self) -> &[u8; 32] {
+        &self.leaf_sha256
+    }
     /// SHA-256 of the ARK the chain ends in.
-    pub ark_sha256: [u8; 32],
+    pub fn ark_sha256(&self) -> &[u8; 32] {
+        &self.ark_sha256
+    }
     /// Whether the ARK is AMD's (built-in) rather than an explicitly added anchor.
-    pub amd_root: bool,
+    pub fn amd_root(&self) -> bool {
+        self.amd_root
+    }
     /// Whether the chain came from the verifier's cache.
-    pub chain_cached: bool,
+    pub fn chain_cached(&self) -> bool {
+        self.chain_cached
+    }
 }
 
 /// A leaf whose chain verified once; reused while its validity window covers the time.

@@ -49,8 +49,8 @@ fn foreign_chain_rejected_unless_its_ark_is_trusted() {
             backend.clone(),
         );
         let ok = v.verify(&report, &end(&f), &opts).unwrap();
-        assert!(!ok.amd_root);
-        assert_eq!(&ok.claims.report_data[..5], b"nonce");
+        assert!(!ok.amd_root());
+        assert_eq!(&ok.claims().report_data[..5], b"nonce");
         // Also with only the ASK supplied (the ARK comes from the anchors).
         let e = Endorsement {
             leaf: f.vcek.clone(),

@@ -25,12 +25,12 @@ fn each_generation_verifies_and_decodes_its_tcb_layout() {
         for backend in backends() {
             let v2 = Verifier::with_backend(TrustAnchors::amd().with_ark(&f.ark).unwrap(), backend);
             let ok = v2.verify(&f.report(b"gen"), &e, &opts).unwrap();
-            assert_eq!(ok.claims.generation, g);
-            assert!(!ok.amd_root);
+            assert_eq!(ok.claims().generation, g);
+            assert!(!ok.amd_root());
         }
         let ok = v.verify(&f.report(b"gen"), &e, &opts).unwrap();
-        let t = ok.claims.reported_tcb;
-        let j = serde_json::to_value(&ok.claims).unwrap();
+        let t = ok.claims().reported_tcb;
+        let j = serde_json::to_value(ok.claims()).unwrap();
         if g == Generation::Turin {
             assert_eq!(
                 (t.fmc, t.bootloader, t.tee, t.snp, t.microcode),
@@ -120,7 +120,7 @@ fn turin_fmc_and_every_tcb_byte_must_equal_the_spls() {
         r[0x1E0 + 7] = 199;
     });
     let ok = v.verify(&r, &e, &opts).unwrap();
-    assert_eq!(ok.claims.current_tcb.microcode, 200);
+    assert_eq!(ok.claims().current_tcb.microcode, 200);
 }
 
 #[test]
@@ -188,18 +188,18 @@ fn v2_reports_take_the_generation_from_the_certificate() {
             r[0x188..0x18B].copy_from_slice(&[0xEE, 0xEE, 0xEE]);
         });
         let ok = v.verify(&r, &e, &opts).unwrap();
-        assert_eq!(ok.claims.generation, g);
-        assert_eq!(ok.claims.version, 2);
-        assert!(ok.claims.cpuid.is_none());
+        assert_eq!(ok.claims().generation, g);
+        assert_eq!(ok.claims().version, 2);
+        assert!(ok.claims().cpuid.is_none());
         // Version 4 reads as 3, version 5 adds the mitigation vectors.
         let r = f.report_with(b"v4", |r| r[0] = 4);
-        assert_eq!(v.verify(&r, &e, &opts).unwrap().claims.version, 4);
+        assert_eq!(v.verify(&r, &e, &opts).unwrap().claims().version, 4);
         let r = f.report_with(b"v5", |r| {
             r[0] = 5;
             r[0x1F8] = 3;
             r[0x200] = 7;
         });
-        let c = v.verify(&r, &e, &opts).unwrap().claims;
+        let c = v.verify(&r, &e, &opts).unwrap().into_claims();
         assert_eq!(
             (c.launch_mit_vector, c.current_mit_vector),
             (Some(3), Some(7))

@@ -37,11 +37,7 @@ impl Kek {
             path: path.to_owned(),
             reason: reason.to_owned(),
         };
-        let meta = std::fs::metadata(path).map_err(|e| bad(&e.to_string()))?;
-        if meta.len() > 256 {
-            return Err(bad("file is larger than a 32-byte key"));
-        }
-        let data = Zeroizing::new(std::fs::read(path).map_err(|e| bad(&e.to_string()))?);
+        let data = Zeroizing::new(read_kek_file(path).map_err(|e| bad(&e))?);
         if let Ok(raw) = <[u8; 32]>::try_from(data.as_slice()) {
             // 32 bytes that are not all hex digits: raw key. (32 hex digits are only 16 bytes.)
             return Ok(Kek::from_bytes(raw));
@@ -94,6 +90,21 @@ impl fmt::Debug for Kek {
     }
 }
 
+/// Reads at most 256 bytes (a key file is 32 raw bytes or 64 hex digits), enforced while
+/// reading; a larger file, a device or a FIFO that keeps streaming is refused.
+fn read_kek_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    f.take(257)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
+    if buf.len() > 256 {
+        return Err("file is larger than a 32-byte key".into());
+    }
+    Ok(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,3 +144,4 @@ mod tests {
         assert_eq!(format!("{k:?}"), "Kek(<redacted>)");
     }
 }
+

@@ -193,6 +193,34 @@ pub enum Error {
     Evidence(String),
 }
 
+impl Error {
+    /// A stable, short name of the check that failed (`tpm.<check>`, `az.<check>`, or the SNP
+    /// report's own check name), for denials shown to a client. The message says why.
+    pub fn check(&self) -> &'static str {
+        match self {
+            Error::Truncated { .. }
+            | Error::TrailingBytes { .. }
+            | Error::Invalid { .. }
+            | Error::UnsupportedAlgorithm { .. } => "tpm.structure",
+            Error::Key(_) | Error::NotRestrictedSigningKey { .. } => "tpm.ak",
+            Error::AkMismatch(_) => "tpm.ak",
+            Error::SchemeNotAllowed { .. } | Error::HashNotAllowed { .. } => "tpm.quote_scheme",
+            Error::BadSignature { .. } => "tpm.quote_signature",
+            Error::NonceMismatch { .. } => "tpm.nonce",
+            Error::PcrSelectionMismatch { .. } | Error::PcrValues(_) => "tpm.pcr_selection",
+            Error::PcrDigestMismatch { .. } => "tpm.pcr_digest",
+            Error::ReplayMismatch { .. } | Error::ReplayCoverage { .. } => "tpm.event_log_replay",
+            Error::EventLog { .. } => "tpm.event_log",
+            Error::HclField { .. } | Error::RuntimeClaims(_) => "az.hcl_report",
+            Error::ReportDataBinding { .. } => "az.runtime_claims_binding",
+            Error::Vmpl(_) => "az.vmpl",
+            Error::UserData(_) => "az.user_data",
+            Error::Snp(e) => e.check(),
+            Error::Evidence(_) => "tpm.evidence_format",
+        }
+    }
+}
+
 /// Lowercase hex, for error values.
 pub(crate) fn hx(b: &[u8]) -> String {
     hex::encode(b)

@@ -47,37 +47,37 @@ fn real_captures_verify() {
         return;
     };
     let c = verify_az_snp_vtpm(&e0, &v, &at(), NonceCheck::Expected(CHALLENGE)).unwrap();
-    assert_eq!(c.evidence_version, 0);
+    assert_eq!(c.evidence_version(), 0);
     assert_eq!(
-        hex::encode(c.tpm.pcrs().get(HashAlg::Sha256, 0).unwrap()),
+        hex::encode(c.tpm().pcrs().get(HashAlg::Sha256, 0).unwrap()),
         "e15c44796beabf46abcec7c57e590942041e47497e4ec27571c8b7664f48dced"
     );
-    assert_eq!(c.snp.vmpl, 0);
-    assert_eq!(c.report_data, hex::encode(CHALLENGE));
+    assert_eq!(c.snp().vmpl, 0);
+    assert_eq!(c.report_data(), hex::encode(CHALLENGE));
     assert_eq!(
-        c.runtime_claims.vm_configuration["vmUniqueId"],
+        c.runtime_claims().vm_configuration["vmUniqueId"],
         "26F8BC30-774E-4290-8E7A-535F3B672AEE"
     );
     serde_json::to_value(&c).unwrap();
 
     let e1 = load("evidence-v1.json").unwrap();
     let c = verify_az_snp_vtpm(&e1, &v, &at(), NonceCheck::Expected(CHALLENGE)).unwrap();
-    assert_eq!(c.evidence_version, 1);
+    assert_eq!(c.evidence_version(), 1);
     assert_eq!(
-        hex::encode(c.tpm.pcrs().get(HashAlg::Sha256, 0).unwrap()),
+        hex::encode(c.tpm().pcrs().get(HashAlg::Sha256, 0).unwrap()),
         "e15c44796beabf46abcec7c57e590942041e47497e4ec27571c8b7664f48dced"
     );
 
     let e2 = load("evidence-v2.json").unwrap();
     let nonce = hex::decode(V2_NONCE).unwrap();
     let c = verify_az_snp_vtpm(&e2, &v, &at(), NonceCheck::Expected(&nonce)).unwrap();
-    assert_eq!(c.evidence_version, 2);
+    assert_eq!(c.evidence_version(), 2);
     assert_eq!(
-        hex::encode(c.tpm.pcrs().get(HashAlg::Sha256, 0).unwrap()),
+        hex::encode(c.tpm().pcrs().get(HashAlg::Sha256, 0).unwrap()),
         "84275b2f4312cd4fc6cbe6b152ad3c3683e513d9f1e23c34fca160c8cca7a6a7"
     );
     assert!(c
-        .runtime_claims
+        .runtime_claims()
         .user_data
         .as_ref()
         .unwrap()
@@ -86,7 +86,7 @@ fn real_captures_verify() {
     let split = split_capture().unwrap();
     let c = verify_az_snp_vtpm(&split, &v, &at(), NonceCheck::Expected(CHALLENGE)).unwrap();
     assert_eq!(
-        hex::encode(c.tpm.pcrs().get(HashAlg::Sha256, 0).unwrap()),
+        hex::encode(c.tpm().pcrs().get(HashAlg::Sha256, 0).unwrap()),
         "f3a7e99a5f819a034386bce753a48a73cfdaa0bea0ecfc124bedbf5a8c4799be"
     );
     // The V0 JSON round-trips through the V1 writer.

@@ -156,10 +156,10 @@ fn synthetic_evidence_checks() {
     // Genuine (SHA-256 and SHA-384 runtime-claims binding; also through the JSON writer).
     let e = build(&f, &Build::default());
     let c = verify(&f, &e).unwrap();
-    assert_eq!(c.evidence_version, 2);
-    assert_eq!(c.report_data, hex::encode(NONCE));
+    assert_eq!(c.evidence_version(), 2);
+    assert_eq!(c.report_data(), hex::encode(NONCE));
     assert_eq!(
-        c.tpm.pcrs().get(HashAlg::Sha256, 8),
+        c.tpm().pcrs().get(HashAlg::Sha256, 8),
         Some(pcr(8).as_slice())
     );
     // v1/v2 JSON carries the VCEK alone (the chain comes from the anchors): put the

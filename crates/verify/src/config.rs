@@ -30,8 +30,13 @@ pub struct ServiceConfig {
     /// Token issuer (`iss`). Default `remits-verify`.
     pub issuer: String,
     /// Extra SNP roots (ARK certificates, DER or PEM) trusted besides AMD's, e.g. the remits
-    /// simulator's. Reports chaining to them get claim `amd_root = false`.
+    /// simulator's. Reports chaining to them verify, with claims `amd_root = false` and
+    /// `production_root = false`: the shipped production policy denies them.
     pub snp_extra_arks: Vec<PathBuf>,
+    /// Extra SNP roots that are also trusted for production (a private AMD-compatible root
+    /// an operator vouches for): claim `production_root = true`. Never put a development or
+    /// simulator root here.
+    pub snp_production_arks: Vec<PathBuf>,
     /// Accept the unsigned `sample` TEE. Default false: sample evidence is refused.
     pub allow_sample: bool,
     /// The attestation policy. Default: the shipped production policy.
@@ -54,6 +59,7 @@ impl Default for ServiceConfig {
             token_ttl_secs: 300,
             issuer: "remits-verify".into(),
             snp_extra_arks: Vec::new(),
+            snp_production_arks: Vec::new(),
             allow_sample: false,
             attestation_policy: PolicyChoice::Production,
             reference_values: Vec::new(),

@@ -8,19 +8,16 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
+use crate::binding::ReportDataCheck;
 use crate::Error;
 
-/// What the evidence must be bound to. `None` means "not checked" and is reported as such.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What the evidence must be bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expected {
-    /// The runtime-data binding digest (SHA-384 of the canonical runtime data) or explicit
-    /// report data; each driver fits it to its TEE's field (snp: zero-padded to 64 bytes,
-    /// tpm: truncated to 32, az-snp-vtpm: the full 48 bytes, sample: compared exactly).
-    pub report_data: Option<Vec<u8>>,
-    /// Compare `report_data` exactly as given (an explicit value from the operator, e.g. the
-    /// raw quote nonce) instead of fitting it to the TEE's field (the KBS digest).
-    pub report_data_exact: bool,
-    /// The init-data digest (bound to SNP HOST_DATA, or PCR8 = SHA-256(0^32 || digest)).
+    /// The report-data comparison (runtime-data digest, explicit value, or explicitly none).
+    pub report_data: ReportDataCheck,
+    /// The init-data digest (bound to SNP HOST_DATA, or PCR8 = SHA-256(0^32 || digest));
+    /// `None`: init-data is not checked, and the token says so.
     pub init_data: Option<Vec<u8>>,
 }
 
@@ -29,7 +26,8 @@ pub struct Expected {
 pub struct DriverOutput {
     /// Claims under trustee's names for this TEE (the object placed at `input.<tee>`).
     pub claims: Map<String, Value>,
-    /// Whether `Expected::report_data` was compared (false when it was `None`).
+    /// Whether `Expected::report_data` was compared. Must be true unless it was
+    /// [`ReportDataCheck::Unchecked`]; the service refuses the result otherwise.
     pub report_data_checked: bool,
     /// Whether `Expected::init_data` was compared (false when it was `None`).
     pub init_data_checked: bool,
@@ -47,7 +45,7 @@ pub trait TeeDriver: Send + Sync {
     }
 
     /// Verify `evidence` at time `now`. Must check every signature over the received bytes and
-    /// compare every `expected` binding that is `Some`, before returning claims.
+    /// compare every `expected` binding that is set, before returning claims.
     fn verify(
         &self,
         evidence: &Value,

@@ -2,8 +2,11 @@
 use remits_policy::Explanation;
 
 /// Why an attestation or a token check failed.
+///
+/// Deliberately not `#[non_exhaustive]`: every edge (HTTP status, exit code, KBS wire body)
+/// maps it in one exhaustive `match`, so a new variant is a compile error there rather than a
+/// silent fall-through.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// The request itself is malformed (unknown TEE, bad JSON shape, bad hex, ...).
     #[error("bad request: {0}")]
@@ -17,12 +20,12 @@ pub enum Error {
         reason: String,
     },
     /// The evidence failed verification (signature, chain, structure, ...).
-    #[error("{tee} evidence rejected: {reason}")]
+    #[error("{tee} evidence rejected: {}: {source}", .source.check())]
     EvidenceRejected {
         /// TEE name.
         tee: String,
-        /// The failed check.
-        reason: String,
+        /// The failed check, typed as the leaf crate reported it.
+        source: Box<EvidenceError>,
     },
     /// The evidence does not carry the expected runtime-data or init-data binding.
     #[error("{tee} binding mismatch: {what}: expected {expected}, evidence has {actual}")]
@@ -59,7 +62,64 @@ pub enum Error {
     Internal(String),
 }
 
+/// Why a driver rejected evidence: the leaf crate's own error, kept typed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvidenceError {
+    /// remits-snp rejected the report or its endorsement.
+    #[error(transparent)]
+    Snp(#[from] remits_snp::Error),
+    /// remits-tpm rejected the quote, event log or Azure evidence.
+    #[error(transparent)]
+    Tpm(#[from] remits_tpm::Error),
+    /// The evidence document is malformed (the message names the field).
+    #[error("{0}")]
+    Format(String),
+    /// The evidence verified but is signed by a key the configuration does not trust (a TPM
+    /// attestation key that is not in `trusted_aks`).
+    #[error("{0}")]
+    UntrustedKey(String),
+}
+
+impl EvidenceError {
+    /// A stable, short name of the failed check (`snp.report_signature`, `tpm.nonce`, ...),
+    /// shown in denials.
+    pub fn check(&self) -> &'static str {
+        match self {
+            EvidenceError::Snp(e) => e.check(),
+            EvidenceError::Tpm(e) => e.check(),
+            EvidenceError::Format(_) => "evidence.format",
+            EvidenceError::UntrustedKey(_) => "evidence.untrusted_key",
+        }
+    }
+}
+
 impl Error {
+    /// `EvidenceRejected` for `tee` from any leaf error.
+    pub fn rejected(tee: &str, source: impl Into<EvidenceError>) -> Self {
+        Error::EvidenceRejected {
+            tee: tee.to_string(),
+            source: Box::new(source.into()),
+        }
+    }
+
+    /// `EvidenceRejected` for a malformed evidence document.
+    pub fn malformed(tee: &str, reason: impl Into<String>) -> Self {
+        Error::rejected(tee, EvidenceError::Format(reason.into()))
+    }
+
+    /// The name of the failed check, when the evidence or a binding was rejected.
+    pub fn check(&self) -> Option<&'static str> {
+        match self {
+            Error::EvidenceRejected { source, .. } => Some(source.check()),
+            Error::Binding { what, .. } => Some(match *what {
+                "init_data" => "binding.init_data",
+                _ => "binding.report_data",
+            }),
+            _ => None,
+        }
+    }
+
     /// True when the evidence or the policy rejected the attester (as opposed to a bad request
     /// or an internal failure).
     pub fn is_rejection(&self) -> bool {

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+use crate::binding::ReportDataCheck;
 use crate::driver::{Expected, TeeDriver};
 use crate::drivers::{az::AzSnpVtpmDriver, sample::SampleDriver, snp::SnpDriver, tpm::TpmDriver};
 
@@ -17,9 +18,10 @@ fn drivers() -> &'static [Arc<dyn TeeDriver>] {
     static D: OnceLock<Vec<Arc<dyn TeeDriver>>> = OnceLock::new();
     D.get_or_init(|| {
         let v = Arc::new(remits_snp::Verifier::new(remits_snp::TrustAnchors::amd()));
+        let roots = Arc::new(crate::drivers::snp::ProductionRoots::default());
         vec![
-            Arc::new(SnpDriver::new(v.clone())),
-            Arc::new(AzSnpVtpmDriver::new(v)),
+            Arc::new(SnpDriver::new(v.clone(), roots.clone())),
+            Arc::new(AzSnpVtpmDriver::new(v, roots)),
             // Untrusted AKs are let through so that the fuzzer reaches claim extraction.
             Arc::new(TpmDriver::new(None, true)),
             Arc::new(SampleDriver),
@@ -40,15 +42,16 @@ pub fn evidence_json(data: &[u8]) {
         return;
     };
     let expectations = [
-        Expected::default(),
         Expected {
-            report_data: Some(b"challenge".to_vec()),
-            report_data_exact: true,
+            report_data: ReportDataCheck::Unchecked,
+            init_data: None,
+        },
+        Expected {
+            report_data: ReportDataCheck::Exact(b"challenge".to_vec()),
             init_data: Some(vec![0u8; 32]),
         },
         Expected {
-            report_data: Some(vec![0xab; 48]),
-            report_data_exact: false,
+            report_data: ReportDataCheck::Digest(vec![0xab; 48]),
             init_data: Some(vec![1u8; 48]),
         },
     ];

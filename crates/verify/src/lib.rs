@@ -6,6 +6,7 @@
 //! policy (with `query_reference_value`) → an ES256 EAR token and an [`remits_policy::Explanation`].
 #![forbid(unsafe_code)]
 
+pub mod binding;
 mod config;
 pub mod driver;
 pub mod drivers;
@@ -15,9 +16,10 @@ pub mod refvalues;
 mod service;
 pub mod token;
 
+pub use binding::{Binding, ReportDataCheck};
 pub use config::{PolicyChoice, ServiceConfig};
 pub use driver::{DriverOutput, Drivers, Expected, TeeDriver};
-pub use error::Error;
+pub use error::{Error, EvidenceError};
 pub use remits_policy::{EarStatus, Explanation};
 pub use service::{
     load_signing_key, AttestationRequest, AttestationService, Attested, Decision,

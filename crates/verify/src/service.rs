@@ -3,17 +3,21 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use p256::ecdsa::SigningKey;
-use remits_evidence::binding::{sanitize_tee_pubkey, HashAlg, RuntimeData};
+use remits_evidence::binding::{sanitize_tee_pubkey, HashAlg};
 use remits_evidence::clock::Clock;
 use remits_evidence::initdata::InitData;
 use remits_evidence::TeeKind;
 use remits_policy::{shipped, EarStatus, Explanation, PolicyEngine, ResourceDecision};
 use remits_store::{Namespace, Store};
 use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
+use crate::binding::{Binding, ReportDataCheck};
 use crate::config::{PolicyChoice, ServiceConfig};
 use crate::driver::{DriverOutput, Drivers, Expected, TeeDriver};
-use crate::drivers::{az::AzSnpVtpmDriver, sample::SampleDriver, snp::SnpDriver, tpm::TpmDriver};
+use crate::drivers::snp::{ProductionRoots, SnpDriver};
+use crate::drivers::{az::AzSnpVtpmDriver, sample::SampleDriver, tpm::TpmDriver};
 use crate::refvalues::{parse_registration, ReferenceValueStore};
 use crate::token::{TokenSigner, TokenVerifier};
 use crate::Error;
@@ -28,9 +32,9 @@ pub struct AttestationRequest {
     pub tee: TeeKind,
     /// The primary evidence JSON.
     pub evidence: Value,
-    /// The runtime data to bind (nonce + TEE key); `None`: binding not checked.
-    pub runtime_data: Option<RuntimeData>,
-    /// Init-data to bind; `None`: not checked.
+    /// What the evidence must be bound to (required; see [`Binding`]).
+    pub binding: Binding,
+    /// Init-data to bind; `None`: not checked (recorded in the token).
     pub init_data: Option<InitData>,
 }
 
@@ -45,7 +49,9 @@ pub struct Attested {
     pub claims: Value,
     /// Why the policy decided so.
     pub explanation: Explanation,
-    /// Whether the runtime-data binding was checked.
+    /// The binding that was checked (`runtime-data`, `report-data` or `unchecked`).
+    pub binding: &'static str,
+    /// Whether the report-data binding was compared with the evidence.
     pub report_data_checked: bool,
     /// Whether the init-data binding was checked.
     pub init_data_checked: bool,
@@ -94,6 +100,19 @@ fn pem_or_der(bytes: &[u8]) -> Result<Vec<u8>, Error> {
         .map_err(|e| Error::Config(format!("PEM: {e}")))
 }
 
+/// A configured file (key, root, policy, reference values), read with a 16 MiB cap enforced
+/// while reading.
+fn read_config_file(p: &std::path::Path) -> Result<Vec<u8>, Error> {
+    use remits_evidence::input::{read_capped, MAX_INPUT_FILE};
+    read_capped(p, MAX_INPUT_FILE, "configured file").map_err(|e| Error::Config(e.to_string()))
+}
+
+fn read_config_text(p: &std::path::Path) -> Result<String, Error> {
+    use remits_evidence::input::{read_capped_string, MAX_INPUT_FILE};
+    read_capped_string(p, MAX_INPUT_FILE, "configured file")
+        .map_err(|e| Error::Config(e.to_string()))
+}
+
 /// Load a P-256 signing key from PEM (PKCS#8 or SEC1).
 pub fn load_signing_key(pem: &str) -> Result<SigningKey, Error> {
     use p256::pkcs8::DecodePrivateKey;
@@ -115,8 +134,7 @@ impl AttestationService {
     ) -> Result<Self, Error> {
         let key = match &cfg.token_signing_key {
             Some(p) => {
-                let pem = std::fs::read_to_string(p)
-                    .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?;
+                let pem = Zeroizing::new(read_config_text(p)?);
                 load_signing_key(&pem)?
             }
             None => SigningKey::random(&mut rand_core::OsRng),
@@ -132,18 +150,26 @@ impl AttestationService {
         key: SigningKey,
     ) -> Result<Self, Error> {
         let mut anchors = remits_snp::TrustAnchors::amd();
-        for p in &cfg.snp_extra_arks {
-            let bytes =
-                std::fs::read(p).map_err(|e| Error::Config(format!("{}: {e}", p.display())))?;
+        let mut production = Vec::new();
+        let extra = cfg.snp_extra_arks.iter().map(|p| (p, false));
+        for (p, for_production) in extra.chain(cfg.snp_production_arks.iter().map(|p| (p, true))) {
+            let der = pem_or_der(&read_config_file(p)?)?;
             anchors = anchors
-                .with_ark(&pem_or_der(&bytes)?)
+                .with_ark(&der)
                 .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?;
+            if for_production {
+                production.push(Sha256::digest(&der).into());
+            }
         }
+        let roots = Arc::new(ProductionRoots::new(production));
         let rvs = Arc::new(ReferenceValueStore::open(store.clone()).await?);
         let snp_verifier = Arc::new(remits_snp::Verifier::new(anchors));
         let mut drivers = Drivers::new();
-        drivers.register(Arc::new(SnpDriver::new(snp_verifier.clone())));
-        drivers.register(Arc::new(AzSnpVtpmDriver::new(snp_verifier)));
+        drivers.register(Arc::new(SnpDriver::new(
+            snp_verifier.clone(),
+            roots.clone(),
+        )));
+        drivers.register(Arc::new(AzSnpVtpmDriver::new(snp_verifier, roots)));
         drivers.register(Arc::new(TpmDriver::new(
             Some(rvs.clone()),
             cfg.tpm_allow_untrusted_ak,
@@ -155,8 +181,7 @@ impl AttestationService {
             PolicyChoice::Production => (shipped::PRODUCTION_ID.to_string(), None),
             PolicyChoice::Development => (shipped::DEVELOPMENT_ID.to_string(), None),
             PolicyChoice::File(p) => {
-                let t = std::fs::read_to_string(p)
-                    .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?;
+                let t = read_config_text(p)?;
                 ("default".to_string(), Some(t))
             }
         };
@@ -183,8 +208,7 @@ impl AttestationService {
             cfg,
         };
         for p in svc.cfg.reference_values.clone() {
-            let bytes =
-                std::fs::read(&p).map_err(|e| Error::Config(format!("{}: {e}", p.display())))?;
+            let bytes = read_config_file(&p)?;
             svc.register_reference_values(&bytes).await?;
         }
         Ok(svc)
@@ -214,9 +238,8 @@ impl AttestationService {
             .appraise(
                 req.tee.as_str(),
                 &req.evidence,
-                req.runtime_data.as_ref(),
+                &req.binding,
                 req.init_data.as_ref(),
-                None,
             )
             .await?;
         if a.status != EarStatus::Affirming {
@@ -227,14 +250,16 @@ impl AttestationService {
 
     /// The full appraisal for any registered TEE name, returning the token whatever the status
     /// (the CLI prints non-affirming results; brokers should use [`AttestationService::attest`]).
-    /// `report_data` overrides the runtime-data digest (raw expected report data).
+    ///
+    /// The token carries `runtime_data_claims` (the TEE key and nonce) only for
+    /// [`Binding::RuntimeData`], after the evidence was found to carry their digest, and
+    /// records the binding as `remits_binding.kind`.
     pub async fn appraise(
         &self,
         tee: &str,
         evidence: &Value,
-        runtime_data: Option<&RuntimeData>,
+        binding: &Binding,
         init_data: Option<&InitData>,
-        report_data: Option<Vec<u8>>,
     ) -> Result<Attested, Error> {
         let driver = self
             .drivers
@@ -252,23 +277,25 @@ impl AttestationService {
                     Error::BadRequest(format!("no verifier for TEE {tee:?}"))
                 }
             })?;
+        let (report_data, rd_claims) = match binding {
+            Binding::RuntimeData(rd) => {
+                let digest = rd
+                    .digest(HashAlg::Sha384)
+                    .map_err(|e| Error::BadRequest(format!("runtime_data: {e}")))?;
+                let pk = sanitize_tee_pubkey(&rd.tee_pubkey)
+                    .map_err(|e| Error::BadRequest(format!("runtime_data.tee-pubkey: {e}")))?;
+                (
+                    ReportDataCheck::Digest(digest),
+                    json!({"nonce": rd.nonce, "tee-pubkey": pk}),
+                )
+            }
+            Binding::ReportData(d) => (ReportDataCheck::Exact(d.clone()), Value::Null),
+            Binding::Unchecked => (ReportDataCheck::Unchecked, Value::Null),
+        };
         let mut expected = Expected {
-            report_data_exact: report_data.is_some(),
             report_data,
             init_data: None,
         };
-        let mut rd_claims = Value::Null;
-        if let Some(rd) = runtime_data {
-            let digest = rd
-                .digest(HashAlg::Sha384)
-                .map_err(|e| Error::BadRequest(e.to_string()))?;
-            let pk = sanitize_tee_pubkey(&rd.tee_pubkey)
-                .map_err(|e| Error::BadRequest(e.to_string()))?;
-            rd_claims = json!({"nonce": rd.nonce, "tee-pubkey": pk});
-            if expected.report_data.is_none() {
-                expected.report_data = Some(digest);
-            }
-        }
         let mut id_claims = Value::Null;
         if let Some(id) = init_data {
             let (_, d) = id.digest().map_err(|e| Error::BadRequest(e.to_string()))?;
@@ -277,8 +304,27 @@ impl AttestationService {
         }
         let now = self.clock.now();
         let out = driver.verify(evidence, &expected, now)?;
-        self.finish(driver.name(), driver.tee_class(), out, rd_claims, id_claims)
-            .await
+        // A driver that returns without comparing the report data it was given would let an
+        // unbound key into a signed token: refuse the result instead.
+        if expected.report_data.is_checked() && !out.report_data_checked {
+            return Err(Error::Internal(format!(
+                "the {tee} driver returned without checking the requested report data"
+            )));
+        }
+        // Init-data claims are signed only when the evidence carries their digest (the sample
+        // TEE cannot bind init-data: its token says `init_data_checked: false`, no claims).
+        if !out.init_data_checked {
+            id_claims = Value::Null;
+        }
+        self.finish(
+            driver.name(),
+            driver.tee_class(),
+            out,
+            binding.kind(),
+            rd_claims,
+            id_claims,
+        )
+        .await
     }
 
     async fn policy_text(&self, id: &str) -> Result<String, Error> {
@@ -305,6 +351,7 @@ impl AttestationService {
         tee: &str,
         class: &str,
         out: DriverOutput,
+        binding: &'static str,
         rd_claims: Value,
         id_claims: Value,
     ) -> Result<Attested, Error> {
@@ -319,7 +366,11 @@ impl AttestationService {
         annotated.insert("init_data_claims".into(), id_claims);
         annotated.insert(
             "remits_binding".into(),
-            json!({"report_data_checked": out.report_data_checked, "init_data_checked": out.init_data_checked}),
+            json!({
+                "kind": binding,
+                "report_data_checked": out.report_data_checked,
+                "init_data_checked": out.init_data_checked,
+            }),
         );
         let input = Value::Object(annotated);
         let id = self.default_policy_id.clone();
@@ -359,6 +410,7 @@ impl AttestationService {
             status: outcome.status,
             claims,
             explanation: outcome.explanation,
+            binding,
             report_data_checked: out.report_data_checked,
             init_data_checked: out.init_data_checked,
         })

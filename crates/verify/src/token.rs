@@ -248,9 +248,19 @@ impl TokenVerifier {
 /// The TEE public key (JWK) from a token's annotated evidence
 /// (`submods.cpu0."ear.veraison.annotated-evidence".runtime_data_claims.tee-pubkey`), where the
 /// KBS finds the key to encrypt resources to.
+///
+/// Only a key whose binding the token records as checked is returned
+/// (`remits_binding.kind == "runtime-data"` and `report_data_checked == true`): a token that
+/// carries a key it did not bind names nobody.
 pub fn tee_pubkey(claims: &Value) -> Option<Value> {
-    claims
-        .pointer("/submods/cpu0/ear.veraison.annotated-evidence/runtime_data_claims/tee-pubkey")
+    let annotated = claims.pointer("/submods/cpu0/ear.veraison.annotated-evidence")?;
+    let bound = annotated.pointer("/remits_binding/kind") == Some(&Value::from("runtime-data"))
+        && annotated.pointer("/remits_binding/report_data_checked") == Some(&Value::Bool(true));
+    if !bound {
+        return None;
+    }
+    annotated
+        .pointer("/runtime_data_claims/tee-pubkey")
         .filter(|v| v.is_object())
         .cloned()
 }

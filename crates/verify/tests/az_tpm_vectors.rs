@@ -15,10 +15,15 @@ use remits_evidence::clock::FixedClock;
 use remits_evidence::initdata::InitData;
 use remits_policy::{shipped, EarStatus, PolicyEngine};
 use remits_store::MemoryStore;
-use remits_verify::{AttestationService, Attested, Error, ServiceConfig};
+use remits_verify::{AttestationService, Attested, Binding, Error, ServiceConfig};
 use serde_json::{json, Value};
 
 const NOW: &str = "2026-11-01T00:00:00Z";
+
+/// The binding for an optional expected nonce: none given means explicitly unchecked.
+fn bind(nonce: Option<Vec<u8>>) -> Binding {
+    nonce.map(Binding::ReportData).unwrap_or(Binding::Unchecked)
+}
 
 fn td(rel: &str) -> Option<PathBuf> {
     remits_evidence::testdata::dir().map(|d| d.join(rel))
@@ -198,12 +203,12 @@ async fn az_snp_vtpm_table() {
                 Want::Affirming,
             ),
             (
-                "allowed without nonce check",
+                "unbound (no nonce, spelled out): denied by production",
                 c.evidence.clone(),
                 &good,
                 None,
                 None,
-                Want::Affirming,
+                Want::Denied(&["binding.report_data"]),
             ),
             (
                 "allowed by ENCLAVE ID",
@@ -273,7 +278,7 @@ async fn az_snp_vtpm_table() {
         for (name, ev, rv, nonce, init, want) in rows {
             let name = format!("{}: {name}", c.file);
             let svc = service(ServiceConfig::default(), rv).await;
-            let res = svc.appraise("az-snp-vtpm", &ev, None, init, nonce).await;
+            let res = svc.appraise("az-snp-vtpm", &ev, &bind(nonce), init).await;
             judge(&name, &svc, &want, res);
             ran += 1;
         }
@@ -291,9 +296,8 @@ async fn az_snp_vtpm_claims_are_trustee_shaped() {
             .appraise(
                 "az-snp-vtpm",
                 &c.evidence,
+                &Binding::ReportData(c.nonce.clone()),
                 None,
-                None,
-                Some(c.nonce.clone()),
             )
             .await
             .unwrap();
@@ -325,9 +329,8 @@ async fn az_snp_vtpm_debug_and_vmpl_denied_by_production() {
         .appraise(
             "az-snp-vtpm",
             &c.evidence,
+            &Binding::ReportData(c.nonce.clone()),
             None,
-            None,
-            Some(c.nonce.clone()),
         )
         .await
         .unwrap();
@@ -377,7 +380,7 @@ async fn az_snp_vtpm_runtime_data_binding_refuses_other_digest() {
         additional_evidence: String::new(),
     };
     let err = svc
-        .appraise("az-snp-vtpm", &c.evidence, Some(&rd), None, None)
+        .appraise("az-snp-vtpm", &c.evidence, &Binding::RuntimeData(rd), None)
         .await
         .unwrap_err();
     match err {
@@ -596,7 +599,7 @@ async fn tpm_table() {
     let mut ran = 0;
     for (name, cfg, ev, rv, nonce, init, want) in rows {
         let svc = service(cfg.clone(), rv).await;
-        let res = svc.appraise("tpm", &ev, None, init, nonce).await;
+        let res = svc.appraise("tpm", &ev, &bind(nonce), init).await;
         judge(name, &svc, &want, res);
         ran += 1;
     }
@@ -609,7 +612,12 @@ async fn tpm_claims() {
     let rv = json!({"trusted_aks": [v.ak_b64], "tpm_pcr11": [v.pcrs["11"]]});
     let svc = service(ServiceConfig::default(), &rv).await;
     let a = svc
-        .appraise("tpm", &v.evidence, None, None, Some(b"challenge".to_vec()))
+        .appraise(
+            "tpm",
+            &v.evidence,
+            &Binding::ReportData(b"challenge".to_vec()),
+            None,
+        )
         .await
         .unwrap();
     let ae = &a.claims["submods"]["cpu0"]["ear.veraison.annotated-evidence"];
@@ -622,13 +630,17 @@ async fn tpm_claims() {
     }
     assert_eq!(ae["report_data"], json!(hex::encode(b"challenge")));
     assert_eq!(ae["init_data"], v.pcrs["8"]);
-    // Without an expected nonce the quote is still verified, and the result says so.
+    // Without an expected nonce (spelled out) the quote is still verified, the result says
+    // so, and the production policy denies the unbound evidence.
     let a = svc
-        .appraise("tpm", &v.evidence, None, None, None)
+        .appraise("tpm", &v.evidence, &Binding::Unchecked, None)
         .await
         .unwrap();
     assert!(!a.report_data_checked);
-    assert_eq!(a.status, EarStatus::Affirming);
+    assert_eq!(a.binding, "unchecked");
+    assert_ne!(a.status, EarStatus::Affirming);
+    let failed: Vec<_> = a.explanation.failed().map(|c| c.id.as_str()).collect();
+    assert_eq!(failed, ["binding.report_data"], "{}", a.explanation);
 }
 
 #[tokio::test]
@@ -657,7 +669,10 @@ async fn tpm_malformed_evidence_is_a_typed_rejection() {
     cases.push(e);
     cases.push(json!([1, 2]));
     for e in cases {
-        let err = svc.appraise("tpm", &e, None, None, None).await.unwrap_err();
+        let err = svc
+            .appraise("tpm", &e, &Binding::Unchecked, None)
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::EvidenceRejected { .. }), "{e}: {err}");
     }
 }

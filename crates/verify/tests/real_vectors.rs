@@ -11,7 +11,9 @@ use remits_evidence::TeeKind;
 use remits_policy::{shipped, EarStatus, PolicyEngine};
 use remits_store::MemoryStore;
 use remits_verify::drivers::snp_trustee::encode_report;
-use remits_verify::{AttestationRequest, AttestationService, Error, PolicyChoice, ServiceConfig};
+use remits_verify::{
+    AttestationRequest, AttestationService, Binding, Error, PolicyChoice, ServiceConfig,
+};
 use serde_json::{json, Value};
 
 fn td(rel: &str) -> Option<PathBuf> {
@@ -27,6 +29,12 @@ fn envelope(report: &str, leaf: &str, leaf_type: &str) -> Option<Value> {
     let r = std::fs::read(td(report)?).unwrap();
     let c = std::fs::read(td(leaf)?).unwrap();
     Some(json!({"report": b64(&r), "cert_chain": [{"cert_type": leaf_type, "data": b64(&c)}]}))
+}
+
+/// Bind to the report's own REPORT_DATA (as an operator who chose that nonce would).
+fn own_report_data(ev: &Value) -> Binding {
+    let (report, _) = remits_verify::drivers::snp::parse_evidence(ev).unwrap();
+    Binding::ReportData(report[0x50..0x90].to_vec())
 }
 
 fn at(rfc3339: &str) -> SystemTime {
@@ -59,6 +67,7 @@ const MILAN_TRUSTEE_MEAS: &str = "a1f3930413247bb38cfc171579ea3c12d5fe4901f0c792
 const MILAN_TRUSTEE_IDKEY: &str = "0356215882a825279a85b300b0b742931d113bf7e32dde2e50ffde7ec743ca491ecdd7f336dc28a6e0b2bb57af7a44a3";
 const MILAN_VLEK_MEAS: &str = "8922ebbdd00ec2c541f36a6e7a82a8773a7accb451ed67bc94e740dbe92c93c4e8c9af857f5ceeb5a493df2a570d7bf0";
 const GENOA_MEAS: &str = "6a6519d757e68c2e939c9dbbbc1828498e8de35d2766dd05f1a2cca5059d0cf4ae62a36d75c837974dd50b315506e73e";
+const UNBOUND: &str = "unbound";
 const TRUSTEE_RD32: &str = "ec6c52d7533cc2c4f45be7849cf112ab82b2009fe7bd43e71ed08c14400ad7e2";
 
 fn rv(measurements: &[&str]) -> Value {
@@ -85,6 +94,8 @@ struct Row {
     evidence: Option<Value>,
     time: &'static str,
     rv: Value,
+    /// Hex report data to bind; `None`: the report's own REPORT_DATA (what an operator who
+    /// chose the nonce would give); `Some(UNBOUND)`: an explicitly unchecked binding.
     report_data: Option<&'static str>,
     init_data: Option<InitData>,
     want: Want,
@@ -120,7 +131,41 @@ async fn snp_table() {
         format: "toml".into(),
         body: "algorithm = \"sha384\"\nversion = \"0.1.0\"\n".into(),
     };
+    let mut trustee_tcb = json!({
+        "snp_launch_measurement": [GENOA_MEAS],
+        "snp_bootloader": [10], "snp_tee_svn": [0], "snp_snp_svn": [23], "snp_microcode": [25],
+    });
     let rows = vec![
+        Row {
+            name: "unbound evidence: denied by production",
+            evidence: sev.clone(),
+            time: now,
+            rv: rv(&[MILAN_SEV_MEAS]),
+            report_data: Some(UNBOUND),
+            init_data: None,
+            want: Want::Denied(&["binding.report_data"]),
+        },
+        Row {
+            name: "genoa with trustee's RVPS TCB names: allowed",
+            evidence: Some(genoa_trustee.clone()),
+            time: now,
+            rv: trustee_tcb.clone(),
+            report_data: None,
+            init_data: None,
+            want: Want::Affirming,
+        },
+        Row {
+            name: "genoa with a trustee TCB value it does not have: denied",
+            evidence: Some(genoa_trustee.clone()),
+            time: now,
+            rv: {
+                trustee_tcb["snp_snp_svn"] = json!([24]);
+                trustee_tcb.clone()
+            },
+            report_data: None,
+            init_data: None,
+            want: Want::Denied(&["snp.tcb_snp_reference"]),
+        },
         Row {
             name: "milan sev: allowed",
             evidence: sev.clone(),
@@ -236,9 +281,13 @@ async fn snp_table() {
         let Some(ev) = row.evidence else { return };
         ran += 1;
         let svc = service(row.time, PolicyChoice::Production, row.rv).await;
-        let rd = row.report_data.map(|h| hex::decode(h).unwrap());
+        let binding = match row.report_data {
+            Some(UNBOUND) => Binding::Unchecked,
+            Some(h) => Binding::ReportData(hex::decode(h).unwrap()),
+            None => own_report_data(&ev),
+        };
         let res = svc
-            .appraise("snp", &ev, None, row.init_data.as_ref(), rd)
+            .appraise("snp", &ev, &binding, row.init_data.as_ref())
             .await;
         match (row.want, res) {
             (Want::Affirming, Ok(a)) => {
@@ -249,12 +298,8 @@ async fn snp_table() {
                     row.name,
                     a.explanation
                 );
-                assert_eq!(
-                    a.report_data_checked,
-                    row.report_data.is_some(),
-                    "{}",
-                    row.name
-                );
+                assert!(a.report_data_checked, "{}", row.name);
+                assert_eq!(a.binding, "report-data", "{}", row.name);
                 let claims = svc.verify_token(&a.token).unwrap();
                 assert_eq!(
                     claims["submods"]["cpu0"]["ear.status"], "affirming",
@@ -316,7 +361,10 @@ async fn tampered_trustee_form_fails_signature() {
         rv(&[GENOA_MEAS]),
     )
     .await;
-    let err = svc.appraise("snp", &v, None, None, None).await.unwrap_err();
+    let err = svc
+        .appraise("snp", &v, &Binding::Unchecked, None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::EvidenceRejected { .. }), "{err}");
 }
 
@@ -337,7 +385,10 @@ async fn debug_guest_denied_by_production_allowed_by_development() {
         rv(&[MILAN_SEV_MEAS]),
     )
     .await;
-    let a = svc.appraise("snp", &ev, None, None, None).await.unwrap();
+    let a = svc
+        .appraise("snp", &ev, &own_report_data(&ev), None)
+        .await
+        .unwrap();
     let mut input = a.claims["submods"]["cpu0"]["ear.veraison.annotated-evidence"].clone();
     assert_eq!(input["snp"]["policy_debug_allowed"], false);
     input["snp"]["policy_debug_allowed"] = json!(true);
@@ -390,7 +441,7 @@ async fn binding_worked_vector_sample() {
     let req = AttestationRequest {
         tee: TeeKind::Sample,
         evidence: evidence.clone(),
-        runtime_data: Some(rd.clone()),
+        binding: Binding::RuntimeData(rd.clone()),
         init_data: None,
     };
     assert!(matches!(
@@ -420,7 +471,7 @@ async fn binding_worked_vector_sample() {
     let mut other = rd.clone();
     other.nonce = b64(&[1u8; 32]);
     let req2 = AttestationRequest {
-        runtime_data: Some(other),
+        binding: Binding::RuntimeData(other),
         ..req.clone()
     };
     assert!(matches!(
@@ -461,8 +512,8 @@ async fn policy_change_takes_effect_and_resource_policy() {
     .await;
     let req = AttestationRequest {
         tee: TeeKind::Snp,
+        binding: own_report_data(&ev),
         evidence: ev,
-        runtime_data: None,
         init_data: None,
     };
     let a = svc.attest(req.clone()).await.unwrap();
@@ -502,12 +553,18 @@ async fn reference_values_expire() {
     svc.register_reference_values(expired.to_string().as_bytes())
         .await
         .unwrap();
-    let a = svc.appraise("snp", &ev, None, None, None).await.unwrap();
+    let a = svc
+        .appraise("snp", &ev, &own_report_data(&ev), None)
+        .await
+        .unwrap();
     assert_eq!(a.explanation.failed().next().unwrap().id, "snp.identity");
     let live = json!({"expires_at": "2027-01-01T00:00:00Z", "values": {"snp_launch_measurement": [MILAN_SEV_MEAS]}});
     svc.register_reference_values(live.to_string().as_bytes())
         .await
         .unwrap();
-    let a = svc.appraise("snp", &ev, None, None, None).await.unwrap();
+    let a = svc
+        .appraise("snp", &ev, &own_report_data(&ev), None)
+        .await
+        .unwrap();
     assert_eq!(a.status, EarStatus::Affirming, "{}", a.explanation);
 }

@@ -19,8 +19,12 @@ fn setup() -> (TokenSigner, TokenVerifier, String) {
     );
     let v = TokenVerifier::new(s.verifying_key(), "iss-a");
     let mut claims = Map::new();
-    claims.insert("submods".into(), json!({"cpu0": {"ear.status": "affirming",
-        "ear.veraison.annotated-evidence": {"runtime_data_claims": {"tee-pubkey": {"kty": "EC"}}}}}));
+    claims.insert(
+        "submods".into(),
+        json!({"cpu0": {"ear.status": "affirming",
+        "ear.veraison.annotated-evidence": {"runtime_data_claims": {"tee-pubkey": {"kty": "EC"}},
+            "remits_binding": {"kind": "runtime-data", "report_data_checked": true}}}}),
+    );
     let tok = s.sign(claims, t0()).unwrap();
     (s, v, tok)
 }
@@ -46,6 +50,16 @@ fn roundtrip() {
     assert_eq!(c["eat_profile"], EAT_PROFILE);
     assert_eq!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(), 300);
     assert_eq!(tee_pubkey(&c).unwrap(), json!({"kty": "EC"}));
+    // A key the token does not record as bound (another binding, or unchecked) names nobody.
+    let ae = "/submods/cpu0/ear.veraison.annotated-evidence/remits_binding";
+    for (field, value) in [
+        ("kind", json!("report-data")),
+        ("report_data_checked", json!(false)),
+    ] {
+        let mut unbound = c.clone();
+        unbound.pointer_mut(ae).unwrap()[field] = value;
+        assert_eq!(tee_pubkey(&unbound), None, "{field}");
+    }
     let (h, _, _) = parts(&tok);
     assert_eq!(h["alg"], "ES256");
     assert_eq!(h["jwk"]["crv"], "P-256");

@@ -21,7 +21,7 @@ use serde_json::Value;
 use subtle::ConstantTimeEq;
 
 use super::KbsState;
-use crate::backend::{AttestInput, BackendError};
+use crate::backend::AttestInput;
 use crate::error::{ApiError, Compat, KbsError};
 use crate::jwe::RecipientKey;
 use crate::protocol::{
@@ -150,16 +150,6 @@ pub(super) async fn auth(
     Ok(resp)
 }
 
-fn backend_err(e: BackendError) -> KbsError {
-    match e {
-        BackendError::EvidenceRejected(r) => KbsError::Attestation(r),
-        BackendError::PolicyDenied(r) => KbsError::PolicyDeny(r),
-        BackendError::BadRequest(r) => KbsError::BadRequest(r),
-        BackendError::Token(r) => KbsError::TokenInvalid(r),
-        BackendError::Internal(r) => KbsError::Internal(r),
-    }
-}
-
 /// `POST /kbs/v0/attest`: `Attestation` → `{"token"}`; consumes the session's challenge.
 pub(super) async fn attest(
     State(s): State<Arc<KbsState>>,
@@ -240,7 +230,7 @@ async fn attest_inner(
         .backend
         .attest(input)
         .await
-        .map_err(|e| err(s, backend_err(e)))?;
+        .map_err(|e| err(s, KbsError::Verifier(e)))?;
     let bound = s
         .backend
         .tee_pubkey(&out.claims)
@@ -298,7 +288,7 @@ async fn requester(s: &KbsState, headers: &HeaderMap) -> Result<Requester, KbsEr
         if let Some(t) = bearer_token {
             if !a.is_own_token(t) {
                 // A second credential must be bound to the same TEE key.
-                let claims = s.backend.verify_token(t).map_err(backend_err)?;
+                let claims = s.backend.verify_token(t).map_err(KbsError::Verifier)?;
                 let key = s
                     .backend
                     .tee_pubkey(&claims)
@@ -314,7 +304,7 @@ async fn requester(s: &KbsState, headers: &HeaderMap) -> Result<Requester, KbsEr
         });
     }
     let t = bearer_token.ok_or(KbsError::TokenNotFound)?;
-    let claims = s.backend.verify_token(t).map_err(backend_err)?;
+    let claims = s.backend.verify_token(t).map_err(KbsError::Verifier)?;
     let tee_pubkey = s
         .backend
         .tee_pubkey(&claims)
@@ -348,7 +338,7 @@ async fn get_resource_inner(s: &KbsState, path: &str, headers: &HeaderMap) -> HR
         .backend
         .allow_resource(&who.claims, &key_path)
         .await
-        .map_err(|e| err(s, backend_err(e)))?;
+        .map_err(|e| err(s, KbsError::Verifier(e)))?;
     if !allowed {
         return Err(err(
             s,
@@ -470,15 +460,8 @@ pub(super) async fn set_resource_policy(
     s.backend
         .set_resource_policy(&rego)
         .await
-        .map_err(|e| err(&s, admin_input(e)))?;
+        .map_err(|e| err(&s, KbsError::AdminInput(e)))?;
     Ok(admin_ok(&s, who, "set-resource-policy", "resource-policy"))
-}
-
-fn admin_input(e: BackendError) -> KbsError {
-    match e {
-        BackendError::BadRequest(r) | BackendError::PolicyDenied(r) => KbsError::AdminInput(r),
-        other => backend_err(other),
-    }
 }
 
 /// `POST /kbs/v0/attestation-policy` (admin): `{"policy_id", "policy", "type"?}`.
@@ -506,7 +489,7 @@ pub(super) async fn set_attestation_policy(
     s.backend
         .set_attestation_policy(&id, &rego)
         .await
-        .map_err(|e| err(&s, admin_input(e)))?;
+        .map_err(|e| err(&s, KbsError::AdminInput(e)))?;
     Ok(admin_ok(&s, who, "set-attestation-policy", &id))
 }
 
@@ -521,7 +504,7 @@ pub(super) async fn register_reference_values(
     s.backend
         .register_reference_values(&body)
         .await
-        .map_err(|e| err(&s, admin_input(e)))?;
+        .map_err(|e| err(&s, KbsError::AdminInput(e)))?;
     Ok(admin_ok(
         &s,
         who,

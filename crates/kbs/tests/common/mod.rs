@@ -78,11 +78,14 @@ impl AttestationBackend for SampleBackend {
             .get("report_data")
             .and_then(Value::as_str)
             .and_then(|s| STANDARD.decode(s).ok())
-            .ok_or_else(|| BackendError::EvidenceRejected("report_data missing".into()))?;
+            .ok_or_else(|| BackendError::malformed("sample", "report_data missing"))?;
         if got != expected {
-            return Err(BackendError::EvidenceRejected(
-                "report_data mismatch".into(),
-            ));
+            return Err(BackendError::Binding {
+                tee: "sample".into(),
+                what: "report_data",
+                expected: hex::encode(&expected),
+                actual: hex::encode(&got),
+            });
         }
         let mut t = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut t);

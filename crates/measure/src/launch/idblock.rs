@@ -240,13 +240,22 @@ pub fn sign_id_block(
     }
 }
 
-/// Digests of the two keys of a verified ID_AUTH.
+/// Digests of the two keys of a verified ID_AUTH. Only [`verify_id_auth`] builds one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VerifiedIdAuth {
-    /// SHA-384 of the ID key structure.
-    pub id_key_digest: [u8; LD_SIZE],
-    /// SHA-384 of the author key structure.
-    pub author_key_digest: [u8; LD_SIZE],
+    id_key_digest: [u8; LD_SIZE],
+    author_key_digest: [u8; LD_SIZE],
+}
+
+impl VerifiedIdAuth {
+    /// SHA-384 of the ID key structure (the report's ID_KEY_DIGEST).
+    pub fn id_key_digest(&self) -> &[u8; LD_SIZE] {
+        &self.id_key_digest
+    }
+    /// SHA-384 of the author key structure (the report's AUTHOR_KEY_DIGEST).
+    pub fn author_key_digest(&self) -> &[u8; LD_SIZE] {
+        &self.author_key_digest
+    }
 }
 
 /// Checks an ID_AUTH against an ID block as the SNP firmware does: algorithms, the ID block
@@ -320,8 +329,8 @@ mod tests {
         let author = SigningKey::from_slice(&[9u8; 48]).unwrap();
         let s = sign_id_block(&IdBlock::new([1; 48]), &id, &author);
         let v = verify_id_auth(&s.id_block, &s.id_auth[..]).unwrap();
-        assert_eq!(v.id_key_digest, s.id_key_digest);
-        assert_eq!(v.author_key_digest, s.author_key_digest);
+        assert_eq!(v.id_key_digest(), &s.id_key_digest);
+        assert_eq!(v.author_key_digest(), &s.author_key_digest);
         let mut block = s.id_block;
         block[0] ^= 1;
         assert!(matches!(

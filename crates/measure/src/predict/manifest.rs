@@ -327,8 +327,17 @@ pub struct Inputs<'a> {
 
 /// End to end: predicts every PCR, builds the manifest and signs it if `key` is given.
 pub fn measure(inputs: &Inputs<'_>, key: Option<&SigningKey>) -> Result<Manifest, Error> {
-    let cfg_bytes = std::fs::read(inputs.config)
-        .map_err(|e| Error::io(inputs.config.display().to_string(), e))?;
+    let cfg_bytes = remits_evidence::input::read_capped(
+        inputs.config,
+        remits_evidence::input::MAX_INPUT_FILE,
+        "enclave config",
+    )
+    .map_err(|e| {
+        Error::io(
+            inputs.config.display().to_string(),
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+        )
+    })?;
     let config = EnclaveConfig::from_yaml(&cfg_bytes)?;
     let boot = super::boot::predict_disk(inputs.disk)?;
     let image = super::image::measure_image(inputs.image, &inputs.image_options)?;

@@ -56,9 +56,7 @@ impl SigningKey {
 
     /// Reads a PEM private key file (the file contents are zeroized after parsing).
     pub fn from_file(path: &std::path::Path) -> Result<Self, Error> {
-        let text = Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|e| Error::io(path.display().to_string(), e))?,
-        );
+        let text = Zeroizing::new(read_key_file(path)?);
         Self::from_pem(&text)
     }
 
@@ -113,8 +111,7 @@ impl PublicKey {
 
     /// Reads a PEM public key file.
     pub fn from_file(path: &std::path::Path) -> Result<Self, Error> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+        let text = read_key_file(path)?;
         Self::from_pem(&text)
     }
 
@@ -167,4 +164,15 @@ impl PublicKey {
             sha256(&self.spki_der()?),
         ))
     }
+}
+
+/// Reads a PEM key file, refusing anything larger than a key file can be (64 KiB) while
+/// reading, so a device or a huge file cannot exhaust memory.
+fn read_key_file(path: &std::path::Path) -> Result<String, Error> {
+    remits_evidence::input::read_capped_string(path, 64 << 10, "key file").map_err(|e| {
+        Error::io(
+            path.display().to_string(),
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+        )
+    })
 }

@@ -30,23 +30,66 @@ use crate::pcr::PcrValues;
 use crate::quote::{verify_quote, NonceCheck, VerifiedQuote};
 use crate::signature::{SigScheme, Signature};
 
-/// Claims of verified Azure SNP vTPM evidence.
+/// Claims of verified Azure SNP vTPM evidence. Only [`verify_az_snp_vtpm`] builds one: the
+/// fields are private, so holding an `AzClaims` is proof that every check ran.
+///
+/// ```compile_fail,E0451
+/// fn forge(c: remits_tpm::azure::AzClaims) -> remits_tpm::azure::AzClaims {
+///     remits_tpm::azure::AzClaims { evidence_version: 2, ..c }
+/// }
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct AzClaims {
+    evidence_version: u8,
+    snp: remits_snp::SnpClaims,
+    #[serde(skip)]
+    snp_amd_root: bool,
+    #[serde(skip)]
+    snp_ark_sha256: [u8; 32],
+    tpm: VerifiedQuote,
+    hcl_version: u32,
+    runtime_claims: RuntimeClaims,
+    report_data: String,
+    init_data: String,
+}
+
+impl AzClaims {
     /// trustee evidence version (0, 1, 2).
-    pub evidence_version: u8,
+    pub fn evidence_version(&self) -> u8 {
+        self.evidence_version
+    }
     /// The verified SNP report's claims.
-    pub snp: remits_snp::SnpClaims,
+    pub fn snp(&self) -> &remits_snp::SnpClaims {
+        &self.snp
+    }
+    /// Whether the SNP report chains to AMD's built-in ARK (not an explicitly added root).
+    pub fn snp_amd_root(&self) -> bool {
+        self.snp_amd_root
+    }
+    /// SHA-256 of the ARK the SNP report's chain ends in.
+    pub fn snp_ark_sha256(&self) -> &[u8; 32] {
+        &self.snp_ark_sha256
+    }
     /// The verified vTPM quote, with its PCRs per bank.
-    pub tpm: VerifiedQuote,
+    pub fn tpm(&self) -> &VerifiedQuote {
+        &self.tpm
+    }
     /// HCL header version.
-    pub hcl_version: u32,
+    pub fn hcl_version(&self) -> u32 {
+        self.hcl_version
+    }
     /// The runtime claims (keys, vm-configuration, user-data).
-    pub runtime_claims: RuntimeClaims,
+    pub fn runtime_claims(&self) -> &RuntimeClaims {
+        &self.runtime_claims
+    }
     /// The quote nonce (hex): trustee reports it as `report_data`.
-    pub report_data: String,
+    pub fn report_data(&self) -> &str {
+        &self.report_data
+    }
     /// PCR8 (hex): trustee reports it as `init_data`.
-    pub init_data: String,
+    pub fn init_data(&self) -> &str {
+        &self.init_data
+    }
 }
 
 /// Verify Azure SNP vTPM evidence. See the module documentation for the checks.
@@ -71,7 +114,9 @@ pub fn verify_az_snp_vtpm(
         chain: chain.to_vec(),
     };
     let verified = snp.verify(hcl.snp_report(), &endorsement, snp_opts)?;
-    let snp_claims = verified.claims;
+    let snp_amd_root = verified.amd_root();
+    let snp_ark_sha256 = *verified.ark_sha256();
+    let snp_claims = verified.into_claims();
     // 3. VMPL 0.
     if snp_claims.vmpl != 0 {
         return Err(Error::Vmpl(snp_claims.vmpl));
@@ -130,6 +175,8 @@ pub fn verify_az_snp_vtpm(
     Ok(AzClaims {
         evidence_version: evidence.version,
         snp: snp_claims,
+        snp_amd_root,
+        snp_ark_sha256,
         hcl_version: hcl.version(),
         runtime_claims: hcl.runtime_claims().clone(),
         report_data: hx(&extra),

@@ -17,7 +17,7 @@ use remits_tpm::{HashAlg, NonceCheck};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::snp::trustee_claims;
+use super::snp::{trustee_claims, ProductionRoots};
 use crate::driver::{compare_binding, DriverOutput, Expected, TeeDriver};
 use crate::Error;
 
@@ -25,6 +25,7 @@ use crate::Error;
 #[derive(Clone)]
 pub struct AzSnpVtpmDriver {
     verifier: Arc<Verifier>,
+    roots: Arc<ProductionRoots>,
 }
 
 impl std::fmt::Debug for AzSnpVtpmDriver {
@@ -36,10 +37,7 @@ impl std::fmt::Debug for AzSnpVtpmDriver {
 const TEE: &str = "az-snp-vtpm";
 
 fn rej(reason: impl Into<String>) -> Error {
-    Error::EvidenceRejected {
-        tee: TEE.into(),
-        reason: reason.into(),
-    }
+    Error::malformed(TEE, reason)
 }
 
 /// PCR8 after one extend of the init-data digest from zero.
@@ -62,9 +60,10 @@ pub fn pcr_claims(pcrs: &remits_tpm::PcrValues) -> Map<String, Value> {
 }
 
 impl AzSnpVtpmDriver {
-    /// A driver over a shared remits-snp verifier.
-    pub fn new(verifier: Arc<Verifier>) -> Self {
-        AzSnpVtpmDriver { verifier }
+    /// A driver over a shared remits-snp verifier; `roots` decides which of its trusted ARKs
+    /// the claims call production roots.
+    pub fn new(verifier: Arc<Verifier>, roots: Arc<ProductionRoots>) -> Self {
+        AzSnpVtpmDriver { verifier, roots }
     }
 }
 
@@ -79,8 +78,9 @@ impl TeeDriver for AzSnpVtpmDriver {
         expected: &Expected,
         now: SystemTime,
     ) -> Result<DriverOutput, Error> {
-        let ev = AzSnpVtpmEvidence::from_value(evidence.clone()).map_err(|e| rej(e.to_string()))?;
-        let nonce = match &expected.report_data {
+        let ev =
+            AzSnpVtpmEvidence::from_value(evidence.clone()).map_err(|e| Error::rejected(TEE, e))?;
+        let nonce = match expected.report_data.bytes() {
             Some(d) => NonceCheck::Expected(d),
             None => NonceCheck::Unchecked,
         };
@@ -92,9 +92,9 @@ impl TeeDriver for AzSnpVtpmDriver {
                     expected,
                     actual,
                 },
-                other => rej(other.to_string()),
+                other => Error::rejected(TEE, other),
             })?;
-        let pcrs = claims.tpm.pcrs();
+        let pcrs = claims.tpm().pcrs();
         let init_data_checked = match &expected.init_data {
             Some(d) => {
                 let pcr8 = pcrs
@@ -106,7 +106,7 @@ impl TeeDriver for AzSnpVtpmDriver {
             None => false,
         };
         let mut m = Map::new();
-        for (k, v) in trustee_claims(&claims.snp) {
+        for (k, v) in trustee_claims(claims.snp()) {
             let s = match v {
                 Value::String(s) => s,
                 Value::Null => continue,
@@ -118,12 +118,24 @@ impl TeeDriver for AzSnpVtpmDriver {
         m.insert(
             "measurement".into(),
             Value::String(
-                base64::engine::general_purpose::STANDARD.encode(&claims.snp.measurement),
+                base64::engine::general_purpose::STANDARD.encode(&claims.snp().measurement),
+            ),
+        );
+        m.insert(
+            "amd_root".into(),
+            Value::String(claims.snp_amd_root().to_string()),
+        );
+        m.insert(
+            "production_root".into(),
+            Value::String(
+                self.roots
+                    .is_production(claims.snp_amd_root(), claims.snp_ark_sha256())
+                    .to_string(),
             ),
         );
         m.insert(
             "evidence_version".into(),
-            Value::String(claims.evidence_version.to_string()),
+            Value::String(claims.evidence_version().to_string()),
         );
         m.insert("tpm".into(), Value::Object(pcr_claims(pcrs)));
         if let Some(id) = super::tpm::enclave_id_hex(pcrs) {
@@ -131,12 +143,15 @@ impl TeeDriver for AzSnpVtpmDriver {
         }
         m.insert(
             "report_data".into(),
-            Value::String(claims.report_data.clone()),
+            Value::String(claims.report_data().to_string()),
         );
-        m.insert("init_data".into(), Value::String(claims.init_data.clone()));
+        m.insert(
+            "init_data".into(),
+            Value::String(claims.init_data().to_string()),
+        );
         Ok(DriverOutput {
             claims: m,
-            report_data_checked: expected.report_data.is_some(),
+            report_data_checked: claims.tpm().nonce_checked(),
             init_data_checked,
         })
     }

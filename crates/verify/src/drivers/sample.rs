@@ -13,10 +13,7 @@ use crate::Error;
 pub struct SampleDriver;
 
 fn rej(reason: impl Into<String>) -> Error {
-    Error::EvidenceRejected {
-        tee: "sample".into(),
-        reason: reason.into(),
-    }
+    Error::malformed("sample", reason)
 }
 
 impl TeeDriver for SampleDriver {
@@ -50,7 +47,7 @@ impl TeeDriver for SampleDriver {
         let report_data = base64::engine::general_purpose::STANDARD
             .decode(&rd_b64)
             .map_err(|e| rej(format!("report_data: bad base64: {e}")))?;
-        let report_data_checked = match &expected.report_data {
+        let report_data_checked = match expected.report_data.bytes() {
             Some(exp) => {
                 compare_binding("sample", "report_data", exp, &report_data)?;
                 true

@@ -18,10 +18,33 @@ use super::snp_trustee::{byte_list, encode_report};
 use crate::driver::{DriverOutput, Expected, TeeDriver};
 use crate::Error;
 
+/// The SNP roots a production policy may rely on: AMD's built-in ARKs always, and the extra
+/// ARKs an operator explicitly marked as production roots (`snp_production_arks`). Extra roots
+/// that are only trusted for development (e.g. the remits simulator's ARK, in
+/// `snp_extra_arks`) verify, but their claims say `production_root: false`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProductionRoots {
+    extra: Vec<[u8; 32]>,
+}
+
+impl ProductionRoots {
+    /// AMD's roots plus the extra ARKs with these SHA-256 fingerprints (of their DER).
+    pub fn new(extra: Vec<[u8; 32]>) -> Self {
+        ProductionRoots { extra }
+    }
+
+    /// Whether a chain ending in the ARK `ark_sha256` (AMD's when `amd_root`) is a
+    /// production root.
+    pub fn is_production(&self, amd_root: bool, ark_sha256: &[u8; 32]) -> bool {
+        amd_root || self.extra.contains(ark_sha256)
+    }
+}
+
 /// The SNP driver. Cheap to clone; the verifier caches verified chains.
 #[derive(Clone)]
 pub struct SnpDriver {
     verifier: Arc<Verifier>,
+    roots: Arc<ProductionRoots>,
 }
 
 impl std::fmt::Debug for SnpDriver {
@@ -31,10 +54,7 @@ impl std::fmt::Debug for SnpDriver {
 }
 
 fn rej(reason: impl Into<String>) -> Error {
-    Error::EvidenceRejected {
-        tee: "snp".into(),
-        reason: reason.into(),
-    }
+    Error::malformed("snp", reason)
 }
 
 /// Raw report bytes and endorsement, from either evidence form.
@@ -127,8 +147,39 @@ pub fn trustee_claims(c: &SnpClaims) -> Map<String, Value> {
     put("policy_migrate_ma", json!(c.policy.migrate_ma));
     put("policy_debug_allowed", json!(c.policy.debug));
     put("policy_single_socket", json!(c.policy.single_socket));
+    put("policy_cxl_allowed", json!(c.policy.cxl_allow));
+    put("policy_mem_aes_256_xts", json!(c.policy.mem_aes_256_xts));
+    put("policy_rapl_disabled", json!(c.policy.rapl_dis));
+    put(
+        "policy_ciphertext_hiding",
+        json!(c.policy.ciphertext_hiding),
+    );
+    if let Some(b) = c.policy.page_swap_disable {
+        put("policy_page_swap_disabled", json!(b));
+    }
+    put("policy_unknown_bits", json!(c.policy.unknown_bits));
     put("platform_smt_enabled", json!(c.platform_info.smt_en));
     put("platform_tsme_enabled", json!(c.platform_info.tsme_en));
+    put("platform_ecc_enabled", json!(c.platform_info.ecc_en));
+    put("platform_rapl_disabled", json!(c.platform_info.rapl_dis));
+    put(
+        "platform_ciphertext_hiding_enabled",
+        json!(c.platform_info.ciphertext_hiding_en),
+    );
+    if let Some(b) = c.platform_info.alias_check_complete {
+        put("platform_alias_check_complete", json!(b));
+    }
+    put(
+        "platform_iommu_write_safe",
+        json!(c.platform_info.iommu_write_safe),
+    );
+    if let Some(b) = c.platform_info.tio_en {
+        put("platform_tio_enabled", json!(b));
+    }
+    put(
+        "platform_info_unknown_bits",
+        json!(c.platform_info.unknown_bits),
+    );
     put("reported_tcb_bootloader", json!(c.reported_tcb.bootloader));
     put("reported_tcb_tee", json!(c.reported_tcb.tee));
     put("reported_tcb_snp", json!(c.reported_tcb.snp));
@@ -165,9 +216,10 @@ pub fn trustee_claims(c: &SnpClaims) -> Map<String, Value> {
 }
 
 impl SnpDriver {
-    /// A driver over a shared remits-snp verifier (its trust anchors decide what is trusted).
-    pub fn new(verifier: Arc<Verifier>) -> Self {
-        SnpDriver { verifier }
+    /// A driver over a shared remits-snp verifier (its trust anchors decide what verifies;
+    /// `roots` decides which of them the claims call production roots).
+    pub fn new(verifier: Arc<Verifier>, roots: Arc<ProductionRoots>) -> Self {
+        SnpDriver { verifier, roots }
     }
 
     /// Verify raw report bytes + endorsement (shared with tests and the CLI).
@@ -179,17 +231,21 @@ impl SnpDriver {
         now: SystemTime,
     ) -> Result<DriverOutput, Error> {
         let mut opts = VerifyOptions::at(now);
-        opts.expected_report_data = expected.report_data.as_ref().map(|d| fit(d, 64));
+        opts.expected_report_data = expected.report_data.bytes().map(|d| fit(d, 64));
         opts.expected_host_data = expected.init_data.as_ref().map(|d| fit(d, 32));
         let v = self
             .verifier
             .verify(report, endorsement, &opts)
             .map_err(snp_err)?;
-        let mut claims = trustee_claims(&v.claims);
-        claims.insert("amd_root".into(), json!(v.amd_root));
+        let mut claims = trustee_claims(v.claims());
+        claims.insert("amd_root".into(), json!(v.amd_root()));
+        claims.insert(
+            "production_root".into(),
+            json!(self.roots.is_production(v.amd_root(), v.ark_sha256())),
+        );
         Ok(DriverOutput {
             claims,
-            report_data_checked: expected.report_data.is_some(),
+            report_data_checked: opts.expected_report_data.is_some(),
             init_data_checked: expected.init_data.is_some(),
         })
     }
@@ -209,7 +265,7 @@ fn snp_err(e: remits_snp::Error) -> Error {
             expected,
             actual,
         },
-        other => rej(other.to_string()),
+        other => Error::rejected("snp", other),
     }
 }
 

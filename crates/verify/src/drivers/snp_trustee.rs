@@ -12,10 +12,7 @@ use crate::Error;
 pub const REPORT_LEN: usize = 1184;
 
 fn rej(reason: impl Into<String>) -> Error {
-    Error::EvidenceRejected {
-        tee: "snp".into(),
-        reason: reason.into(),
-    }
+    Error::malformed("snp", reason)
 }
 
 const KNOWN: &[&str] = &[

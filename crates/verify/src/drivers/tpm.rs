@@ -39,9 +39,10 @@ use remits_tpm::{
 use serde_json::{json, Map, Value};
 
 use super::az::{expected_pcr8, pcr_claims};
+use crate::binding::ReportDataCheck;
 use crate::driver::{compare_binding, DriverOutput, Expected, TeeDriver};
 use crate::refvalues::ReferenceValueStore;
-use crate::Error;
+use crate::{Error, EvidenceError};
 
 /// Reference-value name holding the trusted attestation keys (trustee's name).
 pub const TRUSTED_AKS: &str = "trusted_aks";
@@ -66,10 +67,7 @@ impl std::fmt::Debug for TpmDriver {
 const TEE: &str = "tpm";
 
 fn rej(reason: impl Into<String>) -> Error {
-    Error::EvidenceRejected {
-        tee: TEE.into(),
-        reason: reason.into(),
-    }
+    Error::malformed(TEE, reason)
 }
 
 fn b64field(obj: &Map<String, Value>, name: &str) -> Result<Vec<u8>, Error> {
@@ -176,23 +174,21 @@ impl TeeDriver for TpmDriver {
             }
         }
         let ak_bytes = b64field(obj, "ak_public")?;
-        let ak = AttestationKey::from_any(&ak_bytes).map_err(|e| rej(format!("ak_public: {e}")))?;
+        let ak = AttestationKey::from_any(&ak_bytes).map_err(|e| Error::rejected(TEE, e))?;
         let q = obj
             .get("tpm_quote")
             .and_then(Value::as_object)
             .ok_or_else(|| rej("tpm_quote: missing or not an object"))?;
-        let sig = Signature::parse(&b64field(q, "signature")?)
-            .map_err(|e| rej(format!("tpm_quote.signature: {e}")))?;
+        let sig =
+            Signature::parse(&b64field(q, "signature")?).map_err(|e| Error::rejected(TEE, e))?;
         let message = b64field(q, "message")?;
         let pcrs = parse_pcrs(q)?;
         // 2. The quote.
-        let nonce_bytes = expected.report_data.as_ref().map(|d| {
-            if expected.report_data_exact {
-                d.clone()
-            } else {
-                remits_evidence::binding::fit(d, 32)
-            }
-        });
+        let nonce_bytes = match &expected.report_data {
+            ReportDataCheck::Digest(d) => Some(remits_evidence::binding::fit(d, 32)),
+            ReportDataCheck::Exact(d) => Some(d.clone()),
+            ReportDataCheck::Unchecked => None,
+        };
         let nonce = match &nonce_bytes {
             Some(n) => NonceCheck::Expected(n),
             None => NonceCheck::Unchecked,
@@ -204,25 +200,29 @@ impl TeeDriver for TpmDriver {
                 expected,
                 actual,
             },
-            other => rej(format!("quote: {other}")),
+            other => Error::rejected(TEE, other),
         })?;
         // 3. AK trust.
         let ak_trusted = self.ak_trusted(&ak, now);
         if !ak_trusted && !self.allow_untrusted_ak {
-            return Err(rej(format!(
-                "ak_public: the attestation key is not in the reference values `{TRUSTED_AKS}` \
-                 (register it, or set tpm_allow_untrusted_ak to let the policy decide)"
-            )));
+            return Err(Error::rejected(
+                TEE,
+                EvidenceError::UntrustedKey(format!(
+                    "ak_public: the attestation key is not in the reference values \
+                     `{TRUSTED_AKS}` (register it, or set tpm_allow_untrusted_ak to let the \
+                     policy decide)"
+                )),
+            ));
         }
         // 4. Event log.
         let event_log_verified = match obj.get("event_log") {
             None | Some(Value::Null) => false,
             Some(_) => {
                 let raw = b64field(obj, "event_log")?;
-                let log = EventLog::parse(&raw).map_err(|e| rej(format!("event_log: {e}")))?;
-                let rp = replay(&log).map_err(|e| rej(format!("event_log: {e}")))?;
+                let log = EventLog::parse(&raw).map_err(|e| Error::rejected(TEE, e))?;
+                let rp = replay(&log).map_err(|e| Error::rejected(TEE, e))?;
                 rp.compare(quote.pcrs(), CompareMode::LogCovered)
-                    .map_err(|e| rej(format!("event_log: {e}")))?;
+                    .map_err(|e| Error::rejected(TEE, e))?;
                 true
             }
         };
@@ -267,7 +267,7 @@ impl TeeDriver for TpmDriver {
         );
         Ok(DriverOutput {
             claims: m,
-            report_data_checked: expected.report_data.is_some(),
+            report_data_checked: quote.nonce_checked(),
             init_data_checked,
         })
     }
