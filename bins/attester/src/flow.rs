@@ -45,6 +45,26 @@ pub(crate) struct NetOptions {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 30)]
     pub(crate) timeout: u64,
+    /// Trust this CA (PEM) for an https:// broker, besides the system trust store
+    /// (`SSL_CERT_FILE` / `SSL_CERT_DIR` are honoured). Repeatable.
+    #[arg(long = "ca")]
+    pub(crate) ca: Vec<PathBuf>,
+    /// Accept a plain http:// broker that is not on loopback. Refused by default: the host
+    /// carries a guest's traffic and could answer as the broker with secrets of its choice.
+    #[arg(long)]
+    pub(crate) insecure_http: bool,
+}
+
+impl NetOptions {
+    /// The client options these flags ask for.
+    pub(crate) fn client_options(&self) -> ClientOptions {
+        ClientOptions {
+            timeout: Duration::from_secs(self.timeout.max(1)),
+            root_certs: self.ca.clone(),
+            allow_insecure_http: self.insecure_http,
+            ..ClientOptions::default()
+        }
+    }
 }
 
 pub(crate) fn attester(
@@ -87,11 +107,8 @@ pub(crate) async fn fetch_all(
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        let opts = ClientOptions {
-            timeout: Duration::from_secs(net.timeout.max(1)),
-            ..ClientOptions::default()
-        };
-        let mut client = KbsClient::new(broker, opts).map_err(|e| Failure::usage(e.to_string()))?;
+        let mut client = KbsClient::new(broker, net.client_options())
+            .map_err(|e| Failure::usage(e.to_string()))?;
         let mut out = Vec::with_capacity(paths.len());
         let mut failed = None;
         for p in paths {
@@ -127,6 +144,9 @@ pub(crate) async fn fetch_all(
                 );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            e @ ClientError::Tls(_) => {
+                return Err(Failure::denied(format!("broker {broker}: {e}")));
             }
             e => return Err(Failure::usage(format!("{path}: {e}"))),
         }

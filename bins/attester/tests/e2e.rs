@@ -595,3 +595,192 @@ fn unwritable_secret_path_leaves_nothing() {
     assert!(entries(&outside).is_empty(), "{:?}", entries(&outside));
     assert!(!bad.exists());
 }
+
+fn openssl(args: &[&str]) {
+    let st = Command::new("openssl")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl {args:?}");
+}
+
+/// Waits until something accepts TCP connections on the port (a TLS listener, here).
+fn wait_tcp(port: u16, child: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("server exited early: {st}");
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("nothing listens on {port}");
+}
+
+/// The host carries a guest's traffic: the attester refuses a plain `http://` broker off
+/// loopback (unless `--insecure-http`), trusts a private CA only when given (`--ca`), and an
+/// untrusted TLS peer on loopback is a clear, non-retried refusal.
+#[test]
+fn broker_transport_is_authenticated() {
+    let Some(broker) = sibling("remits-broker") else {
+        return;
+    };
+    if Command::new("openssl").arg("version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but openssl is missing"
+        );
+        println!("SKIPPED: openssl CLI not available");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let p = |n: &str| d.join(n).to_str().unwrap().to_owned();
+
+    // 1. Plain http:// to a non-loopback address: refused before any connection (exit 2).
+    let out = Command::new(ATTESTER)
+        .args([
+            "--tee",
+            "sample",
+            "get-resource",
+            "--broker",
+            "http://192.0.2.1:8080",
+        ])
+        .args(["--path", "default/demo/key", "--retry-for", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing plain http://"), "{err}");
+    assert!(!err.contains("retrying"), "{err}");
+
+    // 2. A broker with a certificate from a private CA.
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.pem"),
+        "-subj",
+        "/CN=remits test CA",
+        "-days",
+        "1",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &p("key.pem"),
+        "-out",
+        &p("req.csr"),
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("req.csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-out",
+        &p("cert.pem"),
+        "-days",
+        "1",
+        "-extfile",
+        &p("ext.cnf"),
+    ]);
+    let k = remits_kbs::admin::AdminSigningKey::generate_ed25519(&mut rand::rngs::OsRng);
+    std::fs::write(d.join("admin.pem"), k.to_pem().unwrap().as_bytes()).unwrap();
+    std::fs::write(d.join("admin.pub.pem"), k.public_pem().unwrap()).unwrap();
+    let port = free_port();
+    std::fs::write(
+        d.join("broker.toml"),
+        format!(
+            "listen = \"127.0.0.1:{port}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n\
+             [storage]\nbackend = \"memory\"\n[[admin.keys]]\nname = \"t\"\npublic_key = \"{}\"\n\
+             [attestation]\nallow_sample = true\nattestation_policy = \"development\"\n",
+            p("cert.pem"),
+            p("key.pem"),
+            p("admin.pub.pem")
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(&broker)
+        .args(["serve", "--config", &p("broker.toml")])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_tcp(port, &mut child);
+    let _b = Proc {
+        child,
+        url: format!("https://127.0.0.1:{port}"),
+    };
+    let url = format!("https://127.0.0.1:{port}");
+    std::fs::write(d.join("secret"), b"over TLS").unwrap();
+    std::fs::write(
+        d.join("allow.rego"),
+        "package policy\nimport rego.v1\ndefault allow := true\n",
+    )
+    .unwrap();
+    for args in [
+        vec!["put-resource", "default/demo/key", "--file", &p("secret")],
+        vec!["set-resource-policy", "--file", &p("allow.rego")],
+    ] {
+        let out = Command::new(&broker)
+            .args([
+                "admin",
+                "--broker",
+                &url,
+                "--ca",
+                &p("ca.pem"),
+                "--key",
+                &p("admin.pem"),
+            ])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", show(&out));
+    }
+    let get = |extra: &[&str]| {
+        Command::new(ATTESTER)
+            .args(["--tee", "sample", "get-resource", "--broker", &url])
+            .args(["--path", "default/demo/key", "--retry-for", "5"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // With the CA: the secret.
+    let out = get(&["--ca", &p("ca.pem")]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(out.stdout, b"over TLS");
+    // Without it: an impostor as far as the attester knows. Refused at once, not retried.
+    let out = get(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TLS") && err.contains("not trusted"), "{err}");
+    assert!(!err.contains("retrying"), "{err}");
+}

@@ -65,6 +65,10 @@ enum Cmd {
         /// Extra CA certificate (PEM) for an https broker.
         #[arg(long)]
         ca: Option<PathBuf>,
+        /// Allow a plain http:// broker that is not on loopback (the admin token and any
+        /// secret sent would cross the network in clear).
+        #[arg(long)]
+        insecure_http: bool,
         #[command(subcommand)]
         action: AdminCmd,
     },
@@ -193,12 +197,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             broker,
             key,
             ca,
+            insecure_http,
             action,
         } => {
             let pem = read_capped_string(&key, MAX_INPUT_FILE, "--key")?;
             let key = AdminSigningKey::from_pem(&pem)?;
             let opts = ClientOptions {
                 root_certs: ca.into_iter().collect(),
+                allow_insecure_http: insecure_http,
                 ..Default::default()
             };
             let admin = AdminClient::new(&broker, key, &opts)?;

@@ -346,13 +346,14 @@ attestation_policy = "development"
     let mut c = KbsClient::new(&b.url, opts).unwrap();
     let got = c.get_resource("tls/key/1", &SampleAttester).await.unwrap();
     assert_eq!(&got[..], &std::fs::read(&cert).unwrap()[..]);
-    // Without trusting the CA the client refuses the connection.
+    // Without trusting the CA the client refuses the connection: a TLS error, not retried.
     let mut c = KbsClient::new(&b.url, ClientOptions::default()).unwrap();
-    assert!(c
+    let err = c
         .get_resource("tls/key/1", &SampleAttester)
         .await
-        .unwrap_err()
-        .is_retryable());
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Tls(_)), "{err:?}");
+    assert!(!err.is_retryable());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -41,6 +41,13 @@ pub enum ClientError {
     /// Connection, timeout or transport failure (worth retrying).
     #[error("network: {0}")]
     Network(String),
+    /// The broker's TLS certificate does not verify (unknown issuer, wrong name, expired):
+    /// never retried, since a retry cannot fix it and the peer may be an impostor.
+    #[error("TLS: the broker's certificate is not trusted ({0}); give its CA with --ca (or SSL_CERT_FILE)")]
+    Tls(String),
+    /// A plain `http://` URL to a broker that is not on loopback, without explicit consent.
+    #[error("refusing plain http:// to {0}: whoever carries the traffic (the host, for a guest) could answer as the broker and inject secrets; use https:// (with --ca) or allow insecure HTTP explicitly")]
+    InsecureHttp(String),
     /// The broker refused (4xx): never retried.
     #[error("broker refused ({status}): {detail}")]
     Denied {
@@ -69,12 +76,19 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// Whether trying again may help (network failures, 502/503/504).
+    /// Whether trying again may help: network failures and server errors (5xx). A refusal
+    /// (4xx), an untrusted certificate or a malformed answer is never retried.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Network(_) => true,
-            Self::Server { status, .. } => matches!(status, 502..=504),
-            _ => false,
+            Self::Network(_) | Self::Server { .. } => true,
+            Self::InvalidArgument(_)
+            | Self::RootCert { .. }
+            | Self::Tls(_)
+            | Self::InsecureHttp(_)
+            | Self::Denied { .. }
+            | Self::Protocol(_)
+            | Self::Attester(_)
+            | Self::Jwe(_) => false,
         }
     }
 }
@@ -92,6 +106,9 @@ pub struct ClientOptions {
     pub init_data: Option<InitData>,
     /// Largest response body accepted, in bytes.
     pub max_response_bytes: usize,
+    /// Accept a plain `http://` broker that is not on loopback (default false: refused with
+    /// [`ClientError::InsecureHttp`]). Loopback `http://` is always accepted.
+    pub allow_insecure_http: bool,
 }
 
 impl Default for ClientOptions {
@@ -102,8 +119,53 @@ impl Default for ClientOptions {
             root_certs: Vec::new(),
             init_data: None,
             max_response_bytes: 16 << 20,
+            allow_insecure_http: false,
         }
     }
+}
+
+/// Whether `url` (already known to start with `http://`) names a loopback host.
+fn is_loopback_http(url: &str) -> bool {
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let Some(host) = u.host_str() else {
+        return false;
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a transport error is a TLS certificate failure (retrying cannot help).
+fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<rustls_ring::Error>() {
+            if matches!(
+                r,
+                rustls_ring::Error::InvalidCertificate(_)
+                    | rustls_ring::Error::InvalidCertRevocationList(_)
+            ) {
+                return Some(r.to_string());
+            }
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                if let Some(r) = inner.downcast_ref::<rustls_ring::Error>() {
+                    if matches!(r, rustls_ring::Error::InvalidCertificate(_)) {
+                        return Some(r.to_string());
+                    }
+                }
+            }
+        }
+        cur = err.source();
+    }
+    None
 }
 
 /// A development attester for the `sample` TEE: `{"svn":"1","report_data":"<std b64>"}`.
@@ -147,6 +209,9 @@ impl std::fmt::Debug for KbsClient {
 fn net(e: reqwest::Error) -> ClientError {
     // reqwest's own message ("error sending request for url ...") hides the cause; append the
     // chain (connection refused, certificate not trusted, ...).
+    if let Some(t) = tls_failure(&e) {
+        return ClientError::Tls(t);
+    }
     let mut msg = e.to_string();
     let mut src = std::error::Error::source(&e);
     while let Some(s) = src {
@@ -194,6 +259,9 @@ impl KbsClient {
             return Err(ClientError::InvalidArgument(format!(
                 "broker URL must start with http:// or https://: {base}"
             )));
+        }
+        if base.starts_with("http://") && !opts.allow_insecure_http && !is_loopback_http(&base) {
+            return Err(ClientError::InsecureHttp(base));
         }
         Ok(Self {
             base,
@@ -487,5 +555,41 @@ impl AdminClient {
                 .body(body),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_on_loopback_unless_allowed() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.9.9.9",
+            "http://localhost:1/",
+            "http://[::1]:8080",
+            "https://10.0.0.1",
+        ] {
+            assert!(KbsClient::new(ok, ClientOptions::default()).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1:8080",
+            "http://broker.example",
+            "http://[2001:db8::1]",
+        ] {
+            assert!(
+                matches!(
+                    KbsClient::new(bad, ClientOptions::default()),
+                    Err(ClientError::InsecureHttp(_))
+                ),
+                "{bad}"
+            );
+            let opts = ClientOptions {
+                allow_insecure_http: true,
+                ..ClientOptions::default()
+            };
+            assert!(KbsClient::new(bad, opts).is_ok(), "{bad}");
+        }
     }
 }
