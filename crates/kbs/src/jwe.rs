@@ -564,7 +564,11 @@ fn a256gcm_open(
     ciphertext: Zeroizing<Vec<u8>>,
     tag: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, JweError> {
-    for (field, expected, actual) in [("cek", 32, cek.len()), ("iv", 12, iv.len()), ("tag", 16, tag.len())] {
+    for (field, expected, actual) in [
+        ("cek", 32, cek.len()),
+        ("iv", 12, iv.len()),
+        ("tag", 16, tag.len()),
+    ] {
         if actual != expected {
             return Err(JweError::Length {
                 field,

