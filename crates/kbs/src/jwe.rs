@@ -633,7 +633,7 @@ fn header_epk(header: &Value, crv: &str) -> Result<Value, JweError> {
 }
 
 #[cfg(test)]
-mod wycheproof;
+mod wycheproof_vectors;
 
 #[cfg(test)]
 mod tests {

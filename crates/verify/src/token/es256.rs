@@ -165,7 +165,7 @@ impl Es256Verifier {
 }
 
 #[cfg(test)]
-mod wycheproof;
+mod wycheproof_vectors;
 
 #[cfg(test)]
 mod tests {
