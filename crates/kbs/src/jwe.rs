@@ -313,12 +313,7 @@ impl RecipientKey {
         let protected = b64(header.as_bytes());
         let mut iv = [0u8; 12];
         rng.fill_bytes(&mut iv);
-        let mut buf = plaintext.to_vec();
-        let cipher = Aes256Gcm::new_from_slice(cek.as_ref())
-            .map_err(|_| JweError::Encrypt("AES-GCM key"))?;
-        let tag = cipher
-            .encrypt_in_place_detached(Nonce::from_slice(&iv), protected.as_bytes(), &mut buf)
-            .map_err(|_| JweError::Encrypt("AES-GCM"))?;
+        let (buf, tag) = a256gcm_seal(cek.as_ref(), &iv, protected.as_bytes(), plaintext)?;
         Ok(JweMessage {
             protected,
             encrypted_key: b64(&encrypted_key),
@@ -497,65 +492,102 @@ impl TeeKeyPair {
         let cek = match self {
             Self::P256(sk) => {
                 let epk = header_epk(&header, "P-256")?;
-                let RecipientKey::P256(epk) = RecipientKey::from_jwk(&epk)? else {
-                    return Err(JweError::Header("epk is not P-256".into()));
-                };
                 let secret = Zeroizing::new(sk.to_bytes());
-                let peer = p256::EncodedPoint::from(epk);
-                let z = ecdh::agree(backend, Curve::P256, &secret[..], peer.as_bytes())?;
+                let z = ecdh_es_z(backend, Curve::P256, &secret[..], &epk)?;
                 unwrap_cek(&concat_kdf(&z), &ek)?
             }
             Self::P521(sk) => {
                 let epk = header_epk(&header, "P-521")?;
-                let RecipientKey::P521(epk) = RecipientKey::from_jwk(&epk)? else {
-                    return Err(JweError::Header("epk is not P-521".into()));
-                };
                 let secret = Zeroizing::new(sk.to_bytes());
-                let peer = p521::EncodedPoint::from(epk);
-                let z = ecdh::agree(backend, Curve::P521, &secret[..], peer.as_bytes())?;
+                let z = ecdh_es_z(backend, Curve::P521, &secret[..], &epk)?;
                 unwrap_cek(&concat_kdf(&z), &ek)?
             }
-            Self::Rsa(sk) => Zeroizing::new(
-                sk.decrypt(rsa::Oaep::new::<Sha256>(), &ek)
-                    .map_err(|_| JweError::Decrypt("RSA-OAEP"))?,
-            ),
+            Self::Rsa(sk) => rsa_oaep_256_decrypt(sk, &ek)?,
         };
-        if cek.len() != 32 {
-            return Err(JweError::Length {
-                field: "cek",
-                expected: 32,
-                actual: cek.len(),
-            });
-        }
         let iv = unb64("iv", &jwe.iv)?;
-        if iv.len() != 12 {
-            return Err(JweError::Length {
-                field: "iv",
-                expected: 12,
-                actual: iv.len(),
-            });
-        }
         let tag = unb64("tag", &jwe.tag)?;
-        if tag.len() != 16 {
+        let ciphertext = Zeroizing::new(unb64("ciphertext", &jwe.ciphertext)?);
+        a256gcm_open(&cek, &iv, jwe.protected.as_bytes(), ciphertext, &tag)
+    }
+}
+
+/// The ECDH-ES shared secret `Z` of a private scalar (big-endian) with the sender's `epk`
+/// (the header's JWK, validated here by [`RecipientKey::from_jwk`]: exact coordinate lengths,
+/// point on the curve).
+fn ecdh_es_z(
+    backend: Backend,
+    curve: Curve,
+    secret: &[u8],
+    epk: &Value,
+) -> Result<Zeroizing<Vec<u8>>, JweError> {
+    let peer = match (curve, RecipientKey::from_jwk(epk)?) {
+        (Curve::P256, RecipientKey::P256(pk)) => p256::EncodedPoint::from(pk).as_bytes().to_vec(),
+        (Curve::P521, RecipientKey::P521(pk)) => p521::EncodedPoint::from(pk).as_bytes().to_vec(),
+        (Curve::P256, _) => return Err(JweError::Header("epk is not P-256".into())),
+        (Curve::P521, _) => return Err(JweError::Header("epk is not P-521".into())),
+    };
+    ecdh::agree(backend, curve, secret, &peer)
+}
+
+/// `RSA-OAEP-256` (SHA-256, MGF1-SHA-256, empty label) decryption of the wrapped CEK, blinded.
+fn rsa_oaep_256_decrypt(
+    sk: &rsa::RsaPrivateKey,
+    ek: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, JweError> {
+    sk.decrypt_blinded(&mut rand_core::OsRng, rsa::Oaep::new::<Sha256>(), ek)
+        .map(Zeroizing::new)
+        .map_err(|_| JweError::Decrypt("RSA-OAEP"))
+}
+
+/// `A256GCM` content encryption: 256-bit `cek`, 96-bit `iv`, 128-bit tag (RFC 7518 §5.3).
+/// Returns the ciphertext and the tag.
+fn a256gcm_seal(
+    cek: &[u8],
+    iv: &[u8; 12],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<(Vec<u8>, [u8; 16]), JweError> {
+    let mut buf = plaintext.to_vec();
+    let cipher = Aes256Gcm::new_from_slice(cek).map_err(|_| JweError::Encrypt("AES-GCM key"))?;
+    let tag = cipher
+        .encrypt_in_place_detached(Nonce::from_slice(iv), aad, &mut buf)
+        .map_err(|_| JweError::Encrypt("AES-GCM"))?;
+    Ok((buf, tag.into()))
+}
+
+/// `A256GCM` content decryption; the lengths of `cek` (32), `iv` (12) and `tag` (16) are
+/// checked first, then the tag over `aad` and the ciphertext.
+fn a256gcm_open(
+    cek: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    ciphertext: Zeroizing<Vec<u8>>,
+    tag: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, JweError> {
+    for (field, expected, actual) in [
+        ("cek", 32, cek.len()),
+        ("iv", 12, iv.len()),
+        ("tag", 16, tag.len()),
+    ] {
+        if actual != expected {
             return Err(JweError::Length {
-                field: "tag",
-                expected: 16,
-                actual: tag.len(),
+                field,
+                expected,
+                actual,
             });
         }
-        let mut buf = Zeroizing::new(unb64("ciphertext", &jwe.ciphertext)?);
-        let cipher =
-            Aes256Gcm::new_from_slice(&cek).map_err(|_| JweError::Decrypt("AES-GCM key"))?;
-        cipher
-            .decrypt_in_place_detached(
-                Nonce::from_slice(&iv),
-                jwe.protected.as_bytes(),
-                &mut buf,
-                aes_gcm::Tag::from_slice(&tag),
-            )
-            .map_err(|_| JweError::Decrypt("AES-GCM tag"))?;
-        Ok(buf)
     }
+    let mut buf = ciphertext;
+    let cipher = Aes256Gcm::new_from_slice(cek).map_err(|_| JweError::Decrypt("AES-GCM key"))?;
+    cipher
+        .decrypt_in_place_detached(
+            Nonce::from_slice(iv),
+            aad,
+            &mut buf,
+            aes_gcm::Tag::from_slice(tag),
+        )
+        .map_err(|_| JweError::Decrypt("AES-GCM tag"))?;
+    Ok(buf)
 }
 
 /// The public JWK of an EC private scalar: its point from the preferred ECDH backend, or from
@@ -599,6 +631,9 @@ fn header_epk(header: &Value, crv: &str) -> Result<Value, JweError> {
     }
     Ok(v)
 }
+
+#[cfg(test)]
+mod wycheproof_vectors;
 
 #[cfg(test)]
 mod tests {

@@ -165,6 +165,9 @@ impl Es256Verifier {
 }
 
 #[cfg(test)]
+mod wycheproof_vectors;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
