@@ -164,6 +164,34 @@ impl PostgresServer {
         self.dir.path().join("data")
     }
 
+    /// Stops the server (fast shutdown: open connections are closed) and starts it again on
+    /// the same port and data directory, as a database restart in production would.
+    pub fn restart(&mut self) -> Result<(), StoreError> {
+        self.stop();
+        self.launch()
+    }
+
+    /// Stops the server (fast shutdown) without removing its data; [`PostgresServer::restart`]
+    /// or dropping follows.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let stopped = self
+                .command("pg_ctl")
+                .arg("-D")
+                .arg(self.data_dir())
+                .args(["stop", "-m", "fast", "-w", "-t", "30"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !stopped {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+
     fn command(&self, program: &str) -> Command {
         let path = self.bin.join(program);
         let mut c = match &self.run_as {

@@ -6,6 +6,7 @@ mod conformance;
 use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use conformance::TestClock;
 use remits_store::testing::PostgresServer;
@@ -493,4 +494,82 @@ async fn postgres_replicas_share_state() {
     assert!(a.get(Namespace::Resource, "r/k/t").await.unwrap().is_none());
     // Concurrent CAS spread over both replicas: one creator, no lost update.
     conformance::concurrent_cas(&[a, b]).await;
+}
+
+/// Waits up to `within` for `f` to hold; returns how long it took.
+async fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < within {
+        if f() {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_changes_reach_other_replicas_and_survive_a_restart() {
+    let Some(mut server) = PostgresServer::start().unwrap() else {
+        return;
+    };
+    let url = server.url();
+    let a = PostgresStore::connect(&url, Some(kek(4))).await.unwrap();
+    let b = PostgresStore::connect(&url, Some(kek(4))).await.unwrap();
+    let ns = Namespace::ReferenceValue;
+    eventually(Duration::from_secs(5), || b.change_epoch(ns).is_some())
+        .await
+        .expect("listener connects");
+    // A write through replica A moves replica B's epoch of that namespace, quickly.
+    let before = b.change_epoch(ns).unwrap();
+    a.put(ns, "k", b"v1", None).await.unwrap();
+    let took = eventually(Duration::from_secs(1), || {
+        b.change_epoch(ns).is_some_and(|e| e > before)
+    })
+    .await
+    .expect("B learns of A's write within 1 s");
+    println!("change announced after {took:?}");
+    // So does a write made directly in the database.
+    let before = b.change_epoch(ns).unwrap();
+    let raw = raw_client(&url).await;
+    raw.execute("DELETE FROM remits_kv WHERE ns = 'reference-value'", &[])
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(1), || {
+        b.change_epoch(ns).is_some_and(|e| e > before)
+    })
+    .await
+    .expect("direct SQL writes are announced too");
+    // Session writes (the hot path) announce nothing.
+    let before = b.change_epoch(ns).unwrap();
+    let s_before = b.change_epoch(Namespace::Session).unwrap();
+    a.put(Namespace::Session, "sid", b"x", None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(b.change_epoch(ns), Some(before));
+    assert_eq!(b.change_epoch(Namespace::Session), Some(s_before));
+    drop(raw);
+
+    // Database restart: the listener reports "not tracked" while it is down, reconnects, and
+    // moves every epoch (announcements may have been missed); the pool reconnects too.
+    let before = b.change_epoch(ns).unwrap();
+    server.stop();
+    eventually(Duration::from_secs(2), || b.change_epoch(ns).is_none())
+        .await
+        .expect("a lost listener stops answering epochs");
+    server.restart().unwrap();
+    eventually(Duration::from_secs(10), || {
+        b.change_epoch(ns).is_some_and(|e| e > before)
+    })
+    .await
+    .expect("the listener reconnects after the restart");
+    let mut ok = false;
+    for _ in 0..50 {
+        if a.put(ns, "k", b"v2", None).await.is_ok() {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "the pool reconnects after a database restart");
+    assert_eq!(b.get(ns, "k").await.unwrap().unwrap().as_slice(), b"v2");
 }
