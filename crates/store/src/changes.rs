@@ -156,7 +156,11 @@ mod tests {
         };
         assert_eq!(*cache.get_or_load(&store, load).await.unwrap(), None);
         assert_eq!(*cache.get_or_load(&store, load).await.unwrap(), None);
-        assert_eq!(loads.load(Ordering::SeqCst), 1, "second read served from the cache");
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            1,
+            "second read served from the cache"
+        );
         store.put(Namespace::Config, "k", b"v", None).await.unwrap();
         assert_eq!(
             cache.get_or_load(&store, load).await.unwrap().as_deref(),
@@ -164,7 +168,10 @@ mod tests {
         );
         assert_eq!(loads.load(Ordering::SeqCst), 2);
         // A write to another namespace does not invalidate.
-        store.put(Namespace::Session, "s", b"x", None).await.unwrap();
+        store
+            .put(Namespace::Session, "s", b"x", None)
+            .await
+            .unwrap();
         cache.get_or_load(&store, load).await.unwrap();
         assert_eq!(loads.load(Ordering::SeqCst), 2);
     }

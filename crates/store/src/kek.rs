@@ -144,4 +144,3 @@ mod tests {
         assert_eq!(format!("{k:?}"), "Kek(<redacted>)");
     }
 }
-
