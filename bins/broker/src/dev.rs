@@ -115,6 +115,7 @@ pub(crate) fn prepare(dir: &Path, listen: SocketAddr) -> anyhow::Result<Prepared
             dir: Some(dir.join("store")),
             url: None,
             kek_file: Some(kek),
+            allow_plaintext: false,
             sessions: Some(SessionPlace::Memory),
         },
         admin: AdminConfig {

@@ -765,3 +765,65 @@ async fn three_replicas_never_disagree() {
     })
     .await;
 }
+
+/// Start-up refusals: a persistent store without a KEK (unless plaintext is chosen), a KEK file
+/// readable by others, and `--config` combined with the dev-mode flags.
+#[test]
+fn refuses_unsafe_storage_and_conflicting_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let port = free_port();
+    let cfg = |name: &str, storage: &str| {
+        let p = d.join(name);
+        std::fs::write(
+            &p,
+            format!("listen = \"127.0.0.1:{port}\"\n[storage]\nbackend = \"embedded\"\ndir = \"{}\"\n{storage}\n", d.join("store").display()),
+        )
+        .unwrap();
+        p
+    };
+    let run = |args: &[&str], config: &Path| {
+        let out = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(config)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&[], &cfg("nokek.toml", ""));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("kek_file") && err.contains("allow_plaintext"),
+        "{err}"
+    );
+
+    let kek = d.join("kek");
+    remits_store::Kek::generate_file(&kek, &mut rand::rngs::OsRng).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let with_kek = cfg("kek.toml", &format!("kek_file = \"{}\"", kek.display()));
+    let (code, err) = run(&[], &with_kek);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("0644") && err.contains("chmod 600"), "{err}");
+
+    for flags in [
+        &["--listen", "127.0.0.1:1"][..],
+        &["--data-dir", "/tmp/x"][..],
+    ] {
+        let (code, err) = run(flags, &with_kek);
+        assert_eq!(code, Some(2), "{flags:?}: {err}");
+        assert!(err.contains(flags[0]), "{flags:?}: {err}");
+    }
+
+    // Plaintext chosen explicitly: the broker starts (and is stopped by the test).
+    let plain = cfg("plain.toml", "allow_plaintext = true");
+    drop(start_config(&plain, format!("http://127.0.0.1:{port}")));
+}

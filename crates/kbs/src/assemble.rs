@@ -66,7 +66,11 @@ pub async fn assemble(
         Some(p) => Some(Kek::from_file(p).map_err(store_err)?),
         None => None,
     };
-    let opts = StoreOptions::default().with_clock(clock.clone());
+    let opts = StoreOptions {
+        allow_plaintext: cfg.storage.allow_plaintext,
+        ..StoreOptions::default()
+    }
+    .with_clock(clock.clone());
     let store: Arc<dyn Store> = match cfg.storage.backend {
         Backend::Embedded => {
             let dir = cfg.storage.dir.as_deref().ok_or_else(|| {

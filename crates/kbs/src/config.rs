@@ -66,9 +66,15 @@ pub struct StorageConfig {
     /// PostgreSQL URL (`postgres://user@host:port/db`).
     #[serde(default)]
     pub url: Option<String>,
-    /// File holding the 32-byte key-encryption key for secrets at rest.
+    /// File holding the 32-byte key-encryption key for secrets at rest (32 raw bytes or 64 hex
+    /// characters; must not be readable or writable by group or others). Required for the
+    /// persistent backends unless `allow_plaintext` is set.
     #[serde(default)]
     pub kek_file: Option<PathBuf>,
+    /// Run a persistent backend without `kek_file`, keeping resources (secrets) in clear in the
+    /// database (default `false`: the broker refuses to start instead).
+    #[serde(default)]
+    pub allow_plaintext: bool,
     /// Where sessions live: `store` (shared; required for replicas) or `memory` (this
     /// process only). Default: `store` for postgres, `memory` otherwise.
     #[serde(default)]
@@ -199,6 +205,15 @@ impl BrokerConfig {
             )),
             _ => Ok(()),
         }?;
+        let persistent = matches!(self.storage.backend, Backend::Embedded | Backend::Postgres);
+        if persistent && self.storage.kek_file.is_none() && !self.storage.allow_plaintext {
+            return Err(ConfigError::Invalid(
+                "storage: a persistent backend needs storage.kek_file (the key that seals secrets \
+                 at rest: 32 random bytes, e.g. `openssl rand -hex 32 > kek; chmod 600 kek`), or \
+                 storage.allow_plaintext = true to keep secrets in clear in the database"
+                    .into(),
+            ));
+        }
         if self.max_body_bytes == 0 || self.max_body_bytes > (64 << 20) {
             return Err(ConfigError::Invalid(
                 "max_body_bytes must be between 1 and 64 MiB".into(),
