@@ -25,6 +25,7 @@ mod kek;
 mod limits;
 mod memory;
 mod namespace;
+mod pgconn;
 mod postgres;
 pub mod seal;
 #[cfg(feature = "testing")]
@@ -41,6 +42,7 @@ pub use kek::Kek;
 pub use limits::StoreOptions;
 pub use memory::MemoryStore;
 pub use namespace::Namespace;
+pub use pgconn::{PostgresOptions, SslMode};
 pub use postgres::{PostgresStore, NOTIFY_CHANNEL, SCHEMA as POSTGRES_SCHEMA};
 
 /// A namespaced key-value store with expiry and compare-and-swap.

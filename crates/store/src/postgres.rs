@@ -1,15 +1,15 @@
 //! The PostgreSQL store, shared by several broker replicas.
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use zeroize::Zeroizing;
 
 use crate::changes::ChangeEpochs;
 use crate::memory::same_value;
+use crate::pgconn::{describe, resolve, PostgresOptions};
 use crate::seal::Sealer;
 use crate::{Kek, Namespace, Store, StoreError, StoreOptions};
 
@@ -82,7 +82,18 @@ const PURGE: &str = "DELETE FROM remits_kv WHERE expires_at IS NOT NULL AND expi
 fn pg(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
         Some(db) => StoreError::postgres(format!("{}: {}", db.code().code(), db.message())),
-        None => StoreError::postgres(e),
+        None => {
+            // tokio-postgres keeps the cause ("server does not support TLS", "invalid peer
+            // certificate: UnknownIssuer", an OS error) in the source chain.
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                src = s.source();
+            }
+            StoreError::postgres(msg)
+        }
     }
 }
 
@@ -107,6 +118,8 @@ pub struct PostgresStore {
     opts: StoreOptions,
     epochs: Arc<ChangeEpochs>,
     listener: tokio::task::AbortHandle,
+    /// `host:port` for error messages.
+    target: String,
 }
 
 impl Drop for PostgresStore {
@@ -140,18 +153,38 @@ impl PostgresStore {
         opts: StoreOptions,
         max_connections: usize,
     ) -> Result<Self, StoreError> {
-        let config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StoreError::postgres(format!("invalid connection string: {e}")))?;
-        let listen_config = config.clone();
+        let pg_opts = PostgresOptions {
+            max_connections,
+            ..PostgresOptions::new(url)
+        };
+        Self::connect_options(&pg_opts, kek, opts).await
+    }
+
+    /// Connects as `pg` says (TLS, password file, `PG*` environment variables; see
+    /// [`PostgresOptions`]), creating the schema if needed. Errors name the host and port,
+    /// never the password.
+    pub async fn connect_options(
+        pg: &PostgresOptions,
+        kek: Option<Kek>,
+        opts: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let resolved = resolve(pg)?;
+        let target = resolved.target.clone();
+        let listen_config = resolved.config.clone();
         let mgr = Manager::from_config(
-            config,
-            NoTls,
+            resolved.config,
+            resolved.tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
+        let max = if pg.max_connections == 0 {
+            16
+        } else {
+            pg.max_connections
+        };
         let pool = Pool::builder(mgr)
-            .max_size(max_connections.max(1))
+            .max_size(max)
             .runtime(Runtime::Tokio1)
             .create_timeout(Some(Duration::from_secs(10)))
             .wait_timeout(Some(Duration::from_secs(30)))
@@ -160,16 +193,29 @@ impl PostgresStore {
         let sealer = Sealer::new(kek.as_ref(), &opts);
         drop(kek);
         let epochs = Arc::new(ChangeEpochs::new(false));
-        let listener = tokio::spawn(listen(listen_config, NoTls, epochs.clone())).abort_handle();
+        let listener =
+            tokio::spawn(listen(listen_config, resolved.tls, epochs.clone())).abort_handle();
         let store = PostgresStore {
             pool,
             sealer,
             opts,
             epochs,
             listener,
+            target,
         };
-        store.init().await?;
+        store.init().await.map_err(|e| store.at_target(e))?;
         Ok(store)
+    }
+
+    /// Prefixes a backend error with the database address.
+    fn at_target(&self, e: StoreError) -> StoreError {
+        match e {
+            StoreError::Backend { backend, reason } => StoreError::Backend {
+                backend,
+                reason: format!("{}: {reason}", self.target),
+            },
+            other => other,
+        }
     }
 
     async fn init(&self) -> Result<(), StoreError> {
@@ -199,21 +245,24 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(pool_err)
+        self.pool
+            .get()
+            .await
+            .map_err(|e| self.at_target(pool_err(e)))
     }
 }
 
 /// Keeps one connection listening on [`NOTIFY_CHANNEL`] and moves `epochs` on every
 /// announcement; while it is not connected `epochs` answers `None` (callers read through), and
 /// every reconnection moves every epoch (announcements may have been missed). Runs until aborted.
-async fn listen(config: tokio_postgres::Config, tls: NoTls, epochs: Arc<ChangeEpochs>) {
+async fn listen(config: tokio_postgres::Config, tls: MakeRustlsConnect, epochs: Arc<ChangeEpochs>) {
     let mut backoff = Duration::from_millis(50);
     loop {
         let started = std::time::Instant::now();
-        let r = listen_once(&config, tls, &epochs).await;
+        let r = listen_once(&config, tls.clone(), &epochs).await;
         epochs.set_live(false);
         if let Err(e) = r {
-            tracing::warn!(error = %e, "postgres change listener disconnected; reading through until it reconnects");
+            tracing::warn!(error = %e, database = %describe(&config), "postgres change listener disconnected; reading through until it reconnects");
         }
         if started.elapsed() > Duration::from_secs(10) {
             backoff = Duration::from_millis(50);
@@ -225,7 +274,7 @@ async fn listen(config: tokio_postgres::Config, tls: NoTls, epochs: Arc<ChangeEp
 
 async fn listen_once(
     config: &tokio_postgres::Config,
-    tls: NoTls,
+    tls: MakeRustlsConnect,
     epochs: &Arc<ChangeEpochs>,
 ) -> Result<(), StoreError> {
     use tokio_postgres::AsyncMessage;
