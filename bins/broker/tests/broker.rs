@@ -629,7 +629,7 @@ where
 /// written through one replica take effect on the others within one second.
 #[tokio::test(flavor = "multi_thread")]
 async fn three_replicas_never_disagree() {
-    let Some(pg) = remits_store::testing::PostgresServer::start().unwrap() else {
+    let Some(mut pg) = remits_store::testing::PostgresServer::start().unwrap() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -764,6 +764,45 @@ async fn three_replicas_never_disagree() {
         async move { sample_attest(&http, &c, &u).await.0 != 200 }
     })
     .await;
+
+    // PostgreSQL restarted under the brokers: they recover without a restart, and the state
+    // (the deny-all policy) is still the one every replica serves.
+    pg.restart().unwrap();
+    let start = Instant::now();
+    let permissive = d.join("permissive.rego");
+    std::fs::write(&permissive, shipped_development()).unwrap();
+    loop {
+        let out = admin(
+            a,
+            &adm,
+            &[
+                "set-attestation-policy",
+                permissive.to_str().unwrap(),
+                "--id",
+                "development",
+            ],
+        );
+        if out.status.success() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{out:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "admin write accepted {:?} after the database restart",
+        start.elapsed()
+    );
+    on_all_within_1s("after database restart", &urls, |u| {
+        let http = http.clone();
+        let c = c.clone();
+        async move { sample_attest(&http, &c, &u).await.0 == 200 }
+    })
+    .await;
+}
+
+/// The shipped development policy's text.
+fn shipped_development() -> &'static str {
+    include_str!("../../../crates/policy/policies/development.rego")
 }
 
 /// Start-up refusals: a persistent store without a KEK (unless plaintext is chosen), a KEK file
