@@ -121,6 +121,10 @@ impl ReferenceValueStore {
     pub async fn refresh(&self) -> Result<(), Error> {
         let store = self.store.as_ref();
         let map = self.cache.get_or_load(store, || Self::load(store)).await?;
+        // Unchanged (the common case): no write lock on the hot path.
+        if self.current.read().is_ok_and(|c| Arc::ptr_eq(&c, &map)) {
+            return Ok(());
+        }
         if let Ok(mut c) = self.current.write() {
             *c = map;
         }
