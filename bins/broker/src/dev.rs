@@ -115,6 +115,11 @@ pub(crate) fn prepare(dir: &Path, listen: SocketAddr) -> anyhow::Result<Prepared
             dir: Some(dir.join("store")),
             url: None,
             kek_file: Some(kek),
+            allow_plaintext: false,
+            sslmode: None,
+            ssl_root_cert: None,
+            password_file: None,
+            max_connections: 16,
             sessions: Some(SessionPlace::Memory),
         },
         admin: AdminConfig {

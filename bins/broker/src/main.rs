@@ -47,12 +47,14 @@ enum Cmd {
         /// sample TEE allowed, development policy. Loopback only.
         #[arg(long)]
         dev: bool,
-        /// Listen address (dev mode).
-        #[arg(long, requires = "dev", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Data directory (dev mode).
-        #[arg(long, requires = "dev", default_value = "./remits-dev")]
-        data_dir: PathBuf,
+        /// Listen address (dev mode only; default 127.0.0.1:8080). With --config, set `listen`
+        /// in the file: giving both is an error.
+        #[arg(long, requires = "dev", conflicts_with = "config")]
+        listen: Option<SocketAddr>,
+        /// Data directory (dev mode only; default ./remits-dev). With --config, set
+        /// `[storage] dir` in the file: giving both is an error.
+        #[arg(long, requires = "dev", conflicts_with = "config")]
+        data_dir: Option<PathBuf>,
     },
     /// Administer a broker (signed admin JWTs).
     Admin {
@@ -182,6 +184,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             data_dir,
         } => {
+            let listen = listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
+            let data_dir = data_dir.unwrap_or_else(|| PathBuf::from("./remits-dev"));
             let (cfg, fresh_dev) = match (config, dev) {
                 (Some(p), false) => (BrokerConfig::load(&p)?, false),
                 (None, true) => {

@@ -518,3 +518,352 @@ token_signing_key = "{}"
     st.sort();
     assert_eq!(st, [200, 401]);
 }
+
+/// A broker config on PostgreSQL for the replica tests.
+fn replica_config(
+    d: &Path,
+    i: usize,
+    pg_url: &str,
+    kek: &Path,
+    adm_pub: &Path,
+    token: &Path,
+) -> (PathBuf, String) {
+    let port = free_port();
+    let cfg = d.join(format!("replica{i}.toml"));
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"listen = "127.0.0.1:{port}"
+[storage]
+backend = "postgres"
+url = "{pg_url}"
+kek_file = "{}"
+[[admin.keys]]
+name = "t"
+public_key = "{}"
+[attestation]
+allow_sample = true
+attestation_policy = "development"
+token_signing_key = "{}"
+"#,
+            kek.display(),
+            adm_pub.display(),
+            token.display()
+        ),
+    )
+    .unwrap();
+    (cfg, format!("http://127.0.0.1:{port}"))
+}
+
+/// `/auth` on `auth`, `/attest` on `attest` with sample evidence; the attest status and the
+/// session cookie and TEE key for a later `/resource`.
+async fn sample_attest(
+    http: &reqwest::Client,
+    auth: &str,
+    attest: &str,
+) -> (u16, String, TeeKeyPair) {
+    let resp = http
+        .post(format!("{auth}/kbs/v0/auth"))
+        .json(&json!({"version":"0.4.0","tee":"sample","extra-params":{}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let nonce = resp.json::<Value>().await.unwrap()["nonce"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kp = TeeKeyPair::generate(TeeKeyAlgorithm::EcP256, &mut rand::rngs::OsRng).unwrap();
+    let rd = RuntimeData {
+        nonce: nonce.clone(),
+        tee_pubkey: kp.public_jwk(),
+        additional_evidence: String::new(),
+    };
+    let ev = SampleAttester
+        .evidence(&rd.digest(HashAlg::Sha384).unwrap())
+        .unwrap();
+    let body = json!({"init-data": null, "runtime-data": {"nonce": nonce, "tee-pubkey": rd.tee_pubkey},
+        "tee-evidence": {"primary_evidence": ev, "additional_evidence": ""}});
+    let st = http
+        .post(format!("{attest}/kbs/v0/attest"))
+        .header("cookie", &cookie)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    (st, cookie, kp)
+}
+
+/// Polls `check` on every replica until it holds on all of them; panics after 1 s.
+async fn on_all_within_1s<F, Fut>(what: &str, urls: &[String], mut check: F)
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    for u in urls {
+        loop {
+            if check(u.clone()).await {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(1),
+                "{what}: {u} still disagrees after 1 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    println!("{what}: all replicas agree after {:?}", start.elapsed());
+}
+
+/// Three brokers on one PostgreSQL, the client going round-robin over them: one handshake spans
+/// all three, and a reference value, an attestation policy, a resource policy and a resource
+/// written through one replica take effect on the others within one second.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_replicas_never_disagree() {
+    let Some(mut pg) = remits_store::testing::PostgresServer::start().unwrap() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let token_key = d.join("token.pem");
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        token_key.to_str().unwrap(),
+    ]);
+    let kek = d.join("kek");
+    remits_store::Kek::generate_file(&kek, &mut rand::rngs::OsRng).unwrap();
+    let (adm, adm_pub) = admin_keypair(d);
+    let mut brokers = Vec::new();
+    for i in 0..3 {
+        let (cfg, url) = replica_config(d, i, &pg.url(), &kek, &adm_pub, &token_key);
+        brokers.push(start_config(&cfg, url));
+    }
+    let urls: Vec<String> = brokers.iter().map(|b| b.url.clone()).collect();
+    let http = reqwest::Client::new();
+    let (a, b, c) = (&urls[0], &urls[1], &urls[2]);
+
+    // Resource written through C, permissive resource policy through B: one handshake spanning
+    // all three (auth on A, attest on B, resource on C).
+    put(c, &adm, "ha/key/1", b"first", d);
+    allow_all_resources(b, &adm, d);
+    let fetch = |url: String, cookie: String, kp: std::sync::Arc<TeeKeyPair>| {
+        let http = http.clone();
+        async move {
+            let resp = http
+                .get(format!("{url}/kbs/v0/resource/ha/key/1"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            if resp.status() != 200 {
+                return None;
+            }
+            let jwe: JweMessage = resp.json().await.unwrap();
+            Some(kp.decrypt(&jwe).unwrap().to_vec())
+        }
+    };
+    on_all_within_1s("resource policy + resource", &urls, |u| {
+        let http = http.clone();
+        let (a, b) = (a.clone(), b.clone());
+        async move {
+            let (st, cookie, kp) = sample_attest(&http, &a, &b).await;
+            assert_eq!(st, 200);
+            fetch(u, cookie, std::sync::Arc::new(kp)).await.as_deref() == Some(&b"first"[..])
+        }
+    })
+    .await;
+
+    // Round-robin: every handshake moves to the next replica at each step.
+    for i in 0..6 {
+        let (x, y, z) = (&urls[i % 3], &urls[(i + 1) % 3], &urls[(i + 2) % 3]);
+        let (st, cookie, kp) = sample_attest(&http, x, y).await;
+        assert_eq!(st, 200, "attest on {y} after auth on {x}");
+        let got = fetch(z.clone(), cookie, std::sync::Arc::new(kp)).await;
+        assert_eq!(got.as_deref(), Some(&b"first"[..]), "resource on {z}");
+    }
+
+    // A resource replaced through A is served by every replica.
+    put(a, &adm, "ha/key/1", b"second", d);
+    on_all_within_1s("replaced resource", &urls, |u| {
+        let http = http.clone();
+        let (a, b) = (a.clone(), b.clone());
+        async move {
+            let (_, cookie, kp) = sample_attest(&http, &a, &b).await;
+            fetch(u, cookie, std::sync::Arc::new(kp)).await.as_deref() == Some(&b"second"[..])
+        }
+    })
+    .await;
+
+    // Reference values registered through A: the development policy then accepts only a
+    // registered launch digest, and the sample's ("abcde") is not one of them. Every replica
+    // must deny within 1 s (before the fix, B and C kept their start-time copy and accepted).
+    let rv = d.join("rv.json");
+    std::fs::write(&rv, r#"{"launch_digest": ["not-the-sample"]}"#).unwrap();
+    let out = admin(
+        a,
+        &adm,
+        &["register-reference-values", rv.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{out:?}");
+    on_all_within_1s("reference value (deny)", &urls, |u| {
+        let http = http.clone();
+        let a = a.clone();
+        async move { sample_attest(&http, &a, &u).await.0 != 200 }
+    })
+    .await;
+    // ... and registering the sample's digest through C makes every replica accept again.
+    std::fs::write(&rv, r#"{"launch_digest": ["abcde"]}"#).unwrap();
+    let out = admin(
+        c,
+        &adm,
+        &["register-reference-values", rv.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{out:?}");
+    on_all_within_1s("reference value (accept)", &urls, |u| {
+        let http = http.clone();
+        let b = b.clone();
+        async move { sample_attest(&http, &b, &u).await.0 == 200 }
+    })
+    .await;
+
+    // An attestation policy set through B that refuses everything takes effect everywhere.
+    let deny = d.join("deny.rego");
+    std::fs::write(
+        &deny,
+        "package policy\nimport rego.v1\ntrust_claims := {\"executables\": 97, \"hardware\": 97, \"configuration\": 97}\n",
+    )
+    .unwrap();
+    let out = admin(
+        b,
+        &adm,
+        &[
+            "set-attestation-policy",
+            deny.to_str().unwrap(),
+            "--id",
+            "development",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    on_all_within_1s("attestation policy", &urls, |u| {
+        let http = http.clone();
+        let c = c.clone();
+        async move { sample_attest(&http, &c, &u).await.0 != 200 }
+    })
+    .await;
+
+    // PostgreSQL restarted under the brokers: they recover without a restart, and the state
+    // (the deny-all policy) is still the one every replica serves.
+    pg.restart().unwrap();
+    let start = Instant::now();
+    let permissive = d.join("permissive.rego");
+    std::fs::write(&permissive, shipped_development()).unwrap();
+    loop {
+        let out = admin(
+            a,
+            &adm,
+            &[
+                "set-attestation-policy",
+                permissive.to_str().unwrap(),
+                "--id",
+                "development",
+            ],
+        );
+        if out.status.success() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{out:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "admin write accepted {:?} after the database restart",
+        start.elapsed()
+    );
+    on_all_within_1s("after database restart", &urls, |u| {
+        let http = http.clone();
+        let c = c.clone();
+        async move { sample_attest(&http, &c, &u).await.0 == 200 }
+    })
+    .await;
+}
+
+/// The shipped development policy's text.
+fn shipped_development() -> &'static str {
+    include_str!("../../../crates/policy/policies/development.rego")
+}
+
+/// Start-up refusals: a persistent store without a KEK (unless plaintext is chosen), a KEK file
+/// readable by others, and `--config` combined with the dev-mode flags.
+#[test]
+fn refuses_unsafe_storage_and_conflicting_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let port = free_port();
+    let cfg = |name: &str, storage: &str| {
+        let p = d.join(name);
+        std::fs::write(
+            &p,
+            format!("listen = \"127.0.0.1:{port}\"\n[storage]\nbackend = \"embedded\"\ndir = \"{}\"\n{storage}\n", d.join("store").display()),
+        )
+        .unwrap();
+        p
+    };
+    let run = |args: &[&str], config: &Path| {
+        let out = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(config)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&[], &cfg("nokek.toml", ""));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("kek_file") && err.contains("allow_plaintext"),
+        "{err}"
+    );
+
+    let kek = d.join("kek");
+    remits_store::Kek::generate_file(&kek, &mut rand::rngs::OsRng).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let with_kek = cfg("kek.toml", &format!("kek_file = \"{}\"", kek.display()));
+    let (code, err) = run(&[], &with_kek);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("0644") && err.contains("chmod 600"), "{err}");
+
+    for flags in [
+        &["--listen", "127.0.0.1:1"][..],
+        &["--data-dir", "/tmp/x"][..],
+    ] {
+        let (code, err) = run(flags, &with_kek);
+        assert_eq!(code, Some(2), "{flags:?}: {err}");
+        assert!(err.contains(flags[0]), "{flags:?}: {err}");
+    }
+
+    // Plaintext chosen explicitly: the broker starts (and is stopped by the test).
+    let plain = cfg("plain.toml", "allow_plaintext = true");
+    drop(start_config(&plain, format!("http://127.0.0.1:{port}")));
+}

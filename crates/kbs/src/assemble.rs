@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use remits_evidence::clock::Clock;
-use remits_store::{EmbeddedStore, Kek, MemoryStore, PostgresStore, Store, StoreOptions};
+use remits_store::{
+    EmbeddedStore, Kek, MemoryStore, PostgresOptions, PostgresStore, Store, StoreOptions,
+};
 use remits_verify::AttestationService;
 
 use crate::admin::{AdminPublicKey, AdminVerifier, NamedKey};
@@ -66,7 +68,11 @@ pub async fn assemble(
         Some(p) => Some(Kek::from_file(p).map_err(store_err)?),
         None => None,
     };
-    let opts = StoreOptions::default().with_clock(clock.clone());
+    let opts = StoreOptions {
+        allow_plaintext: cfg.storage.allow_plaintext,
+        ..StoreOptions::default()
+    }
+    .with_clock(clock.clone());
     let store: Arc<dyn Store> = match cfg.storage.backend {
         Backend::Embedded => {
             let dir = cfg.storage.dir.as_deref().ok_or_else(|| {
@@ -75,11 +81,15 @@ pub async fn assemble(
             Arc::new(EmbeddedStore::open_with(dir, kek, opts.clone()).map_err(store_err)?)
         }
         Backend::Postgres => {
-            let url = cfg.storage.url.as_deref().ok_or_else(|| {
-                AssembleError::Store("storage.url is required for postgres".into())
-            })?;
+            let pg = PostgresOptions {
+                url: cfg.storage.url.clone().unwrap_or_default(),
+                sslmode: cfg.storage.sslmode.map(Into::into),
+                ssl_root_cert: cfg.storage.ssl_root_cert.clone(),
+                password_file: cfg.storage.password_file.clone(),
+                max_connections: cfg.storage.max_connections,
+            };
             Arc::new(
-                PostgresStore::connect_with(url, kek, opts.clone(), 16)
+                PostgresStore::connect_options(&pg, kek, opts.clone())
                     .await
                     .map_err(store_err)?,
             )

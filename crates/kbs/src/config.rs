@@ -63,16 +63,65 @@ pub struct StorageConfig {
     /// Directory of the embedded store.
     #[serde(default)]
     pub dir: Option<PathBuf>,
-    /// PostgreSQL URL (`postgres://user@host:port/db`).
+    /// PostgreSQL URL (`postgres://user@host:port/db`) or libpq key=value string; its
+    /// `sslmode`/`sslrootcert` are honoured. Fields it leaves out come from the standard `PG*`
+    /// environment variables (`PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE`, `PGPASSWORD`,
+    /// `PGSSLMODE`, `PGSSLROOTCERT`); absent = all of them from the environment.
     #[serde(default)]
     pub url: Option<String>,
-    /// File holding the 32-byte key-encryption key for secrets at rest.
+    /// PostgreSQL TLS: `disable`, `require`, `verify-ca` or `verify-full` (overrides the URL).
+    /// Default: `disable` when every host is loopback or a Unix socket, `verify-full` otherwise.
+    #[serde(default)]
+    pub sslmode: Option<PgSslMode>,
+    /// PEM file of the CA(s) the PostgreSQL server certificate must chain to (`verify-ca`,
+    /// `verify-full`).
+    #[serde(default)]
+    pub ssl_root_cert: Option<PathBuf>,
+    /// File holding the PostgreSQL password (a final newline is ignored); overrides the URL and
+    /// `PGPASSWORD`.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// PostgreSQL connection-pool size per broker (default 16).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// File holding the 32-byte key-encryption key for secrets at rest (32 raw bytes or 64 hex
+    /// characters; must not be readable or writable by group or others). Required for the
+    /// persistent backends unless `allow_plaintext` is set.
     #[serde(default)]
     pub kek_file: Option<PathBuf>,
+    /// Run a persistent backend without `kek_file`, keeping resources (secrets) in clear in the
+    /// database (default `false`: the broker refuses to start instead).
+    #[serde(default)]
+    pub allow_plaintext: bool,
     /// Where sessions live: `store` (shared; required for replicas) or `memory` (this
     /// process only). Default: `store` for postgres, `memory` otherwise.
     #[serde(default)]
     pub sessions: Option<SessionPlace>,
+}
+
+/// PostgreSQL `sslmode` (see [`remits_store::SslMode`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PgSslMode {
+    /// Plain TCP.
+    Disable,
+    /// TLS, server certificate not checked.
+    Require,
+    /// TLS, certificate chains to `ssl_root_cert`, any host name.
+    VerifyCa,
+    /// TLS, certificate chains to `ssl_root_cert` and names the host.
+    VerifyFull,
+}
+
+impl From<PgSslMode> for remits_store::SslMode {
+    fn from(m: PgSslMode) -> Self {
+        match m {
+            PgSslMode::Disable => remits_store::SslMode::Disable,
+            PgSslMode::Require => remits_store::SslMode::Require,
+            PgSslMode::VerifyCa => remits_store::SslMode::VerifyCa,
+            PgSslMode::VerifyFull => remits_store::SslMode::VerifyFull,
+        }
+    }
 }
 
 /// Storage backend kind.
@@ -141,6 +190,9 @@ fn default_max_body() -> usize {
 fn default_timeout() -> Duration {
     Duration::from_secs(30)
 }
+fn default_max_connections() -> usize {
+    16
+}
 fn default_admin_lifetime() -> Duration {
     Duration::from_secs(3600)
 }
@@ -194,11 +246,20 @@ impl BrokerConfig {
             Backend::Embedded if self.storage.dir.is_none() => Err(ConfigError::Invalid(
                 "storage.backend = \"embedded\" needs storage.dir".into(),
             )),
-            Backend::Postgres if self.storage.url.is_none() => Err(ConfigError::Invalid(
-                "storage.backend = \"postgres\" needs storage.url".into(),
-            )),
+            Backend::Postgres if !(1..=1000).contains(&self.storage.max_connections) => Err(
+                ConfigError::Invalid("storage.max_connections must be between 1 and 1000".into()),
+            ),
             _ => Ok(()),
         }?;
+        let persistent = matches!(self.storage.backend, Backend::Embedded | Backend::Postgres);
+        if persistent && self.storage.kek_file.is_none() && !self.storage.allow_plaintext {
+            return Err(ConfigError::Invalid(
+                "storage: a persistent backend needs storage.kek_file (the key that seals secrets \
+                 at rest: 32 random bytes, e.g. `openssl rand -hex 32 > kek; chmod 600 kek`), or \
+                 storage.allow_plaintext = true to keep secrets in clear in the database"
+                    .into(),
+            ));
+        }
         if self.max_body_bytes == 0 || self.max_body_bytes > (64 << 20) {
             return Err(ConfigError::Invalid(
                 "max_body_bytes must be between 1 and 64 MiB".into(),

@@ -9,6 +9,7 @@ use redb::{Database, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
+use crate::changes::ChangeEpochs;
 use crate::memory::same_value;
 use crate::seal::Sealer;
 use crate::{Kek, Namespace, Store, StoreError, StoreOptions};
@@ -107,6 +108,7 @@ pub struct EmbeddedStore {
     path: PathBuf,
     tx: Option<mpsc::Sender<Op>>,
     writer: Option<JoinHandle<()>>,
+    epochs: ChangeEpochs,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -163,6 +165,7 @@ impl EmbeddedStore {
             path,
             tx: Some(tx),
             writer: Some(writer),
+            epochs: ChangeEpochs::new(true),
         })
     }
 
@@ -399,14 +402,18 @@ impl Store for EmbeddedStore {
             stored,
             expires_at: expires_at.map(to_nanos),
         };
-        self.submit(work, Reply::Unit).await
+        let r = self.submit(work, Reply::Unit).await;
+        self.epochs.bump(ns);
+        r
     }
 
     async fn delete(&self, ns: Namespace, key: &str) -> Result<bool, StoreError> {
         self.opts.check_key(ns, key)?;
         self.sealer.check_ns(ns)?;
         let key = key.to_owned();
-        self.submit(Work::Delete { ns, key }, Reply::Bool).await
+        let r = self.submit(Work::Delete { ns, key }, Reply::Bool).await;
+        self.epochs.bump(ns);
+        r
     }
 
     async fn list(&self, ns: Namespace, prefix: &str) -> Result<Vec<String>, StoreError> {
@@ -461,10 +468,19 @@ impl Store for EmbeddedStore {
             new_stored,
             expires_at: expires_at.map(to_nanos),
         };
-        self.submit(work, Reply::Bool).await
+        let r = self.submit(work, Reply::Bool).await;
+        self.epochs.bump(ns);
+        r
     }
 
     async fn purge_expired(&self) -> Result<u64, StoreError> {
-        self.submit(Work::Purge, Reply::Count).await
+        let r = self.submit(Work::Purge, Reply::Count).await;
+        self.epochs.bump_all();
+        r
+    }
+
+    fn change_epoch(&self, ns: Namespace) -> Option<u64> {
+        // One process at a time opens the file: every change is a local write.
+        self.epochs.get(ns)
     }
 }

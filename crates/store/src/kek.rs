@@ -32,11 +32,30 @@ impl Kek {
 
     /// Reads a KEK file: exactly 32 raw bytes, or 64 hex characters (surrounding whitespace,
     /// e.g. a final newline, is ignored).
+    ///
+    /// On Unix the file is refused when group or others have any permission on it (mode must be
+    /// `0600` or `0400`): whoever reads the KEK and a copy of the database reads every secret,
+    /// and whoever can replace it can make the broker seal new secrets under their key.
     pub fn from_file(path: &Path) -> Result<Self, StoreError> {
         let bad = |reason: &str| StoreError::KekFile {
             path: path.to_owned(),
             reason: reason.to_owned(),
         };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)
+                .map_err(|e| bad(&e.to_string()))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(bad(&format!(
+                    "mode {:04o} gives group or others access; the KEK decrypts every stored \
+                     secret, so it must be private to the broker's user (chmod 600)",
+                    mode & 0o7777
+                )));
+            }
+        }
         let data = Zeroizing::new(read_kek_file(path).map_err(|e| bad(&e))?);
         if let Ok(raw) = <[u8; 32]>::try_from(data.as_slice()) {
             // 32 bytes that are not all hex digits: raw key. (32 hex digits are only 16 bytes.)
@@ -109,15 +128,41 @@ fn read_kek_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
 mod tests {
     use super::*;
 
+    fn write_private(path: &Path, data: &[u8]) {
+        std::fs::write(path, data).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn group_or_world_accessible_file_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kek");
+        write_private(&p, "ab".repeat(32).as_bytes());
+        Kek::from_file(&p).unwrap();
+        for mode in [0o640, 0o604, 0o660, 0o644, 0o610] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = Kek::from_file(&p).unwrap_err().to_string();
+            assert!(e.contains("chmod 600"), "{mode:o}: {e}");
+        }
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400)).unwrap();
+        Kek::from_file(&p).unwrap();
+    }
+
     #[test]
     fn file_forms() {
         let dir = tempfile::tempdir().unwrap();
         let raw = dir.path().join("raw");
-        std::fs::write(&raw, [7u8; 32]).unwrap();
+        write_private(&raw, &[7u8; 32]);
         assert_eq!(Kek::from_file(&raw).unwrap().bytes(), &[7u8; 32]);
 
         let hexf = dir.path().join("hex");
-        std::fs::write(&hexf, format!("{}\n", "ab".repeat(32))).unwrap();
+        write_private(&hexf, format!("{}\n", "ab".repeat(32)).as_bytes());
         assert_eq!(Kek::from_file(&hexf).unwrap().bytes(), &[0xab; 32]);
 
         for bad in [
@@ -126,7 +171,7 @@ mod tests {
             &[1u8; 33][..],
             &[b'a'; 300][..],
         ] {
-            std::fs::write(&hexf, bad).unwrap();
+            write_private(&hexf, bad);
             assert!(matches!(
                 Kek::from_file(&hexf),
                 Err(StoreError::KekFile { .. })

@@ -18,12 +18,14 @@
 //! is judged with the injected [`Clock`](remits_evidence::clock::Clock).
 #![forbid(unsafe_code)]
 
+mod changes;
 mod embedded;
 mod error;
 mod kek;
 mod limits;
 mod memory;
 mod namespace;
+mod pgconn;
 mod postgres;
 pub mod seal;
 #[cfg(feature = "testing")]
@@ -33,13 +35,15 @@ use std::time::SystemTime;
 
 use zeroize::Zeroizing;
 
+pub use changes::ReadCache;
 pub use embedded::{EmbeddedStore, FILE_NAME as EMBEDDED_FILE_NAME};
 pub use error::StoreError;
 pub use kek::Kek;
 pub use limits::StoreOptions;
 pub use memory::MemoryStore;
 pub use namespace::Namespace;
-pub use postgres::{PostgresStore, SCHEMA as POSTGRES_SCHEMA};
+pub use pgconn::{PostgresOptions, SslMode};
+pub use postgres::{PostgresStore, NOTIFY_CHANNEL, SCHEMA as POSTGRES_SCHEMA};
 
 /// A namespaced key-value store with expiry and compare-and-swap.
 ///
@@ -82,4 +86,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes every expired entry; returns how many were removed.
     async fn purge_expired(&self) -> Result<u64, StoreError>;
+
+    /// The change epoch of `ns`, for read caches ([`ReadCache`]): a number that moves forward
+    /// whenever a value of `ns` may have changed, by this process or by any other process
+    /// sharing the store. `None` (the default) means "not tracked right now": callers must read
+    /// through. A value loaded after observing epoch `e` may be reused while the epoch is `e`.
+    fn change_epoch(&self, ns: Namespace) -> Option<u64> {
+        let _ = ns;
+        None
+    }
 }

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::changes::ChangeEpochs;
 use crate::{Namespace, Store, StoreError, StoreOptions};
 
 struct Entry {
@@ -19,6 +20,7 @@ struct Entry {
 pub struct MemoryStore {
     opts: StoreOptions,
     map: Mutex<HashMap<Namespace, BTreeMap<String, Entry>>>,
+    epochs: ChangeEpochs,
 }
 
 impl Default for MemoryStore {
@@ -53,6 +55,7 @@ impl MemoryStore {
         MemoryStore {
             opts,
             map: Mutex::new(HashMap::new()),
+            epochs: ChangeEpochs::new(true),
         }
     }
 
@@ -92,16 +95,18 @@ impl Store for MemoryStore {
             value: Zeroizing::new(value.to_vec()),
             expires_at,
         };
-        self.lock()
-            .entry(ns)
-            .or_default()
-            .insert(key.to_owned(), entry);
+        let mut map = self.lock();
+        map.entry(ns).or_default().insert(key.to_owned(), entry);
+        self.epochs.bump(ns);
         Ok(())
     }
 
     async fn delete(&self, ns: Namespace, key: &str) -> Result<bool, StoreError> {
         self.opts.check_key(ns, key)?;
-        let removed = self.lock().get_mut(&ns).and_then(|m| m.remove(key));
+        let mut map = self.lock();
+        let removed = map.get_mut(&ns).and_then(|m| m.remove(key));
+        self.epochs.bump(ns);
+        drop(map);
         Ok(removed.is_some_and(|e| self.opts.live(e.expires_at)))
     }
 
@@ -156,7 +161,12 @@ impl Store for MemoryStore {
                 m.remove(key);
             }
         }
+        self.epochs.bump(ns);
         Ok(true)
+    }
+
+    fn change_epoch(&self, ns: Namespace) -> Option<u64> {
+        self.epochs.get(ns)
     }
 
     async fn purge_expired(&self) -> Result<u64, StoreError> {
@@ -166,6 +176,9 @@ impl Store for MemoryStore {
             let before = m.len();
             m.retain(|_, e| self.opts.live(e.expires_at));
             n += (before - m.len()) as u64;
+        }
+        if n > 0 {
+            self.epochs.bump_all();
         }
         Ok(n)
     }

@@ -50,6 +50,18 @@ impl Namespace {
         }
     }
 
+    /// The position of this namespace in [`Namespace::ALL`].
+    pub(crate) const fn index(self) -> usize {
+        match self {
+            Namespace::Resource => 0,
+            Namespace::ResourcePolicy => 1,
+            Namespace::AttestationPolicy => 2,
+            Namespace::ReferenceValue => 3,
+            Namespace::Session => 4,
+            Namespace::Config => 5,
+        }
+    }
+
     /// Whether values of this namespace are secrets that must not be stored in clear.
     pub const fn is_secret(self) -> bool {
         matches!(self, Namespace::Resource)
@@ -86,7 +98,8 @@ mod tests {
     #[test]
     fn names_round_trip_and_are_distinct() {
         let mut seen = std::collections::HashSet::new();
-        for ns in Namespace::ALL {
+        for (i, ns) in Namespace::ALL.into_iter().enumerate() {
+            assert_eq!(ns.index(), i);
             assert_eq!(ns.as_str().parse::<Namespace>().unwrap(), ns);
             assert!(seen.insert(ns.as_str()));
         }

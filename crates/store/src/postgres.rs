@@ -1,13 +1,15 @@
 //! The PostgreSQL store, shared by several broker replicas.
 
-use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use zeroize::Zeroizing;
 
+use crate::changes::ChangeEpochs;
 use crate::memory::same_value;
+use crate::pgconn::{describe, resolve, PostgresOptions};
 use crate::seal::Sealer;
 use crate::{Kek, Namespace, Store, StoreError, StoreOptions};
 
@@ -25,7 +27,37 @@ CREATE INDEX IF NOT EXISTS remits_kv_expires_at ON remits_kv (expires_at) WHERE 
 CREATE TABLE IF NOT EXISTS remits_meta (
     name text PRIMARY KEY,
     value bytea NOT NULL
-);";
+);
+CREATE OR REPLACE FUNCTION remits_kv_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM pg_notify('remits_kv', '*');
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM pg_notify('remits_kv', OLD.ns);
+    ELSE
+        PERFORM pg_notify('remits_kv', NEW.ns);
+    END IF;
+    RETURN NULL;
+END $$;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'remits_kv'::regclass
+                   AND tgname = 'remits_kv_notify_write') THEN
+        CREATE TRIGGER remits_kv_notify_write AFTER INSERT OR UPDATE ON remits_kv
+            FOR EACH ROW WHEN (NEW.ns <> 'session') EXECUTE FUNCTION remits_kv_notify();
+        CREATE TRIGGER remits_kv_notify_delete AFTER DELETE ON remits_kv
+            FOR EACH ROW WHEN (OLD.ns <> 'session') EXECUTE FUNCTION remits_kv_notify();
+        CREATE TRIGGER remits_kv_notify_truncate AFTER TRUNCATE ON remits_kv
+            FOR EACH STATEMENT EXECUTE FUNCTION remits_kv_notify();
+    END IF;
+END $$;";
+
+/// The channel on which every committed change of a non-session row is announced; the payload
+/// is the namespace name (`*` after a `TRUNCATE`).
+pub const NOTIFY_CHANNEL: &str = "remits_kv";
+
+/// How often the change listener checks its connection (a query with this timeout).
+const HEARTBEAT: Duration = Duration::from_millis(500);
 
 /// Advisory lock id taken while creating the schema ("remits" in ASCII).
 const SCHEMA_LOCK: i64 = 0x7265_6d69_7473;
@@ -50,7 +82,18 @@ const PURGE: &str = "DELETE FROM remits_kv WHERE expires_at IS NOT NULL AND expi
 fn pg(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
         Some(db) => StoreError::postgres(format!("{}: {}", db.code().code(), db.message())),
-        None => StoreError::postgres(e),
+        None => {
+            // tokio-postgres keeps the cause ("server does not support TLS", "invalid peer
+            // certificate: UnknownIssuer", an OS error) in the source chain.
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                src = s.source();
+            }
+            StoreError::postgres(msg)
+        }
     }
 }
 
@@ -73,6 +116,16 @@ pub struct PostgresStore {
     pool: Pool,
     sealer: Sealer,
     opts: StoreOptions,
+    epochs: Arc<ChangeEpochs>,
+    listener: tokio::task::AbortHandle,
+    /// `host:port` for error messages.
+    target: String,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -100,17 +153,38 @@ impl PostgresStore {
         opts: StoreOptions,
         max_connections: usize,
     ) -> Result<Self, StoreError> {
-        let config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StoreError::postgres(format!("invalid connection string: {e}")))?;
+        let pg_opts = PostgresOptions {
+            max_connections,
+            ..PostgresOptions::new(url)
+        };
+        Self::connect_options(&pg_opts, kek, opts).await
+    }
+
+    /// Connects as `pg` says (TLS, password file, `PG*` environment variables; see
+    /// [`PostgresOptions`]), creating the schema if needed. Errors name the host and port,
+    /// never the password.
+    pub async fn connect_options(
+        pg: &PostgresOptions,
+        kek: Option<Kek>,
+        opts: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let resolved = resolve(pg)?;
+        let target = resolved.target.clone();
+        let listen_config = resolved.config.clone();
         let mgr = Manager::from_config(
-            config,
-            NoTls,
+            resolved.config,
+            resolved.tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
+        let max = if pg.max_connections == 0 {
+            16
+        } else {
+            pg.max_connections
+        };
         let pool = Pool::builder(mgr)
-            .max_size(max_connections.max(1))
+            .max_size(max)
             .runtime(Runtime::Tokio1)
             .create_timeout(Some(Duration::from_secs(10)))
             .wait_timeout(Some(Duration::from_secs(30)))
@@ -118,9 +192,30 @@ impl PostgresStore {
             .map_err(StoreError::postgres)?;
         let sealer = Sealer::new(kek.as_ref(), &opts);
         drop(kek);
-        let store = PostgresStore { pool, sealer, opts };
-        store.init().await?;
+        let epochs = Arc::new(ChangeEpochs::new(false));
+        let listener =
+            tokio::spawn(listen(listen_config, resolved.tls, epochs.clone())).abort_handle();
+        let store = PostgresStore {
+            pool,
+            sealer,
+            opts,
+            epochs,
+            listener,
+            target,
+        };
+        store.init().await.map_err(|e| store.at_target(e))?;
         Ok(store)
+    }
+
+    /// Prefixes a backend error with the database address.
+    fn at_target(&self, e: StoreError) -> StoreError {
+        match e {
+            StoreError::Backend { backend, reason } => StoreError::Backend {
+                backend,
+                reason: format!("{}: {reason}", self.target),
+            },
+            other => other,
+        }
     }
 
     async fn init(&self) -> Result<(), StoreError> {
@@ -150,12 +245,95 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(pool_err)
+        self.pool
+            .get()
+            .await
+            .map_err(|e| self.at_target(pool_err(e)))
+    }
+}
+
+/// Keeps one connection listening on [`NOTIFY_CHANNEL`] and moves `epochs` on every
+/// announcement; while it is not connected `epochs` answers `None` (callers read through), and
+/// every reconnection moves every epoch (announcements may have been missed). Runs until aborted.
+async fn listen(config: tokio_postgres::Config, tls: MakeRustlsConnect, epochs: Arc<ChangeEpochs>) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let started = std::time::Instant::now();
+        let r = listen_once(&config, tls.clone(), &epochs).await;
+        epochs.set_live(false);
+        if let Err(e) = r {
+            tracing::warn!(error = %e, database = %describe(&config), "postgres change listener disconnected; reading through until it reconnects");
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            backoff = Duration::from_millis(50);
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    epochs: &Arc<ChangeEpochs>,
+) -> Result<(), StoreError> {
+    use tokio_postgres::AsyncMessage;
+    let (client, mut conn) = tokio::time::timeout(Duration::from_secs(10), config.connect(tls))
+        .await
+        .map_err(|_| StoreError::postgres("change listener: connect timed out"))?
+        .map_err(pg)?;
+    let feed = epochs.clone();
+    // Drives the connection (requests and responses too) and turns notifications into epochs.
+    let mut driver = tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(n))) => match n.payload().parse::<Namespace>() {
+                    Ok(ns) => feed.bump(ns),
+                    Err(_) => feed.bump_all(),
+                },
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return pg(e),
+                None => return StoreError::postgres("change listener: connection closed"),
+            }
+        }
+    });
+    struct AbortOnDrop(tokio::task::AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let _guard = AbortOnDrop(driver.abort_handle());
+    let query = |q: &'static str| {
+        let client = &client;
+        async move {
+            tokio::time::timeout(HEARTBEAT, client.simple_query(q))
+                .await
+                .map_err(|_| StoreError::postgres("change listener: no answer in time"))?
+                .map_err(pg)
+        }
+    };
+    query("LISTEN remits_kv").await?;
+    epochs.set_live(true);
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    loop {
+        tokio::select! {
+            r = &mut driver => {
+                return Err(r.unwrap_or_else(|e| StoreError::postgres(format!("change listener: {e}"))));
+            }
+            _ = tick.tick() => {
+                query("").await?;
+            }
+        }
     }
 }
 
 #[async_trait::async_trait]
 impl Store for PostgresStore {
+    fn change_epoch(&self, ns: Namespace) -> Option<u64> {
+        self.epochs.get(ns)
+    }
+
     async fn get(
         &self,
         ns: Namespace,
@@ -195,6 +373,8 @@ impl Store for PostgresStore {
             .execute(&stmt, &[&ns.as_str(), &key, &stored, &expires_at])
             .await
             .map_err(pg)?;
+        // Read-your-writes here; other replicas learn of it through the trigger's NOTIFY.
+        self.epochs.bump(ns);
         Ok(())
     }
 
@@ -208,6 +388,7 @@ impl Store for PostgresStore {
             .query_opt(&stmt, &[&ns.as_str(), &key, &now])
             .await
             .map_err(pg)?;
+        self.epochs.bump(ns);
         match row {
             None => Ok(false),
             Some(r) => r.try_get::<_, bool>(0).map_err(pg),
@@ -302,6 +483,7 @@ impl Store for PostgresStore {
             (None, false) => {}
         }
         tx.commit().await.map_err(pg)?;
+        self.epochs.bump(ns);
         Ok(true)
     }
 

@@ -19,6 +19,7 @@ pub struct PostgresServer {
     port: u16,
     child: Option<Child>,
     run_as: Option<String>,
+    extra_args: Vec<String>,
 }
 
 impl std::fmt::Debug for PostgresServer {
@@ -105,6 +106,16 @@ impl PostgresServer {
     /// not installed and the environment variable `CI` is unset (a `SKIPPED: ...` line is
     /// printed); with `CI` set a missing installation is an error.
     pub fn start() -> Result<Option<Self>, StoreError> {
+        Self::start_with(None)
+    }
+
+    /// Like [`PostgresServer::start`], with TLS on: `cert_pem` (chain) and `key_pem` (private
+    /// key) for the server, and TCP connections without TLS rejected (`hostnossl … reject`).
+    pub fn start_tls(cert_pem: &[u8], key_pem: &[u8]) -> Result<Option<Self>, StoreError> {
+        Self::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&[u8], &[u8])>) -> Result<Option<Self>, StoreError> {
         let Some(bin) = find_bin_dir() else {
             let msg =
                 "PostgreSQL binaries not found (apt-get install postgresql, or set REMITS_PG_BIN)";
@@ -134,8 +145,12 @@ impl PostgresServer {
             port: 0,
             child: None,
             run_as,
+            extra_args: Vec::new(),
         };
         server.initdb()?;
+        if let Some((cert, key)) = tls {
+            server.enable_tls(cert, key)?;
+        }
         // The port is free when chosen but another process may take it before postgres binds:
         // retry a few times.
         let mut last = None;
@@ -162,6 +177,34 @@ impl PostgresServer {
     /// The server's data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// Stops the server (fast shutdown: open connections are closed) and starts it again on
+    /// the same port and data directory, as a database restart in production would.
+    pub fn restart(&mut self) -> Result<(), StoreError> {
+        self.stop();
+        self.launch()
+    }
+
+    /// Stops the server (fast shutdown) without removing its data; [`PostgresServer::restart`]
+    /// or dropping follows.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let stopped = self
+                .command("pg_ctl")
+                .arg("-D")
+                .arg(self.data_dir())
+                .args(["stop", "-m", "fast", "-w", "-t", "30"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !stopped {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
     }
 
     fn command(&self, program: &str) -> Command {
@@ -209,6 +252,44 @@ impl PostgresServer {
         Ok(())
     }
 
+    fn enable_tls(&mut self, cert: &[u8], key: &[u8]) -> Result<(), StoreError> {
+        let owner = match &self.run_as {
+            Some(user) => Some(user_ids(user).ok_or_else(|| err(format!("no OS user {user:?}")))?),
+            None => None,
+        };
+        for (name, data) in [("server.crt", cert), ("server.key", key)] {
+            let p = self.dir.path().join(name);
+            std::fs::write(&p, data).map_err(io("write", &p))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                    .map_err(io("chmod", &p))?;
+                if let Some((uid, gid)) = owner {
+                    std::os::unix::fs::chown(&p, Some(uid), Some(gid)).map_err(io("chown", &p))?;
+                }
+            }
+            #[cfg(not(unix))]
+            let _ = owner;
+        }
+        let hba = self.data_dir().join("pg_hba.conf");
+        std::fs::write(
+            &hba,
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\n",
+        )
+        .map_err(io("write", &hba))?;
+        let d = self.dir.path();
+        self.extra_args = vec![
+            "-c".into(),
+            "ssl=on".into(),
+            "-c".into(),
+            format!("ssl_cert_file={}", d.join("server.crt").display()),
+            "-c".into(),
+            format!("ssl_key_file={}", d.join("server.key").display()),
+        ];
+        Ok(())
+    }
+
     fn launch(&mut self) -> Result<(), StoreError> {
         let log_path = self.dir.path().join(format!("postgres-{}.log", self.port));
         let log = std::fs::File::create(&log_path).map_err(io("create", &log_path))?;
@@ -221,6 +302,7 @@ impl PostgresServer {
             .args(["-p", &self.port.to_string(), "-h", "127.0.0.1", "-k"])
             .arg(self.dir.path())
             .args(["-c", "max_connections=200", "-c", "shared_buffers=32MB"])
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)

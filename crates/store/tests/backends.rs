@@ -6,6 +6,7 @@ mod conformance;
 use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use conformance::TestClock;
 use remits_store::testing::PostgresServer;
@@ -493,4 +494,282 @@ async fn postgres_replicas_share_state() {
     assert!(a.get(Namespace::Resource, "r/k/t").await.unwrap().is_none());
     // Concurrent CAS spread over both replicas: one creator, no lost update.
     conformance::concurrent_cas(&[a, b]).await;
+}
+
+/// Waits up to `within` for `f` to hold; returns how long it took.
+async fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < within {
+        if f() {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_changes_reach_other_replicas_and_survive_a_restart() {
+    let Some(mut server) = PostgresServer::start().unwrap() else {
+        return;
+    };
+    let url = server.url();
+    let a = PostgresStore::connect(&url, Some(kek(4))).await.unwrap();
+    let b = PostgresStore::connect(&url, Some(kek(4))).await.unwrap();
+    let ns = Namespace::ReferenceValue;
+    eventually(Duration::from_secs(5), || b.change_epoch(ns).is_some())
+        .await
+        .expect("listener connects");
+    // A write through replica A moves replica B's epoch of that namespace, quickly.
+    let before = b.change_epoch(ns).unwrap();
+    a.put(ns, "k", b"v1", None).await.unwrap();
+    let took = eventually(Duration::from_secs(1), || {
+        b.change_epoch(ns).is_some_and(|e| e > before)
+    })
+    .await
+    .expect("B learns of A's write within 1 s");
+    println!("change announced after {took:?}");
+    // So does a write made directly in the database.
+    let before = b.change_epoch(ns).unwrap();
+    let raw = raw_client(&url).await;
+    raw.execute("DELETE FROM remits_kv WHERE ns = 'reference-value'", &[])
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(1), || {
+        b.change_epoch(ns).is_some_and(|e| e > before)
+    })
+    .await
+    .expect("direct SQL writes are announced too");
+    // Session writes (the hot path) announce nothing.
+    let before = b.change_epoch(ns).unwrap();
+    let s_before = b.change_epoch(Namespace::Session).unwrap();
+    a.put(Namespace::Session, "sid", b"x", None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(b.change_epoch(ns), Some(before));
+    assert_eq!(b.change_epoch(Namespace::Session), Some(s_before));
+    drop(raw);
+
+    // Database restart: the listener reports "not tracked" while it is down, reconnects, and
+    // moves every epoch (announcements may have been missed); the pool reconnects too.
+    let before = b.change_epoch(ns).unwrap();
+    server.stop();
+    eventually(Duration::from_secs(2), || b.change_epoch(ns).is_none())
+        .await
+        .expect("a lost listener stops answering epochs");
+    server.restart().unwrap();
+    eventually(Duration::from_secs(10), || {
+        b.change_epoch(ns).is_some_and(|e| e > before)
+    })
+    .await
+    .expect("the listener reconnects after the restart");
+    let mut ok = false;
+    for _ in 0..50 {
+        if a.put(ns, "k", b"v2", None).await.is_ok() {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "the pool reconnects after a database restart");
+    assert_eq!(b.get(ns, "k").await.unwrap().unwrap().as_slice(), b"v2");
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let st = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl {args:?}");
+}
+
+/// A CA `<name>.crt` and, signed by it, `server-<name>.crt`/`.key` for 127.0.0.1 and localhost.
+fn make_ca_and_server(dir: &Path, name: &str) {
+    let ca_key = format!("{name}.key");
+    let ca = format!("{name}.crt");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca,
+            "-subj",
+            &format!("/CN={name}"),
+            "-days",
+            "2",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    );
+    let key = format!("server-{name}.key");
+    let csr = format!("server-{name}.csr");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &format!("server-{name}.crt"),
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_tls_modes() {
+    use remits_store::{PostgresOptions, SslMode};
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        println!("SKIPPED: openssl not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    make_ca_and_server(d, "ca");
+    make_ca_and_server(d, "other");
+    let cert = std::fs::read(d.join("server-ca.crt")).unwrap();
+    let key = std::fs::read(d.join("server-ca.key")).unwrap();
+    let Some(server) = PostgresServer::start_tls(&cert, &key).unwrap() else {
+        return;
+    };
+    let target = format!("127.0.0.1:{}", server.port());
+    let opts = |mode: SslMode, ca: &str| PostgresOptions {
+        sslmode: Some(mode),
+        ssl_root_cert: Some(d.join(ca)),
+        ..PostgresOptions::new(server.url())
+    };
+    // verify-full with the right CA: works (and the change listener connects over TLS too).
+    let s = PostgresStore::connect_options(
+        &opts(SslMode::VerifyFull, "ca.crt"),
+        Some(kek(5)),
+        StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    s.put(Namespace::Config, "k", b"over tls", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get(Namespace::Config, "k")
+            .await
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+        b"over tls"
+    );
+    eventually(Duration::from_secs(5), || {
+        s.change_epoch(Namespace::Config).is_some()
+    })
+    .await
+    .expect("listener connects over TLS");
+    // The same through the URL's sslmode/sslrootcert.
+    let url = format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        server.url(),
+        d.join("ca.crt").display()
+    );
+    PostgresStore::connect_options(
+        &PostgresOptions::new(url),
+        Some(kek(5)),
+        StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    // A server certificate from another CA: refused, naming the database.
+    for mode in [SslMode::VerifyFull, SslMode::VerifyCa] {
+        let e = PostgresStore::connect_options(
+            &opts(mode, "other.crt"),
+            Some(kek(5)),
+            StoreOptions::default(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(&target), "{e}");
+        assert!(
+            e.to_lowercase().contains("certificate") || e.contains("TLS"),
+            "{e}"
+        );
+    }
+    // Plain TCP to a server that requires TLS: refused by the server.
+    let e = PostgresStore::connect_options(
+        &opts(SslMode::Disable, "ca.crt"),
+        Some(kek(5)),
+        StoreOptions::default(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains(&target), "{e}");
+    drop(s);
+
+    // sslmode=require against a server without TLS: a clear error, no silent plain text.
+    let Some(plain) = PostgresServer::start().unwrap() else {
+        return;
+    };
+    let e = PostgresStore::connect_options(
+        &PostgresOptions {
+            sslmode: Some(SslMode::Require),
+            ..PostgresOptions::new(format!(
+                "postgresql://postgres:hunter2@127.0.0.1:{}/postgres",
+                plain.port()
+            ))
+        },
+        Some(kek(5)),
+        StoreOptions::default(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    println!("require without TLS: {e}");
+    assert!(e.contains(&format!("127.0.0.1:{}", plain.port())), "{e}");
+    assert!(e.contains("server does not support TLS"), "{e}");
+    assert!(!e.contains("hunter2"), "{e}");
 }

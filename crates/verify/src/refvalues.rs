@@ -1,6 +1,11 @@
 //! The reference-value store: named lists of accepted values with optional expiry, persisted in
 //! a [`remits_store::Store`] (namespace `ReferenceValue`, one key per name) and cached in memory.
 //!
+//! The cache is a [`ReadCache`]: it is reloaded whenever the store's change epoch of the
+//! namespace moves (any replica's write, announced by PostgreSQL within milliseconds) and read
+//! through while the store cannot tell. [`ReferenceValueStore::refresh`] brings it up to date;
+//! the attestation service calls it at the start of every appraisal.
+//!
 //! Accepted registration forms:
 //! * trustee's sample form `{"snp_launch_measurement": ["hex", ...], "snp_bootloader": [10]}` or
 //!   an RVPS message `{"version","type":"sample","payload":"<base64>"}` (no expiry);
@@ -10,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use remits_policy::ReferenceValues;
-use remits_store::{Namespace, Store};
+use remits_store::{Namespace, ReadCache, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -29,8 +34,15 @@ pub struct Entry {
 /// Reference values: store-backed, cached, expiry-aware.
 pub struct ReferenceValueStore {
     store: Arc<dyn Store>,
-    cache: RwLock<BTreeMap<String, Vec<Entry>>>,
+    cache: ReadCache<Names>,
+    current: RwLock<Arc<Names>>,
 }
+
+type Names = BTreeMap<String, Vec<Entry>>;
+
+/// How many times a registration retries its compare-and-swap when other replicas register
+/// values under the same name at the same moment.
+const REGISTER_ATTEMPTS: usize = 16;
 
 impl std::fmt::Debug for ReferenceValueStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -83,30 +95,51 @@ impl ReferenceValueStore {
     pub async fn open(store: Arc<dyn Store>) -> Result<Self, Error> {
         let s = ReferenceValueStore {
             store,
-            cache: RwLock::new(BTreeMap::new()),
+            cache: ReadCache::new(Namespace::ReferenceValue),
+            current: RwLock::new(Arc::new(BTreeMap::new())),
         };
-        s.reload().await?;
+        s.refresh().await?;
         Ok(s)
     }
 
-    /// Re-read every name from the store (e.g. after another replica registered values).
-    pub async fn reload(&self) -> Result<(), Error> {
+    async fn load(store: &dyn Store) -> Result<Names, Error> {
         let mut map = BTreeMap::new();
-        for name in self.store.list(Namespace::ReferenceValue, "").await? {
-            if let Some(bytes) = self.store.get(Namespace::ReferenceValue, &name).await? {
+        for name in store.list(Namespace::ReferenceValue, "").await? {
+            if let Some(bytes) = store.get(Namespace::ReferenceValue, &name).await? {
                 let entries: Vec<Entry> = serde_json::from_slice(&bytes).map_err(|e| {
                     Error::ReferenceValues(format!("stored value {name:?} is corrupt: {e}"))
                 })?;
                 map.insert(name, entries);
             }
         }
-        if let Ok(mut c) = self.cache.write() {
+        Ok(map)
+    }
+
+    /// Brings the in-memory copy up to date with the store: no I/O when the store reports no
+    /// change since the last load, a full reload otherwise (and on every call while the store
+    /// does not track changes). Later [`ReferenceValueStore::snapshot`]s see the result.
+    pub async fn refresh(&self) -> Result<(), Error> {
+        let store = self.store.as_ref();
+        let map = self.cache.get_or_load(store, || Self::load(store)).await?;
+        // Unchanged (the common case): no write lock on the hot path.
+        if self.current.read().is_ok_and(|c| Arc::ptr_eq(&c, &map)) {
+            return Ok(());
+        }
+        if let Ok(mut c) = self.current.write() {
             *c = map;
         }
         Ok(())
     }
 
-    /// Add values (merged with what is there; a re-registered value gets the new expiry).
+    /// Re-read every name from the store, whatever the change epochs say.
+    pub async fn reload(&self) -> Result<(), Error> {
+        self.cache.invalidate();
+        self.refresh().await
+    }
+
+    /// Add values (merged with what is there; a re-registered value gets the new expiry). Each
+    /// name is updated with compare-and-swap, so registrations through several replicas at once
+    /// are all kept.
     pub async fn register(
         &self,
         values: &ReferenceValues,
@@ -114,53 +147,70 @@ impl ReferenceValueStore {
     ) -> Result<(), Error> {
         let exp = expires_at.map(secs);
         for (name, vals) in &values.0 {
-            let mut entries: Vec<Entry> =
-                match self.store.get(Namespace::ReferenceValue, name).await? {
-                    Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
+            let mut done = false;
+            for _ in 0..REGISTER_ATTEMPTS {
+                let old = self.store.get(Namespace::ReferenceValue, name).await?;
+                let mut entries: Vec<Entry> = match &old {
+                    Some(b) => serde_json::from_slice(b).unwrap_or_default(),
                     None => Vec::new(),
                 };
-            for v in vals {
-                entries.retain(|e| &e.value != v);
-                entries.push(Entry {
-                    value: v.clone(),
-                    expires_at: exp,
-                });
+                for v in vals {
+                    entries.retain(|e| &e.value != v);
+                    entries.push(Entry {
+                        value: v.clone(),
+                        expires_at: exp,
+                    });
+                }
+                let key_exp = if entries.iter().any(|e| e.expires_at.is_none()) {
+                    None
+                } else {
+                    entries
+                        .iter()
+                        .filter_map(|e| e.expires_at)
+                        .max()
+                        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+                };
+                let bytes =
+                    serde_json::to_vec(&entries).map_err(|e| Error::Internal(e.to_string()))?;
+                if self
+                    .store
+                    .compare_and_swap(
+                        Namespace::ReferenceValue,
+                        name,
+                        old.as_deref().map(Vec::as_slice),
+                        Some(&bytes),
+                        key_exp,
+                    )
+                    .await?
+                {
+                    done = true;
+                    break;
+                }
             }
-            let key_exp = if entries.iter().any(|e| e.expires_at.is_none()) {
-                None
-            } else {
-                entries
-                    .iter()
-                    .filter_map(|e| e.expires_at)
-                    .max()
-                    .map(|s| UNIX_EPOCH + Duration::from_secs(s))
-            };
-            let bytes = serde_json::to_vec(&entries).map_err(|e| Error::Internal(e.to_string()))?;
-            self.store
-                .put(Namespace::ReferenceValue, name, &bytes, key_exp)
-                .await?;
-            if let Ok(mut c) = self.cache.write() {
-                c.insert(name.clone(), entries);
+            if !done {
+                return Err(Error::Internal(format!(
+                    "reference value {name:?}: too many concurrent registrations, try again"
+                )));
             }
         }
-        Ok(())
+        self.refresh().await
     }
 
     /// Remove a name.
     pub async fn remove(&self, name: &str) -> Result<bool, Error> {
         let r = self.store.delete(Namespace::ReferenceValue, name).await?;
-        if let Ok(mut c) = self.cache.write() {
-            c.remove(name);
-        }
+        self.refresh().await?;
         Ok(r)
     }
 
-    /// The unexpired values at `now`, as the policy sees them.
+    /// The unexpired values at `now`, as the policy sees them, from the last
+    /// [`ReferenceValueStore::refresh`].
     pub fn snapshot(&self, now: SystemTime) -> ReferenceValues {
         let n = secs(now);
         let mut out = ReferenceValues::new();
-        if let Ok(c) = self.cache.read() {
-            for (name, entries) in c.iter() {
+        let current = self.current.read().map(|c| c.clone()).unwrap_or_default();
+        {
+            for (name, entries) in current.iter() {
                 let live: Vec<Value> = entries
                     .iter()
                     .filter(|e| e.expires_at.is_none_or(|x| x > n))

@@ -8,7 +8,7 @@ use remits_evidence::clock::Clock;
 use remits_evidence::initdata::InitData;
 use remits_evidence::TeeKind;
 use remits_policy::{shipped, EarStatus, Explanation, PolicyEngine, ResourceDecision};
-use remits_store::{Namespace, Store};
+use remits_store::{Namespace, ReadCache, Store};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -72,6 +72,11 @@ pub struct AttestationService {
     signer: TokenSigner,
     token_verifier: TokenVerifier,
     rvs: Arc<ReferenceValueStore>,
+    /// The stored text of the default attestation policy (`None`: not stored), cached until
+    /// the store reports a change of the namespace.
+    default_policy_cache: ReadCache<Option<String>>,
+    /// The stored resource policy (`None`: not stored), cached likewise.
+    resource_policy_cache: ReadCache<Option<String>>,
 }
 
 impl std::fmt::Debug for AttestationService {
@@ -206,6 +211,8 @@ impl AttestationService {
             token_verifier,
             rvs,
             cfg,
+            default_policy_cache: ReadCache::new(Namespace::AttestationPolicy),
+            resource_policy_cache: ReadCache::new(Namespace::ResourcePolicy),
         };
         for p in svc.cfg.reference_values.clone() {
             let bytes = read_config_file(&p)?;
@@ -302,6 +309,9 @@ impl AttestationService {
             expected.init_data = Some(d);
             id_claims = init_data_claims(id);
         }
+        // Reference values as stored now (another replica may have registered some): the TPM
+        // driver and the policy below read this snapshot.
+        self.rvs.refresh().await?;
         let now = self.clock.now();
         let out = driver.verify(evidence, &expected, now)?;
         // A driver that returns without comparing the report data it was given would let an
@@ -327,10 +337,32 @@ impl AttestationService {
         .await
     }
 
+    /// The stored text of `ns`/`key`, if any.
+    async fn stored_text(
+        store: &dyn Store,
+        ns: Namespace,
+        key: &str,
+    ) -> Result<Option<String>, Error> {
+        match store.get(ns, key).await? {
+            Some(b) => String::from_utf8(b.to_vec())
+                .map(Some)
+                .map_err(|_| Error::Internal(format!("stored {ns} {key:?} is not UTF-8"))),
+            None => Ok(None),
+        }
+    }
+
     async fn policy_text(&self, id: &str) -> Result<String, Error> {
-        if let Some(b) = self.store.get(Namespace::AttestationPolicy, id).await? {
-            return String::from_utf8(b.to_vec())
-                .map_err(|_| Error::Internal(format!("stored policy {id:?} is not UTF-8")));
+        let store = self.store.as_ref();
+        let ns = Namespace::AttestationPolicy;
+        let stored = if id == self.default_policy_id {
+            self.default_policy_cache
+                .get_or_load(store, || Self::stored_text(store, ns, id))
+                .await?
+        } else {
+            Arc::new(Self::stored_text(store, ns, id).await?)
+        };
+        if let Some(t) = stored.as_ref() {
+            return Ok(t.clone());
         }
         if id == self.default_policy_id {
             if let Some(t) = &self.default_policy_text {
@@ -433,19 +465,21 @@ impl AttestationService {
                 "resource path {path:?} is not repo/type/tag"
             )));
         }
-        let text = match self
-            .store
-            .get(Namespace::ResourcePolicy, RESOURCE_POLICY_KEY)
-            .await?
-        {
-            Some(b) => String::from_utf8(b.to_vec())
-                .map_err(|_| Error::Internal("stored resource policy is not UTF-8".into()))?,
-            None => shipped::RESOURCE_AFFIRMING.to_string(),
+        let store = self.store.as_ref();
+        let stored = self
+            .resource_policy_cache
+            .get_or_load(store, || {
+                Self::stored_text(store, Namespace::ResourcePolicy, RESOURCE_POLICY_KEY)
+            })
+            .await?;
+        let text = match stored.as_ref() {
+            Some(t) => t.as_str(),
+            None => shipped::RESOURCE_AFFIRMING,
         };
         let data = json!({"plugin": "resource", "resource-path": segs, "query": {}});
         Ok(self
             .policy
-            .evaluate_resource("resource", &text, token_claims, &data)?)
+            .evaluate_resource("resource", text, token_claims, &data)?)
     }
 
     /// Store an attestation policy under `id` (validated first; takes effect immediately).
