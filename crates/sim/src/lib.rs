@@ -25,12 +25,14 @@
 mod attester;
 mod certs;
 mod chain;
+mod crl;
 mod error;
 mod fsutil;
 mod report;
 
 pub use attester::SimSnpAttester;
 pub use certs::SIM_ORGANIZATION;
+pub use crl::{CrlSpec, SimArk};
 pub use chain::{files, SimChain, SimGeneration, SimMeta, SimOptions, SimTcb};
 pub use error::SimError;
 pub use report::{ReportParams, REPORT_LEN, SIGNED_LEN};

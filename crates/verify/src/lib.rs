@@ -13,9 +13,10 @@ mod error;
 pub mod fuzzing;
 pub mod refvalues;
 mod service;
+mod snp_crl;
 pub mod token;
 
-pub use config::{PolicyChoice, ServiceConfig};
+pub use config::{CrlMode, PolicyChoice, ServiceConfig};
 pub use driver::{DriverOutput, Drivers, Expected, TeeDriver};
 pub use error::Error;
 pub use remits_policy::{EarStatus, Explanation};

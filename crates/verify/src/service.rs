@@ -140,7 +140,7 @@ impl AttestationService {
                 .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?;
         }
         let rvs = Arc::new(ReferenceValueStore::open(store.clone()).await?);
-        let snp_verifier = Arc::new(remits_snp::Verifier::new(anchors));
+        let snp_verifier = crate::snp_crl::snp_verifier(anchors, &cfg, clock.clone())?;
         let mut drivers = Drivers::new();
         drivers.register(Arc::new(SnpDriver::new(snp_verifier.clone())));
         drivers.register(Arc::new(AzSnpVtpmDriver::new(snp_verifier)));
