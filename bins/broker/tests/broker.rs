@@ -575,7 +575,10 @@ snp_vcek_crl_files = ["{}"]
         start_config(&cfg, format!("http://127.0.0.1:{port}"))
     };
     let denied = |r: Result<String, ClientError>| match r {
-        Err(ClientError::Denied { status: 401, detail }) => detail,
+        Err(ClientError::Denied {
+            status: 401,
+            detail,
+        }) => detail,
         other => panic!("expected a 401 denial, got {other:?}"),
     };
 

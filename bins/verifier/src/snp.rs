@@ -5,7 +5,9 @@ use std::time::SystemTime;
 
 use remits_snp::cert::{der_or_pem, pem_bundle_to_der};
 use remits_snp::kds::{Kds, KdsConfig};
-use remits_snp::{CrlCheck, CrlKind, Endorsement, Generation, TrustAnchors, Verifier, VerifyOptions};
+use remits_snp::{
+    CrlCheck, CrlKind, Endorsement, Generation, TrustAnchors, Verifier, VerifyOptions,
+};
 
 use crate::exit;
 

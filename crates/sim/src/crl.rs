@@ -8,12 +8,12 @@
 
 use std::time::SystemTime;
 
-use der::asn1::{BitString, Ia5String, ObjectIdentifier, OctetString};
+use der::asn1::{BitString, Ia5String, OctetString};
 use der::Encode;
 use rsa::pss::SigningKey as PssSigningKey;
 use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use sha2::Sha384;
-use spki::DynSignatureAlgorithmIdentifier;
+use spki::{DynSignatureAlgorithmIdentifier, ObjectIdentifier};
 use x509_cert::certificate::Version;
 use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
 use x509_cert::ext::pkix::crl::IssuingDistributionPoint;

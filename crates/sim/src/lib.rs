@@ -32,7 +32,7 @@ mod report;
 
 pub use attester::SimSnpAttester;
 pub use certs::SIM_ORGANIZATION;
-pub use crl::{CrlSpec, SimArk};
 pub use chain::{files, SimChain, SimGeneration, SimMeta, SimOptions, SimTcb};
+pub use crl::{CrlSpec, SimArk};
 pub use error::SimError;
 pub use report::{ReportParams, REPORT_LEN, SIGNED_LEN};

@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime};
 use crate::backend::{BadSignature, P384Key, SignatureBackend};
 use crate::cert::{der_or_pem, pem_bundle_to_der, AmdCert};
 use crate::report::{Report, TcbVersion, REPORT_LEN};
-use crate::{CertRole, CrlCheck, CrlKind, Endorsement, Generation, TrustAnchors, Verifier, VerifyOptions};
+use crate::{
+    CertRole, CrlCheck, CrlKind, Endorsement, Generation, TrustAnchors, Verifier, VerifyOptions,
+};
 
 /// Accepts every signature: lets the fuzzer reach the checks behind the signatures.
 #[derive(Debug)]

@@ -389,10 +389,12 @@ impl Kds {
                 self.store(&rel, &der)?;
                 Ok(der)
             }
-            Ok(_) => self.cached(&rel).ok_or_else(|| Error::CrlInvalid(format!(
-                "{}{path}: the KDS answer is not a DER CRL",
-                self.cfg.base_url
-            ))),
+            Ok(_) => self.cached(&rel).ok_or_else(|| {
+                Error::CrlInvalid(format!(
+                    "{}{path}: the KDS answer is not a DER CRL",
+                    self.cfg.base_url
+                ))
+            }),
             Err(e) => self.cached(&rel).ok_or(e),
         }
     }

@@ -5,7 +5,9 @@ mod common;
 
 use common::forge::{Forged, VlekPath};
 use common::*;
-use remits_snp::{CertRole, CrlCheck, CrlKind, Endorsement, Error, TrustAnchors, Verifier, VerifyOptions};
+use remits_snp::{
+    CertRole, CrlCheck, CrlKind, Endorsement, Error, TrustAnchors, Verifier, VerifyOptions,
+};
 
 fn end(f: &Forged) -> Endorsement {
     Endorsement {
@@ -154,7 +156,13 @@ fn crl_revokes_the_ask_and_modes_behave() {
     later.check_crl = CrlCheck::FailClosed;
     let err = v.verify(&report, &end(&f), &later).unwrap_err();
     assert!(
-        matches!(err, Error::CrlStale { kind: CrlKind::Vcek, .. }),
+        matches!(
+            err,
+            Error::CrlStale {
+                kind: CrlKind::Vcek,
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().starts_with("crl: "), "{err}");
@@ -256,9 +264,7 @@ fn vcek_and_vlek_crls_are_both_kept_and_both_apply() {
         ),
         "{err}"
     );
-    assert!(v
-        .verify(&vlek_report, &vlek_end(&vl, &f), &opts)
-        .is_err());
+    assert!(v.verify(&vlek_report, &vlek_end(&vl, &f), &opts).is_err());
     // An older VCEK CRL arriving later does not replace the newer one.
     v.add_crl(&vcek_crl, CrlKind::Vcek, t).unwrap();
     assert!(matches!(

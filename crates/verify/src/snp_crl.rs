@@ -83,9 +83,9 @@ pub(crate) fn snp_verifier(
     ] {
         for p in files {
             let der = crl_der(read_bounded(p)?, p)?;
-            verifier.add_crl(&der, kind, now).map_err(|e| {
-                Error::Config(format!("{} ({kind} CRL): {e}", p.display()))
-            })?;
+            verifier
+                .add_crl(&der, kind, now)
+                .map_err(|e| Error::Config(format!("{} ({kind} CRL): {e}", p.display())))?;
         }
     }
     let verifier = Arc::new(verifier);

@@ -42,7 +42,13 @@ impl Fixture {
     }
 
     /// Write a CRL signed by the simulator's ARK.
-    fn crl(&self, name: &str, revoked: &[u32], this: SystemTime, next: Option<SystemTime>) -> PathBuf {
+    fn crl(
+        &self,
+        name: &str,
+        revoked: &[u32],
+        this: SystemTime,
+        next: Option<SystemTime>,
+    ) -> PathBuf {
         let der = self
             .ark
             .crl(
@@ -99,7 +105,12 @@ fn rejected_reason(r: Result<(), Error>) -> String {
 #[tokio::test]
 async fn revoked_ask_is_denied_naming_the_crl_check() {
     let f = Fixture::new();
-    let revoking = f.crl("vcek.crl", &[f.ark.ask_serial()], now() - DAY, Some(now() + 6 * DAY));
+    let revoking = f.crl(
+        "vcek.crl",
+        &[f.ark.ask_serial()],
+        now() - DAY,
+        Some(now() + 6 * DAY),
+    );
     for mode in [CrlMode::FailOpen, CrlMode::FailClosed] {
         let svc = service(f.config(mode, vec![revoking.clone()], vec![]))
             .await
@@ -119,7 +130,12 @@ async fn revoked_ask_is_denied_naming_the_crl_check() {
 #[tokio::test]
 async fn a_vlek_crl_does_not_replace_the_vcek_crl() {
     let f = Fixture::new();
-    let vcek = f.crl("vcek.crl", &[f.ark.ask_serial()], now() - 2 * DAY, Some(now() + 6 * DAY));
+    let vcek = f.crl(
+        "vcek.crl",
+        &[f.ark.ask_serial()],
+        now() - 2 * DAY,
+        Some(now() + 6 * DAY),
+    );
     // Newer than the VCEK CRL and listing nothing: before the fix it replaced the VCEK CRL of
     // the same ARK and the revoked ASK passed.
     let vlek = f.crl("vlek.crl", &[], now() - DAY, Some(now() + 6 * DAY));
@@ -130,7 +146,12 @@ async fn a_vlek_crl_does_not_replace_the_vcek_crl() {
     assert!(reason.contains("ASK serial"), "{reason}");
     // A clean VCEK CRL beside a VLEK CRL listing the ASK's serial: the ASK is not on its list.
     let vcek = f.crl("vcek2.crl", &[], now() - DAY, Some(now() + 6 * DAY));
-    let vlek = f.crl("vlek2.crl", &[f.ark.ask_serial()], now() - DAY, Some(now() + 6 * DAY));
+    let vlek = f.crl(
+        "vlek2.crl",
+        &[f.ark.ask_serial()],
+        now() - DAY,
+        Some(now() + 6 * DAY),
+    );
     let svc = service(f.config(CrlMode::FailClosed, vec![vcek], vec![vlek]))
         .await
         .unwrap();
@@ -255,7 +276,12 @@ async fn kds_cached_crls_are_loaded_at_start() {
     let f = Fixture::new();
     let cache = f.dir.path().join("kds");
     std::fs::create_dir_all(cache.join("Milan")).unwrap();
-    let revoking = f.crl("vcek.crl", &[f.ark.ask_serial()], now() - DAY, Some(now() + 6 * DAY));
+    let revoking = f.crl(
+        "vcek.crl",
+        &[f.ark.ask_serial()],
+        now() - DAY,
+        Some(now() + 6 * DAY),
+    );
     std::fs::copy(&revoking, cache.join("Milan/crl.der")).unwrap();
     let mut cfg = f.config(CrlMode::FailClosed, vec![], vec![]);
     cfg.snp_crl_fetch = true;

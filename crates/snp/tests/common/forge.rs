@@ -267,7 +267,11 @@ impl Forged {
             &format!("ARK-{p}"),
             &asvk_cn,
             SubjectPublicKeyInfoOwned::from_der(
-                asvk_key.to_public_key().to_public_key_der().unwrap().as_bytes(),
+                asvk_key
+                    .to_public_key()
+                    .to_public_key_der()
+                    .unwrap()
+                    .as_bytes(),
             )
             .unwrap(),
             vec![],
@@ -286,19 +290,44 @@ impl Forged {
             ),
         ];
         let spls: Vec<(u32, u8)> = if turin {
-            vec![(1, tcb[1]), (2, tcb[2]), (3, tcb[3]), (5, 0), (6, 0), (7, 0), (8, tcb[7]), (9, tcb[0])]
+            vec![
+                (1, tcb[1]),
+                (2, tcb[2]),
+                (3, tcb[3]),
+                (5, 0),
+                (6, 0),
+                (7, 0),
+                (8, tcb[7]),
+                (9, tcb[0]),
+            ]
         } else {
-            vec![(1, tcb[0]), (2, tcb[1]), (3, tcb[6]), (4, 0), (5, 0), (6, 0), (7, 0), (8, tcb[7])]
+            vec![
+                (1, tcb[0]),
+                (2, tcb[1]),
+                (3, tcb[6]),
+                (4, 0),
+                (5, 0),
+                (6, 0),
+                (7, 0),
+                (8, tcb[7]),
+            ]
         };
         for (i, v) in spls {
             exts.push(ext(&format!("{arc}.3.{i}"), int_der(u32::from(v))));
         }
         exts.push(ext(
             &format!("{arc}.5"),
-            Ia5StringRef::new("CN=forged-csp.example").unwrap().to_der().unwrap(),
+            Ia5StringRef::new("CN=forged-csp.example")
+                .unwrap()
+                .to_der()
+                .unwrap(),
         ));
         let vlek_spki = SubjectPublicKeyInfoOwned::from_der(
-            vlek_key.verifying_key().to_public_key_der().unwrap().as_bytes(),
+            vlek_key
+                .verifying_key()
+                .to_public_key_der()
+                .unwrap()
+                .as_bytes(),
         )
         .unwrap();
         let vlek = cert(
@@ -393,9 +422,7 @@ impl Forged {
         let crl_extensions = idp_uri.map(|uri| {
             let idp = IssuingDistributionPoint {
                 distribution_point: Some(DistributionPointName::FullName(vec![
-                    GeneralName::UniformResourceIdentifier(
-                        der::asn1::Ia5String::new(uri).unwrap(),
-                    ),
+                    GeneralName::UniformResourceIdentifier(der::asn1::Ia5String::new(uri).unwrap()),
                 ])),
                 only_contains_user_certs: false,
                 only_contains_ca_certs: false,
