@@ -306,9 +306,11 @@ mod with_kds {
                 .unwrap(),
             crl
         );
-        // An answer that is not a DER CRL is refused and not cached.
+        // An answer that is not a DER CRL is refused and not cached (a new client: this one is
+        // blocked by the 429).
+        let other = Kds::new(cfg(&server, Some(&cache))).unwrap();
         let err = rt
-            .block_on(kds.crl(Generation::Milan, Signer::Vlek))
+            .block_on(other.crl(Generation::Milan, Signer::Vlek))
             .unwrap_err();
         assert!(matches!(err, Error::CrlInvalid(_)), "{err}");
         assert!(!cache.join("Milan/vlek_crl.der").exists());
