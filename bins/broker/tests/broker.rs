@@ -867,3 +867,91 @@ fn refuses_unsafe_storage_and_conflicting_flags() {
     let plain = cfg("plain.toml", "allow_plaintext = true");
     drop(start_config(&plain, format!("http://127.0.0.1:{port}")));
 }
+
+/// `[attestation]` CRL settings: with a CRL (AMD's format, signed by the simulator's ARK) that
+/// revokes the simulator's ASK, the SNP handshake is denied naming the revocation, even with a
+/// (newer) VLEK CRL loaded beside it; with a stale CRL and fail-closed it is denied as stale;
+/// with a clean fresh CRL it succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn snp_crl_revocation_denies_the_handshake() {
+    use remits_sim::{CrlSpec, SimChain, SimOptions, SimSnpAttester};
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (chain, ark) =
+        SimChain::generate_with_ark(&mut rand::rngs::OsRng, &SimOptions::default()).unwrap();
+    std::fs::write(d.join("ark.der"), chain.ark_der()).unwrap();
+    let sim = SimSnpAttester::new(chain);
+    let now = std::time::SystemTime::now();
+    let day = Duration::from_secs(86_400);
+    let crl = |name: &str, revoked: Vec<u32>, this, next| {
+        let der = ark
+            .crl(
+                &CrlSpec {
+                    revoked,
+                    this_update: this,
+                    next_update: Some(next),
+                    distribution_point: None,
+                },
+                &mut rand::rngs::OsRng,
+            )
+            .unwrap();
+        let p = d.join(name);
+        std::fs::write(&p, der).unwrap();
+        p
+    };
+    let revoking = crl("vcek.crl", vec![ark.ask_serial()], now - 2 * day, now + day);
+    let vlek = crl("vlek.crl", vec![], now - day, now + day);
+    let stale = crl("stale.crl", vec![], now - 3 * day, now - day);
+    let clean = crl("clean.crl", vec![], now - day, now + day);
+    let run = |vcek: PathBuf, vlek: Option<PathBuf>| {
+        let port = free_port();
+        let cfg = d.join(format!("broker-{port}.toml"));
+        let vlek = vlek
+            .map(|p| format!("snp_vlek_crl_files = [\"{}\"]\n", p.display()))
+            .unwrap_or_default();
+        std::fs::write(
+            &cfg,
+            format!(
+                r#"listen = "127.0.0.1:{port}"
+[storage]
+backend = "memory"
+[attestation]
+snp_extra_arks = ["{}"]
+attestation_policy = "development"
+snp_crl_check = "fail-closed"
+snp_vcek_crl_files = ["{}"]
+{vlek}"#,
+                d.join("ark.der").display(),
+                vcek.display(),
+            ),
+        )
+        .unwrap();
+        start_config(&cfg, format!("http://127.0.0.1:{port}"))
+    };
+    let denied = |r: Result<String, ClientError>| match r {
+        Err(ClientError::Denied {
+            status: 401,
+            detail,
+        }) => detail,
+        other => panic!("expected a 401 denial, got {other:?}"),
+    };
+
+    let b = run(revoking, Some(vlek));
+    let mut c = KbsClient::new(&b.url, ClientOptions::default()).unwrap();
+    let detail = denied(c.attest(&sim).await);
+    assert!(
+        detail.contains("crl: ASK serial") && detail.contains("revoked"),
+        "{detail}"
+    );
+    drop(b);
+
+    let b = run(stale, None);
+    let mut c = KbsClient::new(&b.url, ClientOptions::default()).unwrap();
+    let detail = denied(c.attest(&sim).await);
+    assert!(detail.contains("crl: the VCEK CRL is stale"), "{detail}");
+    drop(b);
+
+    let b = run(clean, None);
+    let mut c = KbsClient::new(&b.url, ClientOptions::default()).unwrap();
+    c.attest(&sim).await.unwrap();
+}

@@ -5,7 +5,9 @@ use std::time::SystemTime;
 
 use remits_snp::cert::{der_or_pem, pem_bundle_to_der};
 use remits_snp::kds::{Kds, KdsConfig};
-use remits_snp::{CrlCheck, Endorsement, Generation, TrustAnchors, Verifier, VerifyOptions};
+use remits_snp::{
+    CrlCheck, CrlKind, Endorsement, Generation, TrustAnchors, Verifier, VerifyOptions,
+};
 
 use crate::exit;
 
@@ -22,8 +24,9 @@ pub(crate) struct Args {
     /// of certificates in the KDS cache layout (offline: nothing is fetched).
     #[arg(long, value_name = "DIR")]
     certs_dir: Option<PathBuf>,
-    /// AMD's CRL (DER) for the chain's ARK: verified with the ARK, must be current, and the
-    /// ASK/ASVK must not be listed.
+    /// AMD's CRL (DER) of the chain's ARK for the report's path (the VCEK CRL for a VCEK-signed
+    /// report, the VLEK CRL for a VLEK-signed one): verified with the ARK, must be current, and
+    /// the ASK/ASVK must not be listed.
     #[arg(long, value_name = "FILE")]
     crl: Option<PathBuf>,
     /// PEM bundle of the ASK/ASVK and ARK (AMD's built-in certificates when absent).
@@ -167,8 +170,16 @@ fn run_inner(a: Args) -> Result<String, Fail> {
 
     let verifier = Verifier::new(anchors);
     if let Some(p) = a.crl.as_deref() {
+        // The CRL of the report's path: the VCEK CRL for a VCEK-signed report, else the VLEK CRL.
+        let kind = match remits_snp::Report::parse(&report)
+            .and_then(|r| r.key_info().signer())
+            .map_err(|e| Fail::Rejected(e.to_string()))?
+        {
+            remits_snp::Signer::Vcek => CrlKind::Vcek,
+            remits_snp::Signer::Vlek => CrlKind::Vlek,
+        };
         verifier
-            .add_crl(&read(p, "CRL")?, time)
+            .add_crl(&read(p, "CRL")?, kind, time)
             .map_err(|e| Fail::Rejected(e.to_string()))?;
         opts.check_crl = CrlCheck::FailClosed;
     }

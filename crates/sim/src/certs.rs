@@ -57,7 +57,7 @@ fn cert_err(cert: &'static str, e: impl std::fmt::Display) -> SimError {
     }
 }
 
-fn time(which: &'static str, t: SystemTime) -> Result<Time, SimError> {
+pub(crate) fn time(which: &'static str, t: SystemTime) -> Result<Time, SimError> {
     // Whole seconds: X.509 times carry no fractions.
     let secs = t
         .duration_since(UNIX_EPOCH)

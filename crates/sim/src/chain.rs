@@ -11,6 +11,7 @@ use spki::SubjectPublicKeyInfoOwned;
 use zeroize::Zeroizing;
 
 use crate::certs::{self, CertSpec};
+use crate::crl::SimArk;
 use crate::fsutil;
 use crate::SimError;
 
@@ -153,7 +154,8 @@ pub struct SimMeta {
 /// A simulated AMD trust chain: ARK → ASK → VCEK, plus the VCEK's private key.
 ///
 /// Only the VCEK key is kept: the ARK and ASK private keys are dropped after issuing, so nothing
-/// else can ever be signed under this ARK.
+/// else can ever be signed under this ARK ([`SimChain::generate_with_ark`] hands the ARK key to
+/// its caller, for CRL tests; it is never written to disk).
 pub struct SimChain {
     ark: Vec<u8>,
     ask: Vec<u8>,
@@ -186,6 +188,16 @@ impl SimChain {
         rng: &mut (impl rand::CryptoRng + rand::RngCore),
         opts: &SimOptions,
     ) -> Result<Self, SimError> {
+        Self::generate_with_ark(rng, opts).map(|(chain, _ark)| chain)
+    }
+
+    /// Like [`SimChain::generate_with`], and also returns the ARK's signing key as a [`SimArk`]
+    /// (never written by [`SimChain::write_to`]), which signs CRLs in AMD's format for
+    /// revocation tests.
+    pub fn generate_with_ark(
+        rng: &mut (impl rand::CryptoRng + rand::RngCore),
+        opts: &SimOptions,
+    ) -> Result<(Self, SimArk), SimError> {
         let gen = opts.generation;
         let ark_key =
             rsa::RsaPrivateKey::new(rng, opts.rsa_bits).map_err(|e| SimError::KeyGeneration {
@@ -231,7 +243,7 @@ impl SimChain {
             CertSpec {
                 which: "ASK",
                 serial: serial_base + 1,
-                issuer: ark_name,
+                issuer: ark_name.clone(),
                 subject: ask_name.clone(),
                 validity: certs::validity("ASK", opts.now, 25)?,
                 spki: ask_spki,
@@ -253,7 +265,7 @@ impl SimChain {
             &ask_signer,
             rng,
         )?;
-        Ok(SimChain {
+        let chain = SimChain {
             ark,
             ask,
             vcek,
@@ -266,7 +278,8 @@ impl SimChain {
                 tcb: opts.tcb,
                 chip_id: chip_id.to_vec(),
             },
-        })
+        };
+        Ok((chain, SimArk::new(ark_signer, ark_name, serial_base + 1)))
     }
 
     /// Writes the chain to `dir` (created with mode 0700 if missing): `ark.der`, `ark.pem`,

@@ -25,6 +25,7 @@
 mod attester;
 mod certs;
 mod chain;
+mod crl;
 mod error;
 mod fsutil;
 mod report;
@@ -32,5 +33,6 @@ mod report;
 pub use attester::SimSnpAttester;
 pub use certs::SIM_ORGANIZATION;
 pub use chain::{files, SimChain, SimGeneration, SimMeta, SimOptions, SimTcb};
+pub use crl::{CrlSpec, SimArk};
 pub use error::SimError;
 pub use report::{ReportParams, REPORT_LEN, SIGNED_LEN};

@@ -70,3 +70,63 @@ fn another_sim_ark_does_not_vouch() {
         .verify(&report, &a.endorsement(), &VerifyOptions::at(now))
         .is_err());
 }
+
+/// CRLs the simulator's ARK signs have AMD's structure (X.509 v2, issuer = ARK subject,
+/// RSASSA-PSS like the certificates, revoked certificates by serial) and revoke the simulated ASK
+/// in remits-snp; one from another simulator ARK with the same names is refused.
+#[test]
+fn sim_crls_in_amds_format_revoke_the_ask() {
+    use der::{Decode, Encode};
+    use remits_sim::CrlSpec;
+    use remits_snp::{CrlCheck, CrlKind, Error};
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+    let day = Duration::from_secs(86_400);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let opts = SimOptions {
+        now,
+        ..SimOptions::default()
+    };
+    let (chain, ark) = SimChain::generate_with_ark(&mut rng, &opts).unwrap();
+    let spec = CrlSpec {
+        revoked: vec![ark.ask_serial()],
+        this_update: now - day,
+        next_update: Some(now + 6 * day),
+        distribution_point: Some("https://kdsintf.amd.com/vcek/v1/Milan/crl".into()),
+    };
+    let der = ark.crl(&spec, &mut rng).unwrap();
+
+    let crl = x509_cert::crl::CertificateList::from_der(&der).unwrap();
+    let ark_cert = x509_cert::Certificate::from_der(chain.ark_der()).unwrap();
+    assert_eq!(
+        crl.tbs_cert_list.version,
+        x509_cert::certificate::Version::V2
+    );
+    assert_eq!(
+        crl.tbs_cert_list.issuer.to_der().unwrap(),
+        ark_cert.tbs_certificate.subject.to_der().unwrap()
+    );
+    assert_eq!(crl.signature_algorithm, ark_cert.signature_algorithm);
+    assert_eq!(crl.tbs_cert_list.signature, ark_cert.signature_algorithm);
+    let revoked = crl.tbs_cert_list.revoked_certificates.unwrap();
+    let ask = x509_cert::Certificate::from_der(chain.ask_der()).unwrap();
+    assert_eq!(revoked[0].serial_number, ask.tbs_certificate.serial_number);
+
+    let rd = [1u8; 48];
+    let report = chain.report(&ReportParams::default(), &rd).unwrap();
+    let v = Verifier::new(TrustAnchors::amd().with_ark(chain.ark_der()).unwrap())
+        .with_crl_check(CrlCheck::FailClosed);
+    v.add_crl(&der, CrlKind::Vcek, now).unwrap();
+    let err = v
+        .verify(&report, &chain.endorsement(), &VerifyOptions::at(now))
+        .unwrap_err();
+    assert!(matches!(err, Error::Revoked { .. }), "{err}");
+    // Its distribution point names the VCEK list: refused as the VLEK CRL.
+    assert!(v.add_crl(&der, CrlKind::Vlek, now).is_err());
+
+    let (_, other) = SimChain::generate_with_ark(&mut rng, &opts).unwrap();
+    let foreign = other.crl(&spec, &mut rng).unwrap();
+    assert!(matches!(
+        v.add_crl(&foreign, CrlKind::Vcek, now).unwrap_err(),
+        Error::CrlInvalid(_)
+    ));
+}

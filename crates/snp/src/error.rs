@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use crate::{Generation, Signer};
+use crate::{CrlKind, Generation, Signer};
 
 /// Which certificate of the endorsement chain an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,19 +181,32 @@ pub enum Error {
         /// Field size.
         max: usize,
     },
-    /// A certificate in the chain is listed as revoked by AMD's CRL.
-    #[error("{role} certificate serial {serial} is revoked by the ARK's CRL")]
+    /// A certificate in the chain is listed as revoked by AMD's CRL (check `crl`).
+    #[error("crl: {role} serial {serial} is revoked by the ARK's {kind} CRL")]
     Revoked {
-        /// Which certificate.
+        /// Which certificate (ASK, ASVK, VCEK or VLEK).
         role: CertRole,
-        /// Serial number (hex).
+        /// Serial number (hex, as in the certificate).
         serial: String,
+        /// The CRL that lists it.
+        kind: CrlKind,
     },
-    /// The CRL check is required (fail-closed) but no valid, fresh CRL is available.
-    #[error("CRL unavailable: {0}")]
+    /// The CRL check is required (fail-closed) but no verified CRL of the chain's ARK and kind
+    /// is held.
+    #[error("crl: unavailable: {0}")]
     CrlUnavailable(String),
-    /// A CRL is malformed, not signed by the ARK, or not fresh.
-    #[error("CRL invalid: {0}")]
+    /// The CRL check is required (fail-closed) and the held CRL of the chain's ARK and kind is
+    /// stale (nextUpdate passed, or thisUpdate older than the maximum CRL age).
+    #[error("crl: the {kind} CRL is stale: {reason}")]
+    CrlStale {
+        /// Which list.
+        kind: CrlKind,
+        /// Why it is stale.
+        reason: String,
+    },
+    /// A CRL is malformed, not signed by a trusted ARK, dated in the future, or not the kind
+    /// it was given as.
+    #[error("crl: invalid: {0}")]
     CrlInvalid(String),
     /// Reading or parsing a file of evidence, certificates or cache failed.
     #[error("{what}: {reason}")]

@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime};
 use crate::backend::{BadSignature, P384Key, SignatureBackend};
 use crate::cert::{der_or_pem, pem_bundle_to_der, AmdCert};
 use crate::report::{Report, TcbVersion, REPORT_LEN};
-use crate::{CertRole, CrlCheck, Endorsement, Generation, TrustAnchors, Verifier, VerifyOptions};
+use crate::{
+    CertRole, CrlCheck, CrlKind, Endorsement, Generation, TrustAnchors, Verifier, VerifyOptions,
+};
 
 /// Accepts every signature: lets the fuzzer reach the checks behind the signatures.
 #[derive(Debug)]
@@ -174,5 +176,6 @@ pub fn cert(data: &[u8]) {
     let _ = TrustAnchors::amd().with_ark(data);
     let v = Verifier::new(TrustAnchors::amd());
     let _ = v.verify_endorsement(&Endorsement::leaf(data.to_vec()), fuzz_time());
-    let _ = v.add_crl(data, fuzz_time());
+    let _ = v.add_crl(data, CrlKind::Vcek, fuzz_time());
+    let _ = v.add_crl(data, CrlKind::Vlek, fuzz_time());
 }

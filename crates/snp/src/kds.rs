@@ -383,10 +383,18 @@ impl Kds {
         }
         let path = format!("/{}/v1/{}/crl", kind_dir(signer), generation.product());
         match self.get(&path).await {
-            Ok(der) => {
+            // Only a well-formed CRL replaces the cached copy (its signature is checked by
+            // `Verifier::add_crl`, which keeps the newer of the held and the offered one).
+            Ok(der) if <x509_cert::crl::CertificateList as der::Decode>::from_der(&der).is_ok() => {
                 self.store(&rel, &der)?;
                 Ok(der)
             }
+            Ok(_) => self.cached(&rel).ok_or_else(|| {
+                Error::CrlInvalid(format!(
+                    "{}{path}: the KDS answer is not a DER CRL",
+                    self.cfg.base_url
+                ))
+            }),
             Err(e) => self.cached(&rel).ok_or(e),
         }
     }

@@ -34,7 +34,7 @@ mod verify;
 
 pub use anchors::{TrustAnchors, AMD_ARK_SHA256};
 pub use claims::{PlatformInfoClaims, PolicyClaims, SnpClaims};
-pub use crl::CrlCheck;
+pub use crl::{CrlCheck, CrlInfo, CrlKind};
 pub use error::{CertRole, Error};
 pub use generation::Generation;
 pub use report::{

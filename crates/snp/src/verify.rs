@@ -13,7 +13,10 @@
 //! 4. the ECDSA P-384/SHA-384 signature over the received bytes `[0, 0x2A0)`; no other report
 //!    field is trusted before this;
 //! 5. every certificate is valid at [`VerifyOptions::time`];
-//! 6. optional CRL: the ASK/ASVK serial is not revoked by the ARK-signed CRL;
+//! 6. optional CRL (the stricter of [`VerifyOptions::check_crl`] and the verifier's
+//!    [`Verifier::with_crl_check`]): neither the ASK/ASVK serial nor a non-zero leaf serial is
+//!    listed by the ARK's CRL of the path's kind (VCEK or VLEK CRL), which must be fresh when
+//!    fail-closed (see [`crate::CrlKind`]);
 //! 7. generation: caller's, CPUID's (v3+) and the certificate's (issuer CN, productName,
 //!    structVersion) agree;
 //! 8. REPORTED_TCB equals the leaf SPLs (FMC on Turin; reserved bytes equal spl_4..7);
@@ -22,7 +25,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
@@ -30,7 +33,7 @@ use crate::anchors::{ca_generation, Anchor, TrustAnchors};
 use crate::backend::{default_backend, P384Key, SignatureBackend};
 use crate::cert::{AmdCert, PublicKey};
 use crate::claims::SnpClaims;
-use crate::crl::{CrlCheck, CrlStore};
+use crate::crl::{CrlCheck, CrlInfo, CrlKind, CrlStore, Subject};
 use crate::error::CertRole;
 use crate::report::Report;
 use crate::{Error, Generation, Signer};
@@ -62,7 +65,8 @@ pub struct VerifyOptions {
     /// The CPU generation, when the caller knows it. Required to agree with CPUID and the
     /// certificate; needed only when neither says (never, with AMD-issued certificates).
     pub generation: Option<Generation>,
-    /// CRL checking (off by default; see [`CrlCheck`]).
+    /// CRL checking (off by default; see [`CrlCheck`]). The verifier's own mode
+    /// ([`Verifier::with_crl_check`]) applies too: the stricter of the two wins.
     pub check_crl: CrlCheck,
     /// Expected REPORT_DATA (up to 64 bytes, zero-padded, compared in full).
     pub expected_report_data: Option<Vec<u8>>,
@@ -155,6 +159,7 @@ struct TrustedLeaf {
     generation: Generation,
     intermediate_role: CertRole,
     intermediate_serial: Vec<u8>,
+    leaf_serial: Vec<u8>,
     ark_sha256: [u8; 32],
     amd_root: bool,
     /// Latest notBefore and earliest notAfter over ARK, intermediate and leaf.
@@ -192,6 +197,8 @@ pub struct Verifier {
     backend: Arc<dyn SignatureBackend>,
     cache: RwLock<HashMap<[u8; 32], Arc<TrustedLeaf>>>,
     crls: CrlStore,
+    crl_check: CrlCheck,
+    crl_max_age: Option<Duration>,
 }
 
 fn mismatch(role: CertRole, reason: impl Into<String>) -> Error {
@@ -229,7 +236,33 @@ impl Verifier {
             backend,
             cache: RwLock::new(HashMap::new()),
             crls: CrlStore::default(),
+            crl_check: CrlCheck::Off,
+            crl_max_age: None,
         }
+    }
+
+    /// The minimum CRL mode of every verification by this verifier: the stricter of this and
+    /// [`VerifyOptions::check_crl`] applies. Default [`CrlCheck::Off`].
+    pub fn with_crl_check(mut self, mode: CrlCheck) -> Self {
+        self.crl_check = mode;
+        self
+    }
+
+    /// The maximum CRL age: a CRL whose thisUpdate is older than `max_age` at the verification
+    /// time is stale, even if its nextUpdate is absent or later. Default: none (nextUpdate only).
+    pub fn with_crl_max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.crl_max_age = max_age;
+        self
+    }
+
+    /// The verifier's own CRL mode (see [`Verifier::with_crl_check`]).
+    pub fn crl_check(&self) -> CrlCheck {
+        self.crl_check
+    }
+
+    /// The held CRLs, by ARK and kind.
+    pub fn crls(&self) -> Vec<CrlInfo> {
+        self.crls.infos()
     }
 
     /// The backend's name.
@@ -244,11 +277,15 @@ impl Verifier {
         }
     }
 
-    /// Add AMD's CRL (DER) for one ARK. It must be signed by a trusted ARK (RSASSA-PSS) and
-    /// current at `time`. It replaces an older CRL of the same ARK.
-    pub fn add_crl(&self, der: &[u8], time: SystemTime) -> Result<(), Error> {
+    /// Add one of AMD's CRLs (DER): `kind` says which list it is (the VCEK CRL revokes ASKs,
+    /// the VLEK CRL ASVKs; see [`CrlKind`]). It must be signed by a trusted ARK (RSASSA-PSS
+    /// SHA-384, issuer = the ARK's subject), its thisUpdate must not be after `time`, and an
+    /// issuing distribution point, if present, must name the same kind. It replaces an older
+    /// CRL of the same ARK and kind (never the other kind); an older one than held is ignored.
+    /// A stale CRL is kept too (its revocations count; fail-closed still wants a fresh one).
+    pub fn add_crl(&self, der: &[u8], kind: CrlKind, time: SystemTime) -> Result<CrlInfo, Error> {
         self.crls
-            .add(der, time, &self.anchors, self.backend.as_ref())
+            .add(der, kind, time, &self.anchors, self.backend.as_ref())
     }
 
     /// Verify `report` (the raw 1184 bytes as received) with `endorsement`.
@@ -318,11 +355,27 @@ impl Verifier {
         }
 
         // 6. CRL.
+        let leaf_role = match signer {
+            Signer::Vcek => CertRole::Vcek,
+            Signer::Vlek => CertRole::Vlek,
+        };
         self.crls.check(
-            opts.check_crl,
+            opts.check_crl.stricter(self.crl_check),
+            self.crl_max_age,
             &trusted.ark_sha256,
-            trusted.intermediate_role,
-            &trusted.intermediate_serial,
+            CrlKind::for_intermediate(trusted.intermediate_role),
+            &[
+                Subject {
+                    role: trusted.intermediate_role,
+                    serial: &trusted.intermediate_serial,
+                    leaf: false,
+                },
+                Subject {
+                    role: leaf_role,
+                    serial: &trusted.leaf_serial,
+                    leaf: true,
+                },
+            ],
             opts.time,
         )?;
 
@@ -564,6 +617,7 @@ impl Verifier {
                         generation,
                         intermediate_role: want_inter,
                         intermediate_serial: inter.serial().to_vec(),
+                        leaf_serial: leaf.serial().to_vec(),
                         ark_sha256: *anchor.ark.fingerprint(),
                         amd_root: anchor.builtin,
                         window: (nb, na, leaf_role),

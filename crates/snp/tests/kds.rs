@@ -281,11 +281,16 @@ mod with_kds {
     fn crl_falls_back_to_the_cache_and_bad_answers_are_refused() {
         let Some(dir) = snp_dir() else { return };
         let cache = tempdir("crl");
-        let server = Server::start(Box::new(|path, n| match (path, n) {
-            ("/vcek/v1/Milan/crl", 0) => (200, vec![], b"crl-bytes".to_vec()),
+        let t = at(NOW);
+        let day = Duration::from_secs(86_400);
+        let crl = super::common::forge::Forged::milan(3).crl(&[], t - day, t + day);
+        let served = crl.clone();
+        let server = Server::start(Box::new(move |path, n| match (path, n) {
+            ("/vcek/v1/Milan/crl", 0) => (200, vec![], served.clone()),
             ("/vcek/v1/Milan/crl", _) => {
                 (429, vec![("Retry-After", "3600".to_string())], Vec::new())
             }
+            ("/vlek/v1/Milan/crl", _) => (200, vec![], b"not-a-crl".to_vec()),
             (_, _) => (200, vec![], vec![0x30, 0x03, 0x02, 0x01, 0x00]),
         }));
         let kds = Kds::new(cfg(&server, Some(&cache))).unwrap();
@@ -293,14 +298,22 @@ mod with_kds {
         assert_eq!(
             rt.block_on(kds.crl(Generation::Milan, Signer::Vcek))
                 .unwrap(),
-            b"crl-bytes"
+            crl
         );
         // Rate-limited now: the cached copy is served (it is verified by Verifier::add_crl).
         assert_eq!(
             rt.block_on(kds.crl(Generation::Milan, Signer::Vcek))
                 .unwrap(),
-            b"crl-bytes"
+            crl
         );
+        // An answer that is not a DER CRL is refused and not cached (a new client: this one is
+        // blocked by the 429).
+        let other = Kds::new(cfg(&server, Some(&cache))).unwrap();
+        let err = rt
+            .block_on(other.crl(Generation::Milan, Signer::Vlek))
+            .unwrap_err();
+        assert!(matches!(err, Error::CrlInvalid(_)), "{err}");
+        assert!(!cache.join("Milan/vlek_crl.der").exists());
         // A body that is not a certificate is refused, and not cached.
         let fresh = Kds::new(cfg(&server, Some(&cache))).unwrap();
         let report = read(&dir, "genoa-v3-report.bin");

@@ -50,6 +50,52 @@ pub struct ServiceConfig {
     /// Public keys (PEM) whose signed `remits-measure` manifests are accepted as reference
     /// values. When set, unsigned manifests are refused.
     pub manifest_signers: Vec<PathBuf>,
+    /// How SNP chains are checked against AMD's CRLs: `off` (default), `fail-open` (a listed
+    /// ASK/ASVK/leaf is denied; no or a stale CRL passes) or `fail-closed` (a fresh CRL of the
+    /// chain's ARK and path is required; production recommendation). See docs/broker.md.
+    pub snp_crl_check: CrlMode,
+    /// AMD VCEK CRLs (DER or PEM, `/vcek/v1/<Product>/crl`: they revoke ASKs) loaded at start.
+    /// A file that does not verify under a trusted ARK refuses the start.
+    pub snp_vcek_crl_files: Vec<PathBuf>,
+    /// AMD VLEK CRLs (`/vlek/v1/<Product>/crl`: they revoke ASVKs) loaded at start.
+    pub snp_vlek_crl_files: Vec<PathBuf>,
+    /// Maximum CRL age in seconds: a CRL whose thisUpdate is older is stale even when its
+    /// nextUpdate is absent or later. Unset: only nextUpdate decides.
+    pub snp_crl_max_age_secs: Option<u64>,
+    /// Fetch AMD's VCEK and VLEK CRLs of every product from the KDS (build feature `kds`): at
+    /// start from the cache directory, then from the KDS in the background, and again every
+    /// `snp_crl_refresh_secs`. Never on a request's path.
+    pub snp_crl_fetch: bool,
+    /// Seconds between background CRL fetches (60..=604800, default 3600).
+    pub snp_crl_refresh_secs: u64,
+    /// The KDS cache directory (CRLs are kept as `<Product>/crl.der` and
+    /// `<Product>/vlek_crl.der`). Unset: fetched CRLs are held in memory only.
+    pub snp_kds_cache_dir: Option<PathBuf>,
+    /// The KDS base URL. Default `https://kdsintf.amd.com`.
+    pub snp_kds_url: Option<String>,
+}
+
+/// [`ServiceConfig::snp_crl_check`] in TOML (`off`, `fail-open`, `fail-closed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrlMode {
+    /// No CRL check.
+    #[default]
+    Off,
+    /// Revocations listed in a held CRL deny; a missing or stale CRL passes.
+    FailOpen,
+    /// A fresh CRL for the chain's ARK and path (VCEK or VLEK) is required.
+    FailClosed,
+}
+
+impl From<CrlMode> for remits_snp::CrlCheck {
+    fn from(m: CrlMode) -> Self {
+        match m {
+            CrlMode::Off => remits_snp::CrlCheck::Off,
+            CrlMode::FailOpen => remits_snp::CrlCheck::FailOpen,
+            CrlMode::FailClosed => remits_snp::CrlCheck::FailClosed,
+        }
+    }
 }
 
 impl Default for ServiceConfig {
@@ -65,6 +111,14 @@ impl Default for ServiceConfig {
             reference_values: Vec::new(),
             tpm_allow_untrusted_ak: false,
             manifest_signers: Vec::new(),
+            snp_crl_check: CrlMode::Off,
+            snp_vcek_crl_files: Vec::new(),
+            snp_vlek_crl_files: Vec::new(),
+            snp_crl_max_age_secs: None,
+            snp_crl_fetch: false,
+            snp_crl_refresh_secs: 3600,
+            snp_kds_cache_dir: None,
+            snp_kds_url: None,
         }
     }
 }
@@ -79,6 +133,37 @@ impl ServiceConfig {
         if c.issuer.is_empty() {
             return Err(Error::Config("issuer must not be empty".into()));
         }
+        c.validate_crl()?;
         Ok(c)
+    }
+
+    /// Check the CRL settings (also done when a service is built from this config).
+    pub fn validate_crl(&self) -> Result<(), Error> {
+        if !(60..=7 * 24 * 3600).contains(&self.snp_crl_refresh_secs) {
+            return Err(Error::Config(
+                "snp_crl_refresh_secs must be 60..=604800".into(),
+            ));
+        }
+        if self.snp_crl_max_age_secs == Some(0) {
+            return Err(Error::Config(
+                "snp_crl_max_age_secs must be at least 1 (leave it unset for no maximum)".into(),
+            ));
+        }
+        if self.snp_crl_fetch && !cfg!(feature = "kds") {
+            return Err(Error::Config(
+                "snp_crl_fetch needs remits-verify built with feature `kds`".into(),
+            ));
+        }
+        let sources = self.snp_crl_fetch
+            || !self.snp_vcek_crl_files.is_empty()
+            || !self.snp_vlek_crl_files.is_empty();
+        if self.snp_crl_check == CrlMode::FailClosed && !sources {
+            return Err(Error::Config(
+                "snp_crl_check = \"fail-closed\" needs snp_vcek_crl_files, snp_vlek_crl_files \
+                 or snp_crl_fetch: without a CRL every SNP attestation would be denied"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 }

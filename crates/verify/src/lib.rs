@@ -14,10 +14,11 @@ mod error;
 pub mod fuzzing;
 pub mod refvalues;
 mod service;
+mod snp_crl;
 pub mod token;
 
 pub use binding::{Binding, ReportDataCheck};
-pub use config::{PolicyChoice, ServiceConfig};
+pub use config::{CrlMode, PolicyChoice, ServiceConfig};
 pub use driver::{DriverOutput, Drivers, Expected, TeeDriver};
 pub use error::{Error, EvidenceError};
 pub use remits_policy::{EarStatus, Explanation};

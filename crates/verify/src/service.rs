@@ -168,7 +168,7 @@ impl AttestationService {
         }
         let roots = Arc::new(ProductionRoots::new(production));
         let rvs = Arc::new(ReferenceValueStore::open(store.clone()).await?);
-        let snp_verifier = Arc::new(remits_snp::Verifier::new(anchors));
+        let snp_verifier = crate::snp_crl::snp_verifier(anchors, &cfg, clock.clone())?;
         let mut drivers = Drivers::new();
         drivers.register(Arc::new(SnpDriver::new(
             snp_verifier.clone(),

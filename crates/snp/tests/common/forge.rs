@@ -36,6 +36,14 @@ pub struct Forged {
     pub generation: Generation,
 }
 
+/// An ARK → ASVK → VLEK path under a [`Forged`] ARK.
+pub struct VlekPath {
+    pub asvk: Vec<u8>,
+    pub vlek: Vec<u8>,
+    pub vlek_key: p384::ecdsa::SigningKey,
+    pub asvk_serial: u32,
+}
+
 fn pss_alg() -> spki::AlgorithmIdentifierOwned {
     let (ark, _, _) = TrustAnchors::amd_certificates(Generation::Milan).unwrap();
     Certificate::from_der(&ark).unwrap().signature_algorithm
@@ -117,6 +125,11 @@ impl Forged {
     /// A chain in `generation`'s profile (Turin: structVersion 1, fmcSPL, no spl_4, 8-byte
     /// hwID) under a fresh RSA-2048 ARK, valid 2020..2040.
     pub fn new(seed: u64, generation: Generation) -> Self {
+        Self::with_vcek_serial(seed, generation, 0)
+    }
+
+    /// Like [`Forged::new`], with the VCEK issued under `vcek_serial` (AMD's are all 0).
+    pub fn with_vcek_serial(seed: u64, generation: Generation, vcek_serial: u32) -> Self {
         let p = generation.product();
         let turin = generation == Generation::Turin;
         let ark_cn = format!("ARK-{p}");
@@ -215,7 +228,15 @@ impl Forged {
         }
         exts.push(ext(&format!("{arc}.4"), chip_id[..hw_len].to_vec()));
         let vcek = cert(
-            0, &ask_cn, "SEV-VCEK", vcek_spki, exts, &ask_key, &mut rng, from, to,
+            vcek_serial,
+            &ask_cn,
+            "SEV-VCEK",
+            vcek_spki,
+            exts,
+            &ask_key,
+            &mut rng,
+            from,
+            to,
         );
         Forged {
             ark,
@@ -229,6 +250,118 @@ impl Forged {
             rng,
             generation,
         }
+    }
+
+    /// An ASVK (serial `asvk_serial`) under the forged ARK and a VLEK (serial `vlek_serial`) under
+    /// it, in AMD's VLEK profile (productName without stepping, cspID, no hwID).
+    pub fn vlek_path(&mut self, asvk_serial: u32, vlek_serial: u32) -> VlekPath {
+        let p = self.generation.product();
+        let turin = self.generation == Generation::Turin;
+        let from = SystemTime::UNIX_EPOCH + Duration::from_secs(1_577_836_800);
+        let to = SystemTime::UNIX_EPOCH + Duration::from_secs(2_208_988_800);
+        let asvk_key = rsa::RsaPrivateKey::new(&mut self.rng, 2048).unwrap();
+        let vlek_key = p384::ecdsa::SigningKey::random(&mut self.rng);
+        let asvk_cn = format!("SEV-VLEK-{p}");
+        let asvk = cert(
+            asvk_serial,
+            &format!("ARK-{p}"),
+            &asvk_cn,
+            SubjectPublicKeyInfoOwned::from_der(
+                asvk_key
+                    .to_public_key()
+                    .to_public_key_der()
+                    .unwrap()
+                    .as_bytes(),
+            )
+            .unwrap(),
+            vec![],
+            &self.ark_key,
+            &mut self.rng,
+            from,
+            to,
+        );
+        let tcb = self.tcb;
+        let arc = "1.3.6.1.4.1.3704.1";
+        let mut exts = vec![
+            ext(&format!("{arc}.1"), int_der(u32::from(turin))),
+            ext(
+                &format!("{arc}.2"),
+                Ia5StringRef::new(p).unwrap().to_der().unwrap(),
+            ),
+        ];
+        let spls: Vec<(u32, u8)> = if turin {
+            vec![
+                (1, tcb[1]),
+                (2, tcb[2]),
+                (3, tcb[3]),
+                (5, 0),
+                (6, 0),
+                (7, 0),
+                (8, tcb[7]),
+                (9, tcb[0]),
+            ]
+        } else {
+            vec![
+                (1, tcb[0]),
+                (2, tcb[1]),
+                (3, tcb[6]),
+                (4, 0),
+                (5, 0),
+                (6, 0),
+                (7, 0),
+                (8, tcb[7]),
+            ]
+        };
+        for (i, v) in spls {
+            exts.push(ext(&format!("{arc}.3.{i}"), int_der(u32::from(v))));
+        }
+        exts.push(ext(
+            &format!("{arc}.5"),
+            Ia5StringRef::new("CN=forged-csp.example")
+                .unwrap()
+                .to_der()
+                .unwrap(),
+        ));
+        let vlek_spki = SubjectPublicKeyInfoOwned::from_der(
+            vlek_key
+                .verifying_key()
+                .to_public_key_der()
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap();
+        let vlek = cert(
+            vlek_serial,
+            &asvk_cn,
+            "SEV-VLEK",
+            vlek_spki,
+            exts,
+            &asvk_key,
+            &mut self.rng,
+            from,
+            to,
+        );
+        VlekPath {
+            asvk,
+            vlek,
+            vlek_key,
+            asvk_serial,
+        }
+    }
+
+    /// A v3 report signed by the VLEK of `path` (KEY_INFO.SIGNING_KEY = 1, CHIP_ID zero).
+    pub fn vlek_report(&self, path: &VlekPath, report_data: &[u8]) -> Vec<u8> {
+        let mut r = self.report_with(report_data, |r| {
+            r[0x48..0x4C].copy_from_slice(&4u32.to_le_bytes());
+            r[0x1A0..0x1E0].fill(0);
+        });
+        let sig: p384::ecdsa::Signature = path.vlek_key.sign(&r[..0x2A0]);
+        let bytes = sig.to_bytes();
+        for i in 0..48 {
+            r[0x2A0 + i] = bytes[47 - i];
+            r[0x2E8 + i] = bytes[95 - i];
+        }
+        r
     }
 
     /// A v3 report of this generation signed by the forged VCEK.
@@ -272,12 +405,43 @@ impl Forged {
 
     /// A CRL signed by the forged ARK listing `revoked` serials.
     pub fn crl(&mut self, revoked: &[u32], this: SystemTime, next: SystemTime) -> Vec<u8> {
+        self.crl_full(revoked, this, Some(next), None)
+    }
+
+    /// A CRL signed by the forged ARK, with an optional nextUpdate and an optional
+    /// issuingDistributionPoint URI (AMD's KDS path, e.g. `.../vlek/v1/Milan/crl`).
+    pub fn crl_full(
+        &mut self,
+        revoked: &[u32],
+        this: SystemTime,
+        next: Option<SystemTime>,
+        idp_uri: Option<&str>,
+    ) -> Vec<u8> {
+        use x509_cert::ext::pkix::crl::IssuingDistributionPoint;
+        use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+        let crl_extensions = idp_uri.map(|uri| {
+            let idp = IssuingDistributionPoint {
+                distribution_point: Some(DistributionPointName::FullName(vec![
+                    GeneralName::UniformResourceIdentifier(der::asn1::Ia5String::new(uri).unwrap()),
+                ])),
+                only_contains_user_certs: false,
+                only_contains_ca_certs: false,
+                only_some_reasons: None,
+                indirect_crl: false,
+                only_contains_attribute_certs: false,
+            };
+            vec![Extension {
+                extn_id: der::asn1::ObjectIdentifier::new_unwrap("2.5.29.28"),
+                critical: true,
+                extn_value: OctetString::new(idp.to_der().unwrap()).unwrap(),
+            }]
+        });
         let tbs = TbsCertList {
             version: Version::V2,
             signature: pss_alg(),
             issuer: name(&format!("ARK-{}", self.generation.product())),
             this_update: time(this),
-            next_update: Some(time(next)),
+            next_update: next.map(time),
             revoked_certificates: if revoked.is_empty() {
                 None
             } else {
@@ -292,7 +456,7 @@ impl Forged {
                         .collect(),
                 )
             },
-            crl_extensions: None,
+            crl_extensions,
         };
         let sig = sign_pss(&self.ark_key, &mut self.rng, &tbs.to_der().unwrap());
         CertificateList {

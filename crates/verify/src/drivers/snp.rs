@@ -117,7 +117,10 @@ fn endorsement(certs: Vec<(CertType, Vec<u8>)>) -> Result<Endorsement, Error> {
             }
             CertType::Vcek | CertType::Vlek => leaf = Some(der),
             CertType::Ask | CertType::Asvk | CertType::Ark => chain.push(der),
-            // CRLs are configured on the verifier by the operator, not taken from the attester.
+            // CRLs are configured on the verifier by the operator, not taken from the attester:
+            // AMD's VCEK and VLEK CRLs are both signed by the ARK and cannot be told apart by
+            // content, so a host could pass a genuine, newer, empty VLEK CRL off as the VCEK CRL
+            // and displace the one that revokes its ASK (see remits_snp::CrlKind).
             _ => {}
         }
     }
