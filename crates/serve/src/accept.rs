@@ -110,16 +110,16 @@ pub(crate) async fn run(
     drop(listener);
     let _ = stop_tx.send(true);
     let all = u32::try_from(cap).unwrap_or(u32::MAX);
-    match tokio::time::timeout(drain, slots.acquire_many(all)).await {
-        Ok(_) => {
-            tracing::info!("all connections drained");
-            Ok(Stopped { abandoned: 0 })
-        }
-        Err(_) => {
-            let abandoned = cap.saturating_sub(slots.available_permits());
-            tracing::warn!(abandoned, "drain timeout: connections still open are dropped");
-            Ok(Stopped { abandoned })
-        }
+    let drained = tokio::time::timeout(drain, slots.acquire_many(all))
+        .await
+        .is_ok();
+    if drained {
+        tracing::info!("all connections drained");
+        Ok(Stopped { abandoned: 0 })
+    } else {
+        let abandoned = cap.saturating_sub(slots.available_permits());
+        tracing::warn!(abandoned, "drain timeout: connections still open are dropped");
+        Ok(Stopped { abandoned })
     }
 }
 

@@ -24,6 +24,12 @@ use crate::{Limits, TlsConfig};
 /// hyper's own default (headers parsed on the stack); only another value is passed to hyper.
 const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
 
+/// Resolves once the stop signal is set (or its sender is gone). The watch guard is dropped
+/// here, not held across the caller's awaits.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
 /// Drives accepted connections with one set of limits.
 pub(crate) struct Driver {
     http: http1::Builder,
@@ -79,7 +85,7 @@ impl Driver {
                             return;
                         }
                     },
-                    _ = stop.wait_for(|s| *s) => return,
+                    () = stopped(&mut stop) => return,
                 };
                 self.http(tls, addr, app, stop).await
             }
@@ -101,7 +107,7 @@ impl Driver {
         tokio::pin!(conn);
         let r = tokio::select! {
             r = conn.as_mut() => r,
-            _ = stop.wait_for(|s| *s) => {
+            () = stopped(&mut stop) => {
                 // Finish the request in flight (if any), then close.
                 conn.as_mut().graceful_shutdown();
                 conn.as_mut().await

@@ -33,7 +33,7 @@ pub struct Limits {
 }
 
 /// The default header-read (and keep-alive idle) timeout.
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for Limits {
     fn default() -> Self {
