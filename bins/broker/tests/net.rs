@@ -190,7 +190,8 @@ fn idle_and_partial_header_connections_are_closed_by_the_header_timeout() {
     }
     // A keep-alive connection that finished one request and then goes quiet.
     let mut ka = TcpStream::connect(&b.addr).unwrap();
-    ka.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    ka.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut buf = [0u8; 512];
     let n = ka.read(&mut buf).unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
@@ -255,7 +256,11 @@ async fn oversized_and_held_headers_leave_memory_bounded_and_auth_answered() {
             socks.push(s);
         }
     }
-    assert!(socks.len() >= 1900, "only {} connections opened", socks.len());
+    assert!(
+        socks.len() >= 1900,
+        "only {} connections opened",
+        socks.len()
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let addr = b.addr.clone();
     let auth = tokio::task::spawn_blocking(move || {
@@ -264,7 +269,9 @@ async fn oversized_and_held_headers_leave_memory_bounded_and_auth_answered() {
     .await
     .unwrap();
     let (peak, now) = b.rss_kib();
-    println!("broker RSS: idle {rss_idle} KiB, under 2,000 slow connections {now} KiB, peak {peak} KiB");
+    println!(
+        "broker RSS: idle {rss_idle} KiB, under 2,000 slow connections {now} KiB, peak {peak} KiB"
+    );
     assert_eq!(auth, Some(200), "/auth not answered during the flood");
     assert!(
         peak < 100 << 10,
@@ -293,7 +300,10 @@ fn fd_exhaustion_does_not_stop_service() {
         Some(200),
         "/auth not answered with exhausted descriptors"
     );
-    println!("/auth answered after {:?} behind 200 idle connections", t.elapsed());
+    println!(
+        "/auth answered after {:?} behind 200 idle connections",
+        t.elapsed()
+    );
     // Once the clients go away, service is immediate.
     idle.clear();
     std::thread::sleep(Duration::from_millis(200));
@@ -332,7 +342,10 @@ fn sigterm_lets_a_slow_request_finish_then_exits_zero() {
     assert!(st.success());
     std::thread::sleep(Duration::from_millis(1000));
     // Still running: the request is in flight.
-    assert!(b.child.try_wait().unwrap().is_none(), "broker exited mid-request");
+    assert!(
+        b.child.try_wait().unwrap().is_none(),
+        "broker exited mid-request"
+    );
     // No new connections are taken while draining.
     assert!(get(&b.addr, "/healthz").is_none());
     s.write_all(rest.as_bytes()).unwrap();
@@ -348,7 +361,10 @@ fn sigterm_lets_a_slow_request_finish_then_exits_zero() {
             assert_eq!(st.code(), Some(0), "exit status {st}");
             break;
         }
-        assert!(Instant::now() < deadline, "broker did not exit after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "broker did not exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -395,7 +411,12 @@ attestation_policy = "development"
     };
     let secret = d.join("secret");
     std::fs::write(&secret, b"kept").unwrap();
-    admin(&["put-resource", "cap/key/1", "--file", secret.to_str().unwrap()]);
+    admin(&[
+        "put-resource",
+        "cap/key/1",
+        "--file",
+        secret.to_str().unwrap(),
+    ]);
     let pol = d.join("allow.rego");
     std::fs::write(&pol, "package policy\ndefault allow := true\n").unwrap();
     admin(&["set-resource-policy", pol.to_str().unwrap()]);
@@ -507,7 +528,10 @@ fn readyz_follows_the_store() {
         if st == Some(503) {
             break;
         }
-        assert!(Instant::now() < deadline, "/readyz still {st:?} with the database down");
+        assert!(
+            Instant::now() < deadline,
+            "/readyz still {st:?} with the database down"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // Liveness does not depend on the store.

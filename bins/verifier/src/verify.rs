@@ -501,10 +501,16 @@ pub(crate) fn serve(a: ServeArgs) -> ExitCode {
         println!("listening on {local}");
         let app = router(st, a.max_body_bytes);
         remits_serve::raise_fd_limit();
-        remits_serve::serve(listener, app, None, &limits, remits_serve::shutdown_signal())
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        remits_serve::serve(
+            listener,
+            app,
+            None,
+            &limits,
+            remits_serve::shutdown_signal(),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
     });
     match res {
         Ok(()) => exit::OK,

@@ -22,7 +22,13 @@ impl Drop for Server {
 
 fn start(extra: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_remits-verifier"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--header-timeout-secs", "1"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--header-timeout-secs",
+            "1",
+        ])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -123,7 +129,10 @@ fn sigterm_drains_then_exits_zero() {
         .unwrap();
     assert!(st.success());
     std::thread::sleep(Duration::from_millis(700));
-    assert!(server.child.try_wait().unwrap().is_none(), "exited mid-request");
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "exited mid-request"
+    );
     s.write_all(rest).unwrap();
     let (resp, _) = read_until_closed(&mut s, Duration::from_secs(10));
     // The sample TEE is not enabled: a complete answer (403) rather than a dropped connection.

@@ -291,7 +291,9 @@ impl BrokerConfig {
             ));
         }
         if self.request_timeout.is_zero() {
-            return Err(ConfigError::Invalid("request_timeout must be positive".into()));
+            return Err(ConfigError::Invalid(
+                "request_timeout must be positive".into(),
+            ));
         }
         if self.max_pending_sessions == 0 || self.max_pending_sessions > 10_000_000 {
             return Err(ConfigError::Invalid(

@@ -118,7 +118,10 @@ pub(crate) async fn run(
         Ok(Stopped { abandoned: 0 })
     } else {
         let abandoned = cap.saturating_sub(slots.available_permits());
-        tracing::warn!(abandoned, "drain timeout: connections still open are dropped");
+        tracing::warn!(
+            abandoned,
+            "drain timeout: connections still open are dropped"
+        );
         Ok(Stopped { abandoned })
     }
 }

@@ -189,7 +189,10 @@ mod tests {
         let l = Limits::default();
         assert_eq!(l.effective_max_connections(None), 4096);
         assert_eq!(l.effective_max_connections(Some(1 << 20)), 4096);
-        assert_eq!(l.effective_max_connections(Some(1024)), 1024 - FD_RESERVE as usize);
+        assert_eq!(
+            l.effective_max_connections(Some(1024)),
+            1024 - FD_RESERVE as usize
+        );
         assert_eq!(l.effective_max_connections(Some(3)), 1);
     }
 }

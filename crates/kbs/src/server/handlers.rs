@@ -159,11 +159,13 @@ pub(super) async fn auth(
 
 /// `/auth` with the pending-challenge table full: 503, `Retry-After`, nothing stored.
 fn too_many_pending(s: &KbsState, full: super::pending::Full) -> Response {
-    tracing::warn!(
-        max = s.pending.max(),
-        retry_after = full.retry_after,
-        "too many pending challenges: /auth refused"
-    );
+    if full.first {
+        tracing::warn!(
+            max = s.pending.max(),
+            retry_after = full.retry_after,
+            "too many pending challenges: /auth refused until challenges are used or expire"
+        );
+    }
     let body = crate::protocol::ErrorInformation {
         error_type: format!("{}ServiceBusy", crate::protocol::ERROR_TYPE_PREFIX),
         detail: "too many pending sessions; retry later".into(),

@@ -31,6 +31,8 @@ struct Buckets {
     /// (expiry in Unix seconds, challenges expiring then), ascending by expiry.
     by_expiry: VecDeque<(u64, u64)>,
     total: usize,
+    /// The last call was refused (so only the first refusal of a streak is reported).
+    refusing: bool,
 }
 
 /// The table is full: retry after this many seconds (1 ..= 60).
@@ -38,6 +40,8 @@ struct Buckets {
 pub struct Full {
     /// Seconds until the oldest outstanding challenge expires (at least 1, at most 60).
     pub retry_after: u64,
+    /// The first refusal since the last admission (log this one, not the whole flood).
+    pub first: bool,
 }
 
 impl Buckets {
@@ -46,7 +50,9 @@ impl Buckets {
             if exp > now {
                 break;
             }
-            self.total = self.total.saturating_sub(usize::try_from(n).unwrap_or(usize::MAX));
+            self.total = self
+                .total
+                .saturating_sub(usize::try_from(n).unwrap_or(usize::MAX));
             self.by_expiry.pop_front();
         }
     }
@@ -78,10 +84,14 @@ impl PendingChallenges {
         b.expire(now);
         if b.total >= self.max {
             let oldest = b.by_expiry.front().map_or(now + 1, |&(e, _)| e);
+            let first = !b.refusing;
+            b.refusing = true;
             return Err(Full {
                 retry_after: oldest.saturating_sub(now).clamp(1, MAX_RETRY_AFTER),
+                first,
             });
         }
+        b.refusing = false;
         match b.by_expiry.back_mut() {
             Some((e, n)) if *e == expires_at => *n += 1,
             Some((e, _)) if *e > expires_at => {
@@ -132,8 +142,20 @@ mod tests {
         for _ in 0..3 {
             p.try_admit(100, 400).unwrap();
         }
-        assert_eq!(p.try_admit(100, 400), Err(Full { retry_after: 60 }));
-        assert_eq!(p.try_admit(399, 699), Err(Full { retry_after: 1 }));
+        assert_eq!(
+            p.try_admit(100, 400),
+            Err(Full {
+                retry_after: 60,
+                first: true
+            })
+        );
+        assert_eq!(
+            p.try_admit(399, 699),
+            Err(Full {
+                retry_after: 1,
+                first: false
+            })
+        );
         // A consumed challenge frees its slot.
         p.release(400);
         p.try_admit(101, 401).unwrap();
