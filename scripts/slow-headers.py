@@ -46,15 +46,23 @@ def main():
     index = {s.fileno(): i for i, s in enumerate(socks)}
     deadline = time.time() + 60
     pending = set(range(n))
+    poller = select.poll()
+    for s in socks:
+        poller.register(s, select.POLLOUT)
     while pending and time.time() < deadline:
-        _, w, _ = select.select([], [socks[i] for i in pending][:1000], [], 1)
-        for s in w:
-            i = index[s.fileno()]
+        for fd, _ in poller.poll(1000):
+            i = index[fd]
+            s = socks[i]
+            if i not in pending:
+                poller.unregister(fd)
+                continue
             try:
                 k = s.send(payload[sent[i]:sent[i] + 65536])
                 sent[i] += k
                 if sent[i] >= len(payload):
                     pending.discard(i)
+            except BlockingIOError:
+                pass
             except OSError:
                 pending.discard(i)
     total = sum(sent)
