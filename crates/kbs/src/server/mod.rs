@@ -26,8 +26,8 @@ pub use metrics::Metrics;
 pub use pending::PendingChallenges;
 pub use remits_serve::Limits;
 
-/// Default cap on outstanding `/auth` challenges per broker (about 30 MiB of session records
-/// in the memory store at the cap; see docs/broker.md).
+/// Default cap on outstanding `/auth` challenges per broker (about 15 MiB of session records
+/// in the memory store at the cap; measured in docs/broker.md).
 pub const DEFAULT_MAX_PENDING_SESSIONS: usize = 100_000;
 
 /// Behaviour switches of the server.
