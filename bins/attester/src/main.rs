@@ -126,6 +126,8 @@ enum Cmd {
         broker: String,
         #[command(flatten)]
         net: flow::NetOptions,
+        #[command(flatten)]
+        limits: remits_serve::NetArgs,
     },
 }
 
@@ -196,7 +198,8 @@ fn main() -> ExitCode {
                 listen,
                 broker,
                 net,
-            } => serve::serve(tee, &opts, &listen, &broker, &net).await,
+                limits,
+            } => serve::serve(tee, &opts, &listen, &broker, &net, &limits.limits()).await,
         }
     });
     match result {

@@ -4,6 +4,7 @@
 //! explanation when denied; 502 when the broker cannot be reached; 404 for other paths.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path as AxPath, State};
 use axum::http::StatusCode;
@@ -49,13 +50,24 @@ async fn resource(
     }
 }
 
+/// The request timeout of the sidecar API: one fetch may retry for `--retry-for` seconds plus
+/// one broker request of `--timeout` seconds.
+fn request_timeout(net: &NetOptions) -> Duration {
+    Duration::from_secs(net.retry_for.saturating_add(net.timeout).max(1))
+}
+
 pub(crate) async fn serve(
     tee: TeeChoice,
     opts: &CollectorOptions,
     listen: &str,
     broker: &str,
     net: &NetOptions,
+    limits: &remits_serve::Limits,
 ) -> Result<(), Failure> {
+    let timeout = request_timeout(net);
+    limits
+        .validate_with_request_timeout(timeout)
+        .map_err(|e| Failure::usage(format!("connection limits: {e}")))?;
     let addr: std::net::SocketAddr = listen
         .parse()
         .map_err(|e| Failure::usage(format!("--listen {listen}: {e}")))?;
@@ -72,11 +84,17 @@ pub(crate) async fn serve(
     let app = Router::new()
         .route("/cdh/resource/{repo}/{ty}/{tag}", get(resource))
         .with_state(st);
+    let app = remits_serve::request_timeout(app, timeout);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Failure::usage(format!("listen {listen}: {e}")))?;
-    eprintln!("remits-attester: serving /cdh/resource on http://{addr}");
-    axum::serve(listener, app)
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::usage(format!("listen {listen}: {e}")))?;
+    eprintln!("remits-attester: serving /cdh/resource on http://{local}");
+    remits_serve::raise_fd_limit();
+    remits_serve::serve(listener, app, None, limits, remits_serve::shutdown_signal())
         .await
+        .map(|_| ())
         .map_err(|e| Failure::usage(format!("serve: {e}")))
 }

@@ -109,6 +109,8 @@ pub(crate) fn prepare(dir: &Path, listen: SocketAddr) -> anyhow::Result<Prepared
         session_ttl: std::time::Duration::from_secs(300),
         max_body_bytes: 2 << 20,
         request_timeout: std::time::Duration::from_secs(30),
+        max_pending_sessions: remits_kbs::server::DEFAULT_MAX_PENDING_SESSIONS,
+        net: Default::default(),
         tls: None,
         storage: StorageConfig {
             backend: Backend::Embedded,

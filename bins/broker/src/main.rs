@@ -265,6 +265,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(cfg: BrokerConfig, dev_dir: Option<PathBuf>, fresh_dev: bool) -> anyhow::Result<()> {
+    let fd_limit = remits_serve::raise_fd_limit();
     let built =
         remits_kbs::assemble::assemble(&cfg, Arc::new(SystemClock), Arc::new(OsRandom)).await?;
     if fresh_dev {
@@ -282,11 +283,22 @@ async fn serve(cfg: BrokerConfig, dev_dir: Option<PathBuf>, fresh_dev: bool) -> 
     if let Some(dir) = dev_dir {
         dev::print_usage(&dir, &format!("{scheme}://{addr}"));
     }
-    tracing::info!(listen = %addr, tls = built.tls.is_some(), compat = ?cfg.compat, "remits-broker serving");
+    tracing::info!(
+        listen = %addr,
+        tls = built.tls.is_some(),
+        compat = ?cfg.compat,
+        max_connections = built.limits.effective_max_connections(fd_limit),
+        "remits-broker serving"
+    );
     let router = remits_kbs::server::router(built.state.clone());
-    remits_kbs::server::serve(listener, router, built.tls, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    remits_kbs::server::serve_with(
+        listener,
+        router,
+        built.tls,
+        &built.limits,
+        remits_serve::shutdown_signal(),
+    )
     .await?;
+    tracing::info!("remits-broker stopped");
     Ok(())
 }

@@ -96,9 +96,12 @@ pub(crate) struct ServeArgs {
     /// Largest accepted request body in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_body_bytes: usize,
-    /// Time limit for one request, in seconds.
+    /// Time limit for one request (reading the body included), in seconds; slower requests
+    /// get 408 (or 503 when the appraisal itself runs out of time).
     #[arg(long, default_value_t = 30)]
     timeout_secs: u64,
+    #[command(flatten)]
+    net: remits_serve::NetArgs,
 }
 
 fn read_limited(p: &Path, what: &str) -> Result<Vec<u8>, String> {
@@ -461,12 +464,16 @@ async fn jwks(State(st): State<AppState>) -> Json<Value> {
 }
 
 fn router(st: AppState, max_body: usize) -> Router {
-    Router::new()
+    let timeout = st.timeout;
+    let app = Router::new()
         .route("/attestation", post(attestation))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/health", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(max_body))
-        .with_state(st)
+        .with_state(st);
+    // The whole request, body read included, within the time limit (the appraisal has its own
+    // deadline inside the handler, answered 503).
+    remits_serve::request_timeout(app, timeout)
 }
 
 pub(crate) fn serve(a: ServeArgs) -> ExitCode {
@@ -482,6 +489,10 @@ pub(crate) fn serve(a: ServeArgs) -> ExitCode {
     };
     if a.max_body_bytes == 0 || a.timeout_secs == 0 {
         return exit::usage("--max-body-bytes and --timeout-secs must be positive");
+    }
+    let limits = a.net.limits();
+    if let Err(e) = limits.validate_with_request_timeout(Duration::from_secs(a.timeout_secs)) {
+        return exit::usage(format!("connection limits: {e}"));
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -504,12 +515,17 @@ pub(crate) fn serve(a: ServeArgs) -> ExitCode {
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         println!("listening on {local}");
         let app = router(st, a.max_body_bytes);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .map_err(|e| e.to_string())
+        remits_serve::raise_fd_limit();
+        remits_serve::serve(
+            listener,
+            app,
+            None,
+            &limits,
+            remits_serve::shutdown_signal(),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
     });
     match res {
         Ok(()) => exit::OK,

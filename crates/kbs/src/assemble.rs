@@ -14,7 +14,7 @@ use remits_verify::AttestationService;
 use crate::admin::{AdminPublicKey, AdminVerifier, NamedKey};
 use crate::config::{Backend, BrokerConfig, SessionPlace};
 use crate::rng::RandomSource;
-use crate::server::{KbsState, Metrics, Settings};
+use crate::server::{KbsState, Metrics, PendingChallenges, Settings};
 use crate::verify_backend::VerifyBackend;
 
 /// How often expired sessions are purged from the store.
@@ -49,6 +49,8 @@ pub struct Assembled {
     pub tls: Option<Arc<rustls_ring::ServerConfig>>,
     /// Listen address.
     pub listen: SocketAddr,
+    /// Connection limits and timeouts (`[net]`).
+    pub limits: crate::server::Limits,
     /// The attestation service (e.g. to print its token key).
     pub service: Arc<AttestationService>,
 }
@@ -145,8 +147,10 @@ pub async fn assemble(
             max_body_bytes: cfg.max_body_bytes,
             request_timeout: cfg.request_timeout,
             secure_cookie: tls.is_some(),
+            max_pending_sessions: cfg.max_pending_sessions,
         },
         metrics: Metrics::default(),
+        pending: PendingChallenges::new(cfg.max_pending_sessions),
     });
     let gc = sessions;
     tokio::spawn(async move {
@@ -162,6 +166,7 @@ pub async fn assemble(
         state,
         tls,
         listen: cfg.listen,
+        limits: cfg.net.limits(),
         service,
     })
 }

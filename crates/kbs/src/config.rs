@@ -27,9 +27,16 @@ pub struct BrokerConfig {
     /// Largest request body in bytes (default 2 MiB).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
-    /// Time limit per request (humantime, default `30s`).
+    /// Time limit per request, body read included (humantime, default `30s`).
     #[serde(default = "default_timeout", with = "humantime_serde_compat")]
     pub request_timeout: Duration,
+    /// Most `/auth` challenges outstanding at once (default 100,000); beyond it `/auth`
+    /// answers 503 with `Retry-After`.
+    #[serde(default = "default_max_pending")]
+    pub max_pending_sessions: usize,
+    /// Connection limits and timeouts.
+    #[serde(default)]
+    pub net: NetConfig,
     /// TLS certificate and key; absent = plain HTTP.
     #[serde(default)]
     pub tls: Option<TlsFiles>,
@@ -41,6 +48,87 @@ pub struct BrokerConfig {
     /// Attestation service (verifiers, policies, token signing): see `remits_verify::ServiceConfig`.
     #[serde(default)]
     pub attestation: remits_verify::ServiceConfig,
+}
+
+/// `[net]`: connection limits and timeouts (see `remits_serve::Limits`, which documents each
+/// defence). Every field is optional; the defaults are safe to expose.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetConfig {
+    /// Time to send a complete request head; also the idle keep-alive timeout (default `10s`).
+    #[serde(default = "d_header", with = "humantime_serde_compat")]
+    pub header_read_timeout: Duration,
+    /// Close a connection on which no byte moved for this long (default `120s`; must exceed
+    /// `request_timeout`).
+    #[serde(default = "d_idle", with = "humantime_serde_compat")]
+    pub idle_timeout: Duration,
+    /// Largest request head in bytes (default 16384; 8 KiB ..= 1 MiB); larger gets 431.
+    #[serde(default = "d_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Most header fields per request (default 100).
+    #[serde(default = "d_headers")]
+    pub max_headers: usize,
+    /// Most open connections (default 4096; lowered below the open-file limit).
+    #[serde(default = "d_conns")]
+    pub max_connections: usize,
+    /// Time to finish a TLS handshake (default `10s`).
+    #[serde(default = "d_handshake", with = "humantime_serde_compat")]
+    pub tls_handshake_timeout: Duration,
+    /// After SIGINT/SIGTERM: how long in-flight requests may take (default `30s`).
+    #[serde(default = "d_drain", with = "humantime_serde_compat")]
+    pub drain_timeout: Duration,
+}
+
+fn d_header() -> Duration {
+    remits_serve::Limits::default().header_read_timeout
+}
+fn d_idle() -> Duration {
+    remits_serve::Limits::default().idle_timeout
+}
+fn d_header_bytes() -> usize {
+    remits_serve::Limits::default().max_header_bytes
+}
+fn d_headers() -> usize {
+    remits_serve::Limits::default().max_headers
+}
+fn d_conns() -> usize {
+    remits_serve::Limits::default().max_connections
+}
+fn d_handshake() -> Duration {
+    remits_serve::Limits::default().tls_handshake_timeout
+}
+fn d_drain() -> Duration {
+    remits_serve::Limits::default().drain_timeout
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        let l = remits_serve::Limits::default();
+        Self {
+            header_read_timeout: l.header_read_timeout,
+            idle_timeout: l.idle_timeout,
+            max_header_bytes: l.max_header_bytes,
+            max_headers: l.max_headers,
+            max_connections: l.max_connections,
+            tls_handshake_timeout: l.tls_handshake_timeout,
+            drain_timeout: l.drain_timeout,
+        }
+    }
+}
+
+impl NetConfig {
+    /// The serving limits.
+    pub fn limits(&self) -> remits_serve::Limits {
+        remits_serve::Limits {
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            max_header_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
+            max_connections: self.max_connections,
+            tls_handshake_timeout: self.tls_handshake_timeout,
+            drain_timeout: self.drain_timeout,
+        }
+    }
 }
 
 /// TLS files (PEM).
@@ -193,6 +281,9 @@ fn default_timeout() -> Duration {
 fn default_max_connections() -> usize {
     16
 }
+fn default_max_pending() -> usize {
+    crate::server::DEFAULT_MAX_PENDING_SESSIONS
+}
 fn default_admin_lifetime() -> Duration {
     Duration::from_secs(3600)
 }
@@ -265,6 +356,20 @@ impl BrokerConfig {
                 "max_body_bytes must be between 1 and 64 MiB".into(),
             ));
         }
+        if self.request_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "request_timeout must be positive".into(),
+            ));
+        }
+        if self.max_pending_sessions == 0 || self.max_pending_sessions > 10_000_000 {
+            return Err(ConfigError::Invalid(
+                "max_pending_sessions must be between 1 and 10,000,000".into(),
+            ));
+        }
+        self.net
+            .limits()
+            .validate_with_request_timeout(self.request_timeout)
+            .map_err(|e| ConfigError::Invalid(format!("net.{e}")))?;
         Ok(())
     }
 }
@@ -282,5 +387,46 @@ mod humantime_serde_compat {
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
         humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[storage]\nbackend = \"memory\"\n";
+
+    #[test]
+    fn net_defaults_are_safe_and_configurable() {
+        let cfg: BrokerConfig = toml::from_str(MINIMAL).unwrap();
+        cfg.validate().unwrap();
+        let l = cfg.net.limits();
+        assert!(l.header_read_timeout <= Duration::from_secs(30));
+        assert!(l.idle_timeout > cfg.request_timeout);
+        assert_eq!(cfg.max_pending_sessions, 100_000);
+        let cfg: BrokerConfig = toml::from_str(&format!(
+            "max_pending_sessions = 7\n[net]\nheader_read_timeout = \"2s\"\nmax_connections = 9\n{MINIMAL}"
+        ))
+        .unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.max_pending_sessions, 7);
+        assert_eq!(cfg.net.limits().header_read_timeout, Duration::from_secs(2));
+        assert_eq!(cfg.net.limits().max_connections, 9);
+    }
+
+    #[test]
+    fn bad_net_values_refused() {
+        for bad in [
+            "[net]\nidle_timeout = \"10s\"\n",
+            "[net]\nheader_read_timeout = \"0s\"\n",
+            "[net]\nmax_header_bytes = 10\n",
+            "max_pending_sessions = 0\n",
+            "[net]\nunknown = 1\n",
+        ] {
+            let parsed: Result<BrokerConfig, _> = toml::from_str(&format!("{bad}{MINIMAL}"));
+            if let Ok(cfg) = parsed {
+                assert!(cfg.validate().is_err(), "{bad}");
+            }
+        }
     }
 }

@@ -111,12 +111,16 @@ pub(super) async fn auth(
     let id = SessionId::from_random(idb);
     let now = s.clock.now();
     let expires = now + s.settings.session_ttl;
+    if let Err(full) = s.pending.try_admit(unix(now), unix(expires)) {
+        return Ok(too_many_pending(&s, full));
+    }
     let rec = SessionRecord::Challenged(Challenged {
         tee: tee_name,
         nonce: STANDARD.encode(nonce),
         expires_at: unix(expires),
     });
-    s.sessions
+    if let Err(e) = s
+        .sessions
         .put(
             Namespace::Session,
             id.as_str(),
@@ -124,7 +128,10 @@ pub(super) async fn auth(
             Some(expires),
         )
         .await
-        .map_err(|e| err(&s, storage(e)))?;
+    {
+        s.pending.release(unix(expires));
+        return Err(err(&s, storage(e)));
+    }
     let SessionRecord::Challenged(c) = rec else {
         return Err(err(&s, KbsError::Internal("session state".into())));
     };
@@ -148,6 +155,25 @@ pub(super) async fn auth(
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(resp)
+}
+
+/// `/auth` with the pending-challenge table full: 503, `Retry-After`, nothing stored.
+fn too_many_pending(s: &KbsState, full: super::pending::Full) -> Response {
+    if full.first {
+        tracing::warn!(
+            max = s.pending.max(),
+            retry_after = full.retry_after,
+            "too many pending challenges: /auth refused until challenges are used or expire"
+        );
+    }
+    let body = crate::protocol::ErrorInformation {
+        error_type: format!("{}ServiceBusy", crate::protocol::ERROR_TYPE_PREFIX),
+        detail: "too many pending sessions; retry later".into(),
+    };
+    let mut resp = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(full.retry_after));
+    resp
 }
 
 /// `POST /kbs/v0/attest`: `Attestation` → `{"token"}`; consumes the session's challenge.
@@ -188,6 +214,7 @@ async fn attest_inner(
         SessionRecord::Challenged(c) => c,
         SessionRecord::Attested(_) => return Err(err(s, KbsError::NonceReused)),
     };
+    let challenge_expiry = challenged.expires_at;
     let sent = att.runtime_data.nonce.as_bytes();
     if !bool::from(sent.ct_eq(challenged.nonce.as_bytes())) {
         return Err(err(s, KbsError::NonceMismatch));
@@ -255,6 +282,7 @@ async fn attest_inner(
     if !swapped {
         return Err(err(s, KbsError::NonceReused));
     }
+    s.pending.release(challenge_expiry);
     tracing::info!(session = id.log_prefix(), tee = %tee, "attested");
     Ok(Json(AttestationToken { token: out.token }).into_response())
 }
@@ -516,6 +544,46 @@ pub(super) async fn register_reference_values(
 /// `GET /healthz`.
 pub(super) async fn healthz() -> Response {
     Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+/// How long `/readyz` waits for each store before calling it unreachable.
+const READY_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `GET /readyz`: 200 when the store (and the session store) answer a one-key read within
+/// 2 s, else 503. The cause goes to the log only (it may name database hosts).
+pub(super) async fn readyz(State(s): State<Arc<KbsState>>) -> Response {
+    let probe = |st: Arc<dyn remits_store::Store>| async move {
+        match tokio::time::timeout(
+            READY_PROBE_TIMEOUT,
+            st.get(Namespace::Config, "readiness-probe"),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer within 2 s".to_string()),
+        }
+    };
+    let mut failed = Vec::new();
+    if let Err(e) = probe(s.store.clone()).await {
+        tracing::warn!(error = %e, "readiness: store unreachable");
+        failed.push("store");
+    }
+    if !Arc::ptr_eq(&s.store, &s.sessions) {
+        if let Err(e) = probe(s.sessions.clone()).await {
+            tracing::warn!(error = %e, "readiness: session store unreachable");
+            failed.push("sessions");
+        }
+    }
+    if failed.is_empty() {
+        Json(serde_json::json!({"status": "ready"})).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "unavailable", "failed": failed})),
+        )
+            .into_response()
+    }
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -1,9 +1,10 @@
 //! The KBS server core: an axum [`Router`] over [`KbsState`] (store, sessions, attestation
 //! backend, admin keys, clock and randomness). The broker binary only loads configuration,
-//! builds the state and binds a listener ([`serve`]).
+//! builds the state and binds a listener ([`serve_with`]: `remits-serve`'s hardened loop).
 
 mod handlers;
 mod metrics;
+pub mod pending;
 pub mod tls;
 
 use std::sync::Arc;
@@ -22,6 +23,12 @@ use crate::error::Compat;
 use crate::rng::RandomSource;
 
 pub use metrics::Metrics;
+pub use pending::PendingChallenges;
+pub use remits_serve::Limits;
+
+/// Default cap on outstanding `/auth` challenges per broker (about 15 MiB of session records
+/// in the memory store at the cap; measured in docs/broker.md).
+pub const DEFAULT_MAX_PENDING_SESSIONS: usize = 100_000;
 
 /// Behaviour switches of the server.
 #[derive(Clone, Debug)]
@@ -36,6 +43,9 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Mark the session cookie `Secure` (set when serving TLS).
     pub secure_cookie: bool,
+    /// Most `/auth` challenges outstanding at once; beyond it `/auth` answers 503 with
+    /// `Retry-After` (see [`PendingChallenges`]).
+    pub max_pending_sessions: usize,
 }
 
 impl Default for Settings {
@@ -46,6 +56,7 @@ impl Default for Settings {
             max_body_bytes: 2 << 20,
             request_timeout: Duration::from_secs(30),
             secure_cookie: false,
+            max_pending_sessions: DEFAULT_MAX_PENDING_SESSIONS,
         }
     }
 }
@@ -68,10 +79,13 @@ pub struct KbsState {
     pub settings: Settings,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// Outstanding `/auth` challenges (capped at `settings.max_pending_sessions`).
+    pub pending: PendingChallenges,
 }
 
 /// Builds the KBS router: `/kbs/v0/{auth,attest,resource/..,resource-policy,
-/// attestation-policy,reference-value}`, `/healthz`, `/metrics`.
+/// attestation-policy,reference-value}`, `/healthz` (liveness), `/readyz` (readiness: the
+/// stores answer), `/metrics`.
 pub fn router(state: Arc<KbsState>) -> Router {
     let limit = state.settings.max_body_bytes;
     let timeout = state.settings.request_timeout;
@@ -98,6 +112,7 @@ pub fn router(state: Arc<KbsState>) -> Router {
             post(handlers::register_reference_values),
         )
         .route("/healthz", get(handlers::healthz))
+        .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))
         .fallback(handlers::fallback)
         .layer(DefaultBodyLimit::max(limit))
@@ -108,24 +123,28 @@ pub fn router(state: Arc<KbsState>) -> Router {
         .with_state(state)
 }
 
-/// Serves `router` on `listener` (plain TCP or TLS) until `shutdown` resolves.
+/// Serves `router` on `listener` (plain TCP or TLS) with default [`Limits`] until `shutdown`
+/// resolves; see [`serve_with`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     tls: Option<Arc<rustls_ring::ServerConfig>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    match tls {
-        None => {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        Some(cfg) => {
-            let tl = tls::TlsListener::new(listener, cfg);
-            axum::serve(tl, router)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    }
+    serve_with(listener, router, tls, &Limits::default(), shutdown).await
+}
+
+/// Serves `router` on `listener` (plain TCP or TLS) with `limits` (header-read, idle and TLS
+/// handshake timeouts, header size, connection cap) until `shutdown` resolves, then drains
+/// in-flight requests for at most `limits.drain_timeout`. `Ok` after a stop.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls_ring::ServerConfig>>,
+    limits: &Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    remits_serve::serve(listener, router, tls, limits, shutdown)
+        .await
+        .map(|_| ())
 }

@@ -1,0 +1,92 @@
+//! `remits-attester serve` connection hardening on loopback: idle and partial-header
+//! connections are closed by the header timeout; SIGTERM stops it with exit 0.
+
+use std::io::{BufRead, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Serve {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> Serve {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_remits-attester"))
+        .args([
+            "serve",
+            "--tee",
+            "sample",
+            "--listen",
+            "127.0.0.1:0",
+            "--broker",
+            "http://127.0.0.1:9",
+            "--header-timeout-secs",
+            "1",
+        ])
+        .env("REMITS_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve exited").unwrap();
+        if let Some(rest) = line.split("on http://").nth(1) {
+            break rest.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Serve { child, addr }
+}
+
+#[test]
+fn idle_and_partial_header_connections_are_closed_and_sigterm_exits_zero() {
+    let mut serve = start();
+    let mut conns: Vec<TcpStream> = (0..40)
+        .map(|i| {
+            let mut s = TcpStream::connect(&serve.addr).unwrap();
+            if i % 2 == 0 {
+                s.write_all(b"GET /cdh/resource/a/b/c HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+                    .unwrap();
+            }
+            s
+        })
+        .collect();
+    let started = Instant::now();
+    for (i, s) in conns.iter_mut().enumerate() {
+        let left = Duration::from_secs(5).saturating_sub(started.elapsed());
+        s.set_read_timeout(Some(left.max(Duration::from_millis(10))))
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let closed = match s.read(&mut buf) {
+            Ok(_) => true,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        };
+        assert!(closed, "connection {i} open after {:?}", started.elapsed());
+    }
+    let st = Command::new("kill")
+        .args(["-TERM", &serve.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(st) = serve.child.try_wait().unwrap() {
+            assert_eq!(st.code(), Some(0), "{st}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
