@@ -282,7 +282,7 @@ impl Error {
             Error::ReportDataMismatch { .. } | Error::ExpectedTooLong { .. } => "snp.report_data",
             Error::HostDataMismatch { .. } => "snp.host_data",
             Error::Revoked { .. } => "snp.crl_revoked",
-            Error::CrlUnavailable(_) | Error::CrlInvalid(_) => "snp.crl",
+            Error::CrlUnavailable(_) | Error::CrlInvalid(_) | Error::CrlStale { .. } => "snp.crl",
             Error::Input { .. } => "snp.input",
             #[cfg(feature = "kds")]
             Error::KdsRateLimited { .. }

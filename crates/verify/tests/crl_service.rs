@@ -96,8 +96,8 @@ async fn appraise(svc: &AttestationService, ev: &Value) -> Result<(), Error> {
         &remits_verify::Binding::ReportData(vec![7u8; 64]),
         None,
     )
-        .await
-        .map(|_| ())
+    .await
+    .map(|_| ())
 }
 
 fn rejected_reason(r: Result<(), Error>) -> String {
