@@ -748,7 +748,7 @@ fn broker_transport_is_authenticated() {
     .unwrap();
     for args in [
         vec!["put-resource", "default/demo/key", "--file", &p("secret")],
-        vec!["set-resource-policy", "--file", &p("allow.rego")],
+        vec!["set-resource-policy", &p("allow.rego")],
     ] {
         let out = Command::new(&broker)
             .args([

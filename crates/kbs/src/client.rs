@@ -154,14 +154,16 @@ fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
                 return Some(r.to_string());
             }
         }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                if let Some(r) = inner.downcast_ref::<rustls_ring::Error>() {
-                    if matches!(r, rustls_ring::Error::InvalidCertificate(_)) {
-                        return Some(r.to_string());
-                    }
+        // hyper-util wraps the TLS stream's io::Error in another io::Error: look through every
+        // layer (`io::Error::source` skips the wrapped error itself).
+        let mut io = err.downcast_ref::<std::io::Error>();
+        while let Some(inner) = io.and_then(std::io::Error::get_ref) {
+            if let Some(r) = inner.downcast_ref::<rustls_ring::Error>() {
+                if matches!(r, rustls_ring::Error::InvalidCertificate(_)) {
+                    return Some(r.to_string());
                 }
             }
+            io = inner.downcast_ref::<std::io::Error>();
         }
         cur = err.source();
     }
@@ -561,6 +563,19 @@ impl AdminClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificate_errors_are_found_through_nested_io_errors() {
+        let tls =
+            rustls_ring::Error::InvalidCertificate(rustls_ring::CertificateError::UnknownIssuer);
+        // What hyper-util hands back for a TLS stream: io::Error(Other, io::Error(InvalidData,
+        // rustls::Error)).
+        let nested =
+            std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, tls));
+        assert!(tls_failure(&nested).is_some());
+        let plain = std::io::Error::other("connection reset");
+        assert!(tls_failure(&plain).is_none());
+    }
 
     #[test]
     fn plain_http_only_on_loopback_unless_allowed() {
