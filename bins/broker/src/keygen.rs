@@ -47,7 +47,12 @@ fn refuse_existing(paths: &[&Path]) -> anyhow::Result<()> {
 
 /// Writes a private file, then its public half; removes the private file if the public one
 /// cannot be written, so a failed run leaves nothing behind.
-fn write_pair(private: &Path, private_pem: &[u8], public: &Path, public_pem: &[u8]) -> anyhow::Result<()> {
+fn write_pair(
+    private: &Path,
+    private_pem: &[u8],
+    public: &Path,
+    public_pem: &[u8],
+) -> anyhow::Result<()> {
     crate::dev::write_new(private, private_pem, 0o600)?;
     if let Err(e) = crate::dev::write_new(public, public_pem, 0o600) {
         let _ = std::fs::remove_file(private);

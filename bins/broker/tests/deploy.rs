@@ -54,10 +54,7 @@ fn refuses_overwrite(args: &[&str], existing: &Path) {
     let out = keygen(args);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("exists") && err.contains(s(existing)),
-        "{err}"
-    );
+    assert!(err.contains("exists") && err.contains(s(existing)), "{err}");
     assert_eq!(std::fs::read(existing).unwrap(), before, "file changed");
 }
 
@@ -278,7 +275,15 @@ async fn shipped_broker_toml_serves_tls_and_seals_secrets() {
     let secret_file = d.join("secret");
     std::fs::write(&secret_file, &secret).unwrap();
     let out = Command::new(BIN)
-        .args(["admin", "--broker", &url, "--ca", s(&cert), "--key", s(&adm)])
+        .args([
+            "admin",
+            "--broker",
+            &url,
+            "--ca",
+            s(&cert),
+            "--key",
+            s(&adm),
+        ])
         .args(["put-resource", "prod/key/1", "--file", s(&secret_file)])
         .env("RUST_LOG", "warn")
         .output()
@@ -411,7 +416,8 @@ fn unit_credentials_match_config_paths() {
         "unit LoadCredential= (with the commented replica lines) vs deploy/broker-replica.toml"
     );
     // The unit runs the shipped config where the install steps put it, and stops gracefully.
-    assert!(unit.contains("ExecStart=/usr/local/bin/remits-broker serve --config /etc/remits/broker.toml"));
+    assert!(unit
+        .contains("ExecStart=/usr/local/bin/remits-broker serve --config /etc/remits/broker.toml"));
     for needed in [
         "DynamicUser=yes",
         "StateDirectory=remits-broker",
@@ -471,9 +477,15 @@ fn containerfile_and_haproxy_fit_the_shipped_config() {
         .lines()
         .find_map(|l| l.strip_prefix("USER "))
         .expect("USER");
-    assert!(!user.starts_with('0') && !user.starts_with("root"), "{user}");
+    assert!(
+        !user.starts_with('0') && !user.starts_with("root"),
+        "{user}"
+    );
     // Every COPY source outside the builder stage exists in the repository.
-    for l in cf.lines().filter(|l| l.starts_with("COPY ") && !l.contains("--from")) {
+    for l in cf
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
         let src = l.split_whitespace().nth(1).unwrap();
         assert!(repo().join(src).exists(), "{l}");
     }
@@ -495,7 +507,14 @@ fn containerfile_and_haproxy_fit_the_shipped_config() {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
     assert!(ignored.contains(&"/target"));
-    for keep in ["crates", "bins", "benches", "Cargo.toml", "Cargo.lock", "deploy"] {
+    for keep in [
+        "crates",
+        "bins",
+        "benches",
+        "Cargo.toml",
+        "Cargo.lock",
+        "deploy",
+    ] {
         assert!(
             !ignored.iter().any(|i| i.trim_start_matches('/') == keep),
             "{keep} ignored"
