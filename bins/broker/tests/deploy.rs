@@ -551,3 +551,296 @@ fn containerfile_and_haproxy_fit_the_shipped_config() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
 }
+
+/// A private CA and a server certificate for `sans` signed by it, made with the OpenSSL
+/// commands of docs/deploy.md ("TLS certificates"): `(ca.pem, cert.pem, key.pem)` in `dir`.
+fn private_ca_and_cert(dir: &Path, cn: &str, sans: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    let (ca_key, ca) = (dir.join("remits-ca.key"), dir.join("remits-ca.pem"));
+    let (key, csr, cert) = (
+        dir.join("tls-key.pem"),
+        dir.join("tls.csr"),
+        dir.join("tls-cert.pem"),
+    );
+    let ext = dir.join("tls.ext");
+    std::fs::write(
+        &ext,
+        format!(
+            "subjectAltName={sans}\nbasicConstraints=critical,CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+        ),
+    )
+    .unwrap();
+    let p256 = [
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+    ];
+    run(&[&p256[..], &[s(&ca_key)]].concat());
+    run(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        s(&ca_key),
+        "-sha256",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=remits test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE,pathlen:0",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-out",
+        s(&ca),
+    ]);
+    run(&[&p256[..], &[s(&key)]].concat());
+    let subj = format!("/CN={cn}");
+    run(&[
+        "req",
+        "-new",
+        "-key",
+        s(&key),
+        "-subj",
+        &subj,
+        "-out",
+        s(&csr),
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        s(&csr),
+        "-CA",
+        s(&ca),
+        "-CAkey",
+        s(&ca_key),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-sha256",
+        "-out",
+        s(&cert),
+        "-extfile",
+        s(&ext),
+    ]);
+    run(&["verify", "-CAfile", s(&ca), s(&cert)]);
+    (ca, cert, key)
+}
+
+/// A child process killed (SIGKILL) on drop.
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_ready(http: &reqwest::Client, url: &str, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("{url}: exited early: {st}");
+        }
+        if let Ok(r) = http.get(format!("{url}/readyz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{url} did not become ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn sigterm_and_wait(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The shipped replica configuration, unchanged but for addresses and paths: two replicas on a
+/// PostgreSQL that requires TLS (`sslmode = "verify-full"` against a private CA), behind the
+/// shipped haproxy.cfg (when HAProxy is installed). A secret stored through the load balancer;
+/// one replica stopped (SIGTERM, exit 0) and the load balancer keeps answering from the other.
+#[tokio::test(flavor = "multi_thread")]
+async fn shipped_replicas_on_postgres_tls_behind_haproxy() {
+    if !openssl_available() {
+        println!("SKIPPED: openssl CLI not available to make test certificates");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let pg_dir = d.join("pg");
+    std::fs::create_dir(&pg_dir).unwrap();
+    let (pg_ca, pg_cert, pg_key) =
+        private_ca_and_cert(&pg_dir, "localhost", "DNS:localhost,IP:127.0.0.1");
+    let Some(pg) = remits_store::testing::PostgresServer::start_tls(
+        &std::fs::read(&pg_cert).unwrap(),
+        &std::fs::read(&pg_key).unwrap(),
+    )
+    .unwrap() else {
+        return;
+    };
+
+    let creds = d.join("credentials");
+    std::fs::create_dir(&creds).unwrap();
+    let tls_dir = d.join("tls");
+    std::fs::create_dir(&tls_dir).unwrap();
+    let (ca, cert, key) = private_ca_and_cert(
+        &tls_dir,
+        "kbs.example.com",
+        "DNS:kbs.example.com,DNS:localhost,IP:127.0.0.1",
+    );
+    std::fs::copy(&cert, creds.join("tls-cert.pem")).unwrap();
+    std::fs::copy(&key, creds.join("tls-key.pem")).unwrap();
+    std::fs::copy(&pg_ca, creds.join("pg-ca.pem")).unwrap();
+    // The test server trusts 127.0.0.1 over TLS; the password is read but not asked for.
+    std::fs::write(creds.join("pg-password"), "not-used-by-trust-auth\n").unwrap();
+    let adm = d.join("admin-ops.pem");
+    let adm_pub = creds.join("admin-ops.pub.pem");
+    keygen_ok(&["admin", "--out", s(&adm), "--pub", s(&adm_pub)]);
+    keygen_ok(&["token-key", "--out", s(&creds.join("token-key.pem"))]);
+    keygen_ok(&["kek", "--out", s(&creds.join("kek"))]);
+
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let kds_port = free_port();
+    let mut replicas = Vec::new();
+    let mut urls = Vec::new();
+    for i in 0..2 {
+        let port = free_port();
+        let mut text = shipped("broker-replica.toml");
+        text = rewrite(&text, CREDS, s(&creds));
+        text = rewrite(
+            &text,
+            "/var/cache/remits-broker",
+            s(&d.join(format!("cache{i}"))),
+        );
+        text = rewrite(&text, "\"0.0.0.0:8443\"", &format!("\"127.0.0.1:{port}\""));
+        text = rewrite(
+            &text,
+            "postgresql://remits_broker@db.internal.example:5432/remits",
+            &format!("postgresql://postgres@127.0.0.1:{}/postgres", pg.port()),
+        );
+        text = rewrite(
+            &text,
+            "https://kdsintf.amd.com",
+            &format!("http://127.0.0.1:{kds_port}"),
+        );
+        assert!(text.contains("sslmode = \"verify-full\""));
+        let cfg = d.join(format!("replica{i}.toml"));
+        std::fs::write(&cfg, text).unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--config", s(&cfg)])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut p = Proc(child);
+        let url = format!("https://127.0.0.1:{port}");
+        wait_ready(&http, &url, &mut p.0).await;
+        replicas.push(p);
+        urls.push((url, port));
+    }
+
+    // The load balancer (or, without HAProxy, the first replica directly).
+    let mut _haproxy = None;
+    let front = if Command::new("haproxy").arg("-v").output().is_ok() {
+        let lb_port = free_port();
+        let mut hap = shipped("haproxy.cfg");
+        hap = rewrite(&hap, "/etc/haproxy/remits-ca.pem", s(&ca));
+        hap = rewrite(&hap, "bind :443", &format!("bind 127.0.0.1:{lb_port}"));
+        hap = rewrite(&hap, "10.0.0.11:8443", &format!("127.0.0.1:{}", urls[0].1));
+        hap = rewrite(&hap, "10.0.0.12:8443", &format!("127.0.0.1:{}", urls[1].1));
+        let cfg = d.join("haproxy.cfg");
+        std::fs::write(&cfg, hap).unwrap();
+        let mut child = Proc(
+            Command::new("haproxy")
+                .args(["-db", "-f", s(&cfg)])
+                // Its log (one line per connection and check) into a file, never a full pipe.
+                .stdout(std::fs::File::create(d.join("haproxy.log")).unwrap())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap(),
+        );
+        let url = format!("https://127.0.0.1:{lb_port}");
+        wait_ready(&http, &url, &mut child.0).await;
+        _haproxy = Some(child);
+        url
+    } else {
+        println!("SKIPPED (part): haproxy not installed; replicas tested without it");
+        urls[0].0.clone()
+    };
+
+    let put = |path: &str, value: &str| {
+        let f = d.join("value");
+        std::fs::write(&f, value).unwrap();
+        Command::new(BIN)
+            .args([
+                "admin",
+                "--broker",
+                &front,
+                "--ca",
+                s(&ca),
+                "--key",
+                s(&adm),
+            ])
+            .args(["put-resource", path, "--file", s(&f)])
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = put("prod/key/1", "replicated-secret");
+    assert!(out.status.success(), "{out:?}");
+    // Round robin over both replicas: every answer ready.
+    for _ in 0..4 {
+        let r = http.get(format!("{front}/readyz")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // Sealed in PostgreSQL under the shared KEK: the plaintext is in no database file.
+    let secret = b"replicated-secret";
+    for f in walk(&pg.data_dir()) {
+        let data = std::fs::read(&f).unwrap_or_default();
+        assert!(
+            !data.windows(secret.len()).any(|w| w == secret),
+            "plaintext in {}",
+            f.display()
+        );
+    }
+
+    // One replica stops (SIGTERM: drains, exit 0); the front keeps answering.
+    let st = sigterm_and_wait(&mut replicas[1].0);
+    assert_eq!(st.code(), Some(0));
+    for i in 0..4 {
+        let r = http.get(format!("{front}/readyz")).send().await;
+        assert!(
+            r.as_ref().is_ok_and(|r| r.status() == 200),
+            "request {i} after one replica stopped: {r:?}"
+        );
+    }
+    let out = put("prod/key/2", "after-failover");
+    assert!(out.status.success(), "{out:?}");
+}
