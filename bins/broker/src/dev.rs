@@ -12,7 +12,8 @@ use remits_kbs::config::{
 use remits_kbs::Compat;
 use remits_verify::{PolicyChoice, ServiceConfig};
 
-fn write_new(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
+/// Writes `data` to a NEW file `path` with `mode` (fails if it exists), fsynced.
+pub(crate) fn write_new(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)

@@ -4,6 +4,7 @@
 
 mod bench;
 mod dev;
+mod keygen;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -73,6 +74,20 @@ enum Cmd {
         insecure_http: bool,
         #[command(subcommand)]
         action: AdminCmd,
+    },
+    /// Generate a production key file (mode 0600; never overwrites): `admin`, `token-key`
+    /// or `kek` (see docs/deploy.md).
+    Keygen {
+        /// Which key.
+        #[arg(value_enum)]
+        kind: keygen::KeyKind,
+        /// File to create (the private key, or the KEK).
+        #[arg(long)]
+        out: PathBuf,
+        /// File for the public half (admin: default next to --out, `x.pem` -> `x.pub.pem`;
+        /// token-key: written only when given).
+        #[arg(long = "pub")]
+        public: Option<PathBuf>,
     },
     /// Load test: full handshakes (auth, attest, fetch + decrypt).
     Bench {
@@ -233,6 +248,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             println!("ok");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Keygen { kind, out, public } => {
+            println!("{}", keygen::run(kind, &out, public)?);
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench {

@@ -232,6 +232,11 @@ impl AdminSigningKey {
         Self::Ed25519(ed25519_dalek::SigningKey::generate(rng))
     }
 
+    /// Generates a P-256 key (JWT alg `ES256`): what `remits-broker keygen admin` writes.
+    pub fn generate_p256<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
+        Self::Es256(p256::ecdsa::SigningKey::random(rng))
+    }
+
     /// Parses a PKCS#8 PEM private key (Ed25519 or P-256).
     pub fn from_pem(pem: &str) -> Result<Self, AdminError> {
         if let Ok(k) = ed25519_dalek::SigningKey::from_pkcs8_pem(pem) {
@@ -315,7 +320,7 @@ mod tests {
     fn ed25519_and_es256() {
         for key in [
             AdminSigningKey::generate_ed25519(&mut OsRng),
-            AdminSigningKey::Es256(p256::ecdsa::SigningKey::random(&mut OsRng)),
+            AdminSigningKey::generate_p256(&mut OsRng),
         ] {
             let pem = key.public_pem().unwrap();
             let v = AdminVerifier::new(

@@ -23,6 +23,6 @@ pub use driver::{DriverOutput, Drivers, Expected, TeeDriver};
 pub use error::{Error, EvidenceError};
 pub use remits_policy::{EarStatus, Explanation};
 pub use service::{
-    load_signing_key, AttestationRequest, AttestationService, Attested, Decision,
-    RESOURCE_POLICY_KEY,
+    generate_signing_key_pem, load_signing_key, AttestationRequest, AttestationService, Attested,
+    Decision, RESOURCE_POLICY_KEY,
 };

@@ -129,6 +129,25 @@ pub fn load_signing_key(pem: &str) -> Result<SigningKey, Error> {
         .map_err(|_| Error::Config("token signing key: not a P-256 PKCS#8 or SEC1 PEM key".into()))
 }
 
+/// A fresh token signing key (`token_signing_key`): a P-256 private key as PKCS#8 PEM, which
+/// [`load_signing_key`] reads, and its public half as SubjectPublicKeyInfo PEM (for relying
+/// parties that check EAR tokens offline). `remits-broker keygen token-key` writes them. The
+/// private PEM is zeroized on drop.
+pub fn generate_signing_key_pem(
+    rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
+) -> Result<(Zeroizing<String>, String), Error> {
+    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let key = SigningKey::random(rng);
+    let private = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| Error::Config(format!("token signing key: PKCS#8 encoding: {e}")))?;
+    let public = key
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| Error::Config(format!("token signing key: SPKI encoding: {e}")))?;
+    Ok((private, public))
+}
+
 impl AttestationService {
     /// Build from configuration: loads (or generates) the signing key, the SNP trust anchors,
     /// the policy and the configured reference-value files.
