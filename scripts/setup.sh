@@ -14,6 +14,7 @@ APT_PACKAGES=(
   python3-pip python3-venv          # independent JWE implementation and sev-snp-measure
   osslsigncode                      # a third Authenticode implementation
   jq curl openssl procps            # used by scripts/demo-e2e.sh and the integration tests
+  haproxy                           # the shipped deploy/haproxy.cfg is checked and run in tests
   time hyperfine                    # remits-measure: peak-RSS test, speed comparison (compare.sh)
 )
 PIP_PACKAGES=(jwcrypto sev-snp-measure)
