@@ -5,6 +5,7 @@ set -euo pipefail
 
 APT_PACKAGES=(
   pkg-config libtss2-dev            # tss-esapi 7 (the attester's TPM collector)
+  libssl-dev                        # OpenSSL for the `sev` crate cross-checks (tests only)
   swtpm swtpm-tools tpm2-tools      # software TPM and reference tools for integration tests
   postgresql                        # shared store for several broker replicas
   ovmf                              # real OVMF builds for launch-digest cross-checks

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod exit;
+mod sev;
 mod snp;
 mod tpm;
 mod verify;
@@ -35,6 +36,15 @@ enum Command {
     Verify(verify::Args),
     /// Run the verifier as an HTTP attestation service.
     Serve(verify::ServeArgs),
+    /// SEV/SEV-ES pre-launch: verify a platform chain (ARK → ASK → CEK → PEK ← OCA, PEK → PDH).
+    SevChain(sev::ChainCmd),
+    /// SEV/SEV-ES pre-launch: verify the chain, then write the GODH certificate and session
+    /// blob for QEMU and the transport keys (TEK, TIK).
+    SevSession(sev::SessionCmd),
+    /// SEV/SEV-ES pre-launch: check the launch measurement QEMU reports against a digest.
+    SevMeasurement(sev::MeasurementCmd),
+    /// SEV/SEV-ES pre-launch: after a matching measurement, build the launch-secret packet.
+    SevSecret(sev::SecretCmd),
 }
 
 fn main() -> ExitCode {
@@ -56,5 +66,9 @@ fn main() -> ExitCode {
         Command::Eventlog(a) => tpm::run_eventlog(a),
         Command::Verify(a) => verify::run(a),
         Command::Serve(a) => verify::serve(a),
+        Command::SevChain(a) => sev::run_chain(a),
+        Command::SevSession(a) => sev::run_session(a),
+        Command::SevMeasurement(a) => sev::run_measurement(a),
+        Command::SevSecret(a) => sev::run_secret(a),
     }
 }

@@ -1,10 +1,8 @@
 //! SEV launch-secret injection (pre-attestation).
 //!
 //! Guest owner's side: [`build_secret_table`] lays out the EFI secret table that the firmware
-//! places in guest memory (what `sev-inject-launch-secret` carries): a header
-//! `{GUID 1e74f542-71dd-4d66-963e-ef4287ff173b, u32 total length}` followed by entries
-//! `{GUID, u32 length including this 20-byte header, data}`, GUIDs in EFI (mixed-endian) byte
-//! order, integers little-endian.
+//! places in guest memory (what `sev-inject-launch-secret` carries); the format lives in
+//! [`remits_sev::table`], with the guest owner's session and packet code.
 //!
 //! Guest side: Linux's `efi_secret` driver exposes each entry as
 //! `/sys/kernel/security/secrets/coco/<guid>`; unlinking the file wipes the secret from memory.
@@ -17,14 +15,12 @@ use zeroize::Zeroizing;
 
 use crate::AttestError;
 
-/// GUID of the secret-table header.
-pub const SECRET_TABLE_HEADER_GUID: &str = "1e74f542-71dd-4d66-963e-ef4287ff173b";
+pub use remits_sev::table::{
+    SecretEntry, DEFAULT_MAX_TABLE_LEN, ENTRY_HEADER_LEN, SECRET_TABLE_HEADER_GUID,
+};
+
 /// Where the `efi_secret` driver exposes the secrets.
 pub const DEFAULT_SECURITYFS_DIR: &str = "/sys/kernel/security/secrets/coco";
-/// Size of the header and of each entry header.
-pub const ENTRY_HEADER_LEN: usize = 20;
-/// The launch-secret area is one 4 KiB page in OVMF's SEV layout.
-pub const DEFAULT_MAX_TABLE_LEN: usize = 4096;
 
 fn guid(s: &str) -> Result<Uuid, AttestError> {
     Uuid::parse_str(s).map_err(|e| AttestError::Invalid {
@@ -33,98 +29,26 @@ fn guid(s: &str) -> Result<Uuid, AttestError> {
     })
 }
 
-/// Builds the secret table from `(guid, value)` pairs. GUIDs must be distinct and non-nil;
-/// the table must fit in `max_len` bytes.
+fn table_error(e: remits_sev::Error) -> AttestError {
+    AttestError::Invalid {
+        what: "secret table",
+        reason: e.to_string(),
+    }
+}
+
+/// Builds the secret table from `(guid, value)` pairs (see [`remits_sev::table`]). GUIDs must
+/// be distinct and non-nil; the table must fit in `max_len` bytes.
 pub fn build_secret_table(
     secrets: &[(&str, &[u8])],
     max_len: usize,
 ) -> Result<Zeroizing<Vec<u8>>, AttestError> {
-    let header = guid(SECRET_TABLE_HEADER_GUID)?;
-    let mut seen = Vec::new();
-    let mut body: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
-    for (g, value) in secrets {
-        let id = guid(g)?;
-        if id.is_nil() || id == header {
-            return Err(AttestError::Invalid {
-                what: "GUID",
-                reason: format!("{g} is reserved"),
-            });
-        }
-        if seen.contains(&id) {
-            return Err(AttestError::Invalid {
-                what: "GUID",
-                reason: format!("{g} appears twice"),
-            });
-        }
-        seen.push(id);
-        let len =
-            u32::try_from(ENTRY_HEADER_LEN + value.len()).map_err(|_| AttestError::Invalid {
-                what: "secret",
-                reason: format!("{g} is too large"),
-            })?;
-        body.extend_from_slice(&id.to_bytes_le());
-        body.extend_from_slice(&len.to_le_bytes());
-        body.extend_from_slice(value);
-    }
-    let total = ENTRY_HEADER_LEN + body.len();
-    if total > max_len {
-        return Err(AttestError::Invalid {
-            what: "secret table",
-            reason: format!("{total} bytes exceed the {max_len}-byte secret area"),
-        });
-    }
-    let mut out = Zeroizing::new(Vec::with_capacity(total));
-    out.extend_from_slice(&header.to_bytes_le());
-    out.extend_from_slice(&(total as u32).to_le_bytes());
-    out.extend_from_slice(&body);
-    Ok(out)
+    remits_sev::table::build_secret_table(secrets, max_len).map_err(table_error)
 }
-
-/// One parsed secret-table entry: its GUID (lowercase hyphenated) and value.
-pub type SecretEntry = (String, Zeroizing<Vec<u8>>);
 
 /// Parses a secret table (the inverse of [`build_secret_table`]), skipping wiped (nil-GUID)
 /// entries, as the guest driver does. Returns `(guid, value)` pairs.
 pub fn parse_secret_table(table: &[u8]) -> Result<Vec<SecretEntry>, AttestError> {
-    let bad = |reason: &str| AttestError::Invalid {
-        what: "secret table",
-        reason: reason.to_string(),
-    };
-    let hdr = table
-        .get(..ENTRY_HEADER_LEN)
-        .ok_or_else(|| bad("shorter than its header"))?;
-    let (g, l) = hdr.split_at(16);
-    if Uuid::from_slice_le(g).ok() != Some(guid(SECRET_TABLE_HEADER_GUID)?) {
-        return Err(bad("header GUID mismatch"));
-    }
-    let total = u32::from_le_bytes(l.try_into().map_err(|_| bad("length"))?) as usize;
-    let table = table
-        .get(..total)
-        .ok_or_else(|| bad("declared length exceeds the data"))?;
-    let mut rest = table.get(ENTRY_HEADER_LEN..).unwrap_or(&[]);
-    let mut out = Vec::new();
-    while !rest.is_empty() {
-        let eh = rest
-            .get(..ENTRY_HEADER_LEN)
-            .ok_or_else(|| bad("truncated entry header"))?;
-        let (g, l) = eh.split_at(16);
-        let len = u32::from_le_bytes(l.try_into().map_err(|_| bad("length"))?) as usize;
-        if len < ENTRY_HEADER_LEN {
-            return Err(bad("entry length below its header size"));
-        }
-        let entry = rest
-            .get(..len)
-            .ok_or_else(|| bad("entry exceeds the table"))?;
-        let id = Uuid::from_slice_le(g).map_err(|e| bad(&e.to_string()))?;
-        if !id.is_nil() {
-            out.push((
-                id.to_string(),
-                Zeroizing::new(entry.get(ENTRY_HEADER_LEN..).unwrap_or(&[]).to_vec()),
-            ));
-        }
-        rest = rest.get(len..).unwrap_or(&[]);
-    }
-    Ok(out)
+    remits_sev::table::parse_secret_table(table).map_err(table_error)
 }
 
 /// Reads the injected secret `guid` from `dir` (the securityfs directory, configurable for
