@@ -43,7 +43,7 @@ impl std::fmt::Debug for RollbackMarks {
     }
 }
 
-fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
     move |source| StoreError::Io {
         op,
         path: path.to_owned(),
