@@ -105,12 +105,13 @@ fn put(url: &str, key: &Path, value: &[u8], tmp: &Path) {
     admin(url, key, &["put-resource", PATH, "--file", f.to_str().unwrap()]);
 }
 
-/// A round-robin TCP proxy: connection *n* goes to backend *n mod 3*. A backend that does not
-/// accept gets the client's connection closed (no health checks, no failover: the client sees
-/// the failure and retries, landing on the next backend).
+/// A round-robin TCP proxy: connection *n* goes to backend *n mod 3*; when that backend does
+/// not accept, to the next one (as a load balancer's passive health check does, e.g. nginx's
+/// `proxy_next_upstream error`). Requests in flight on a backend that dies fail: the client sees
+/// the failure and retries.
 struct Proxy {
     addr: SocketAddr,
-    /// Backend index of every connection accepted, in order.
+    /// Backend index of every connection forwarded, in order.
     log: Arc<Mutex<Vec<usize>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -133,19 +134,23 @@ impl Proxy {
                 let Ok((mut client, _)) = listener.accept().await else {
                     continue;
                 };
-                let i = n % backends.len();
+                let first = n % backends.len();
                 n += 1;
-                l.lock().unwrap().push(i);
-                let to = backends[i];
+                let (backends, l) = (backends.clone(), l.clone());
                 tokio::spawn(async move {
-                    let connect = tokio::time::timeout(
-                        Duration::from_secs(2),
-                        tokio::net::TcpStream::connect(to),
-                    );
-                    if let Ok(Ok(mut server)) = connect.await {
-                        let _ = server.set_nodelay(true);
-                        let _ = client.set_nodelay(true);
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    for k in 0..backends.len() {
+                        let i = (first + k) % backends.len();
+                        let connect = tokio::time::timeout(
+                            Duration::from_secs(2),
+                            tokio::net::TcpStream::connect(backends[i]),
+                        );
+                        if let Ok(Ok(mut server)) = connect.await {
+                            l.lock().unwrap().push(i);
+                            let _ = server.set_nodelay(true);
+                            let _ = client.set_nodelay(true);
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                            return;
+                        }
                     }
                 });
             }
@@ -374,6 +379,7 @@ token_signing_key = "{}"
     drop(killed); // SIGKILL, then reaped
     tokio::time::sleep(Duration::from_secs(1)).await;
     let ok_before_db = tally.ok.load(Ordering::Relaxed);
+    let retried_before_db = tally.retried.load(Ordering::Relaxed);
     tokio::task::block_in_place(|| pg.stop());
     tokio::time::sleep(Duration::from_secs(1)).await;
     tokio::task::block_in_place(|| pg.restart()).unwrap();
@@ -399,9 +405,18 @@ token_signing_key = "{}"
     println!(
         "load: {ok} handshakes in {:.1} s ({ok_before_kill} before the kill, {ok_before_db} \
          before the database stop, {after} started after the restart), {retried} retried \
-         failures, {wrong} wrong answers, {hard} unretried failures",
-        t0.elapsed().as_secs_f64()
+         failures ({retried_before_db} before the database stop), {wrong} wrong answers, {hard} \
+         unretried failures; database back {:.1} s after the start",
+        t0.elapsed().as_secs_f64(),
+        restarted_at.load(Ordering::Relaxed) as f64 / 1000.0
     );
+    for b in &mut brokers {
+        assert!(
+            b.child.try_wait().unwrap().is_none(),
+            "broker {} exited",
+            b.url
+        );
+    }
     assert_eq!(wrong, 0, "no wrong answer");
     assert_eq!(hard, 0, "every failure was retryable and retried to success");
     assert!(ok_before_kill > 0, "load ran before the kill");
