@@ -102,7 +102,11 @@ fn admin(url: &str, key: &Path, args: &[&str]) {
 fn put(url: &str, key: &Path, value: &[u8], tmp: &Path) {
     let f = tmp.join("secret");
     std::fs::write(&f, value).unwrap();
-    admin(url, key, &["put-resource", PATH, "--file", f.to_str().unwrap()]);
+    admin(
+        url,
+        key,
+        &["put-resource", PATH, "--file", f.to_str().unwrap()],
+    );
 }
 
 /// A round-robin TCP proxy: connection *n* goes to backend *n mod 3*; when that backend does
@@ -338,7 +342,11 @@ token_signing_key = "{}"
     let via = proxy.url();
     let allow = d.join("allow-all.rego");
     std::fs::write(&allow, "package policy\ndefault allow := true\n").unwrap();
-    admin(&via, &adm, &["set-resource-policy", allow.to_str().unwrap()]);
+    admin(
+        &via,
+        &adm,
+        &["set-resource-policy", allow.to_str().unwrap()],
+    );
     put(&via, &adm, b"first secret", d);
 
     // One handshake spanning all three brokers: auth, attest and resource each on a new
@@ -350,7 +358,11 @@ token_signing_key = "{}"
     let mut spanned = proxy.log.lock().unwrap()[before..].to_vec();
     assert_eq!(spanned.len(), 3, "one connection per step");
     spanned.sort();
-    assert_eq!(spanned, [0, 1, 2], "auth, attest and resource on three brokers");
+    assert_eq!(
+        spanned,
+        [0, 1, 2],
+        "auth, attest and resource on three brokers"
+    );
 
     // Load: 4 clients in a closed loop through the proxy for about 5 s; broker 2 is SIGKILLed
     // after 1 s, PostgreSQL is stopped at 2 s and started again 1 s later.
@@ -360,8 +372,12 @@ token_signing_key = "{}"
     let t0 = Instant::now();
     let mut clients = Vec::new();
     for _ in 0..4 {
-        let (tally, stop, restarted_at, via) =
-            (tally.clone(), stop.clone(), restarted_at.clone(), via.clone());
+        let (tally, stop, restarted_at, via) = (
+            tally.clone(),
+            stop.clone(),
+            restarted_at.clone(),
+            via.clone(),
+        );
         clients.push(tokio::spawn(async move {
             let http = unpooled();
             while !stop.load(Ordering::Relaxed) {
@@ -418,20 +434,25 @@ token_signing_key = "{}"
         );
     }
     assert_eq!(wrong, 0, "no wrong answer");
-    assert_eq!(hard, 0, "every failure was retryable and retried to success");
+    assert_eq!(
+        hard, 0,
+        "every failure was retryable and retried to success"
+    );
     assert!(ok_before_kill > 0, "load ran before the kill");
     assert!(
         retried > 0,
         "the kill and the database restart were felt (and retried)"
     );
-    assert!(
-        after > 0,
-        "handshakes succeed after the database restart"
-    );
+    assert!(after > 0, "handshakes succeed after the database restart");
     // Both surviving brokers recovered without a restart: a direct handshake on each.
     for b in &brokers {
         let (st, got) = manual_handshake(&http, &b.url).await;
-        assert_eq!((st, got.as_deref()), (200, Some(&b"first secret"[..])), "{}", b.url);
+        assert_eq!(
+            (st, got.as_deref()),
+            (200, Some(&b"first secret"[..])),
+            "{}",
+            b.url
+        );
     }
 
     // Rollback: keep the sealed row of the current secret, replace the secret, let both
@@ -445,7 +466,12 @@ token_signing_key = "{}"
     put(&brokers[0].url, &adm, b"second secret", d);
     for b in &brokers {
         let (st, got) = manual_handshake(&http, &b.url).await;
-        assert_eq!((st, got.as_deref()), (200, Some(&b"second secret"[..])), "{}", b.url);
+        assert_eq!(
+            (st, got.as_deref()),
+            (200, Some(&b"second secret"[..])),
+            "{}",
+            b.url
+        );
     }
     raw_sql(
         &db,
@@ -455,7 +481,11 @@ token_signing_key = "{}"
     .await;
     for b in &brokers {
         let (st, got) = manual_handshake(&http, &b.url).await;
-        assert_eq!(got, None, "{}: the rolled-back secret is never served", b.url);
+        assert_eq!(
+            got, None,
+            "{}: the rolled-back secret is never served",
+            b.url
+        );
         assert_eq!(st, 500, "{}", b.url);
     }
     // The attester retries 5xx, but gives up without a secret.

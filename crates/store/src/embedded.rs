@@ -481,22 +481,23 @@ impl Store for EmbeddedStore {
         self.sealer.check_ns(ns)?;
         let key = key.to_owned();
         let key2 = key.clone();
-        let r = self.read(move |db, sealer, opts| {
-            let r = db.begin_read().map_err(StoreError::embedded)?;
-            let t = r.open_table(KV).map_err(StoreError::embedded)?;
-            let Some(g) = t
-                .get((ns.as_str(), key.as_str()))
-                .map_err(StoreError::embedded)?
-            else {
-                return Ok(None);
-            };
-            let (exp, stored) = g.value();
-            if !opts.live(exp.map(from_nanos)) {
-                return Ok(None);
-            }
-            sealer.open(ns, &key, exp.map(from_nanos), stored).map(Some)
-        })
-        .await?;
+        let r = self
+            .read(move |db, sealer, opts| {
+                let r = db.begin_read().map_err(StoreError::embedded)?;
+                let t = r.open_table(KV).map_err(StoreError::embedded)?;
+                let Some(g) = t
+                    .get((ns.as_str(), key.as_str()))
+                    .map_err(StoreError::embedded)?
+                else {
+                    return Ok(None);
+                };
+                let (exp, stored) = g.value();
+                if !opts.live(exp.map(from_nanos)) {
+                    return Ok(None);
+                }
+                sealer.open(ns, &key, exp.map(from_nanos), stored).map(Some)
+            })
+            .await?;
         match r {
             Some((v, version)) => {
                 self.opts.observe(ns, &key2, version, false).await?;

@@ -99,7 +99,8 @@ impl StoreOptions {
     }
 
     /// Checks an authenticated `version` read or written at `ns`/`key` against the rollback
-    /// marks and records it (`write`: see [`RollbackMarks`]; no-op without marks or for a plaintext value, `None`).
+    /// marks and records it (`write`: the version was just written here, never refused). No-op
+    /// without marks or for a plaintext value (`None`).
     pub(crate) async fn observe(
         &self,
         ns: Namespace,

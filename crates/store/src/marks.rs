@@ -83,7 +83,8 @@ impl RollbackMarks {
                         return Err(bad_file(path, n, "expected `version namespace hex-key`"));
                     };
                     let v: u64 = v.parse().map_err(|_| bad_file(path, n, "bad version"))?;
-                    let ns: Namespace = ns.parse().map_err(|_| bad_file(path, n, "bad namespace"))?;
+                    let ns: Namespace =
+                        ns.parse().map_err(|_| bad_file(path, n, "bad namespace"))?;
                     let k = hex::decode(k)
                         .ok()
                         .and_then(|k| String::from_utf8(k).ok())

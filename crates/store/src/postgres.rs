@@ -98,7 +98,8 @@ const NEXT_VERSION_LOCKED: &str = "SELECT GREATEST(nextval('remits_kv_version'),
 const INSERT_NEW: &str =
     "INSERT INTO remits_kv (ns, key, value, expires_at, version) VALUES ($1, $2, $3, $4, $5) \
                           ON CONFLICT (ns, key) DO NOTHING";
-const UPDATE: &str = "UPDATE remits_kv SET value = $3, expires_at = $4, version = $5 WHERE ns = $1 AND key = $2";
+const UPDATE: &str =
+    "UPDATE remits_kv SET value = $3, expires_at = $4, version = $5 WHERE ns = $1 AND key = $2";
 const DELETE_ROW: &str = "DELETE FROM remits_kv WHERE ns = $1 AND key = $2";
 const PURGE: &str = "DELETE FROM remits_kv WHERE expires_at IS NOT NULL AND expires_at <= $1";
 

@@ -392,7 +392,9 @@ mod tests {
             },
         );
         assert_eq!(
-            allowed.seal(Namespace::Resource, "k", b"v", 1, None).unwrap(),
+            allowed
+                .seal(Namespace::Resource, "k", b"v", 1, None)
+                .unwrap(),
             b"v"
         );
     }
