@@ -124,6 +124,7 @@ pub(crate) fn prepare(dir: &Path, listen: SocketAddr) -> anyhow::Result<Prepared
             password_file: None,
             max_connections: 16,
             sessions: Some(SessionPlace::Memory),
+            rollback_marks_file: Some(dir.join("rollback-marks")),
         },
         admin: AdminConfig {
             max_token_lifetime: std::time::Duration::from_secs(3600),
@@ -148,7 +149,7 @@ pub(crate) fn print_usage(dir: &Path, url: &str) {
     println!(
         "remits-broker DEVELOPMENT MODE (not for production)\n\
          \x20 listening:        {url}\n\
-         \x20 data directory:   {d} (embedded store in {d}/store, KEK {d}/kek)\n\
+         \x20 data directory:   {d} (embedded store in {d}/store, KEK {d}/kek, rollback marks {d}/rollback-marks)\n\
          \x20 admin key:        {d}/admin-key.pem (Ed25519; public half {d}/admin-key.pub.pem)\n\
          \x20 SNP simulator:    {d}/sim (test ARK/ASK/VCEK + VCEK private key; NOT AMD) - trusted\n\
          \x20 TEEs:             snp (AMD roots + simulator), sample (unsigned, dev only)\n\

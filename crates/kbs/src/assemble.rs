@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use remits_evidence::clock::Clock;
 use remits_store::{
-    EmbeddedStore, Kek, MemoryStore, PostgresOptions, PostgresStore, Store, StoreOptions,
+    EmbeddedStore, Kek, MemoryStore, PostgresOptions, PostgresStore, RollbackMarks, Store,
+    StoreOptions,
 };
 use remits_verify::AttestationService;
 
@@ -70,8 +71,13 @@ pub async fn assemble(
         Some(p) => Some(Kek::from_file(p).map_err(store_err)?),
         None => None,
     };
+    let rollback_marks = match &cfg.storage.rollback_marks_file {
+        Some(p) => Some(RollbackMarks::open(p).map_err(store_err)?),
+        None => None,
+    };
     let opts = StoreOptions {
         allow_plaintext: cfg.storage.allow_plaintext,
+        rollback_marks,
         ..StoreOptions::default()
     }
     .with_clock(clock.clone());

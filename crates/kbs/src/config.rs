@@ -185,6 +185,12 @@ pub struct StorageConfig {
     /// process only). Default: `store` for postgres, `memory` otherwise.
     #[serde(default)]
     pub sessions: Option<SessionPlace>,
+    /// Local file keeping the highest version of every sealed value this broker has seen
+    /// (rollback detection, see docs/broker.md). A value older than its mark is refused. Must
+    /// be local to this broker (not in the database) and private to its user. Default: none
+    /// (no rollback detection).
+    #[serde(default)]
+    pub rollback_marks_file: Option<std::path::PathBuf>,
 }
 
 /// PostgreSQL `sslmode` (see [`remits_store::SslMode`]).

@@ -11,8 +11,8 @@ use zeroize::Zeroizing;
 
 use crate::changes::ChangeEpochs;
 use crate::memory::same_value;
-use crate::seal::Sealer;
-use crate::{Kek, Namespace, Store, StoreError, StoreOptions};
+use crate::seal::{normalize_expiry, peek_version, Sealer};
+use crate::{Kek, Namespace, RollbackMarks, Store, StoreError, StoreOptions};
 
 /// `(namespace, key) -> (expires_at as nanoseconds since the Unix epoch, stored bytes)`.
 type KvKey = (&'static str, &'static str);
@@ -37,11 +37,12 @@ fn from_nanos(n: u64) -> SystemTime {
 
 /// A write operation for the writer thread.
 enum Work {
+    /// Values travel in clear to the writer, which picks their version and seals them.
     Put {
         ns: Namespace,
         key: String,
-        stored: Vec<u8>,
-        expires_at: Option<u64>,
+        value: Zeroizing<Vec<u8>>,
+        expires_at: Option<SystemTime>,
     },
     Delete {
         ns: Namespace,
@@ -51,8 +52,8 @@ enum Work {
         ns: Namespace,
         key: String,
         expected: Option<Zeroizing<Vec<u8>>>,
-        new_stored: Option<Vec<u8>>,
-        expires_at: Option<u64>,
+        new: Option<Zeroizing<Vec<u8>>>,
+        expires_at: Option<SystemTime>,
     },
     Purge,
 }
@@ -66,7 +67,7 @@ enum Reply {
 
 /// The result of one [`Work`], sent only after its batch committed.
 enum Outcome {
-    Unit,
+    Unit(Result<(), StoreError>),
     Bool(Result<bool, StoreError>),
     Count(u64),
 }
@@ -75,7 +76,7 @@ impl Reply {
     fn send(self, outcome: Outcome) {
         // A caller that gave up (dropped its future) does not care about the reply.
         match (self, outcome) {
-            (Reply::Unit(tx), Outcome::Unit) => drop(tx.send(Ok(()))),
+            (Reply::Unit(tx), Outcome::Unit(r)) => drop(tx.send(r)),
             (Reply::Bool(tx), Outcome::Bool(r)) => drop(tx.send(r)),
             (Reply::Count(tx), Outcome::Count(n)) => drop(tx.send(Ok(n))),
             (r, _) => r.fail(&StoreError::embedded("internal: reply/outcome mismatch")),
@@ -142,7 +143,10 @@ impl EmbeddedStore {
         })?;
         let sealer = Sealer::new(kek.as_ref(), &opts);
         drop(kek);
-        init(&db, &sealer)?;
+        let max_version = init(&db, &sealer)?;
+        let next_version = max_version
+            .max(opts.rollback_marks.as_ref().map_or(0, |m| m.max()))
+            .saturating_add(1);
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel();
         let writer = {
@@ -151,7 +155,7 @@ impl EmbeddedStore {
             let opts = opts.clone();
             std::thread::Builder::new()
                 .name("remits-store-writer".into())
-                .spawn(move || writer_loop(&db, &sealer, &opts, &rx))
+                .spawn(move || writer_loop(&db, &sealer, &opts, &rx, next_version))
                 .map_err(|source| StoreError::Io {
                     op: "spawn writer thread for",
                     path: path.clone(),
@@ -212,10 +216,18 @@ impl Drop for EmbeddedStore {
     }
 }
 
-fn init(db: &Database, sealer: &Sealer) -> Result<(), StoreError> {
+/// Creates the tables, checks the KEK; returns the highest value version in the file.
+fn init(db: &Database, sealer: &Sealer) -> Result<u64, StoreError> {
     let w = db.begin_write().map_err(StoreError::embedded)?;
+    let mut max_version = 0;
     {
-        w.open_table(KV).map_err(StoreError::embedded)?;
+        let kv = w.open_table(KV).map_err(StoreError::embedded)?;
+        for item in kv.iter().map_err(StoreError::embedded)? {
+            let (_, v) = item.map_err(StoreError::embedded)?;
+            if let Some(version) = peek_version(v.value().1) {
+                max_version = max_version.max(version);
+            }
+        }
         let mut meta = w.open_table(META).map_err(StoreError::embedded)?;
         let existing = meta
             .get("key_check")
@@ -230,10 +242,20 @@ fn init(db: &Database, sealer: &Sealer) -> Result<(), StoreError> {
             }
         }
     }
-    w.commit().map_err(StoreError::embedded)
+    w.commit().map_err(StoreError::embedded)?;
+    Ok(max_version)
 }
 
-fn writer_loop(db: &Database, sealer: &Sealer, opts: &StoreOptions, rx: &mpsc::Receiver<Op>) {
+/// The writer thread. `next_version`: above every version in the file and every rollback mark;
+/// one process at a time opens the file and this thread does every write, so each new value
+/// gets `max(previous version + 1, next_version)` in commit order.
+fn writer_loop(
+    db: &Database,
+    sealer: &Sealer,
+    opts: &StoreOptions,
+    rx: &mpsc::Receiver<Op>,
+    mut next_version: u64,
+) {
     while let Ok(first) = rx.recv() {
         let mut works = vec![first.0];
         let mut replies = vec![first.1];
@@ -246,7 +268,10 @@ fn writer_loop(db: &Database, sealer: &Sealer, opts: &StoreOptions, rx: &mpsc::R
                 Err(_) => break,
             }
         }
-        match apply_batch(db, sealer, opts, works) {
+        let mut written = Vec::new();
+        let r = apply_batch(db, sealer, opts, works, &mut next_version, &mut written)
+            .and_then(|outcomes| record_marks(opts, sealer, &written).map(|()| outcomes));
+        match r {
             Ok(outcomes) => replies
                 .into_iter()
                 .zip(outcomes)
@@ -256,14 +281,48 @@ fn writer_loop(db: &Database, sealer: &Sealer, opts: &StoreOptions, rx: &mpsc::R
     }
 }
 
+/// Raises the rollback marks to the versions a committed batch wrote and writes the marks file
+/// before any caller is answered.
+fn record_marks(
+    opts: &StoreOptions,
+    sealer: &Sealer,
+    written: &[(Namespace, String, u64)],
+) -> Result<(), StoreError> {
+    let Some(marks) = opts.rollback_marks.as_ref().filter(|_| sealer.encrypts()) else {
+        return Ok(());
+    };
+    let mut moved = false;
+    for (ns, key, v) in written {
+        moved |= marks.observe(*ns, key, *v, true)?;
+    }
+    if moved {
+        marks.persist()?;
+    }
+    Ok(())
+}
+
+/// The version for a new value of `ns` at a key whose current version is `prev` (from the
+/// stored envelope header): `max(prev + 1, next)`. Sessions (no rollback marks) use 0.
+fn pick_version(ns: Namespace, prev: Option<u64>, next: &mut u64) -> u64 {
+    if !RollbackMarks::tracks(ns) {
+        return 0;
+    }
+    let v = prev.unwrap_or(0).saturating_add(1).max(*next);
+    *next = v.saturating_add(1);
+    v
+}
+
 /// Applies a batch in one write transaction committed with fsync. A stored value that does not
-/// decrypt is that operation's own result; a storage failure aborts the whole batch (nothing of
-/// it is applied and every caller gets the error).
+/// decrypt (or is rolled back, or cannot be sealed) is that operation's own result; a storage
+/// failure aborts the whole batch (nothing of it is applied and every caller gets the error).
+/// `written` receives the `(namespace, key, version)` of every value written.
 fn apply_batch(
     db: &Database,
     sealer: &Sealer,
     opts: &StoreOptions,
     works: Vec<Work>,
+    next: &mut u64,
+    written: &mut Vec<(Namespace, String, u64)>,
 ) -> Result<Vec<Outcome>, StoreError> {
     let now = to_nanos(opts.clock.now());
     let live = |exp: Option<u64>| exp.is_none_or(|e| e > now);
@@ -277,12 +336,27 @@ fn apply_batch(
                 Work::Put {
                     ns,
                     key,
-                    stored,
+                    value,
                     expires_at,
                 } => {
-                    t.insert((ns.as_str(), key.as_str()), (expires_at, stored.as_slice()))
-                        .map_err(StoreError::embedded)?;
-                    Outcome::Unit
+                    let version = {
+                        let g = t
+                            .get((ns.as_str(), key.as_str()))
+                            .map_err(StoreError::embedded)?;
+                        pick_version(ns, g.as_ref().and_then(|g| peek_version(g.value().1)), next)
+                    };
+                    match sealer.seal(ns, &key, &value, version, expires_at) {
+                        Ok(stored) => {
+                            t.insert(
+                                (ns.as_str(), key.as_str()),
+                                (expires_at.map(to_nanos), stored.as_slice()),
+                            )
+                            .map_err(StoreError::embedded)?;
+                            written.push((ns, key, version));
+                            Outcome::Unit(Ok(()))
+                        }
+                        Err(e) => Outcome::Unit(Err(e)),
+                    }
                 }
                 Work::Delete { ns, key } => {
                     let old = t
@@ -294,11 +368,28 @@ fn apply_batch(
                     ns,
                     key,
                     expected,
-                    new_stored,
+                    new,
                     expires_at,
-                } => Outcome::Bool(cas_one(
-                    &mut t, sealer, &live, ns, &key, expected, new_stored, expires_at,
-                )?),
+                } => {
+                    let r = cas_one(
+                        &mut t,
+                        sealer,
+                        opts,
+                        &live,
+                        next,
+                        ns,
+                        &key,
+                        expected,
+                        new.as_ref(),
+                        expires_at,
+                    )?;
+                    Outcome::Bool(r.map(|(swapped, version)| {
+                        if let Some(version) = version {
+                            written.push((ns, key, version));
+                        }
+                        swapped
+                    }))
+                }
                 Work::Purge => {
                     let mut n = 0u64;
                     t.retain(|_, (exp, _)| {
@@ -317,25 +408,38 @@ fn apply_batch(
 }
 
 /// One compare-and-swap inside the batch's transaction. The outer `Result` is a storage
-/// failure (aborts the batch); the inner one is this operation's own result.
+/// failure (aborts the batch); the inner one is this operation's own result: whether it swapped,
+/// and the version of the value written, if one was.
 #[allow(clippy::too_many_arguments)]
 fn cas_one(
     t: &mut redb::Table<'_, KvKey, KvValue>,
     sealer: &Sealer,
+    opts: &StoreOptions,
     live: &dyn Fn(Option<u64>) -> bool,
+    next: &mut u64,
     ns: Namespace,
     key: &str,
     expected: Option<Zeroizing<Vec<u8>>>,
-    new_stored: Option<Vec<u8>>,
-    expires_at: Option<u64>,
-) -> Result<Result<bool, StoreError>, StoreError> {
+    new: Option<&Zeroizing<Vec<u8>>>,
+    expires_at: Option<SystemTime>,
+) -> Result<Result<(bool, Option<u64>), StoreError>, StoreError> {
+    let mut prev_version = None;
     let current = {
         let g = t.get((ns.as_str(), key)).map_err(StoreError::embedded)?;
+        if let Some(g) = &g {
+            prev_version = peek_version(g.value().1);
+        }
         match g {
-            Some(g) if live(g.value().0) => match sealer.open(ns, key, g.value().1) {
-                Ok(v) => Some(v),
-                Err(e) => return Ok(Err(e)),
-            },
+            Some(g) if live(g.value().0) => {
+                let (exp, stored) = g.value();
+                match sealer
+                    .open(ns, key, exp.map(from_nanos), stored)
+                    .and_then(|(v, version)| opts.check_mark(ns, key, version).map(|()| v))
+                {
+                    Ok(v) => Some(v),
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
             _ => None,
         }
     };
@@ -343,18 +447,27 @@ fn cas_one(
         current.as_deref().map(Vec::as_slice),
         expected.as_deref().map(Vec::as_slice),
     ) {
-        return Ok(Ok(false));
+        return Ok(Ok((false, None)));
     }
-    match new_stored {
+    match new {
         Some(v) => {
-            t.insert((ns.as_str(), key), (expires_at, v.as_slice()))
-                .map_err(StoreError::embedded)?;
+            let version = pick_version(ns, prev_version, next);
+            let stored = match sealer.seal(ns, key, v, version, expires_at) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(e)),
+            };
+            t.insert(
+                (ns.as_str(), key),
+                (expires_at.map(to_nanos), stored.as_slice()),
+            )
+            .map_err(StoreError::embedded)?;
+            Ok(Ok((true, Some(version))))
         }
         None => {
             t.remove((ns.as_str(), key)).map_err(StoreError::embedded)?;
+            Ok(Ok((true, None)))
         }
     }
-    Ok(Ok(true))
 }
 
 #[async_trait::async_trait]
@@ -367,22 +480,31 @@ impl Store for EmbeddedStore {
         self.opts.check_key(ns, key)?;
         self.sealer.check_ns(ns)?;
         let key = key.to_owned();
-        self.read(move |db, sealer, opts| {
-            let r = db.begin_read().map_err(StoreError::embedded)?;
-            let t = r.open_table(KV).map_err(StoreError::embedded)?;
-            let Some(g) = t
-                .get((ns.as_str(), key.as_str()))
-                .map_err(StoreError::embedded)?
-            else {
-                return Ok(None);
-            };
-            let (exp, stored) = g.value();
-            if !opts.live(exp.map(from_nanos)) {
-                return Ok(None);
+        let key2 = key.clone();
+        let r = self
+            .read(move |db, sealer, opts| {
+                let r = db.begin_read().map_err(StoreError::embedded)?;
+                let t = r.open_table(KV).map_err(StoreError::embedded)?;
+                let Some(g) = t
+                    .get((ns.as_str(), key.as_str()))
+                    .map_err(StoreError::embedded)?
+                else {
+                    return Ok(None);
+                };
+                let (exp, stored) = g.value();
+                if !opts.live(exp.map(from_nanos)) {
+                    return Ok(None);
+                }
+                sealer.open(ns, &key, exp.map(from_nanos), stored).map(Some)
+            })
+            .await?;
+        match r {
+            Some((v, version)) => {
+                self.opts.observe(ns, &key2, version, false).await?;
+                Ok(Some(v))
             }
-            sealer.open(ns, &key, stored).map(Some)
-        })
-        .await
+            None => Ok(None),
+        }
     }
 
     async fn put(
@@ -394,13 +516,12 @@ impl Store for EmbeddedStore {
     ) -> Result<(), StoreError> {
         self.opts.check_key(ns, key)?;
         self.opts.check_value(ns, value)?;
-        let stored = self.sealer.seal(ns, key, value)?;
-        let key = key.to_owned();
+        self.sealer.check_ns(ns)?;
         let work = Work::Put {
             ns,
-            key,
-            stored,
-            expires_at: expires_at.map(to_nanos),
+            key: key.to_owned(),
+            value: Zeroizing::new(value.to_vec()),
+            expires_at: normalize_expiry(expires_at),
         };
         let r = self.submit(work, Reply::Unit).await;
         self.epochs.bump(ns);
@@ -452,21 +573,15 @@ impl Store for EmbeddedStore {
     ) -> Result<bool, StoreError> {
         self.opts.check_key(ns, key)?;
         self.sealer.check_ns(ns)?;
-        let new_stored = match new {
-            Some(v) => {
-                self.opts.check_value(ns, v)?;
-                Some(self.sealer.seal(ns, key, v)?)
-            }
-            None => None,
-        };
-        let expected = expected.map(|e| Zeroizing::new(e.to_vec()));
-        let key = key.to_owned();
+        if let Some(v) = new {
+            self.opts.check_value(ns, v)?;
+        }
         let work = Work::Cas {
             ns,
-            key,
-            expected,
-            new_stored,
-            expires_at: expires_at.map(to_nanos),
+            key: key.to_owned(),
+            expected: expected.map(|e| Zeroizing::new(e.to_vec())),
+            new: new.map(|v| Zeroizing::new(v.to_vec())),
+            expires_at: normalize_expiry(expires_at),
         };
         let r = self.submit(work, Reply::Bool).await;
         self.epochs.bump(ns);

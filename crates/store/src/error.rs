@@ -90,6 +90,30 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A stored value is older than one this process has already seen of the same key (a row
+    /// replaced by an older sealed row: a replayed backup or copy). The value is not returned.
+    #[error(
+        "stored value {namespace}/{key} was rolled back: version {found} is older than version \
+         {seen} already seen (see storage.rollback_marks_file)"
+    )]
+    Rollback {
+        /// Namespace of the value.
+        namespace: Namespace,
+        /// Key of the value (redacted for credential keys).
+        key: String,
+        /// The highest version seen before (the mark).
+        seen: u64,
+        /// The version found in the store.
+        found: u64,
+    },
+    /// The rollback-marks file exists but cannot be parsed.
+    #[error("rollback marks file {path}: {reason}")]
+    MarksFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The store was closed (its writer stopped).
     #[error("store is closed")]
     Closed,

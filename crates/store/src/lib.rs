@@ -9,7 +9,8 @@
 //!   single transaction with a row lock, so it is atomic across replicas.
 //!
 //! At rest (embedded and PostgreSQL), when a [`Kek`] is configured every value is sealed with
-//! AES-256-GCM under a fresh random nonce, bound to its namespace and key (see [`seal`]). Without
+//! AES-256-GCM under a fresh random nonce, bound to its namespace, key, version and expiry (see
+//! [`seal`]); with [`RollbackMarks`] a store refuses values older than ones it has seen. Without
 //! a KEK the persistent stores refuse [`Namespace::Resource`] values unless
 //! [`StoreOptions::allow_plaintext`] is set: secrets are never written in clear by accident.
 //!
@@ -23,6 +24,7 @@ mod embedded;
 mod error;
 mod kek;
 mod limits;
+mod marks;
 mod memory;
 mod namespace;
 mod pgconn;
@@ -40,6 +42,7 @@ pub use embedded::{EmbeddedStore, FILE_NAME as EMBEDDED_FILE_NAME};
 pub use error::StoreError;
 pub use kek::Kek;
 pub use limits::StoreOptions;
+pub use marks::RollbackMarks;
 pub use memory::MemoryStore;
 pub use namespace::Namespace;
 pub use pgconn::{PostgresOptions, SslMode};

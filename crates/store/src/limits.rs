@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use remits_evidence::clock::{Clock, SystemClock};
 
-use crate::{Namespace, StoreError};
+use crate::{Namespace, RollbackMarks, StoreError};
 
 /// Options of a store. `Default`: 1 KiB keys, 16 MiB values, plaintext secrets refused, the
 /// system clock.
@@ -19,6 +19,9 @@ pub struct StoreOptions {
     pub allow_plaintext: bool,
     /// The clock that decides expiry.
     pub clock: Arc<dyn Clock>,
+    /// Rollback detection: the highest version seen of each key, kept in a local file
+    /// (default `None`: no detection). See [`RollbackMarks`].
+    pub rollback_marks: Option<Arc<RollbackMarks>>,
 }
 
 impl Default for StoreOptions {
@@ -28,6 +31,7 @@ impl Default for StoreOptions {
             max_value_len: 16 * 1024 * 1024,
             allow_plaintext: false,
             clock: Arc::new(SystemClock),
+            rollback_marks: None,
         }
     }
 }
@@ -38,6 +42,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("max_key_len", &self.max_key_len)
             .field("max_value_len", &self.max_value_len)
             .field("allow_plaintext", &self.allow_plaintext)
+            .field("rollback_marks", &self.rollback_marks)
             .finish_non_exhaustive()
     }
 }
@@ -91,6 +96,52 @@ impl StoreOptions {
             });
         }
         Ok(())
+    }
+
+    /// Checks an authenticated `version` read or written at `ns`/`key` against the rollback
+    /// marks and records it (`write`: the version was just written here, never refused). No-op
+    /// without marks or for a plaintext value (`None`).
+    pub(crate) async fn observe(
+        &self,
+        ns: Namespace,
+        key: &str,
+        version: Option<u64>,
+        write: bool,
+    ) -> Result<(), StoreError> {
+        match (&self.rollback_marks, version) {
+            (Some(m), Some(v)) => m.observe_persist(ns, key, v, write).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses `version` of `ns`/`key` if it is below its mark, without recording it.
+    pub(crate) fn check_mark(
+        &self,
+        ns: Namespace,
+        key: &str,
+        version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        if let (Some(m), Some(found)) = (&self.rollback_marks, version) {
+            if RollbackMarks::tracks(ns) {
+                if let Some(seen) = m.get(ns, key).filter(|&seen| found < seen) {
+                    return Err(StoreError::Rollback {
+                        namespace: ns,
+                        key: StoreError::shown_key(ns, key),
+                        seen,
+                        found,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The mark of `ns`/`key` (0 without marks or mark).
+    pub(crate) fn mark(&self, ns: Namespace, key: &str) -> u64 {
+        self.rollback_marks
+            .as_ref()
+            .and_then(|m| m.get(ns, key))
+            .unwrap_or(0)
     }
 
     /// Whether an entry expiring at `expires_at` is still live now.

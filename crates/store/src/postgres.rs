@@ -10,8 +10,18 @@ use zeroize::Zeroizing;
 use crate::changes::ChangeEpochs;
 use crate::memory::same_value;
 use crate::pgconn::{describe, resolve, PostgresOptions};
-use crate::seal::Sealer;
-use crate::{Kek, Namespace, Store, StoreError, StoreOptions};
+use crate::seal::{normalize_expiry, Sealer};
+use crate::{Kek, Namespace, RollbackMarks, Store, StoreError, StoreOptions};
+
+/// A version as PostgreSQL's `bigint` (versions stay far below `i64::MAX`; clamped).
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A `bigint` version read back (a negative value, written by hand, counts as 0).
+fn from_i64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
 
 /// The schema, created on connect if missing (under an advisory lock, so replicas starting
 /// together do not race).
@@ -23,6 +33,8 @@ CREATE TABLE IF NOT EXISTS remits_kv (
     expires_at timestamptz,
     PRIMARY KEY (ns, key)
 );
+ALTER TABLE remits_kv ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 0;
+CREATE SEQUENCE IF NOT EXISTS remits_kv_version;
 CREATE INDEX IF NOT EXISTS remits_kv_expires_at ON remits_kv (expires_at) WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS remits_meta (
     name text PRIMARY KEY,
@@ -62,20 +74,32 @@ const HEARTBEAT: Duration = Duration::from_millis(500);
 /// Advisory lock id taken while creating the schema ("remits" in ASCII).
 const SCHEMA_LOCK: i64 = 0x7265_6d69_7473;
 
-const GET: &str = "SELECT value FROM remits_kv WHERE ns = $1 AND key = $2 \
+const GET: &str = "SELECT value, expires_at FROM remits_kv WHERE ns = $1 AND key = $2 \
                    AND (expires_at IS NULL OR expires_at > $3)";
 const PUT: &str = "INSERT INTO remits_kv (ns, key, value, expires_at) VALUES ($1, $2, $3, $4) \
                    ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at";
+/// The version of a new value: above the sequence, the row's current version and `$3`.
+const NEXT_VERSION: &str = "SELECT GREATEST(nextval('remits_kv_version'), \
+                            COALESCE((SELECT version FROM remits_kv WHERE ns = $1 AND key = $2), 0) + 1, $3)";
+/// Writes a versioned value unless the row already holds a version at least as high (a
+/// concurrent writer got there first: the caller picks a new version and tries again).
+const PUT_VERSIONED: &str = "INSERT INTO remits_kv (ns, key, value, expires_at, version) VALUES ($1, $2, $3, $4, $5) \
+                   ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, \
+                   version = EXCLUDED.version WHERE remits_kv.version < EXCLUDED.version";
+/// Attempts of a versioned put before giving up (each lost only to a concurrent write).
+const PUT_ATTEMPTS: usize = 8;
 const DELETE: &str = "DELETE FROM remits_kv WHERE ns = $1 AND key = $2 \
                       RETURNING (expires_at IS NULL OR expires_at > $3)";
 const LIST: &str = "SELECT key FROM remits_kv WHERE ns = $1 AND starts_with(key, $2) \
                     AND (expires_at IS NULL OR expires_at > $3) ORDER BY key COLLATE \"C\"";
 const LOCK_ROW: &str =
-    "SELECT value, expires_at FROM remits_kv WHERE ns = $1 AND key = $2 FOR UPDATE";
+    "SELECT value, expires_at, version FROM remits_kv WHERE ns = $1 AND key = $2 FOR UPDATE";
+const NEXT_VERSION_LOCKED: &str = "SELECT GREATEST(nextval('remits_kv_version'), $1)";
 const INSERT_NEW: &str =
-    "INSERT INTO remits_kv (ns, key, value, expires_at) VALUES ($1, $2, $3, $4) \
+    "INSERT INTO remits_kv (ns, key, value, expires_at, version) VALUES ($1, $2, $3, $4, $5) \
                           ON CONFLICT (ns, key) DO NOTHING";
-const UPDATE: &str = "UPDATE remits_kv SET value = $3, expires_at = $4 WHERE ns = $1 AND key = $2";
+const UPDATE: &str =
+    "UPDATE remits_kv SET value = $3, expires_at = $4, version = $5 WHERE ns = $1 AND key = $2";
 const DELETE_ROW: &str = "DELETE FROM remits_kv WHERE ns = $1 AND key = $2";
 const PURGE: &str = "DELETE FROM remits_kv WHERE expires_at IS NOT NULL AND expires_at <= $1";
 
@@ -354,7 +378,12 @@ impl Store for PostgresStore {
         let stored: &[u8] = row
             .try_get(0)
             .map_err(|e| StoreError::corrupt(ns, key, e.to_string()))?;
-        self.sealer.open(ns, key, stored).map(Some)
+        let expires_at: Option<SystemTime> = row
+            .try_get(1)
+            .map_err(|e| StoreError::corrupt(ns, key, e.to_string()))?;
+        let (value, version) = self.sealer.open(ns, key, expires_at, stored)?;
+        self.opts.observe(ns, key, version, false).await?;
+        Ok(Some(value))
     }
 
     async fn put(
@@ -366,16 +395,46 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         self.opts.check_key(ns, key)?;
         self.opts.check_value(ns, value)?;
-        let stored = self.sealer.seal(ns, key, value)?;
+        let expires_at = normalize_expiry(expires_at);
         let client = self.client().await?;
-        let stmt = client.prepare_cached(PUT).await.map_err(pg)?;
-        client
-            .execute(&stmt, &[&ns.as_str(), &key, &stored, &expires_at])
-            .await
-            .map_err(pg)?;
-        // Read-your-writes here; other replicas learn of it through the trigger's NOTIFY.
-        self.epochs.bump(ns);
-        Ok(())
+        if !RollbackMarks::tracks(ns) {
+            // Sessions: version 0, one statement (no rollback marks are kept for them).
+            let stored = self.sealer.seal(ns, key, value, 0, expires_at)?;
+            let stmt = client.prepare_cached(PUT).await.map_err(pg)?;
+            client
+                .execute(&stmt, &[&ns.as_str(), &key, &stored, &expires_at])
+                .await
+                .map_err(pg)?;
+            self.epochs.bump(ns);
+            return Ok(());
+        }
+        let next = client.prepare_cached(NEXT_VERSION).await.map_err(pg)?;
+        let put = client.prepare_cached(PUT_VERSIONED).await.map_err(pg)?;
+        let floor = to_i64(self.opts.mark(ns, key).saturating_add(1));
+        for _ in 0..PUT_ATTEMPTS {
+            let row = client
+                .query_one(&next, &[&ns.as_str(), &key, &floor])
+                .await
+                .map_err(pg)?;
+            let version = from_i64(row.try_get(0).map_err(pg)?);
+            let stored = self.sealer.seal(ns, key, value, version, expires_at)?;
+            let n = client
+                .execute(
+                    &put,
+                    &[&ns.as_str(), &key, &stored, &expires_at, &to_i64(version)],
+                )
+                .await
+                .map_err(pg)?;
+            if n == 1 {
+                // Read-your-writes here; other replicas learn of it through the trigger's NOTIFY.
+                self.epochs.bump(ns);
+                let sealed = self.sealer.encrypts().then_some(version);
+                return self.opts.observe(ns, key, sealed, true).await;
+            }
+        }
+        Err(self.at_target(StoreError::postgres(format!(
+            "put {ns}: lost {PUT_ATTEMPTS} times in a row to concurrent writes of the same key"
+        ))))
     }
 
     async fn delete(&self, ns: Namespace, key: &str) -> Result<bool, StoreError> {
@@ -420,15 +479,17 @@ impl Store for PostgresStore {
     ) -> Result<bool, StoreError> {
         self.opts.check_key(ns, key)?;
         self.sealer.check_ns(ns)?;
-        let new_stored = match new {
-            Some(v) => {
-                self.opts.check_value(ns, v)?;
-                Some(self.sealer.seal(ns, key, v)?)
-            }
-            None => None,
-        };
+        if let Some(v) = new {
+            self.opts.check_value(ns, v)?;
+        }
+        let expires_at = normalize_expiry(expires_at);
+        let tracked = RollbackMarks::tracks(ns);
         let mut client = self.client().await?;
         let lock_row = client.prepare_cached(LOCK_ROW).await.map_err(pg)?;
+        let next_version = client
+            .prepare_cached(NEXT_VERSION_LOCKED)
+            .await
+            .map_err(pg)?;
         let update = client.prepare_cached(UPDATE).await.map_err(pg)?;
         let insert_new = client.prepare_cached(INSERT_NEW).await.map_err(pg)?;
         let delete_row = client.prepare_cached(DELETE_ROW).await.map_err(pg)?;
@@ -440,14 +501,18 @@ impl Store for PostgresStore {
             .await
             .map_err(pg)?;
         let row_exists = row.is_some();
+        let mut prev_version = 0;
         let current = match &row {
             Some(r) => {
                 let exp: Option<SystemTime> = r.try_get(1).map_err(pg)?;
+                prev_version = from_i64(r.try_get(2).map_err(pg)?);
                 if self.opts.live(exp) {
                     let stored: &[u8] = r
                         .try_get(0)
                         .map_err(|e| StoreError::corrupt(ns, key, e.to_string()))?;
-                    Some(self.sealer.open(ns, key, stored)?)
+                    let (v, version) = self.sealer.open(ns, key, exp, stored)?;
+                    self.opts.check_mark(ns, key, version)?;
+                    Some(v)
                 } else {
                     None
                 }
@@ -458,17 +523,43 @@ impl Store for PostgresStore {
             // Dropping the transaction rolls it back.
             return Ok(false);
         }
-        match (new_stored, row_exists) {
-            (Some(v), true) => {
-                tx.execute(&update, &[&ns.as_str(), &key, &v, &expires_at])
-                    .await
-                    .map_err(pg)?;
+        let mut written = None;
+        let new_stored = match new {
+            Some(v) => {
+                let version = if tracked {
+                    let floor = prev_version
+                        .saturating_add(1)
+                        .max(self.opts.mark(ns, key).saturating_add(1));
+                    let r = tx
+                        .query_one(&next_version, &[&to_i64(floor)])
+                        .await
+                        .map_err(pg)?;
+                    from_i64(r.try_get(0).map_err(pg)?)
+                } else {
+                    0
+                };
+                written = Some(version);
+                Some((self.sealer.seal(ns, key, v, version, expires_at)?, version))
             }
-            (Some(v), false) => {
+            None => None,
+        };
+        match (new_stored, row_exists) {
+            (Some((v, version)), true) => {
+                tx.execute(
+                    &update,
+                    &[&ns.as_str(), &key, &v, &expires_at, &to_i64(version)],
+                )
+                .await
+                .map_err(pg)?;
+            }
+            (Some((v, version)), false) => {
                 // Absent when we looked: another replica may insert concurrently; the unique
                 // index makes exactly one insert succeed, the other sees 0 rows.
                 let n = tx
-                    .execute(&insert_new, &[&ns.as_str(), &key, &v, &expires_at])
+                    .execute(
+                        &insert_new,
+                        &[&ns.as_str(), &key, &v, &expires_at, &to_i64(version)],
+                    )
                     .await
                     .map_err(pg)?;
                 if n == 0 {
@@ -484,6 +575,11 @@ impl Store for PostgresStore {
         }
         tx.commit().await.map_err(pg)?;
         self.epochs.bump(ns);
+        if self.sealer.encrypts() {
+            if let Some(v) = written {
+                self.opts.observe(ns, key, Some(v), true).await?;
+            }
+        }
         Ok(true)
     }
 

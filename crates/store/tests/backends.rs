@@ -11,7 +11,8 @@ use std::time::Duration;
 use conformance::TestClock;
 use remits_store::testing::PostgresServer;
 use remits_store::{
-    EmbeddedStore, Kek, MemoryStore, Namespace, PostgresStore, Store, StoreError, StoreOptions,
+    EmbeddedStore, Kek, MemoryStore, Namespace, PostgresStore, RollbackMarks, Store, StoreError,
+    StoreOptions,
 };
 
 const SECRET: &[u8] = b"the-launch-codes-0123456789-PLAINTEXT-MARKER";
@@ -184,6 +185,81 @@ async fn embedded_sealed_values_are_bound_to_their_key() {
             .unwrap()
             .as_slice(),
         b"again"
+    );
+}
+
+/// Options with rollback marks loaded from `path`.
+fn with_marks(path: &Path) -> StoreOptions {
+    StoreOptions {
+        rollback_marks: Some(RollbackMarks::open(path).unwrap()),
+        ..StoreOptions::default()
+    }
+}
+
+fn is_rollback(r: Result<impl std::fmt::Debug, StoreError>, want_found_below: u64) -> bool {
+    match r {
+        Err(StoreError::Rollback {
+            namespace: Namespace::Resource,
+            seen,
+            found,
+            ..
+        }) => found < seen && seen >= want_found_below,
+        other => {
+            eprintln!("not a rollback: {other:?}");
+            false
+        }
+    }
+}
+
+#[tokio::test]
+async fn embedded_rolled_back_value_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let marks = local.path().join("rollback-marks");
+    let ns = Namespace::Resource;
+    {
+        let s = EmbeddedStore::open_with(dir.path(), Some(kek(1)), with_marks(&marks)).unwrap();
+        s.put(ns, "r/k/t", b"old secret", None).await.unwrap();
+    }
+    // The attacker keeps a copy of the old sealed value (under another key: never read there).
+    embedded_raw_copy(dir.path(), ns, "r/k/t", "saved/k/t", None);
+    {
+        let s = EmbeddedStore::open_with(dir.path(), Some(kek(1)), with_marks(&marks)).unwrap();
+        s.put(ns, "r/k/t", b"new secret", None).await.unwrap();
+        assert_eq!(
+            s.get(ns, "r/k/t").await.unwrap().unwrap().as_slice(),
+            b"new secret"
+        );
+    }
+    // ... and writes it back over the newer one.
+    embedded_raw_copy(dir.path(), ns, "saved/k/t", "r/k/t", None);
+    let s = EmbeddedStore::open_with(dir.path(), Some(kek(1)), with_marks(&marks)).unwrap();
+    assert!(is_rollback(s.get(ns, "r/k/t").await, 2));
+    // Nor can a compare-and-swap be based on it.
+    assert!(is_rollback(
+        s.compare_and_swap(ns, "r/k/t", Some(b"old secret"), Some(b"x"), None)
+            .await,
+        2
+    ));
+    // The operator re-provisions the secret: a fresh version above the mark.
+    s.put(ns, "r/k/t", b"third", None).await.unwrap();
+    assert_eq!(
+        s.get(ns, "r/k/t").await.unwrap().unwrap().as_slice(),
+        b"third"
+    );
+    // A value deleted and then replayed is refused too.
+    assert!(s.delete(ns, "r/k/t").await.unwrap());
+    drop(s);
+    embedded_raw_copy(dir.path(), ns, "saved/k/t", "r/k/t", None);
+    let s = EmbeddedStore::open_with(dir.path(), Some(kek(1)), with_marks(&marks)).unwrap();
+    assert!(is_rollback(s.get(ns, "r/k/t").await, 3));
+    drop(s);
+    // What the marks cannot do: a store without them (or with a fresh marks file, e.g. a new
+    // machine) serves the replayed value.
+    let s = EmbeddedStore::open(dir.path(), Some(kek(1))).unwrap();
+    assert_eq!(
+        s.get(ns, "r/k/t").await.unwrap().unwrap().as_slice(),
+        b"old secret"
     );
 }
 
@@ -374,7 +450,7 @@ async fn postgres_conformance_and_encryption() {
     for r in &rows {
         let v: &[u8] = r.get(0);
         assert!(!contains(v, SECRET) && !contains(v, b"secret of b"));
-        assert!(v.starts_with(b"rmse\x01"));
+        assert!(v.starts_with(b"rmse\x02"));
     }
     raw.batch_execute("CHECKPOINT").await.unwrap();
     assert_eq!(
@@ -438,6 +514,79 @@ async fn postgres_conformance_and_encryption() {
             .as_slice(),
         b"ok"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rolled_back_row_is_refused() {
+    let Some(server) = PostgresServer::start().unwrap() else {
+        return;
+    };
+    let url = fresh_database(&server, "rollback").await;
+    let local = tempfile::tempdir().unwrap();
+    let marks_a = local.path().join("marks-a");
+    let marks_b = local.path().join("marks-b");
+    let ns = Namespace::Resource;
+    let a = PostgresStore::connect_with(&url, Some(kek(1)), with_marks(&marks_a), 4)
+        .await
+        .unwrap();
+    let b = PostgresStore::connect_with(&url, Some(kek(1)), with_marks(&marks_b), 4)
+        .await
+        .unwrap();
+    a.put(ns, "r/k/t", b"old secret", None).await.unwrap();
+    let raw = raw_client(&url).await;
+    // The database administrator keeps the old row (a backup) ...
+    raw.batch_execute("CREATE TABLE old_rows AS SELECT * FROM remits_kv WHERE key = 'r/k/t'")
+        .await
+        .unwrap();
+    a.put(ns, "r/k/t", b"new secret", None).await.unwrap();
+    // Replica b reads the new value (its mark moves) ...
+    assert_eq!(
+        b.get(ns, "r/k/t").await.unwrap().unwrap().as_slice(),
+        b"new secret"
+    );
+    // ... then swaps the old row back in, version column and all, and in a second attempt with
+    // the version column raised: the version that counts is the one sealed in the value.
+    for version in ["o.version", "1000000"] {
+        raw.batch_execute(&format!(
+            "UPDATE remits_kv SET value = o.value, expires_at = o.expires_at, version = {version} \
+             FROM old_rows o WHERE remits_kv.ns = o.ns AND remits_kv.key = o.key"
+        ))
+        .await
+        .unwrap();
+        assert!(is_rollback(a.get(ns, "r/k/t").await, 2), "{version}");
+        assert!(is_rollback(b.get(ns, "r/k/t").await, 2), "{version}");
+        assert!(is_rollback(
+            a.compare_and_swap(ns, "r/k/t", Some(b"old secret"), Some(b"x"), None)
+                .await,
+            2
+        ));
+    }
+    // The marks survive a restart of the broker.
+    drop(a);
+    let a = PostgresStore::connect_with(&url, Some(kek(1)), with_marks(&marks_a), 4)
+        .await
+        .unwrap();
+    assert!(is_rollback(a.get(ns, "r/k/t").await, 2));
+    // What the marks cannot do: a replica that never saw the newer value (no or fresh marks)
+    // serves the replayed one.
+    let fresh = PostgresStore::connect(&url, Some(kek(1))).await.unwrap();
+    assert_eq!(
+        fresh.get(ns, "r/k/t").await.unwrap().unwrap().as_slice(),
+        b"old secret"
+    );
+    // Re-provisioning writes a version above every mark (even with the column raised by hand).
+    a.put(ns, "r/k/t", b"third", None).await.unwrap();
+    assert_eq!(
+        b.get(ns, "r/k/t").await.unwrap().unwrap().as_slice(),
+        b"third"
+    );
+    // Deleted, then the old row inserted again: refused by both.
+    assert!(a.delete(ns, "r/k/t").await.unwrap());
+    raw.batch_execute("INSERT INTO remits_kv SELECT * FROM old_rows")
+        .await
+        .unwrap();
+    assert!(is_rollback(a.get(ns, "r/k/t").await, 3));
+    assert!(is_rollback(b.get(ns, "r/k/t").await, 3));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
