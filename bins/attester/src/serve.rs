@@ -130,16 +130,17 @@ fn host_name(value: &str) -> Option<String> {
 
 /// Normalises an `--allow-host` value: lowercase, IPv6 literals in brackets, no port.
 fn allowed_name(s: &str) -> Result<String, Failure> {
-    let bad = || Failure::usage(format!("--allow-host {s:?}: expected a host name or address"));
-    let t = if s.contains(':') && !s.starts_with('[') {
-        format!("[{s}]")
-    } else {
-        s.to_string()
-    };
-    match host_name(&t) {
-        Some(n) if n == t.to_ascii_lowercase() => Ok(n),
-        _ => Err(bad()),
+    let bare = s.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(s);
+    if let Ok(v6) = bare.parse::<std::net::Ipv6Addr>() {
+        return Ok(format!("[{v6}]"));
     }
+    let ok = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_');
+    if s.is_empty() || !s.bytes().all(ok) {
+        return Err(Failure::usage(format!(
+            "--allow-host {s:?}: expected a host name or IP address, without a port"
+        )));
+    }
+    Ok(s.to_ascii_lowercase())
 }
 
 /// The TCP gate: Host allow-list and the bearer token.
@@ -272,15 +273,9 @@ fn token_path(access: &AccessOptions) -> Result<PathBuf, Failure> {
     if let Some(p) = &access.token_file {
         return Ok(p.clone());
     }
-    match std::env::var_os("RUNTIME_DIRECTORY") {
-        Some(v) if !v.is_empty() => {
-            let first = v
-                .to_str()
-                .map(|s| s.split(':').next().unwrap_or(s).to_owned())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(&v));
-            Ok(first.join(DEFAULT_TOKEN_NAME))
-        }
+    let dir = std::env::var("RUNTIME_DIRECTORY").ok();
+    match dir.as_deref().and_then(|v| v.split(':').next()) {
+        Some(first) if !first.is_empty() => Ok(Path::new(first).join(DEFAULT_TOKEN_NAME)),
         _ => Err(Failure::usage(
             "serving on TCP needs --token-file PATH for the bearer token (or RUNTIME_DIRECTORY \
              set by systemd), or use --listen unix:/PATH",
@@ -292,8 +287,8 @@ fn token_path(access: &AccessOptions) -> Result<PathBuf, Failure> {
 fn new_token() -> Zeroizing<String> {
     use rand_core::RngCore;
     let mut raw = Zeroizing::new([0u8; TOKEN_BYTES]);
-    rand_core::OsRng.fill_bytes(raw.as_mut());
-    Zeroizing::new(hex::encode(raw.as_ref()))
+    rand_core::OsRng.fill_bytes(&mut raw[..]);
+    Zeroizing::new(hex::encode(&raw[..]))
 }
 
 /// Writes `token` to `path`: an exclusively created 0600 temporary file in the same

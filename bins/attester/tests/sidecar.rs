@@ -138,7 +138,14 @@ fn unix_socket_mode_0600_serves_and_refuses_non_socket_path() {
     let s = setup(&broker);
     let sock = s.dir.join("cdh.sock");
     let listen = format!("unix:{}", sock.display());
-    let args = ["--listen", &listen, "--broker", &s.broker.url, "--retry-for", "5"];
+    let args = [
+        "--listen",
+        listen.as_str(),
+        "--broker",
+        s.broker.url.as_str(),
+        "--retry-for",
+        "5",
+    ];
     let serve = start_serve(&s.sim, &args, &[]);
     assert_eq!(serve.at, sock.display().to_string());
     assert_eq!(mode(&sock), 0o600);
@@ -171,9 +178,9 @@ fn unix_socket_mode_0600_serves_and_refuses_non_socket_path() {
     assert!(sock.exists(), "SIGKILL leaves the socket file behind");
     let args2 = [
         "--listen",
-        &listen,
+        listen.as_str(),
         "--broker",
-        &s.broker.url,
+        s.broker.url.as_str(),
         "--socket-mode",
         "0660",
     ];
@@ -200,7 +207,7 @@ fn unix_socket_mode_0600_serves_and_refuses_non_socket_path() {
     assert_eq!(std::fs::read(&file).unwrap(), b"precious");
     // TCP-only flags are refused with a unix socket.
     let out = sim_attester(&s.sim)
-        .args(["serve", "--broker", &s.broker.url, "--listen", &listen])
+        .args(["serve", "--broker", s.broker.url.as_str(), "--listen", listen.as_str()])
         .args(["--allow-host", "x"])
         .output()
         .unwrap();
@@ -215,7 +222,7 @@ fn tcp_needs_bearer_token_and_known_host() {
     let s = setup(&broker);
     let token_file = s.dir.join("cdh-token");
     let tf = token_file.to_str().unwrap();
-    let base = ["--listen", "127.0.0.1:0", "--broker", &s.broker.url];
+    let base = ["--listen", "127.0.0.1:0", "--broker", s.broker.url.as_str()];
     let serve = start_serve(
         &s.sim,
         &[&base[..], &["--token-file", tf, "--allow-host", "Sidecar.Local"]].concat(),
@@ -253,7 +260,7 @@ fn tcp_needs_bearer_token_and_known_host() {
         let (st, head, body) = get(
             tcp(&serve.at),
             path,
-            &[("Host", host), ("Authorization", &bearer)],
+            &[("Host", host), ("Authorization", bearer.as_str())],
         );
         assert_eq!(st, 200, "{host}: {head}");
         assert_eq!(body, b"sidecar secret \x00\xff");
@@ -303,7 +310,7 @@ fn tcp_needs_bearer_token_and_known_host() {
     let (st, _, _) = get(
         tcp(&serve.at),
         path,
-        &[ok_host, ("Authorization", &format!("Bearer {}", token3.trim()))],
+        &[ok_host, ("Authorization", format!("Bearer {}", token3.trim()).as_str())],
     );
     assert_eq!(st, 200);
     drop(serve);
@@ -378,7 +385,7 @@ fn bad_resource_path_never_reaches_the_broker() {
         let (st, _, body) = get(
             tcp(&serve.at),
             bad,
-            &[("Host", "127.0.0.1"), ("Authorization", &bearer)],
+            &[("Host", "127.0.0.1"), ("Authorization", bearer.as_str())],
         );
         assert_eq!(st, 400, "{bad}: {}", String::from_utf8_lossy(&body));
     }
