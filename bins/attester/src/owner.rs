@@ -61,8 +61,11 @@ mod tests {
     fn names_and_ids() {
         let tmp = tempfile::tempdir().unwrap();
         let (p, g) = (tmp.path().join("passwd"), tmp.path().join("group"));
-        std::fs::write(&p, "root:x:0:0::/root:/bin/sh\napp:x:1234:1300::/app:/bin/false\n")
-            .unwrap();
+        std::fs::write(
+            &p,
+            "root:x:0:0::/root:/bin/sh\napp:x:1234:1300::/app:/bin/false\n",
+        )
+        .unwrap();
         std::fs::write(&g, "root:x:0:\napps:x:1300:app\n").unwrap();
         let o = |s| parse_owner_in(s, &p, &g);
         assert_eq!(

@@ -130,7 +130,10 @@ fn host_name(value: &str) -> Option<String> {
 
 /// Normalises an `--allow-host` value: lowercase, IPv6 literals in brackets, no port.
 fn allowed_name(s: &str) -> Result<String, Failure> {
-    let bare = s.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(s);
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(s);
     if let Ok(v6) = bare.parse::<std::net::Ipv6Addr>() {
         return Ok(format!("[{v6}]"));
     }
@@ -306,7 +309,11 @@ fn write_token_file(path: &Path, token: &str, owner: Option<Owner>) -> Result<()
     for _ in 0..16 {
         let mut r = [0u8; 6];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut r);
-        let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), hex::encode(r)));
+        let tmp = dir.join(format!(
+            ".{}.{}.tmp",
+            name.to_string_lossy(),
+            hex::encode(r)
+        ));
         let mut f = match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -378,7 +385,11 @@ pub(crate) async fn serve(
             only("--allow-host", !access.allow_hosts.is_empty(), "HOST:PORT")?;
         }
         Listen::Tcp(_) => {
-            only("--socket-owner", access.socket_owner.is_some(), "unix:/PATH")?;
+            only(
+                "--socket-owner",
+                access.socket_owner.is_some(),
+                "unix:/PATH",
+            )?;
             only("--socket-mode", access.socket_mode != 0o600, "unix:/PATH")?;
         }
     }
@@ -405,13 +416,9 @@ pub(crate) async fn serve(
                 path.display(),
                 access.socket_mode
             );
-            let r = remits_serve::serve_unix(
-                listener,
-                app,
-                limits,
-                remits_serve::shutdown_signal(),
-            )
-            .await;
+            let r =
+                remits_serve::serve_unix(listener, app, limits, remits_serve::shutdown_signal())
+                    .await;
             remits_serve::remove_socket(&path);
             r.map(|_| ())
                 .map_err(|e| Failure::usage(format!("serve: {e}")))
@@ -462,7 +469,10 @@ mod tests {
         assert_eq!(host_name("[::1]x"), None);
         assert_eq!(host_name("a:1:2"), None);
         assert_eq!(host_name(""), None);
-        assert_eq!(allowed_name("Sidecar.Local").ok().as_deref(), Some("sidecar.local"));
+        assert_eq!(
+            allowed_name("Sidecar.Local").ok().as_deref(),
+            Some("sidecar.local")
+        );
         assert_eq!(allowed_name("::1").ok().as_deref(), Some("[::1]"));
         assert!(allowed_name("a:80").is_err());
         assert!(allowed_name("a/b").is_err());
@@ -490,7 +500,9 @@ mod tests {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         let t = new_token();
         assert_eq!(t.len(), 2 * TOKEN_BYTES);
-        write_token_file(&p, &t, None).map_err(|f| f.message).unwrap();
+        write_token_file(&p, &t, None)
+            .map_err(|f| f.message)
+            .unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap().trim(), t.as_str());
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);

@@ -207,7 +207,13 @@ fn unix_socket_mode_0600_serves_and_refuses_non_socket_path() {
     assert_eq!(std::fs::read(&file).unwrap(), b"precious");
     // TCP-only flags are refused with a unix socket.
     let out = sim_attester(&s.sim)
-        .args(["serve", "--broker", s.broker.url.as_str(), "--listen", listen.as_str()])
+        .args([
+            "serve",
+            "--broker",
+            s.broker.url.as_str(),
+            "--listen",
+            listen.as_str(),
+        ])
         .args(["--allow-host", "x"])
         .output()
         .unwrap();
@@ -225,11 +231,18 @@ fn tcp_needs_bearer_token_and_known_host() {
     let base = ["--listen", "127.0.0.1:0", "--broker", s.broker.url.as_str()];
     let serve = start_serve(
         &s.sim,
-        &[&base[..], &["--token-file", tf, "--allow-host", "Sidecar.Local"]].concat(),
+        &[
+            &base[..],
+            &["--token-file", tf, "--allow-host", "Sidecar.Local"],
+        ]
+        .concat(),
         &[],
     );
     assert_eq!(mode(&token_file), 0o600);
-    let token = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    let token = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_owned();
     assert_eq!(token.len(), 64);
     assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
     let bearer = format!("Bearer {token}");
@@ -244,7 +257,8 @@ fn tcp_needs_bearer_token_and_known_host() {
         let (st, head, body) = get(tcp(&serve.at), path, &h);
         assert_eq!(st, 401, "{auth:?}: {head}");
         assert!(
-            head.to_ascii_lowercase().contains("www-authenticate: bearer"),
+            head.to_ascii_lowercase()
+                .contains("www-authenticate: bearer"),
             "{head}"
         );
         assert!(!body.windows(6).any(|w| w == b"secret"), "{auth:?}");
@@ -266,7 +280,12 @@ fn tcp_needs_bearer_token_and_known_host() {
         assert_eq!(body, b"sidecar secret \x00\xff");
     }
     // DNS rebinding: another name, even with the token, is 421; so is a missing Host.
-    for host in [Some("evil.example"), Some("evil.example:8006"), Some("localhost.evil"), None] {
+    for host in [
+        Some("evil.example"),
+        Some("evil.example:8006"),
+        Some("localhost.evil"),
+        None,
+    ] {
         let mut h = vec![("Authorization", bearer.as_str())];
         h.extend(host.map(|v| ("Host", v)));
         let (st, head, _) = get(tcp(&serve.at), path, &h);
@@ -296,7 +315,10 @@ fn tcp_needs_bearer_token_and_known_host() {
     // A restart writes a new token; the old one no longer works.
     drop(serve);
     let serve = start_serve(&s.sim, &[&base[..], &["--token-file", tf]].concat(), &[]);
-    let token2 = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    let token2 = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_owned();
     assert_ne!(token, token2);
     let (st, _, _) = get(tcp(&serve.at), path, &auth);
     assert_eq!(st, 401);
@@ -310,7 +332,13 @@ fn tcp_needs_bearer_token_and_known_host() {
     let (st, _, _) = get(
         tcp(&serve.at),
         path,
-        &[ok_host, ("Authorization", format!("Bearer {}", token3.trim()).as_str())],
+        &[
+            ok_host,
+            (
+                "Authorization",
+                format!("Bearer {}", token3.trim()).as_str(),
+            ),
+        ],
     );
     assert_eq!(st, 200);
     drop(serve);
@@ -423,7 +451,10 @@ fn run_rollback_restores_preexisting_file() {
         .args(["--secret", "default/demo/key=key", "--secret"])
         .arg(format!("default/demo/key={}", existing.display()))
         .arg("--secret")
-        .arg(format!("default/demo/key={}", outside.join("new/sub/file").display()))
+        .arg(format!(
+            "default/demo/key={}",
+            outside.join("new/sub/file").display()
+        ))
         .arg("--secret")
         .arg(format!("default/demo/key={}", blocker.join("x").display()))
         .args(["--", "touch"])
@@ -445,7 +476,14 @@ fn run_rollback_restores_preexisting_file() {
 
     // The same destinations without the unwritable one: delivered, no backup left behind.
     let out = sim_attester(&s.sim)
-        .args(["run", "--broker", &s.broker.url, "--retry-for", "5", "--secret"])
+        .args([
+            "run",
+            "--broker",
+            &s.broker.url,
+            "--retry-for",
+            "5",
+            "--secret",
+        ])
         .arg(format!("default/demo/key={}", existing.display()))
         .args(["--", "touch"])
         .arg(&marker)
@@ -453,6 +491,9 @@ fn run_rollback_restores_preexisting_file() {
         .unwrap();
     assert!(out.status.success(), "{}", show(&out));
     assert!(marker.exists());
-    assert_eq!(std::fs::read(&existing).unwrap(), b"sidecar secret \x00\xff");
+    assert_eq!(
+        std::fs::read(&existing).unwrap(),
+        b"sidecar secret \x00\xff"
+    );
     assert_eq!(entries(&outside), vec![existing.clone()]);
 }

@@ -360,7 +360,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         let old = d.join("config");
-        let original: Vec<u8> = (0..=255u8).chain(b"\n old secret \x00".iter().copied()).collect();
+        let original: Vec<u8> = (0..=255u8)
+            .chain(b"\n old secret \x00".iter().copied())
+            .collect();
         fs::write(&old, &original).unwrap();
         fs::set_permissions(&old, fs::Permissions::from_mode(0o640)).unwrap();
         let before = fs::metadata(&old).unwrap();

@@ -54,10 +54,10 @@ use tokio::net::{TcpListener, UnixListener};
 
 #[cfg(feature = "clap")]
 pub use cli::NetArgs;
+pub use conn::UnixPeer;
 pub use fdlimit::{fd_limit, raise_fd_limit, FD_RESERVE};
 pub use idle::IdleTimeout;
 pub use limits::{Limits, LimitsError};
-pub use conn::UnixPeer;
 pub use signal::shutdown_signal;
 pub use unix::{bind_unix, remove_socket, UnixSocketOptions};
 

@@ -50,7 +50,10 @@ pub fn bind_unix(path: &Path, opts: &UnixSocketOptions) -> io::Result<UnixListen
     if opts.mode & !0o777 != 0 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("socket mode {:o}: only permission bits (0..=777) allowed", opts.mode),
+            format!(
+                "socket mode {:o}: only permission bits (0..=777) allowed",
+                opts.mode
+            ),
         ));
     }
     match fs::symlink_metadata(path) {
