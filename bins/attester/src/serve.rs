@@ -169,7 +169,7 @@ impl Gate {
                 return false;
             }
         }
-        self.hosts.iter().any(|h| *h == name)
+        self.hosts.contains(&name)
     }
 
     /// `Some(true)` right token, `Some(false)` a wrong one, `None` no bearer credentials.

@@ -34,31 +34,29 @@ impl Listen for TcpListener {
     fn accept_conn(&self) -> impl Future<Output = std::io::Result<Self::Conn>> + Send + '_ {
         self.accept()
     }
-    fn drive(
+    async fn drive(
         driver: Arc<Driver>,
         (tcp, addr): Self::Conn,
         app: Router,
         stop: watch::Receiver<bool>,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        async move { driver.run(tcp, addr, app, stop).await }
+    ) {
+        driver.run(tcp, addr, app, stop).await
     }
 }
 
 impl Listen for UnixListener {
     type Conn = UnixStream;
-    fn accept_conn(&self) -> impl Future<Output = std::io::Result<Self::Conn>> + Send + '_ {
-        async move { self.accept().await.map(|(s, _)| s) }
+    async fn accept_conn(&self) -> std::io::Result<Self::Conn> {
+        self.accept().await.map(|(s, _)| s)
     }
-    fn drive(
+    async fn drive(
         driver: Arc<Driver>,
         stream: Self::Conn,
         app: Router,
         stop: watch::Receiver<bool>,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        async move {
-            let peer = UnixPeer::of(&stream);
-            driver.run_unix(stream, peer, app, stop).await
-        }
+    ) {
+        let peer = UnixPeer::of(&stream);
+        driver.run_unix(stream, peer, app, stop).await
     }
 }
 
