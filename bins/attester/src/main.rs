@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok, 1 denied/rejected by the broker, 2 usage, I/O or unreachable broker.
 
 mod flow;
+mod owner;
 mod serve;
 
 use std::path::PathBuf;
@@ -116,20 +117,38 @@ enum Cmd {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
-    /// Serve GET /cdh/resource/<repo>/<type>/<tag> (CoCo confidential-data-hub API) on loopback.
+    /// Serve GET /cdh/resource/<repo>/<type>/<tag> (CoCo confidential-data-hub API) to the
+    /// workload, on a unix socket (access by file mode/owner) or on loopback TCP (access by a
+    /// per-boot bearer token in --token-file, and a Host allow-list).
+    #[command(after_help = SERVE_HELP)]
     Serve {
-        /// Listen address.
+        /// Where to listen: unix:/PATH (a socket file, see --socket-mode/--socket-owner) or a
+        /// loopback HOST:PORT (requests need the bearer token, see --token-file).
         #[arg(long, default_value = "127.0.0.1:8006")]
         listen: String,
         /// Broker URL.
         #[arg(long)]
         broker: String,
         #[command(flatten)]
+        access: serve::AccessOptions,
+        #[command(flatten)]
         net: flow::NetOptions,
         #[command(flatten)]
         limits: remits_serve::NetArgs,
     },
 }
+
+/// Extra `serve --help` text: who can read secrets.
+const SERVE_HELP: &str = "\
+Access control (anyone who can make a request gets the secrets):
+  unix socket:  --listen unix:/run/remits/cdh.sock --socket-owner app
+                only users with write permission on the socket file can connect
+                (default mode 0600: the owner only).
+  loopback TCP: --listen 127.0.0.1:8006 --token-file /run/remits/cdh-token --token-owner app
+                a fresh 32-byte token per start; send 'Authorization: Bearer <token>'
+                (missing or wrong: 401). Host must be localhost, 127.0.0.1, [::1] or an
+                --allow-host name (else 421).
+A malformed resource path is 400 before the broker is contacted.";
 
 impl Common {
     fn collectors(&self) -> CollectorOptions {
@@ -197,9 +216,21 @@ fn main() -> ExitCode {
             Cmd::Serve {
                 listen,
                 broker,
+                access,
                 net,
                 limits,
-            } => serve::serve(tee, &opts, &listen, &broker, &net, &limits.limits()).await,
+            } => {
+                serve::serve(
+                    tee,
+                    &opts,
+                    &listen,
+                    &broker,
+                    &access,
+                    &net,
+                    &limits.limits(),
+                )
+                .await
+            }
         }
     });
     match result {

@@ -1,20 +1,219 @@
-//! `serve`: the confidential-data-hub resource API on loopback for sidecars and init containers.
+//! `serve`: the confidential-data-hub resource API for sidecars and init containers.
 //!
-//! `GET /cdh/resource/<repo>/<type>/<tag>` → 200 with the secret bytes; 403 with the broker's
-//! explanation when denied; 502 when the broker cannot be reached; 404 for other paths.
+//! `GET /cdh/resource/<repo>/<type>/<tag>` → 200 with the secret bytes; 400 for a malformed
+//! resource path (checked before the broker is contacted); 403 with the broker's explanation
+//! when denied; 404 when the broker has no such resource, and for other paths; 502 when the
+//! broker cannot be reached.
+//!
+//! Who may ask (see docs/attester.md, "Sidecar security"):
+//! * `--listen unix:/PATH`: a unix socket created with `--socket-mode` (default 0600) and
+//!   optionally `--socket-owner`; the file permissions are the access control.
+//! * `--listen 127.0.0.1:PORT` (loopback only): every request needs
+//!   `Authorization: Bearer <token>` with the per-boot token written to `--token-file` (0600,
+//!   optionally `--token-owner`), else 401; a `Host` other than localhost, 127.0.0.1, [::1]
+//!   or an `--allow-host` name is 421 (DNS rebinding).
 
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path as AxPath, State};
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
+use clap::Args;
 use remits_attest::detect::{CollectorOptions, TeeChoice};
 use remits_evidence::attester::Attester;
+use remits_kbs::protocol::ResourcePath;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use crate::flow::{attester, fetch_all, Failure, NetOptions};
+use crate::owner::{parse_owner, Owner};
+
+/// Names a TCP client may use in `Host` without `--allow-host`.
+const DEFAULT_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+/// File name of the token under `$RUNTIME_DIRECTORY` when `--token-file` is not given.
+const DEFAULT_TOKEN_NAME: &str = "cdh-token";
+/// Bytes of randomness in the bearer token.
+const TOKEN_BYTES: usize = 32;
+
+/// Who may use the sidecar API (flags of `serve`).
+#[derive(Args, Clone, Debug)]
+pub(crate) struct AccessOptions {
+    /// unix socket only: permission bits of the socket file, octal (connecting needs write
+    /// permission, so 0600 admits only the socket's owner, 0660 its group too).
+    #[arg(long, default_value = "600", value_parser = parse_mode, value_name = "OCTAL")]
+    pub(crate) socket_mode: u32,
+    /// unix socket only: chown the socket file to USER[:GROUP] (names or numeric ids), e.g.
+    /// the workload's user. Needs the privilege to chown.
+    #[arg(long, value_name = "USER[:GROUP]")]
+    pub(crate) socket_owner: Option<String>,
+    /// TCP only: where to write the per-boot bearer token (64 hex digits, mode 0600, replaced
+    /// atomically). Default: $RUNTIME_DIRECTORY/cdh-token when systemd sets
+    /// RUNTIME_DIRECTORY; otherwise this flag is required.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) token_file: Option<PathBuf>,
+    /// TCP only: chown the token file to USER[:GROUP], so that only the workload's user can
+    /// read it.
+    #[arg(long, value_name = "USER[:GROUP]")]
+    pub(crate) token_owner: Option<String>,
+    /// TCP only: also accept this name in the Host header (besides localhost, 127.0.0.1 and
+    /// [::1], with any port); anything else is 421. Repeatable.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub(crate) allow_hosts: Vec<String>,
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    let t = s.strip_prefix("0o").unwrap_or(s);
+    match u32::from_str_radix(t, 8) {
+        Ok(m) if m <= 0o777 => Ok(m),
+        _ => Err(format!("{s:?}: expected octal permission bits 0..=777")),
+    }
+}
+
+/// Where `--listen` points.
+#[derive(Debug, PartialEq, Eq)]
+enum Listen {
+    Tcp(std::net::SocketAddr),
+    Unix(PathBuf),
+}
+
+fn parse_listen(listen: &str) -> Result<Listen, Failure> {
+    if let Some(p) = listen.strip_prefix("unix:") {
+        let path = PathBuf::from(p);
+        if p.is_empty() || path.file_name().is_none() {
+            return Err(Failure::usage(format!(
+                "--listen {listen}: expected unix:/PATH"
+            )));
+        }
+        return Ok(Listen::Unix(path));
+    }
+    let addr: std::net::SocketAddr = listen
+        .parse()
+        .map_err(|e| Failure::usage(format!("--listen {listen}: {e}")))?;
+    if !addr.ip().is_loopback() {
+        return Err(Failure::usage(format!(
+            "--listen {listen}: only loopback addresses (or unix:/PATH) are served"
+        )));
+    }
+    Ok(Listen::Tcp(addr))
+}
+
+/// The name part of a `Host` value (`name`, `name:port`, `[v6]`, `[v6]:port`), lowercase;
+/// `None` when malformed.
+fn host_name(value: &str) -> Option<String> {
+    let port_ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    let name = if value.starts_with('[') {
+        let end = value.find(']')?;
+        let rest = &value[end + 1..];
+        if !(rest.is_empty() || rest.strip_prefix(':').is_some_and(port_ok)) {
+            return None;
+        }
+        &value[..=end]
+    } else {
+        match value.split_once(':') {
+            Some((n, p)) if port_ok(p) => n,
+            Some(_) => return None,
+            None => value,
+        }
+    };
+    if name.is_empty() || name.bytes().any(|b| b.is_ascii_whitespace() || b == b'/') {
+        return None;
+    }
+    Some(name.to_ascii_lowercase())
+}
+
+/// Normalises an `--allow-host` value: lowercase, IPv6 literals in brackets, no port.
+fn allowed_name(s: &str) -> Result<String, Failure> {
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(s);
+    if let Ok(v6) = bare.parse::<std::net::Ipv6Addr>() {
+        return Ok(format!("[{v6}]"));
+    }
+    let ok = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_');
+    if s.is_empty() || !s.bytes().all(ok) {
+        return Err(Failure::usage(format!(
+            "--allow-host {s:?}: expected a host name or IP address, without a port"
+        )));
+    }
+    Ok(s.to_ascii_lowercase())
+}
+
+/// The TCP gate: Host allow-list and the bearer token.
+struct Gate {
+    hosts: Vec<String>,
+    /// The token as the client sends it (hex), zeroized on drop.
+    token: Zeroizing<String>,
+}
+
+impl Gate {
+    fn host_allowed(&self, req: &Request) -> bool {
+        let from_header = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .and_then(host_name);
+        let Some(name) = from_header else {
+            return false;
+        };
+        // An absolute-form request target names a host too; it must agree.
+        if let Some(auth) = req.uri().authority() {
+            if host_name(auth.as_str()).as_deref() != Some(name.as_str()) {
+                return false;
+            }
+        }
+        self.hosts.contains(&name)
+    }
+
+    /// `Some(true)` right token, `Some(false)` a wrong one, `None` no bearer credentials.
+    fn token_ok(&self, req: &Request) -> Option<bool> {
+        let v = req.headers().get(header::AUTHORIZATION)?.as_bytes();
+        let (scheme, rest) = match v.iter().position(|&b| b == b' ') {
+            Some(i) => (&v[..i], &v[i + 1..]),
+            None => return None,
+        };
+        if !scheme.eq_ignore_ascii_case(b"bearer") {
+            return None;
+        }
+        let given = rest.trim_ascii();
+        Some(bool::from(self.token.as_bytes().ct_eq(given)))
+    }
+}
+
+fn unauthorized(error: Option<&str>) -> Response {
+    let challenge = match error {
+        Some(e) => format!("Bearer realm=\"remits-attester\", error=\"{e}\""),
+        None => "Bearer realm=\"remits-attester\"".to_string(),
+    };
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, challenge)],
+        "bearer token required (see --token-file)\n",
+    )
+        .into_response()
+}
+
+async fn gate(State(g): State<Arc<Gate>>, req: Request, next: Next) -> Response {
+    if !g.host_allowed(&req) {
+        return (
+            StatusCode::MISDIRECTED_REQUEST,
+            "unexpected Host header (see --allow-host)\n",
+        )
+            .into_response();
+    }
+    match g.token_ok(&req) {
+        Some(true) => next.run(req).await,
+        Some(false) => unauthorized(Some("invalid_token")),
+        None => unauthorized(None),
+    }
+}
 
 struct AppState {
     attester: Box<dyn Attester>,
@@ -22,11 +221,26 @@ struct AppState {
     net: NetOptions,
 }
 
-async fn resource(
-    State(st): State<Arc<AppState>>,
-    AxPath((repo, ty, tag)): AxPath<(String, String, String)>,
-) -> Response {
-    let path = format!("{repo}/{ty}/{tag}");
+const PREFIX: &str = "/cdh/resource";
+
+/// Every request: 404 outside `/cdh/resource/`, 405 for other methods, 400 for a malformed
+/// resource path (before any broker contact), else the broker's answer.
+async fn resource(State(st): State<Arc<AppState>>, req: Request<Body>) -> Response {
+    let raw = req.uri().path();
+    let Some(rest) = raw.strip_prefix(PREFIX) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    if req.method() != Method::GET {
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET")]).into_response();
+    }
+    // The raw (not percent-decoded) path: `%2F`, `%2e%2e` and the like are refused as they are.
+    let path = match ResourcePath::parse(rest.strip_prefix('/').unwrap_or(rest)) {
+        Ok(p) => p.to_string(),
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
     match fetch_all(st.attester.as_ref(), &st.broker, &[&path], &st.net).await {
         Ok(mut v) => match v.pop() {
             Some(bytes) => (StatusCode::OK, bytes.to_vec()).into_response(),
@@ -56,11 +270,97 @@ fn request_timeout(net: &NetOptions) -> Duration {
     Duration::from_secs(net.retry_for.saturating_add(net.timeout).max(1))
 }
 
+/// `--token-file`, or `$RUNTIME_DIRECTORY/cdh-token` (the first directory when systemd lists
+/// several).
+fn token_path(access: &AccessOptions) -> Result<PathBuf, Failure> {
+    if let Some(p) = &access.token_file {
+        return Ok(p.clone());
+    }
+    let dir = std::env::var("RUNTIME_DIRECTORY").ok();
+    match dir.as_deref().and_then(|v| v.split(':').next()) {
+        Some(first) if !first.is_empty() => Ok(Path::new(first).join(DEFAULT_TOKEN_NAME)),
+        _ => Err(Failure::usage(
+            "serving on TCP needs --token-file PATH for the bearer token (or RUNTIME_DIRECTORY \
+             set by systemd), or use --listen unix:/PATH",
+        )),
+    }
+}
+
+/// A fresh per-boot token: 32 random bytes, hex.
+fn new_token() -> Zeroizing<String> {
+    use rand_core::RngCore;
+    let mut raw = Zeroizing::new([0u8; TOKEN_BYTES]);
+    rand_core::OsRng.fill_bytes(&mut raw[..]);
+    Zeroizing::new(hex::encode(&raw[..]))
+}
+
+/// Writes `token` to `path`: an exclusively created 0600 temporary file in the same
+/// directory, chowned when asked, fsynced, then renamed over `path` (never written through an
+/// existing file or symlink). On failure the temporary file is removed.
+fn write_token_file(path: &Path, token: &str, owner: Option<Owner>) -> Result<(), Failure> {
+    let fail = |e: std::io::Error| Failure::usage(format!("--token-file {}: {e}", path.display()));
+    let name = path
+        .file_name()
+        .ok_or_else(|| fail(std::io::Error::other("no file name")))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    for _ in 0..16 {
+        let mut r = [0u8; 6];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut r);
+        let tmp = dir.join(format!(
+            ".{}.{}.tmp",
+            name.to_string_lossy(),
+            hex::encode(r)
+        ));
+        let mut f = match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(fail(e)),
+        };
+        let r = (|| -> std::io::Result<()> {
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            f.write_all(token.as_bytes())?;
+            f.write_all(b"\n")?;
+            f.sync_all()?;
+            if let Some(o) = owner {
+                std::os::unix::fs::chown(&tmp, o.uid, o.gid)?;
+            }
+            std::fs::rename(&tmp, path)?;
+            if let Ok(d) = std::fs::File::open(&dir) {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        })();
+        return match r {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(fail(e))
+            }
+        };
+    }
+    Err(fail(std::io::Error::other("no free temporary name")))
+}
+
+fn owner_flag(flag: &str, v: &Option<String>) -> Result<Option<Owner>, Failure> {
+    v.as_deref()
+        .map(|s| parse_owner(s).map_err(|e| Failure::usage(format!("{flag}: {e}"))))
+        .transpose()
+}
+
 pub(crate) async fn serve(
     tee: TeeChoice,
     opts: &CollectorOptions,
     listen: &str,
     broker: &str,
+    access: &AccessOptions,
     net: &NetOptions,
     limits: &remits_serve::Limits,
 ) -> Result<(), Failure> {
@@ -68,33 +368,145 @@ pub(crate) async fn serve(
     limits
         .validate_with_request_timeout(timeout)
         .map_err(|e| Failure::usage(format!("connection limits: {e}")))?;
-    let addr: std::net::SocketAddr = listen
-        .parse()
-        .map_err(|e| Failure::usage(format!("--listen {listen}: {e}")))?;
-    if !addr.ip().is_loopback() {
-        return Err(Failure::usage(format!(
-            "--listen {listen}: only loopback addresses are served"
-        )));
+    let target = parse_listen(listen)?;
+    let only = |flag: &str, given: bool, kind: &str| {
+        if given {
+            Err(Failure::usage(format!(
+                "{flag} applies only to --listen {kind}"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    match &target {
+        Listen::Unix(_) => {
+            only("--token-file", access.token_file.is_some(), "HOST:PORT")?;
+            only("--token-owner", access.token_owner.is_some(), "HOST:PORT")?;
+            only("--allow-host", !access.allow_hosts.is_empty(), "HOST:PORT")?;
+        }
+        Listen::Tcp(_) => {
+            only(
+                "--socket-owner",
+                access.socket_owner.is_some(),
+                "unix:/PATH",
+            )?;
+            only("--socket-mode", access.socket_mode != 0o600, "unix:/PATH")?;
+        }
     }
     let st = Arc::new(AppState {
         attester: attester(tee, opts)?,
         broker: broker.to_string(),
         net: net.clone(),
     });
-    let app = Router::new()
-        .route("/cdh/resource/{repo}/{ty}/{tag}", get(resource))
-        .with_state(st);
-    let app = remits_serve::request_timeout(app, timeout);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| Failure::usage(format!("listen {listen}: {e}")))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| Failure::usage(format!("listen {listen}: {e}")))?;
-    eprintln!("remits-attester: serving /cdh/resource on http://{local}");
+    let app = Router::new().fallback(resource).with_state(st);
     remits_serve::raise_fd_limit();
-    remits_serve::serve(listener, app, None, limits, remits_serve::shutdown_signal())
-        .await
-        .map(|_| ())
-        .map_err(|e| Failure::usage(format!("serve: {e}")))
+    match target {
+        Listen::Unix(path) => {
+            let owner = owner_flag("--socket-owner", &access.socket_owner)?.unwrap_or_default();
+            let sock = remits_serve::UnixSocketOptions {
+                mode: access.socket_mode,
+                uid: owner.uid,
+                gid: owner.gid,
+            };
+            let listener = remits_serve::bind_unix(&path, &sock)
+                .map_err(|e| Failure::usage(format!("--listen {listen}: {e}")))?;
+            let app = remits_serve::request_timeout(app, timeout);
+            eprintln!(
+                "remits-attester: serving /cdh/resource on unix:{} (mode {:o})",
+                path.display(),
+                access.socket_mode
+            );
+            let r =
+                remits_serve::serve_unix(listener, app, limits, remits_serve::shutdown_signal())
+                    .await;
+            remits_serve::remove_socket(&path);
+            r.map(|_| ())
+                .map_err(|e| Failure::usage(format!("serve: {e}")))
+        }
+        Listen::Tcp(addr) => {
+            let token_file = token_path(access)?;
+            let token_owner = owner_flag("--token-owner", &access.token_owner)?;
+            let mut hosts: Vec<String> = DEFAULT_HOSTS.iter().map(|h| h.to_string()).collect();
+            for h in &access.allow_hosts {
+                hosts.push(allowed_name(h)?);
+            }
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| Failure::usage(format!("listen {listen}: {e}")))?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| Failure::usage(format!("listen {listen}: {e}")))?;
+            let token = new_token();
+            write_token_file(&token_file, &token, token_owner)?;
+            let g = Arc::new(Gate { hosts, token });
+            let app = app.layer(axum::middleware::from_fn_with_state(g, gate));
+            let app = remits_serve::request_timeout(app, timeout);
+            eprintln!(
+                "remits-attester: bearer token in {} (Authorization: Bearer <token>)",
+                token_file.display()
+            );
+            eprintln!("remits-attester: serving /cdh/resource on http://{local}");
+            remits_serve::serve(listener, app, None, limits, remits_serve::shutdown_signal())
+                .await
+                .map(|_| ())
+                .map_err(|e| Failure::usage(format!("serve: {e}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names() {
+        assert_eq!(host_name("localhost:8006").as_deref(), Some("localhost"));
+        assert_eq!(host_name("LocalHost").as_deref(), Some("localhost"));
+        assert_eq!(host_name("127.0.0.1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(host_name("[::1]:80").as_deref(), Some("[::1]"));
+        assert_eq!(host_name("[::1]").as_deref(), Some("[::1]"));
+        assert_eq!(host_name("evil.example:x"), None);
+        assert_eq!(host_name("[::1]x"), None);
+        assert_eq!(host_name("a:1:2"), None);
+        assert_eq!(host_name(""), None);
+        assert_eq!(
+            allowed_name("Sidecar.Local").ok().as_deref(),
+            Some("sidecar.local")
+        );
+        assert_eq!(allowed_name("::1").ok().as_deref(), Some("[::1]"));
+        assert!(allowed_name("a:80").is_err());
+        assert!(allowed_name("a/b").is_err());
+    }
+
+    #[test]
+    fn listen_and_mode() {
+        assert_eq!(
+            parse_listen("unix:/run/x.sock").ok(),
+            Some(Listen::Unix("/run/x.sock".into()))
+        );
+        assert!(parse_listen("unix:").is_err());
+        assert!(parse_listen("0.0.0.0:1").is_err());
+        assert_eq!(parse_mode("600"), Ok(0o600));
+        assert_eq!(parse_mode("0o660"), Ok(0o660));
+        assert!(parse_mode("1777").is_err());
+        assert!(parse_mode("8").is_err());
+    }
+
+    #[test]
+    fn token_file_is_private_and_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("cdh-token");
+        std::fs::write(&p, "old").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let t = new_token();
+        assert_eq!(t.len(), 2 * TOKEN_BYTES);
+        write_token_file(&p, &t, None)
+            .map_err(|f| f.message)
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap().trim(), t.as_str());
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+        assert_ne!(new_token().as_str(), t.as_str());
+    }
 }

@@ -1,5 +1,5 @@
 //! `remits-attester` against the real `remits-broker` binary on 127.0.0.1, with the SNP
-//! simulator (`--tee sim-snp`) and the sample TEE: `run`, `get-resource`, `serve`, a denial,
+//! simulator (`--tee sim-snp`) and the sample TEE: `run`, `get-resource`, a denial,
 //! trustee compatibility mode, and the faults (broker down, broker restarted mid-handshake,
 //! secret path not writable). Also runs `scripts/demo-e2e.sh`, the README's main job.
 
@@ -220,43 +220,8 @@ fn get_resource_and_serve() {
         show(&out)
     );
 
-    // serve: CoCo's confidential-data-hub resource API on loopback.
-    let port = free_port();
-    let mut child = sim_attester(&dev.join("sim"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--broker",
-            &b.url,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let hp = format!("127.0.0.1:{port}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(&hp).is_err() {
-        assert!(child.try_wait().unwrap().is_none(), "serve exited");
-        assert!(std::time::Instant::now() < deadline, "serve did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _serve = Proc {
-        child,
-        url: hp.clone(),
-    };
-    let (st, body) = http_get(&hp, "/cdh/resource/default/demo/key").unwrap();
-    assert_eq!((st, &body[..]), (200, &b"one secret"[..]));
-    let (st, _) = http_get(&hp, "/cdh/resource/default/demo/none").unwrap();
-    assert_eq!(st, 404);
-    let (st, _) = http_get(&hp, "/cdh/other").unwrap();
-    assert_eq!(st, 404);
-    // A non-loopback listen address is refused.
-    let out = sim_attester(&dev.join("sim"))
-        .args(["serve", "--listen", "0.0.0.0:0", "--broker", &b.url])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    // `serve` (the confidential-data-hub API, its socket, token and Host checks) is tested in
+    // tests/sidecar.rs.
 }
 
 #[test]

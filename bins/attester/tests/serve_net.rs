@@ -18,7 +18,7 @@ impl Drop for Serve {
     }
 }
 
-fn start() -> Serve {
+fn start(token_file: &std::path::Path) -> Serve {
     let mut child = Command::new(env!("CARGO_BIN_EXE_remits-attester"))
         .args([
             "serve",
@@ -30,7 +30,9 @@ fn start() -> Serve {
             "http://127.0.0.1:9",
             "--header-timeout-secs",
             "1",
+            "--token-file",
         ])
+        .arg(token_file)
         .env("REMITS_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -49,7 +51,8 @@ fn start() -> Serve {
 
 #[test]
 fn idle_and_partial_header_connections_are_closed_and_sigterm_exits_zero() {
-    let mut serve = start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut serve = start(&tmp.path().join("token"));
     let mut conns: Vec<TcpStream> = (0..40)
         .map(|i| {
             let mut s = TcpStream::connect(&serve.addr).unwrap();

@@ -95,18 +95,20 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// The directory a destination lives in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// Writes one file atomically: a 0600 temporary file created exclusively in the destination's
 /// directory, written, fsynced, then renamed over the destination. On any failure the temporary
 /// file is removed, so the destination either holds the complete secret or is untouched.
+/// A missing parent directory is created (0700).
 pub fn write_secret_atomic(path: &Path, value: &[u8]) -> Result<(), AttestError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path.file_name().ok_or_else(|| AttestError::Invalid {
-        what: "secret path",
-        reason: format!("{} has no file name", path.display()),
-    })?;
+    let dir = parent_dir(path);
     if !dir.is_dir() {
         fs::DirBuilder::new()
             .recursive(true)
@@ -114,6 +116,14 @@ pub fn write_secret_atomic(path: &Path, value: &[u8]) -> Result<(), AttestError>
             .create(&dir)
             .map_err(|e| AttestError::io(&dir, e))?;
     }
+    write_in_existing_dir(path, &dir, value)
+}
+
+fn write_in_existing_dir(path: &Path, dir: &Path, value: &[u8]) -> Result<(), AttestError> {
+    let name = path.file_name().ok_or_else(|| AttestError::Invalid {
+        what: "secret path",
+        reason: format!("{} has no file name", path.display()),
+    })?;
     let mut r = [0u8; 6];
     getrandom(&mut r);
     let tmp = dir.join(format!(
@@ -133,7 +143,7 @@ pub fn write_secret_atomic(path: &Path, value: &[u8]) -> Result<(), AttestError>
         drop(f);
         fs::rename(&tmp, path)?;
         // Make the rename durable too (best effort on filesystems without directory fsync).
-        if let Ok(d) = fs::File::open(&dir) {
+        if let Ok(d) = fs::File::open(dir) {
             let _ = d.sync_all();
         }
         Ok(())
@@ -145,18 +155,158 @@ pub fn write_secret_atomic(path: &Path, value: &[u8]) -> Result<(), AttestError>
     Ok(())
 }
 
-/// Writes every secret or none: on the first failure, files already written by this call are
-/// removed again and the error is returned.
-pub fn write_all_or_nothing(secrets: &[Secret]) -> Result<(), AttestError> {
-    let mut written: Vec<&Path> = Vec::new();
-    for s in secrets {
-        if let Err(e) = write_secret_atomic(&s.path, &s.value) {
-            for p in written {
+/// What one step of [`write_all_or_nothing`] did, so that it can be undone.
+enum Undo {
+    /// A directory this run created (removed again if still empty).
+    Dir(PathBuf),
+    /// A file that did not exist before (removed).
+    Created(PathBuf),
+    /// A file that existed before: its original inode is kept under `backup` (a hard link, or
+    /// a copy where linking is refused) in the same directory and renamed back.
+    Replaced { path: PathBuf, backup: PathBuf },
+}
+
+/// Creates the missing ancestors of `dir` one by one (0700), recording each for rollback.
+fn create_dirs(dir: &Path, undo: &mut Vec<Undo>) -> Result<(), AttestError> {
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        if d.as_os_str().is_empty() || fs::symlink_metadata(d).is_ok() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        cur = d.parent();
+    }
+    for d in missing.into_iter().rev() {
+        match fs::DirBuilder::new().mode(0o700).create(&d) {
+            Ok(()) => undo.push(Undo::Dir(d)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(AttestError::io(&d, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the current content of `path` under a fresh name in its directory: a hard link to
+/// the same inode (bytes, mode and owner unchanged), else an exclusive 0600 copy with the
+/// original's mode.
+fn backup(path: &Path, dir: &Path) -> Result<PathBuf, AttestError> {
+    backup_inner(path, dir, true)
+}
+
+fn backup_inner(path: &Path, dir: &Path, link: bool) -> Result<PathBuf, AttestError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let name = name.unwrap_or_default();
+    let mut last = None;
+    for _ in 0..16 {
+        let mut r = [0u8; 6];
+        getrandom(&mut r);
+        let b = dir.join(format!(".{name}.{}.bak", hex::encode(r)));
+        if link {
+            match fs::hard_link(path, &b) {
+                Ok(()) => return Ok(b),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => last = Some(e),
+            }
+        }
+        // Linking refused (fs.protected_hardlinks, a filesystem without links): copy.
+        let copied = (|| -> std::io::Result<()> {
+            let mut src = fs::File::open(path)?;
+            let perm = src.metadata()?.permissions();
+            let mut dst = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&b)?;
+            std::io::copy(&mut src, &mut dst)?;
+            dst.set_permissions(perm)?;
+            dst.sync_all()
+        })();
+        match copied {
+            Ok(()) => return Ok(b),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                let _ = fs::remove_file(&b);
+                last = Some(e);
+            }
+        }
+    }
+    Err(AttestError::io(
+        path,
+        last.unwrap_or_else(|| std::io::Error::other("no free backup name")),
+    ))
+}
+
+fn rollback(undo: Vec<Undo>) {
+    for u in undo.into_iter().rev() {
+        match u {
+            Undo::Created(p) => {
                 let _ = fs::remove_file(p);
             }
+            Undo::Replaced { path, backup } => {
+                if let Err(e) = fs::rename(&backup, &path) {
+                    tracing::error!(
+                        path = %path.display(),
+                        backup = %backup.display(),
+                        error = %e,
+                        "could not restore the original file; it is kept under the backup name"
+                    );
+                }
+            }
+            Undo::Dir(d) => {
+                let _ = fs::remove_dir(d);
+            }
+        }
+    }
+}
+
+/// Writes every secret or none. Each file is written atomically ([`write_secret_atomic`]);
+/// on the first failure everything this call did is undone, in reverse order:
+///
+/// * files it created are removed, and so are directories it created (when empty);
+/// * a file that existed before is **never deleted**: before it is replaced, its inode is
+///   kept under a temporary name in the same directory (a hard link, or a copy where linking
+///   is not allowed) and renamed back, so it returns byte-identical (same inode, mode and
+///   owner when linked).
+///
+/// After success the backups are removed.
+pub fn write_all_or_nothing(secrets: &[Secret]) -> Result<(), AttestError> {
+    let mut undo: Vec<Undo> = Vec::new();
+    let step = |s: &Secret, undo: &mut Vec<Undo>| -> Result<(), AttestError> {
+        let dir = parent_dir(&s.path);
+        create_dirs(&dir, undo)?;
+        let existing = match fs::symlink_metadata(&s.path) {
+            Ok(m) if m.is_dir() => {
+                return Err(AttestError::io(
+                    &s.path,
+                    std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
+                ))
+            }
+            Ok(_) => Some(backup(&s.path, &dir)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(AttestError::io(&s.path, e)),
+        };
+        let r = write_in_existing_dir(&s.path, &dir, &s.value);
+        match existing {
+            Some(backup) => undo.push(Undo::Replaced {
+                path: s.path.clone(),
+                backup,
+            }),
+            None if r.is_ok() => undo.push(Undo::Created(s.path.clone())),
+            None => {}
+        }
+        r
+    };
+    for s in secrets {
+        if let Err(e) = step(s, &mut undo) {
+            rollback(undo);
             return Err(e);
         }
-        written.push(&s.path);
+    }
+    for u in undo {
+        if let Undo::Replaced { backup, .. } = u {
+            let _ = fs::remove_file(backup);
+        }
     }
     Ok(())
 }
@@ -199,5 +349,88 @@ mod tests {
         assert!(!tmp.path().join("a").exists());
         let left: Vec<_> = fs::read_dir(tmp.path()).unwrap().flatten().collect();
         assert_eq!(left.len(), 1, "{left:?}");
+    }
+
+    /// A file that existed before the run is restored byte-identical (same inode, mode)
+    /// when a later secret fails; files and directories the run created are gone; no backup
+    /// or temporary file is left.
+    #[test]
+    fn rollback_restores_preexisting_file() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let old = d.join("config");
+        let original: Vec<u8> = (0..=255u8)
+            .chain(b"\n old secret \x00".iter().copied())
+            .collect();
+        fs::write(&old, &original).unwrap();
+        fs::set_permissions(&old, fs::Permissions::from_mode(0o640)).unwrap();
+        let before = fs::metadata(&old).unwrap();
+        let blocker = d.join("blocker");
+        fs::write(&blocker, b"").unwrap();
+        let secrets = [
+            Secret {
+                path: d.join("new"),
+                value: Zeroizing::new(b"n".to_vec()),
+            },
+            Secret {
+                path: old.clone(),
+                value: Zeroizing::new(b"replacement".to_vec()),
+            },
+            Secret {
+                path: d.join("sub/dir/nested"),
+                value: Zeroizing::new(b"x".to_vec()),
+            },
+            Secret {
+                path: blocker.join("fails"),
+                value: Zeroizing::new(b"y".to_vec()),
+            },
+        ];
+        assert!(write_all_or_nothing(&secrets).is_err());
+        assert_eq!(fs::read(&old).unwrap(), original);
+        let after = fs::metadata(&old).unwrap();
+        assert_eq!(after.ino(), before.ino());
+        assert_eq!(after.mode(), before.mode());
+        let mut left: Vec<_> = fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["blocker", "config"]);
+    }
+
+    /// On success the old content is replaced and its backup removed.
+    #[test]
+    fn success_replaces_and_leaves_no_backup() {
+        let tmp = tempfile::tempdir().unwrap();
+        let old = tmp.path().join("config");
+        fs::write(&old, b"old").unwrap();
+        let secrets = [Secret {
+            path: old.clone(),
+            value: Zeroizing::new(b"new".to_vec()),
+        }];
+        write_all_or_nothing(&secrets).unwrap();
+        assert_eq!(fs::read(&old).unwrap(), b"new");
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    /// Where hard links are refused the backup is a copy, restored the same way.
+    #[test]
+    fn copy_backup_restores() {
+        let tmp = tempfile::tempdir().unwrap();
+        let old = tmp.path().join("config");
+        fs::write(&old, b"original bytes").unwrap();
+        fs::set_permissions(&old, fs::Permissions::from_mode(0o640)).unwrap();
+        let copy = backup_inner(&old, tmp.path(), false).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&copy), 0o640);
+        write_secret_atomic(&old, b"new").unwrap();
+        rollback(vec![Undo::Replaced {
+            path: old.clone(),
+            backup: copy,
+        }]);
+        assert_eq!(fs::read(&old).unwrap(), b"original bytes");
+        assert_eq!(mode(&old), 0o640);
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
     }
 }

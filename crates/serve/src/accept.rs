@@ -8,11 +8,57 @@ use std::time::Duration;
 
 use axum::Router;
 use rustix::io::Errno;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{watch, Semaphore};
 
-use crate::conn::Driver;
+use crate::conn::{Driver, UnixPeer};
 use crate::Stopped;
+
+/// A listening socket the accept loop can serve: TCP or a unix-domain socket.
+pub(crate) trait Listen: Send {
+    /// One accepted connection with what is known about its peer.
+    type Conn: Send + 'static;
+    /// Accepts the next connection.
+    fn accept_conn(&self) -> impl Future<Output = std::io::Result<Self::Conn>> + Send + '_;
+    /// Serves one accepted connection to the end.
+    fn drive(
+        driver: Arc<Driver>,
+        conn: Self::Conn,
+        app: Router,
+        stop: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static;
+}
+
+impl Listen for TcpListener {
+    type Conn = (TcpStream, std::net::SocketAddr);
+    fn accept_conn(&self) -> impl Future<Output = std::io::Result<Self::Conn>> + Send + '_ {
+        self.accept()
+    }
+    async fn drive(
+        driver: Arc<Driver>,
+        (tcp, addr): Self::Conn,
+        app: Router,
+        stop: watch::Receiver<bool>,
+    ) {
+        driver.run(tcp, addr, app, stop).await
+    }
+}
+
+impl Listen for UnixListener {
+    type Conn = UnixStream;
+    async fn accept_conn(&self) -> std::io::Result<Self::Conn> {
+        self.accept().await.map(|(s, _)| s)
+    }
+    async fn drive(
+        driver: Arc<Driver>,
+        stream: Self::Conn,
+        app: Router,
+        stop: watch::Receiver<bool>,
+    ) {
+        let peer = UnixPeer::of(&stream);
+        driver.run_unix(stream, peer, app, stop).await
+    }
+}
 
 /// First and longest pause after a failing `accept`.
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
@@ -47,8 +93,8 @@ fn exhaustion(e: &std::io::Error) -> bool {
     )
 }
 
-pub(crate) async fn run(
-    listener: TcpListener,
+pub(crate) async fn run<L: Listen>(
+    listener: L,
     app: Router,
     driver: Arc<Driver>,
     cap: usize,
@@ -68,11 +114,11 @@ pub(crate) async fn run(
                 Err(_) => break 'serve,
             },
         };
-        let (tcp, addr) = loop {
+        let conn = loop {
             let r = tokio::select! {
                 biased;
                 () = &mut shutdown => break 'serve,
-                r = listener.accept() => r,
+                r = listener.accept_conn() => r,
             };
             match r {
                 Ok(x) => {
@@ -101,7 +147,7 @@ pub(crate) async fn run(
         };
         let (driver, app, stop) = (driver.clone(), app.clone(), stop_rx.clone());
         tokio::spawn(async move {
-            driver.run(tcp, addr, app, stop).await;
+            L::drive(driver, conn, app, stop).await;
             drop(permit);
         });
     }

@@ -14,7 +14,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::watch;
 use tokio_rustls_ring::TlsAcceptor;
 
@@ -28,6 +28,43 @@ const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
 /// here, not held across the caller's awaits.
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
+}
+
+/// The peer of a unix-socket connection as the kernel reports it (`SO_PEERCRED`), available
+/// to handlers as `ConnectInfo<UnixPeer>` on [`crate::serve_unix`] servers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnixPeer {
+    /// The peer's user id, when the kernel reported it.
+    pub uid: Option<u32>,
+    /// The peer's group id.
+    pub gid: Option<u32>,
+    /// The peer's process id.
+    pub pid: Option<i32>,
+}
+
+impl UnixPeer {
+    pub(crate) fn of(s: &UnixStream) -> Self {
+        match s.peer_cred() {
+            Ok(c) => Self {
+                uid: Some(c.uid()),
+                gid: Some(c.gid()),
+                pid: c.pid(),
+            },
+            Err(_) => Self::default(),
+        }
+    }
+}
+
+impl std::fmt::Display for UnixPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |v: Option<String>| v.unwrap_or_else(|| "?".into());
+        write!(
+            f,
+            "unix:uid={},pid={}",
+            show(self.uid.map(|u| u.to_string())),
+            show(self.pid.map(|p| p.to_string()))
+        )
+    }
 }
 
 /// Drives accepted connections with one set of limits.
@@ -92,13 +129,26 @@ impl Driver {
         }
     }
 
-    async fn http<I>(&self, io: I, addr: SocketAddr, app: Router, mut stop: watch::Receiver<bool>)
+    /// Serves one accepted unix-socket connection to the end (plain HTTP/1.1, no TLS).
+    pub(crate) async fn run_unix(
+        &self,
+        stream: UnixStream,
+        peer: UnixPeer,
+        app: Router,
+        stop: watch::Receiver<bool>,
+    ) {
+        self.http(stream, peer, app, stop).await
+    }
+
+    async fn http<I, P>(&self, io: I, addr: P, app: Router, mut stop: watch::Receiver<bool>)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        P: Clone + std::fmt::Display + Send + Sync + 'static,
     {
         let io = TokioIo::new(IdleTimeout::new(io, self.idle_timeout));
+        let peer = addr.clone();
         let svc = tower::ServiceExt::map_request(app, move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(addr));
+            req.extensions_mut().insert(ConnectInfo(peer.clone()));
             req
         });
         let conn = self

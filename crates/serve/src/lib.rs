@@ -16,6 +16,10 @@
 //! | slow bodies, slow handlers | [`request_timeout`]: the whole request (body read included) must finish in time, else `408` | set by each server |
 //! | stop | SIGINT or SIGTERM ([`shutdown_signal`]): stop accepting, let in-flight requests finish, close idle connections, give up after a deadline | `drain_timeout` |
 //!
+//! [`serve_unix`] serves a unix-domain socket (bound with [`bind_unix`]: mode, owner, stale
+//! socket removal) with the same limits; handlers see the peer's credentials as
+//! `ConnectInfo<UnixPeer>` instead of `ConnectInfo<SocketAddr>`.
+//!
 //! HTTP/2 is not offered (the KBS protocol and the sidecar API are HTTP/1.1; ALPN says
 //! `http/1.1`).
 //!
@@ -38,6 +42,7 @@ mod fdlimit;
 mod idle;
 mod limits;
 mod signal;
+mod unix;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -45,14 +50,16 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::Router;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 
 #[cfg(feature = "clap")]
 pub use cli::NetArgs;
+pub use conn::UnixPeer;
 pub use fdlimit::{fd_limit, raise_fd_limit, FD_RESERVE};
 pub use idle::IdleTimeout;
 pub use limits::{Limits, LimitsError};
 pub use signal::shutdown_signal;
+pub use unix::{bind_unix, remove_socket, UnixSocketOptions};
 
 /// The TLS server configuration type [`serve`] accepts (rustls with the ring provider, as the
 /// broker builds it).
@@ -75,6 +82,31 @@ pub struct Stopped {
 /// [`std::io::ErrorKind::InvalidInput`]). Accept errors never end the loop.
 pub async fn serve(
     listener: TcpListener,
+    app: Router,
+    tls: Option<Arc<TlsConfig>>,
+    limits: &Limits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<Stopped> {
+    run(listener, app, tls, limits, shutdown).await
+}
+
+/// [`serve`] on a unix-domain socket (plain HTTP/1.1; bind it with [`bind_unix`]): the same
+/// header timeout, size limits, idle timeout, connection cap and drain. Handlers get
+/// `ConnectInfo<UnixPeer>` (the peer's uid, gid and pid). The socket file is not removed when
+/// the server stops (see [`remove_socket`]).
+///
+/// Errors: only a `limits` value that fails [`Limits::validate`].
+pub async fn serve_unix(
+    listener: UnixListener,
+    app: Router,
+    limits: &Limits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<Stopped> {
+    run(listener, app, None, limits, shutdown).await
+}
+
+async fn run<L: accept::Listen>(
+    listener: L,
     app: Router,
     tls: Option<Arc<TlsConfig>>,
     limits: &Limits,
