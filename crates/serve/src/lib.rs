@@ -16,6 +16,11 @@
 //! | slow bodies, slow handlers | [`request_timeout`]: the whole request (body read included) must finish in time, else `408` | set by each server |
 //! | stop | SIGINT or SIGTERM ([`shutdown_signal`]): stop accepting, let in-flight requests finish, close idle connections, give up after a deadline | `drain_timeout` |
 //!
+//! Observability lives here too, so every server and command-line tool behaves the same:
+//! [`log`] (one `--log-format text|json` switch, `REMITS_LOG` level, no colour off a terminal),
+//! [`metrics`] (per-route latency histograms, process metrics, access logs via [`observe`]) and
+//! [`stdout`] (printing that exits quietly on a closed pipe).
+//!
 //! HTTP/2 is not offered (the KBS protocol and the sidecar API are HTTP/1.1; ALPN says
 //! `http/1.1`).
 //!
@@ -37,7 +42,10 @@ mod conn;
 mod fdlimit;
 mod idle;
 mod limits;
+pub mod log;
+pub mod metrics;
 mod signal;
+pub mod stdout;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -52,6 +60,10 @@ pub use cli::NetArgs;
 pub use fdlimit::{fd_limit, raise_fd_limit, FD_RESERVE};
 pub use idle::IdleTimeout;
 pub use limits::{Limits, LimitsError};
+#[cfg(feature = "clap")]
+pub use log::LogArgs;
+pub use log::{init_logging, LogFormat};
+pub use metrics::{observe, HttpMetrics};
 pub use signal::shutdown_signal;
 
 /// The TLS server configuration type [`serve`] accepts (rustls with the ring provider, as the
