@@ -1,6 +1,5 @@
 //! The commands' flows: evidence, get-resource and run (attest → write secrets → exec).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -55,11 +55,14 @@ impl Series {
 /// `(endpoint, method, status)`.
 type Key = (String, &'static str, u16);
 
+/// Series by endpoint, then by `(method, status)` (looked up without allocating).
+type SeriesMap = HashMap<String, HashMap<(&'static str, u16), Arc<Series>>>;
+
 /// Request metrics of one server: `remits_http_requests_total` and
 /// `remits_http_request_duration_seconds`, labelled `endpoint`, `method`, `status`.
 #[derive(Debug, Default)]
 pub struct HttpMetrics {
-    series: RwLock<HashMap<Key, Arc<Series>>>,
+    series: RwLock<SeriesMap>,
 }
 
 /// The `method` label: standard methods by name, anything else `other`.
@@ -111,14 +114,18 @@ impl HttpMetrics {
     /// Records one request.
     pub fn observe(&self, endpoint: &str, method: &Method, status: u16, took: Duration) {
         let m = method_label(method);
-        let found = self.series.read().ok().and_then(|map| {
-            map.get(&(endpoint.to_string(), m, status)).cloned()
-        });
+        let found = self
+            .series
+            .read()
+            .ok()
+            .and_then(|map| map.get(endpoint)?.get(&(m, status)).cloned());
         let series = match found {
             Some(s) => s,
             None => match self.series.write() {
                 Ok(mut map) => map
-                    .entry((endpoint.to_string(), m, status))
+                    .entry(endpoint.to_string())
+                    .or_default()
+                    .entry((m, status))
                     .or_default()
                     .clone(),
                 Err(_) => return,
@@ -130,7 +137,13 @@ impl HttpMetrics {
     /// Appends the request counter and the latency histogram in text format.
     pub fn render(&self, out: &mut String) {
         let mut rows: Vec<(Key, Arc<Series>)> = match self.series.read() {
-            Ok(map) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Ok(map) => map
+                .iter()
+                .flat_map(|(ep, by)| {
+                    by.iter()
+                        .map(move |((m, st), v)| ((ep.clone(), *m, *st), v.clone()))
+                })
+                .collect(),
             Err(_) => Vec::new(),
         };
         rows.sort_by(|a, b| a.0.cmp(&b.0));
@@ -277,10 +290,7 @@ fn boot_time() -> Option<f64> {
 async fn record(State(m): State<Arc<HttpMetrics>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let endpoint = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
+    let endpoint = req.extensions().get::<MatchedPath>().cloned();
     let client = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -288,12 +298,12 @@ async fn record(State(m): State<Arc<HttpMetrics>>, req: Request, next: Next) -> 
     let resp = next.run(req).await;
     let took = started.elapsed();
     let status = resp.status().as_u16();
-    let route = endpoint.as_deref().unwrap_or(UNMATCHED);
+    let route = endpoint.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
     m.observe(route, &method, status, took);
     tracing::info!(
         target: "remits::access",
         method = %method,
-        route,
+        route = %route,
         status,
         duration_ms = took.as_secs_f64() * 1e3,
         client = %client.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
