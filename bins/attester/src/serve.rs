@@ -85,10 +85,7 @@ pub(crate) async fn serve(
         .route("/cdh/resource/{repo}/{ty}/{tag}", get(resource))
         .with_state(st);
     // Access log (method, route, status, duration, client) for every answer, timeouts included.
-    let app = remits_serve::observe(
-        remits_serve::request_timeout(app, timeout),
-        Arc::default(),
-    );
+    let app = remits_serve::observe(remits_serve::request_timeout(app, timeout), Arc::default());
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Failure::usage(format!("listen {listen}: {e}")))?;

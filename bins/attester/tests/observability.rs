@@ -22,7 +22,10 @@ fn closed_stdout_exits_quietly() {
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
     assert_eq!(out.status.code(), Some(141), "{out:?}");
 }
 
@@ -55,7 +58,10 @@ fn serve_access_log_is_json_with_client() {
     let _ = child.kill();
     let _ = child.wait();
     let logs = std::fs::read_to_string(&log).unwrap();
-    assert!(!logs.as_bytes().contains(&0x1b), "ANSI escape in a piped log");
+    assert!(
+        !logs.as_bytes().contains(&0x1b),
+        "ANSI escape in a piped log"
+    );
     let access: Vec<Value> = logs
         .lines()
         .filter(|l| l.trim_start().starts_with('{'))
@@ -64,7 +70,10 @@ fn serve_access_log_is_json_with_client() {
         .collect();
     assert_eq!(access.len(), 1, "{logs}");
     let f = &access[0]["fields"];
-    assert!(f["client"].as_str().unwrap().starts_with("127.0.0.1:"), "{f}");
+    assert!(
+        f["client"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{f}"
+    );
     assert_eq!(f["route"], "unmatched", "{f}");
     assert_eq!(f["status"], status, "{f}");
 }

@@ -114,9 +114,14 @@ fn parse_metrics(text: &str) -> (BTreeMap<String, String>, Vec<Sample>) {
             );
             continue;
         }
-        assert!(!line.starts_with('#') && !line.is_empty(), "odd line {line:?}");
+        assert!(
+            !line.starts_with('#') && !line.is_empty(),
+            "odd line {line:?}"
+        );
         let (series, value) = line.rsplit_once(' ').unwrap();
-        let value: f64 = value.parse().unwrap_or_else(|_| panic!("value in {line:?}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("value in {line:?}"));
         let (name, labels) = match series.split_once('{') {
             None => (series.to_string(), BTreeMap::new()),
             Some((n, l)) => {
@@ -142,7 +147,10 @@ fn parse_metrics(text: &str) -> (BTreeMap<String, String>, Vec<Sample>) {
             .get(&family)
             .unwrap_or_else(|| panic!("sample {name} without TYPE"));
         if kind == "counter" {
-            assert!(name.ends_with("_total"), "counter {name} must end in _total");
+            assert!(
+                name.ends_with("_total"),
+                "counter {name} must end in _total"
+            );
         }
         samples.push(Sample {
             name,
@@ -170,7 +178,10 @@ fn check_histograms(types: &BTreeMap<String, String>, samples: &[Sample]) -> usi
     let mut checked = 0;
     for (family, _) in types.iter().filter(|(_, t)| *t == "histogram") {
         let mut series: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
-        for s in samples.iter().filter(|s| s.name == format!("{family}_bucket")) {
+        for s in samples
+            .iter()
+            .filter(|s| s.name == format!("{family}_bucket"))
+        {
             let mut key: Vec<_> = s.labels.clone().into_iter().collect();
             key.retain(|(k, _)| k != "le");
             let le = s.labels["le"].as_str();
@@ -218,7 +229,12 @@ async fn metrics_and_json_access_logs_after_handshakes() {
     let out = admin(
         &b.url,
         &key,
-        &["put-resource", "default/key/1", "--file", f.to_str().unwrap()],
+        &[
+            "put-resource",
+            "default/key/1",
+            "--file",
+            f.to_str().unwrap(),
+        ],
     );
     assert!(out.status.success(), "{out:?}");
 
@@ -253,8 +269,16 @@ async fn metrics_and_json_access_logs_after_handshakes() {
         ("/kbs/v0/attest", "POST"),
         ("/kbs/v0/resource/{*path}", "GET"),
     ] {
-        let l = [("endpoint", endpoint), ("method", method), ("status", "200")];
-        assert_eq!(value(&samples, &format!("{h}_count"), &l), Some(n), "{text}");
+        let l = [
+            ("endpoint", endpoint),
+            ("method", method),
+            ("status", "200"),
+        ];
+        assert_eq!(
+            value(&samples, &format!("{h}_count"), &l),
+            Some(n),
+            "{text}"
+        );
         assert_eq!(
             value(&samples, "remits_http_requests_total", &l),
             Some(n),
@@ -267,12 +291,23 @@ async fn metrics_and_json_access_logs_after_handshakes() {
         ("status", "200"),
     ];
     assert_eq!(value(&samples, &format!("{h}_count"), &l), Some(1.0));
-    let l = [("endpoint", "unmatched"), ("method", "GET"), ("status", "404")];
-    assert_eq!(value(&samples, &format!("{h}_count"), &l), Some(2.0), "{text}");
+    let l = [
+        ("endpoint", "unmatched"),
+        ("method", "GET"),
+        ("status", "404"),
+    ];
+    assert_eq!(
+        value(&samples, &format!("{h}_count"), &l),
+        Some(2.0),
+        "{text}"
+    );
     assert!(check_histograms(&types, &samples) >= 5);
 
     assert_eq!(value(&samples, "kbs_auth_total", &[]), Some(n));
-    assert_eq!(value(&samples, "kbs_attest_total", &[("result", "ok")]), Some(n));
+    assert_eq!(
+        value(&samples, "kbs_attest_total", &[("result", "ok")]),
+        Some(n)
+    );
     assert_eq!(
         value(&samples, "kbs_resource_total", &[("outcome", "released")]),
         Some(n)
@@ -292,7 +327,10 @@ async fn metrics_and_json_access_logs_after_handshakes() {
         .unwrap()
         .as_secs_f64();
     let start = value(&samples, "process_start_time_seconds", &[]).unwrap();
-    assert!(start <= now + 1.0 && start > now - 600.0, "start {start} now {now}");
+    assert!(
+        start <= now + 1.0 && start > now - 600.0,
+        "start {start} now {now}"
+    );
     let rss = value(&samples, "process_resident_memory_bytes", &[]).unwrap();
     assert!(rss > 1e6 && rss < 1e9, "rss {rss}");
     let fds = value(&samples, "process_open_fds", &[]).unwrap();
@@ -305,7 +343,9 @@ async fn metrics_and_json_access_logs_after_handshakes() {
     let secret_file = tmp.path().join("id_ed25519");
     std::fs::write(
         &secret_file,
-        format!("-----BEGIN OPENSSH PRIVATE KEY-----\n{SECRET}\n-----END OPENSSH PRIVATE KEY-----\n"),
+        format!(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n{SECRET}\n-----END OPENSSH PRIVATE KEY-----\n"
+        ),
     )
     .unwrap();
     let out = admin(
@@ -331,13 +371,22 @@ async fn metrics_and_json_access_logs_after_handshakes() {
             let client = f["client"].as_str().unwrap();
             assert!(client.starts_with("127.0.0.1:"), "{line}");
             assert!(f["route"].is_string() && f["method"].is_string(), "{line}");
-            assert!(f["status"].is_u64() && f["duration_ms"].is_number(), "{line}");
-            assert!(!line.contains("zz-attacker-path"), "raw path logged: {line}");
+            assert!(
+                f["status"].is_u64() && f["duration_ms"].is_number(),
+                "{line}"
+            );
+            assert!(
+                !line.contains("zz-attacker-path"),
+                "raw path logged: {line}"
+            );
             access += 1;
         }
     }
     // Admin put + policy, 3 per handshake, 2 unmatched, /metrics.
-    assert!(access >= 3 * HANDSHAKES + 4, "{access} access lines:\n{logs}");
+    assert!(
+        access >= 3 * HANDSHAKES + 4,
+        "{access} access lines:\n{logs}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -362,7 +411,10 @@ async fn text_logs_have_no_colour_when_piped() {
         .unwrap_or_else(|| panic!("no access line: {logs}"));
     assert!(!line.trim_start().starts_with('{'), "{line}");
     assert!(line.contains("client=127.0.0.1:"), "{line}");
-    assert!(line.contains("route=/healthz") && line.contains("status=200"), "{line}");
+    assert!(
+        line.contains("route=/healthz") && line.contains("status=200"),
+        "{line}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -385,7 +437,10 @@ async fn closed_stdout_exits_quietly() {
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
     assert_eq!(out.status.code(), Some(141), "{out:?}");
 }
 
@@ -399,7 +454,10 @@ fn secret_config_file_is_not_echoed() {
             format!("-----BEGIN PRIVATE KEY-----\n{SECRET}\n-----END PRIVATE KEY-----\n"),
         ),
         // TOML, with the secret as a value of the wrong type and as an unknown key.
-        ("a.toml", format!("listen = \"127.0.0.1:1\"\nsession_ttl = \"{SECRET}\"\n")),
+        (
+            "a.toml",
+            format!("listen = \"127.0.0.1:1\"\nsession_ttl = \"{SECRET}\"\n"),
+        ),
         ("b.toml", format!("{SECRET} = 1\n")),
         ("c.toml", format!("[storage]\nbackend = \"{SECRET}\"\n")),
     ] {
@@ -414,8 +472,14 @@ fn secret_config_file_is_not_echoed() {
         assert_eq!(out.status.code(), Some(2), "{name}: {out:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(!err.contains(SECRET) && !stdout.contains(SECRET), "{name}: {err}");
-        assert!(err.contains(&p.display().to_string()), "{name}: path named: {err}");
+        assert!(
+            !err.contains(SECRET) && !stdout.contains(SECRET),
+            "{name}: {err}"
+        );
+        assert!(
+            err.contains(&p.display().to_string()),
+            "{name}: path named: {err}"
+        );
         assert!(err.contains("line "), "{name}: position given: {err}");
     }
 }

@@ -10,7 +10,16 @@ fn closed_stdout_exits_quietly() {
     };
     let ovmf = dir.join("ovmf_AmdSev_suffix.bin");
     let mut child = Command::new(env!("CARGO_BIN_EXE_remits-measure"))
-        .args(["snp", "--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC-v4", "--ovmf"])
+        .args([
+            "snp",
+            "--mode",
+            "snp",
+            "--vcpus",
+            "1",
+            "--vcpu-type",
+            "EPYC-v4",
+            "--ovmf",
+        ])
         .arg(&ovmf)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -19,6 +28,9 @@ fn closed_stdout_exits_quietly() {
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
     assert_eq!(out.status.code(), Some(141), "{out:?}");
 }

@@ -499,8 +499,9 @@ pub(crate) fn serve(a: ServeArgs) -> ExitCode {
     let cfg = match &a.config {
         Some(p) => match read_limited(p, "--config")
             .and_then(|b| String::from_utf8(b).map_err(|_| "--config: not UTF-8".to_string()))
-            .and_then(|t| ServiceConfig::from_toml(&t).map_err(|e| format!("--config: {e}")))
-        {
+            .and_then(|t| {
+                ServiceConfig::from_toml(&t).map_err(|e| format!("--config {}: {e}", p.display()))
+            }) {
             Ok(c) => c,
             Err(e) => return exit::usage(e),
         },

@@ -30,15 +30,15 @@ pub fn reason(msg: &str) -> String {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or("");
-    let keep_ticks_from = if line.starts_with("missing field") || line.starts_with("duplicate field")
-    {
-        0
-    } else {
-        line.char_indices()
-            .map(|(i, _)| i)
-            .find(|&i| expected_word_at(line, i))
-            .unwrap_or(line.len())
-    };
+    let keep_ticks_from =
+        if line.starts_with("missing field") || line.starts_with("duplicate field") {
+            0
+        } else {
+            line.char_indices()
+                .map(|(i, _)| i)
+                .find(|&i| expected_word_at(line, i))
+                .unwrap_or(line.len())
+        };
     let mut out = String::with_capacity(line.len());
     let mut quote: Option<char> = None;
     for (i, c) in line.char_indices() {
@@ -143,7 +143,10 @@ mod tests {
         assert!(m.contains("missing field `port`"), "{m}");
         let e = serde_json::from_str::<C>(&format!("{{\"port\": \"{SECRET}\"}}")).unwrap_err();
         let m = json(&e);
-        assert!(!m.contains(SECRET) && m.starts_with("line 1, column"), "{m}");
+        assert!(
+            !m.contains(SECRET) && m.starts_with("line 1, column"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -183,7 +183,11 @@ impl HttpMetrics {
                 let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cum}");
             }
             // `+Inf` is the count itself (slower requests fall in no finite bucket).
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", count.max(&cum));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels},le=\"+Inf\"}} {}",
+                count.max(&cum)
+            );
             let _ = writeln!(out, "{name}_sum{{{labels}}} {}", *sum as f64 / 1e9);
             let _ = writeln!(out, "{name}_count{{{labels}}} {}", count.max(&cum));
         }
@@ -335,11 +339,19 @@ mod tests {
         }
         let mut o = String::new();
         m.render(&mut o);
-        assert!(o.contains("remits_http_requests_total{endpoint=\"/a/{x}\",method=\"GET\",status=\"200\"} 5"), "{o}");
+        assert!(
+            o.contains(
+                "remits_http_requests_total{endpoint=\"/a/{x}\",method=\"GET\",status=\"200\"} 5"
+            ),
+            "{o}"
+        );
         assert!(o.contains("le=\"0.005\"} 3"), "{o}");
         assert!(o.contains("le=\"10\"} 4"), "{o}");
         assert!(o.contains("le=\"+Inf\"} 5"), "{o}");
-        assert!(o.contains("_count{endpoint=\"/a/{x}\",method=\"GET\",status=\"200\"} 5"), "{o}");
+        assert!(
+            o.contains("_count{endpoint=\"/a/{x}\",method=\"GET\",status=\"200\"} 5"),
+            "{o}"
+        );
     }
 
     #[test]

@@ -183,9 +183,19 @@ impl Metrics {
         use std::fmt::Write as _;
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut o = String::with_capacity(8 << 10);
-        write_header(&mut o, "kbs_auth_total", "counter", "Challenges issued (/auth requests).");
+        write_header(
+            &mut o,
+            "kbs_auth_total",
+            "counter",
+            "Challenges issued (/auth requests).",
+        );
         let _ = writeln!(o, "kbs_auth_total {}", g(&self.auth_total));
-        write_header(&mut o, "kbs_attest_total", "counter", "Attestations (/attest) by result.");
+        write_header(
+            &mut o,
+            "kbs_attest_total",
+            "counter",
+            "Attestations (/attest) by result.",
+        );
         for (label, c) in [("ok", &self.attest_ok), ("refused", &self.attest_failed)] {
             let _ = writeln!(o, "kbs_attest_total{{result=\"{label}\"}} {}", g(c));
         }
@@ -204,8 +214,16 @@ impl Metrics {
         ] {
             let _ = writeln!(o, "kbs_resource_total{{outcome=\"{label}\"}} {}", g(c));
         }
-        write_header(&mut o, "kbs_admin_total", "counter", "Admin requests by outcome.");
-        for (label, c) in [("applied", &self.admin_ok), ("refused", &self.admin_refused)] {
+        write_header(
+            &mut o,
+            "kbs_admin_total",
+            "counter",
+            "Admin requests by outcome.",
+        );
+        for (label, c) in [
+            ("applied", &self.admin_ok),
+            ("refused", &self.admin_refused),
+        ] {
             let _ = writeln!(o, "kbs_admin_total{{outcome=\"{label}\"}} {}", g(c));
         }
         write_header(
