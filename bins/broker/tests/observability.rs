@@ -173,11 +173,14 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64>
         .map(|s| s.value)
 }
 
+/// A series' labels without `le`, sorted.
+type Labels = Vec<(String, String)>;
+
 /// Every histogram series: buckets non-decreasing in `le`, `+Inf` == `_count`, `_sum` >= 0.
 fn check_histograms(types: &BTreeMap<String, String>, samples: &[Sample]) -> usize {
     let mut checked = 0;
     for (family, _) in types.iter().filter(|(_, t)| *t == "histogram") {
-        let mut series: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        let mut series: BTreeMap<Labels, Vec<(f64, f64)>> = BTreeMap::new();
         for s in samples
             .iter()
             .filter(|s| s.name == format!("{family}_bucket"))
