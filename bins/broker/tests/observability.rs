@@ -461,7 +461,7 @@ fn secret_config_file_is_not_echoed() {
             "a.toml",
             format!("listen = \"127.0.0.1:1\"\nsession_ttl = \"{SECRET}\"\n"),
         ),
-        ("b.toml", format!("{SECRET} = 1\n")),
+        ("b.toml", format!("password = \"{SECRET}\"\n")),
         ("c.toml", format!("[storage]\nbackend = \"{SECRET}\"\n")),
     ] {
         let p = tmp.path().join(name);

@@ -22,23 +22,25 @@ fn expected_word_at(msg: &str, i: usize) -> bool {
 /// One line of reason, without anything of the input: the first line of `msg`, with every
 /// `"…"`-quoted fragment redacted, and every `` `…` ``-quoted fragment before the first
 /// "expected"/"expecting" redacted too (serde and TOML put the found input there and the
-/// schema's names after it). `missing field` and `duplicate field` name schema fields and
-/// stay. At most 200 characters.
+/// schema's names after it). `missing field`, `duplicate field` and `unknown field` name
+/// keys, not values, and stay (a misspelt key must be findable). At most 200 characters.
 pub fn reason(msg: &str) -> String {
     let line = msg
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or("");
-    let keep_ticks_from =
-        if line.starts_with("missing field") || line.starts_with("duplicate field") {
-            0
-        } else {
-            line.char_indices()
-                .map(|(i, _)| i)
-                .find(|&i| expected_word_at(line, i))
-                .unwrap_or(line.len())
-        };
+    let keep_ticks_from = if ["missing field", "duplicate field", "unknown field"]
+        .iter()
+        .any(|p| line.starts_with(p))
+    {
+        0
+    } else {
+        line.char_indices()
+            .map(|(i, _)| i)
+            .find(|&i| expected_word_at(line, i))
+            .unwrap_or(line.len())
+    };
     let mut out = String::with_capacity(line.len());
     let mut quote: Option<char> = None;
     for (i, c) in line.char_indices() {
@@ -135,10 +137,13 @@ mod tests {
         let m = toml(&e, &text);
         assert!(!m.contains(SECRET), "{m}");
         assert!(m.contains("invalid type"), "{m}");
-        let text = format!("{SECRET} = 1\n");
+        let text = format!("password = \"{SECRET}\"\n");
         let m = toml(&toml::from_str::<C>(&text).unwrap_err(), &text);
         assert!(!m.contains(SECRET), "{m}");
-        assert!(m.contains("`port`"), "expected names stay: {m}");
+        assert!(
+            m.contains("`password`") && m.contains("`port`"),
+            "names stay: {m}"
+        );
         let m = toml(&toml::from_str::<C>("").unwrap_err(), "");
         assert!(m.contains("missing field `port`"), "{m}");
         let e = serde_json::from_str::<C>(&format!("{{\"port\": \"{SECRET}\"}}")).unwrap_err();
