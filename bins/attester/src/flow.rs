@@ -1,6 +1,5 @@
 //! The commands' flows: evidence, get-resource and run (attest → write secrets → exec).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -85,7 +84,7 @@ pub(crate) fn evidence(
         .evidence(&nonce)
         .map_err(|e| Failure::usage(format!("evidence: {e}")))?;
     let text = serde_json::to_string_pretty(&ev).map_err(|e| Failure::usage(e.to_string()))?;
-    println!("{text}");
+    remits_serve::outln!("{text}");
     Ok(())
 }
 
@@ -163,10 +162,9 @@ pub(crate) async fn get_resource(
     let a = attester(tee, opts)?;
     let mut v = fetch_all(a.as_ref(), broker, &[path], net).await?;
     let value = v.pop().ok_or_else(|| Failure::usage("no value"))?;
-    let mut out = std::io::stdout().lock();
-    out.write_all(&value)
-        .and_then(|_| out.flush())
-        .map_err(|e| Failure::usage(format!("stdout: {e}")))
+    // A closed stdout ends the process quietly (status 141); another write error, status 2.
+    remits_serve::stdout::write_bytes(&value);
+    Ok(())
 }
 
 /// `<repo>/<type>/<tag>=<path>`.

@@ -22,6 +22,8 @@ use remits_attest::tpm::{Bank, TpmConfig};
 struct Cli {
     #[command(flatten)]
     common: Common,
+    #[command(flatten)]
+    log: remits_serve::LogArgs,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -169,11 +171,13 @@ impl Common {
 }
 
 fn main() -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("REMITS_LOG"))
-        .try_init();
     let cli = Cli::parse();
+    // The sidecar API logs its requests at info; the one-shot commands only warnings.
+    cli.log.init(if matches!(cli.cmd, Cmd::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    });
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

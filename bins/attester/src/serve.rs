@@ -410,7 +410,10 @@ pub(crate) async fn serve(
             };
             let listener = remits_serve::bind_unix(&path, &sock)
                 .map_err(|e| Failure::usage(format!("--listen {listen}: {e}")))?;
-            let app = remits_serve::request_timeout(app, timeout);
+            // Access log (method, route, status, duration, client) for every answer, refusals
+            // and timeouts included.
+            let app =
+                remits_serve::observe(remits_serve::request_timeout(app, timeout), Arc::default());
             eprintln!(
                 "remits-attester: serving /cdh/resource on unix:{} (mode {:o})",
                 path.display(),
@@ -440,7 +443,10 @@ pub(crate) async fn serve(
             write_token_file(&token_file, &token, token_owner)?;
             let g = Arc::new(Gate { hosts, token });
             let app = app.layer(axum::middleware::from_fn_with_state(g, gate));
-            let app = remits_serve::request_timeout(app, timeout);
+            // Access log (method, route, status, duration, client) for every answer, refusals
+            // and timeouts included.
+            let app =
+                remits_serve::observe(remits_serve::request_timeout(app, timeout), Arc::default());
             eprintln!(
                 "remits-attester: bearer token in {} (Authorization: Bearer <token>)",
                 token_file.display()

@@ -146,7 +146,8 @@ pub(crate) fn prepare(dir: &Path, listen: SocketAddr) -> anyhow::Result<Prepared
 /// Tells the developer what was set up and how to use it.
 pub(crate) fn print_usage(dir: &Path, url: &str) {
     let d = dir.display();
-    println!(
+    // Best effort: the broker keeps serving when nobody reads stdout.
+    remits_serve::stdout::announce(format_args!(
         "remits-broker DEVELOPMENT MODE (not for production)\n\
          \x20 listening:        {url}\n\
          \x20 data directory:   {d} (embedded store in {d}/store, KEK {d}/kek, rollback marks {d}/rollback-marks)\n\
@@ -157,6 +158,6 @@ pub(crate) fn print_usage(dir: &Path, url: &str) {
          try:\n\
          \x20 echo -n s3cret > /tmp/s && remits-broker admin --broker {url} --key {d}/admin-key.pem put-resource default/key/1 --file /tmp/s\n\
          \x20 remits-attester get-resource --broker {url} --path default/key/1 --tee sample\n\
-         \x20 remits-broker bench --broker {url} --tee sim-snp --sim-dir {d}/sim --concurrency 64 --handshakes 2000 --path default/key/1"
-    );
+         \x20 remits-broker bench --broker {url} --tee sim-snp --sim-dir {d}/sim --concurrency 64 --handshakes 2000 --path default/key/1\n"
+    ));
 }

@@ -35,6 +35,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    #[command(flatten)]
+    log: remits_serve::LogArgs,
 }
 
 #[derive(Subcommand)]
@@ -161,14 +163,7 @@ pub(crate) enum BenchTee {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .json()
-        .init();
+    cli.log.init("info");
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -247,7 +242,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     admin.register_reference_values(read(&file)?).await?
                 }
             }
-            println!("ok");
+            remits_serve::outln!("ok");
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Keygen { kind, out, public } => {
@@ -273,7 +268,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ca,
             })
             .await?;
-            println!("{report}");
+            remits_serve::outln!("{report}");
             Ok(if report.errors == 0 {
                 ExitCode::SUCCESS
             } else {

@@ -76,8 +76,8 @@ pub(crate) fn run_image(a: ImageArgs) -> ExitCode {
     };
     let (json, m) = m;
     let written = if a.output.as_os_str() == "-" {
-        use std::io::Write as _;
-        std::io::stdout().write_all(&json)
+        remits_serve::stdout::write_bytes(&json);
+        Ok(())
     } else {
         std::fs::write(&a.output, &json)
     };
@@ -119,7 +119,7 @@ pub(crate) fn run_verify(a: VerifyArgs) -> ExitCode {
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>();
-            println!("OK: signature valid ({}), enclave_id {hex}", key.alg());
+            remits_serve::outln!("OK: signature valid ({}), enclave_id {hex}", key.alg());
             ExitCode::SUCCESS
         }
         Err(e) => fail("verify", &e),

@@ -14,6 +14,8 @@ mod snp;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: remits_serve::LogArgs,
 }
 
 #[derive(Subcommand)]
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    cli.log.init("warn");
     match cli.command {
         Command::Snp(a) => snp::run(*a),
         Command::Image(a) => image::run_image(a),

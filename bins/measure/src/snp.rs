@@ -168,7 +168,7 @@ pub(crate) fn run(a: Args) -> ExitCode {
         // sev-snp-measure prints this one in hex whatever --output-format says.
         return match launch::snp_ovmf_hash(&ovmf_file) {
             Ok(h) => {
-                println!("{}", launch::Measurement::Sha384(h));
+                remits_serve::outln!("{}", launch::Measurement::Sha384(h));
                 ExitCode::SUCCESS
             }
             Err(e) => failure(&e),
@@ -297,9 +297,9 @@ pub(crate) fn run(a: Args) -> ExitCode {
         m.to_string()
     };
     if a.verbose {
-        println!("Calculated {} guest measurement: {text}", mode.name());
+        remits_serve::outln!("Calculated {} guest measurement: {text}", mode.name());
     } else {
-        println!("{text}");
+        remits_serve::outln!("{text}");
     }
     ExitCode::SUCCESS
 }

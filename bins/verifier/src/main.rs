@@ -20,6 +20,8 @@ mod verify;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: remits_serve::LogArgs,
 }
 
 #[derive(Subcommand)]
@@ -59,6 +61,12 @@ fn main() -> ExitCode {
             };
         }
     };
+    // The service logs its requests at info; the one-shot commands only warnings.
+    let level = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    cli.log.init(level);
     match cli.command {
         Command::Snp(a) => snp::run(a),
         Command::TpmQuote(a) => tpm::run_quote(a),

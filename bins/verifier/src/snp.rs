@@ -210,7 +210,7 @@ fn run_inner(a: Args) -> Result<String, Fail> {
 pub(crate) fn run(a: Args) -> ExitCode {
     match run_inner(a) {
         Ok(out) => {
-            println!("{out}");
+            remits_serve::outln!("{out}");
             exit::OK
         }
         Err(Fail::Usage(m)) => exit::usage(m),

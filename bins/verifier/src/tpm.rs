@@ -93,7 +93,7 @@ impl From<remits_tpm::Error> for Fail {
 fn finish(r: Result<String, Fail>) -> ExitCode {
     match r {
         Ok(out) => {
-            println!("{out}");
+            remits_serve::outln!("{out}");
             exit::OK
         }
         Err(Fail::Usage(m)) => exit::usage(m),

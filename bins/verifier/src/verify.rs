@@ -243,23 +243,23 @@ fn print_result(a: &Args, r: &Attested) {
             "annotated_evidence": tee_claims,
             "token": r.token,
         });
-        println!(
+        remits_serve::outln!(
             "{}",
             serde_json::to_string_pretty(&out).unwrap_or_else(|_| out.to_string())
         );
         return;
     }
-    println!("tee:          {}", a.tee);
-    println!("status:       {}", r.status);
-    println!("report data:  {rd_note}");
-    println!("init-data:    {id_note}");
+    remits_serve::outln!("tee:          {}", a.tee);
+    remits_serve::outln!("status:       {}", r.status);
+    remits_serve::outln!("report data:  {rd_note}");
+    remits_serve::outln!("init-data:    {id_note}");
     if a.explain {
-        print!("{}", r.explanation);
+        remits_serve::out!("{}", r.explanation);
     } else {
-        println!("policy:       {}", r.explanation.policy_id);
-        println!("summary:      {}", r.explanation.summary());
+        remits_serve::outln!("policy:       {}", r.explanation.policy_id);
+        remits_serve::outln!("summary:      {}", r.explanation.summary());
     }
-    println!("token:        {}", r.token);
+    remits_serve::outln!("token:        {}", r.token);
 }
 
 fn print_error(a: &Args, e: &Error) {
@@ -270,7 +270,7 @@ fn print_error(a: &Args, e: &Error) {
             "affirming": false,
             "error": e.to_string(),
         });
-        println!("{out}");
+        remits_serve::outln!("{out}");
     }
 }
 
@@ -381,7 +381,7 @@ impl From<Error> for ApiError {
             | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let msg = if code == StatusCode::INTERNAL_SERVER_ERROR {
-            eprintln!("remits-verifier: internal error: {e}");
+            tracing::error!(error = %e, "internal error");
             "internal error".to_string()
         } else {
             e.to_string()
@@ -398,6 +398,8 @@ impl From<Error> for ApiError {
 struct AppState {
     svc: Arc<AttestationService>,
     timeout: Duration,
+    /// Requests by route, method and status (`/metrics`).
+    http: Arc<remits_serve::HttpMetrics>,
 }
 
 fn decode_evidence(v: Value) -> Result<Value, ApiError> {
@@ -463,25 +465,43 @@ async fn jwks(State(st): State<AppState>) -> Json<Value> {
     Json(json!({"keys": [jwk], "issuer": st.svc.issuer()}))
 }
 
+/// `GET /metrics`: request counters and latency histograms, process metrics.
+async fn metrics(State(st): State<AppState>) -> Response {
+    let mut o = String::with_capacity(4 << 10);
+    st.http.render(&mut o);
+    remits_serve::metrics::render_process(&mut o);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            remits_serve::metrics::CONTENT_TYPE,
+        )],
+        o,
+    )
+        .into_response()
+}
+
 fn router(st: AppState, max_body: usize) -> Router {
     let timeout = st.timeout;
+    let http = st.http.clone();
     let app = Router::new()
         .route("/attestation", post(attestation))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/health", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(st);
     // The whole request, body read included, within the time limit (the appraisal has its own
-    // deadline inside the handler, answered 503).
-    remits_serve::request_timeout(app, timeout)
+    // deadline inside the handler, answered 503); outermost, every answer counted and logged.
+    remits_serve::observe(remits_serve::request_timeout(app, timeout), http)
 }
 
 pub(crate) fn serve(a: ServeArgs) -> ExitCode {
     let cfg = match &a.config {
         Some(p) => match read_limited(p, "--config")
             .and_then(|b| String::from_utf8(b).map_err(|_| "--config: not UTF-8".to_string()))
-            .and_then(|t| ServiceConfig::from_toml(&t).map_err(|e| format!("--config: {e}")))
-        {
+            .and_then(|t| {
+                ServiceConfig::from_toml(&t).map_err(|e| format!("--config {}: {e}", p.display()))
+            }) {
             Ok(c) => c,
             Err(e) => return exit::usage(e),
         },
@@ -508,12 +528,14 @@ pub(crate) fn serve(a: ServeArgs) -> ExitCode {
         let st = AppState {
             svc: Arc::new(svc),
             timeout: Duration::from_secs(a.timeout_secs),
+            http: Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind(a.listen)
             .await
             .map_err(|e| format!("--listen {}: {e}", a.listen))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        println!("listening on {local}");
+        remits_serve::stdout::announce(format_args!("listening on {local}\n"));
+        tracing::info!(listen = %local, "remits-verifier serving");
         let app = router(st, a.max_body_bytes);
         remits_serve::raise_fd_limit();
         remits_serve::serve(

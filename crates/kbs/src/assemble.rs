@@ -107,13 +107,16 @@ pub async fn assemble(
             ..opts.clone()
         })),
     };
+    // Store failures are counted for /metrics (`remits_store_errors_total{op}`).
+    let metrics = Metrics::default();
+    let store = metrics.metered(store);
     let place = cfg.storage.sessions.unwrap_or(match cfg.storage.backend {
         Backend::Postgres => SessionPlace::Store,
         _ => SessionPlace::Memory,
     });
     let sessions: Arc<dyn Store> = match place {
         SessionPlace::Store => store.clone(),
-        SessionPlace::Memory => Arc::new(MemoryStore::with_options(opts)),
+        SessionPlace::Memory => metrics.metered(Arc::new(MemoryStore::with_options(opts))),
     };
     let mut keys = Vec::new();
     for k in &cfg.admin.keys {
@@ -155,7 +158,7 @@ pub async fn assemble(
             secure_cookie: tls.is_some(),
             max_pending_sessions: cfg.max_pending_sessions,
         },
-        metrics: Metrics::default(),
+        metrics,
         pending: PendingChallenges::new(cfg.max_pending_sessions),
     });
     let gc = sessions;

@@ -326,7 +326,15 @@ impl BrokerConfig {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        let cfg: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        // Position and reason only: the file may be a secret given here by mistake, and TOML's
+        // own message quotes the offending line.
+        let cfg: Self = toml::from_str(&text).map_err(|e| {
+            ConfigError::Parse(format!(
+                "{}: {}",
+                path.display(),
+                remits_evidence::parse_error::toml(&e, &text)
+            ))
+        })?;
         cfg.validate()?;
         Ok(cfg)
     }

@@ -55,8 +55,32 @@ fn prepare(engine: &mut regorus::Engine, id: &str) -> Result<(), Error> {
         .map(|_| ())
         .map_err(|e| Error::Parse {
             id: id.into(),
-            reason: e.to_string(),
+            reason: source_free(&e.to_string()),
         })
+}
+
+/// A regorus parse or compile error without the policy text it quotes: regorus prints
+/// `--> file:line:col`, the offending source line with a caret, then `error: message`. The
+/// policy text may be a secret file given by mistake, so only `line L, column C: message`
+/// (the message with quoted fragments redacted) is kept.
+fn source_free(msg: &str) -> String {
+    let pos = msg.lines().find_map(|l| {
+        let loc = l.trim().strip_prefix("--> ")?;
+        let mut it = loc.rsplitn(3, ':');
+        let col = it.next()?.parse::<u32>().ok()?;
+        let line = it.next()?.parse::<u32>().ok()?;
+        Some((line, col))
+    });
+    let text = msg
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .unwrap_or(msg);
+    let reason = remits_evidence::parse_error::reason(text);
+    match pos {
+        Some((l, c)) => format!("line {l}, column {c}: {reason}"),
+        None => reason,
+    }
 }
 
 /// A thread-safe cache of parsed policies. Cloning an [`PolicyEngine`] shares the cache.
@@ -145,7 +169,7 @@ impl PolicyEngine {
             .add_policy(format!("{id}.rego"), rego.to_string())
             .map_err(|e| Error::Parse {
                 id: id.into(),
-                reason: e.to_string(),
+                reason: source_free(&e.to_string()),
             })?;
         prepare(&mut engine, id)?;
         let c = Arc::new(Compiled {

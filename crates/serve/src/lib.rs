@@ -20,6 +20,11 @@
 //! socket removal) with the same limits; handlers see the peer's credentials as
 //! `ConnectInfo<UnixPeer>` instead of `ConnectInfo<SocketAddr>`.
 //!
+//! Observability lives here too, so every server and command-line tool behaves the same:
+//! [`log`] (one `--log-format text|json` switch, `REMITS_LOG` level, no colour off a terminal),
+//! [`metrics`] (per-route latency histograms, process metrics, access logs via [`observe`]) and
+//! [`stdout`] (printing that exits quietly on a closed pipe).
+//!
 //! HTTP/2 is not offered (the KBS protocol and the sidecar API are HTTP/1.1; ALPN says
 //! `http/1.1`).
 //!
@@ -41,7 +46,10 @@ mod conn;
 mod fdlimit;
 mod idle;
 mod limits;
+pub mod log;
+pub mod metrics;
 mod signal;
+pub mod stdout;
 mod unix;
 
 use std::future::Future;
@@ -58,6 +66,10 @@ pub use conn::UnixPeer;
 pub use fdlimit::{fd_limit, raise_fd_limit, FD_RESERVE};
 pub use idle::IdleTimeout;
 pub use limits::{Limits, LimitsError};
+#[cfg(feature = "clap")]
+pub use log::LogArgs;
+pub use log::{init_logging, LogFormat};
+pub use metrics::{observe, HttpMetrics};
 pub use signal::shutdown_signal;
 pub use unix::{bind_unix, remove_socket, UnixSocketOptions};
 

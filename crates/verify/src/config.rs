@@ -126,7 +126,9 @@ impl Default for ServiceConfig {
 impl ServiceConfig {
     /// Parse TOML; unknown keys are errors.
     pub fn from_toml(text: &str) -> Result<Self, Error> {
-        let c: ServiceConfig = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        // Position and reason only, never the file's text (it may be a secret given by mistake).
+        let c: ServiceConfig = toml::from_str(text)
+            .map_err(|e| Error::Config(remits_evidence::parse_error::toml(&e, text)))?;
         if c.token_ttl_secs == 0 || c.token_ttl_secs > 7 * 24 * 3600 {
             return Err(Error::Config("token_ttl_secs must be 1..=604800".into()));
         }

@@ -69,8 +69,12 @@ pub fn parse_rfc3339(s: &str) -> Result<SystemTime, String> {
 
 /// Parse any accepted registration form into values + optional expiry.
 pub fn parse_registration(json: &[u8]) -> Result<(ReferenceValues, Option<SystemTime>), Error> {
-    let v: Value = serde_json::from_slice(json)
-        .map_err(|e| Error::ReferenceValues(format!("not JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(json).map_err(|e| {
+        Error::ReferenceValues(format!(
+            "not JSON: {}",
+            remits_evidence::parse_error::json(&e)
+        ))
+    })?;
     if let (Some(values), Some(obj)) = (v.get("values"), v.as_object()) {
         for k in obj.keys() {
             if k != "values" && k != "expires_at" {
@@ -238,8 +242,12 @@ pub fn manifest_reference_values(
     signers: &[remits_measure::predict::signing::PublicKey],
 ) -> Result<ReferenceValues, Error> {
     use remits_measure::predict::manifest::{verify_signed, Manifest, PCR_SIGNER};
-    let v: Value = serde_json::from_slice(bytes)
-        .map_err(|e| Error::ReferenceValues(format!("manifest: not JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| {
+        Error::ReferenceValues(format!(
+            "manifest: not JSON: {}",
+            remits_evidence::parse_error::json(&e)
+        ))
+    })?;
     let signed = !matches!(v.get("signature"), None | Some(Value::Null));
     let m = match (signed, signers.is_empty()) {
         (true, true) => {

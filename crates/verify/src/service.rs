@@ -206,13 +206,23 @@ impl AttestationService {
             PolicyChoice::Development => (shipped::DEVELOPMENT_ID.to_string(), None),
             PolicyChoice::File(p) => {
                 let t = read_config_text(p)?;
-                ("default".to_string(), Some(t))
+                ("default".to_string(), Some((p, t)))
             }
         };
         let policy = PolicyEngine::new();
-        if let Some(t) = &default_policy_text {
-            policy.compile(&default_policy_id, t)?;
+        if let Some((path, t)) = &default_policy_text {
+            // Name the file (the message has line, column and reason, never its text).
+            policy.compile(&default_policy_id, t).map_err(|e| match e {
+                remits_policy::Error::Parse { id, reason } => {
+                    Error::Policy(remits_policy::Error::Parse {
+                        id: format!("{id} ({})", path.display()),
+                        reason,
+                    })
+                }
+                other => other.into(),
+            })?;
         }
+        let default_policy_text = default_policy_text.map(|(_, t)| t);
         let signer = TokenSigner::new(
             key,
             cfg.issuer.clone(),
@@ -235,7 +245,14 @@ impl AttestationService {
         };
         for p in svc.cfg.reference_values.clone() {
             let bytes = read_config_file(&p)?;
-            svc.register_reference_values(&bytes).await?;
+            svc.register_reference_values(&bytes)
+                .await
+                .map_err(|e| match e {
+                    Error::ReferenceValues(m) => {
+                        Error::ReferenceValues(format!("{}: {m}", p.display()))
+                    }
+                    other => other,
+                })?;
         }
         Ok(svc)
     }

@@ -2,7 +2,6 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -182,9 +181,8 @@ pub(super) async fn attest(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> HResult {
-    let started = Instant::now();
     let r = attest_inner(&s, &headers, body).await;
-    s.metrics.observe_attest(r.is_ok(), started.elapsed());
+    s.metrics.observe_attest(r.is_ok());
     r
 }
 
@@ -589,7 +587,7 @@ pub(super) async fn readyz(State(s): State<Arc<KbsState>>) -> Response {
 /// `GET /metrics`: Prometheus text format.
 pub(super) async fn metrics(State(s): State<Arc<KbsState>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, remits_serve::metrics::CONTENT_TYPE)],
         s.metrics.render(),
     )
         .into_response()

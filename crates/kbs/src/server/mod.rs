@@ -22,7 +22,7 @@ use crate::backend::AttestationBackend;
 use crate::error::Compat;
 use crate::rng::RandomSource;
 
-pub use metrics::Metrics;
+pub use metrics::{MeteredStore, Metrics, StoreErrors};
 pub use pending::PendingChallenges;
 pub use remits_serve::Limits;
 
@@ -85,11 +85,12 @@ pub struct KbsState {
 
 /// Builds the KBS router: `/kbs/v0/{auth,attest,resource/..,resource-policy,
 /// attestation-policy,reference-value}`, `/healthz` (liveness), `/readyz` (readiness: the
-/// stores answer), `/metrics`.
+/// stores answer), `/metrics`. Every request is counted in `state.metrics.http` under its
+/// route template and access-logged (`remits_serve::observe`).
 pub fn router(state: Arc<KbsState>) -> Router {
     let limit = state.settings.max_body_bytes;
     let timeout = state.settings.request_timeout;
-    Router::new()
+    let router = Router::new()
         .route("/kbs/v0/auth", post(handlers::auth))
         .route("/kbs/v0/attest", post(handlers::attest))
         .route(
@@ -119,8 +120,9 @@ pub fn router(state: Arc<KbsState>) -> Router {
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
-        ))
-        .with_state(state)
+        ));
+    // Outermost: counts and logs every answer, the timeout's 408 included.
+    remits_serve::observe(router, state.metrics.http.clone()).with_state(state)
 }
 
 /// Serves `router` on `listener` (plain TCP or TLS) with default [`Limits`] until `shutdown`

@@ -62,6 +62,18 @@ pub fn pcr15_digest(name: &str, bytes: &[u8]) -> Digest32 {
     h.finalize().into()
 }
 
+/// A YAML error with its position and reason only (never the file's text: it may be a secret
+/// given by mistake).
+fn yaml_error(e: &serde_yaml::Error) -> String {
+    let full = e.to_string();
+    let msg = full.split(" at line ").next().unwrap_or(&full);
+    let reason = remits_evidence::parse_error::reason(msg);
+    match e.location() {
+        Some(l) => format!("YAML: line {}, column {}: {reason}", l.line(), l.column()),
+        None => format!("YAML: {reason}"),
+    }
+}
+
 fn scalar_string(key: &str, v: &serde_yaml::Value) -> Result<String, Error> {
     match v {
         serde_yaml::Value::String(s) => Ok(s.clone()),
@@ -135,7 +147,7 @@ impl EnclaveConfig {
             )));
         }
         let doc: serde_yaml::Value =
-            serde_yaml::from_slice(text).map_err(|e| Error::Config(format!("YAML: {e}")))?;
+            serde_yaml::from_slice(text).map_err(|e| Error::Config(yaml_error(&e)))?;
         let map = match doc {
             serde_yaml::Value::Mapping(m) => m,
             serde_yaml::Value::Null => serde_yaml::Mapping::new(),

@@ -1,0 +1,36 @@
+//! `remits-measure` on a closed stdout (`remits-measure snp ... | head -c0`): quiet exit with
+//! status 141, no panic.
+
+use std::process::{Command, Stdio};
+
+#[test]
+fn closed_stdout_exits_quietly() {
+    let Some(dir) = remits_evidence::testdata::dir().map(|d| d.join("measure")) else {
+        return;
+    };
+    let ovmf = dir.join("ovmf_AmdSev_suffix.bin");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_remits-measure"))
+        .args([
+            "snp",
+            "--mode",
+            "snp",
+            "--vcpus",
+            "1",
+            "--vcpu-type",
+            "EPYC-v4",
+            "--ovmf",
+        ])
+        .arg(&ovmf)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(141), "{out:?}");
+}
