@@ -10,11 +10,11 @@ use remits_sev::{
     compute_measure, verify_measurement, Generation, LaunchMeasurement, LaunchPolicy, RootChoice,
     SecretPacket, SessionBlob, PACKET_HEADER_LEN,
 };
-use sev::certs::sev::Verifiable;
-use sev::parser::{Decoder, Encoder};
+use sev_openssl::certs::sev::Verifiable;
+use sev_openssl::parser::{Decoder, Encoder};
 
-fn sev_cert(bytes: &[u8]) -> sev::certs::sev::sev::Certificate {
-    sev::certs::sev::sev::Certificate::decode(&mut &bytes[..], ()).unwrap_or_else(|e| {
+fn sev_cert(bytes: &[u8]) -> sev_openssl::certs::sev::sev::Certificate {
+    sev_openssl::certs::sev::sev::Certificate::decode(&mut &bytes[..], ()).unwrap_or_else(|e| {
         panic!(
             "sev crate decode of {} bytes (usage {:02x?}): {e}",
             bytes.len(),
@@ -38,7 +38,8 @@ fn sev_crate_sessions_measurements_and_packets_agree_with_remits() {
     let sim = SimPlatform::generate(&mut OsRng).unwrap();
     let policy = LaunchPolicy(0x0000_0007);
     let session =
-        sev::session::Session::try_from(sev::launch::sev::Policy::from(policy.0)).unwrap();
+        sev_openssl::session::Session::try_from(sev_openssl::launch::sev::Policy::from(policy.0))
+            .unwrap();
     let start = session.start_pdh(sev_cert(&sim.chain().pdh)).unwrap();
 
     let godh = encode(&start.cert);
@@ -58,20 +59,21 @@ fn sev_crate_sessions_measurements_and_packets_agree_with_remits() {
     let digest = [0x11u8; 32];
     let m = sim.launch_measure(&keys, policy, &digest, &mut OsRng);
     let build = sim.build();
-    let sev_build = sev::firmware::host::Build {
-        version: sev::firmware::host::Version {
+    let sev_build = sev_openssl::firmware::host::Build {
+        version: sev_openssl::firmware::host::Version {
             major: build.api_major,
             minor: build.api_minor,
         },
         build: build.build,
     };
-    let msr = sev::launch::sev::Measurement {
+    let msr = sev_openssl::launch::sev::Measurement {
         measure: m.measure,
         mnonce: m.mnonce,
     };
     // Wrong digest: sev refuses too.
     let session2 =
-        sev::session::Session::try_from(sev::launch::sev::Policy::from(policy.0)).unwrap();
+        sev_openssl::session::Session::try_from(sev_openssl::launch::sev::Policy::from(policy.0))
+            .unwrap();
     assert!(session2.verify(&[0u8; 32], sev_build, msr).is_err());
     let verified = session.verify(&digest, sev_build, msr).unwrap();
 
@@ -85,7 +87,7 @@ fn sev_crate_sessions_measurements_and_packets_agree_with_remits() {
     let table =
         build_secret_table(&[("736869e5-84f0-4973-92ec-06879ce3da0b", b"k")], 4096).unwrap();
     let secret = verified
-        .secret(sev::launch::sev::HeaderFlags::default(), &table)
+        .secret(sev_openssl::launch::sev::HeaderFlags::default(), &table)
         .unwrap();
     let wire = encode(&secret);
     let header = wire[..PACKET_HEADER_LEN].to_vec();
@@ -102,7 +104,7 @@ fn sev_crate_sessions_measurements_and_packets_agree_with_remits() {
     let v = verify_measurement(&keys, build, policy, &digest, &m).unwrap();
     let ours = v.secret_packet(&table, &mut OsRng).unwrap();
     let wire = [&ours.header[..], &ours.ciphertext].concat();
-    let s = sev::launch::sev::Secret::decode(&mut &wire[..], ()).unwrap();
+    let s = sev_openssl::launch::sev::Secret::decode(&mut &wire[..], ()).unwrap();
     assert_eq!(s.header.iv, ours.header[4..20]);
     assert_eq!(s.header.mac, ours.header[20..]);
     assert_eq!(s.ciphertext, ours.ciphertext);
@@ -136,18 +138,20 @@ fn sev_crate_and_remits_agree_on_real_chains() {
         let ours = common::chain(&d, name);
         // sev's verdict: decoding (version, usage, algorithm) and every signature.
         let theirs_ok = |c: &remits_sev::PlatformChain| -> bool {
-            let dec = |b: &[u8]| sev::certs::sev::sev::Certificate::decode(&mut &b[..], ());
+            let dec = |b: &[u8]| sev_openssl::certs::sev::sev::Certificate::decode(&mut &b[..], ());
             let (Ok(pdh), Ok(pek), Ok(oca), Ok(cek)) =
                 (dec(&c.pdh), dec(&c.pek), dec(&c.oca), dec(&c.cek))
             else {
                 return false;
             };
-            let chain = sev::certs::sev::Chain {
-                ca: sev::certs::sev::ca::Chain {
-                    ark: sev::certs::sev::ca::Certificate::decode(&mut &ark[..], ()).unwrap(),
-                    ask: sev::certs::sev::ca::Certificate::decode(&mut &ask[..], ()).unwrap(),
+            let chain = sev_openssl::certs::sev::Chain {
+                ca: sev_openssl::certs::sev::ca::Chain {
+                    ark: sev_openssl::certs::sev::ca::Certificate::decode(&mut &ark[..], ())
+                        .unwrap(),
+                    ask: sev_openssl::certs::sev::ca::Certificate::decode(&mut &ask[..], ())
+                        .unwrap(),
                 },
-                sev: sev::certs::sev::sev::Chain { pdh, pek, oca, cek },
+                sev: sev_openssl::certs::sev::sev::Chain { pdh, pek, oca, cek },
             };
             (&chain).verify().is_ok()
         };
