@@ -38,6 +38,8 @@ fn serve_access_log_is_json_with_client() {
     let mut child = Command::new(ATTESTER)
         .args(["--tee", "sample", "serve", "--listen", &hostport])
         .args(["--broker", "http://127.0.0.1:1"])
+        .arg("--token-file")
+        .arg(tmp.path().join("cdh-token"))
         .env("REMITS_LOG_FORMAT", "json")
         .env_remove("REMITS_LOG")
         .env_remove("RUST_LOG")

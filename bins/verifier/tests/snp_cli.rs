@@ -467,6 +467,10 @@ fn certs_dir_offline_and_crl() {
         "2026-11-22T00:00:00Z",
     ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr_line(&o).contains("CRL"));
+    assert!(
+        stderr_line(&o).contains("crl: invalid"),
+        "{}",
+        stderr_line(&o)
+    );
     std::fs::remove_dir_all(&t).unwrap();
 }
