@@ -28,6 +28,8 @@ mod amd_cert;
 mod builtin;
 mod chain;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod kdf;
 mod measurement;
 mod rsa_pss;
