@@ -269,3 +269,71 @@ fn session_measurement_and_secret_against_a_simulated_platform() {
     let other = TransportKeys::generate(&mut OsRng);
     assert!(SimPlatform::launch_secret(&other, &m, &packet).is_err());
 }
+
+/// The expected digest comes from remits' own launch-digest code: Debian's OVMF measured in SEV
+/// mode by `remits_measure` (the code behind `remits-measure snp --mode sev`, cross-checked
+/// with sev-snp-measure in crates/measure), a guest launched from that firmware on the simulated
+/// platform is accepted, and the same guest checked against another firmware build is not.
+#[test]
+fn digest_from_remits_measure_of_a_real_ovmf() {
+    let ovmf = std::path::Path::new("/usr/share/OVMF/OVMF_CODE.fd");
+    let other = std::path::Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd");
+    if !ovmf.is_file() || !other.is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but Debian's ovmf is missing"
+        );
+        println!("SKIPPED: Debian's ovmf package is not installed");
+        return;
+    }
+    let digest_of = |p: &Path| -> [u8; 32] {
+        let fw = std::fs::read(p).unwrap();
+        let m = remits_measure::launch::launch_digest(&remits_measure::launch::LaunchInputs::new(
+            remits_measure::launch::Mode::Sev,
+            &fw,
+        ))
+        .unwrap();
+        m.as_bytes().try_into().unwrap()
+    };
+    let (digest, wrong) = (digest_of(ovmf), digest_of(other));
+    assert_ne!(digest, wrong);
+    let sim = SimPlatform::generate(&mut OsRng).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let keys = TransportKeys::generate(&mut OsRng);
+    let tk = keys.to_bytes();
+    std::fs::write(d.join("tik.bin"), &tk[16..]).unwrap();
+    let policy = LaunchPolicy(1);
+    let m = sim.launch_measure(&keys, policy, &digest, &mut OsRng);
+    let b = sim.build();
+    let check = |digest: &[u8; 32]| {
+        Command::new(BIN)
+            .args([
+                "sev-measurement",
+                "--tik",
+                s(&d.join("tik.bin")),
+                "--measurement",
+                &m.to_b64(),
+            ])
+            .args([
+                "--api-major",
+                &b.api_major.to_string(),
+                "--api-minor",
+                &b.api_minor.to_string(),
+            ])
+            .args([
+                "--build-id",
+                &b.build.to_string(),
+                "--policy",
+                "1",
+                "--digest",
+                &hex::encode(digest),
+            ])
+            .output()
+            .unwrap()
+    };
+    let o = check(&digest);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let o = check(&wrong);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+}
