@@ -203,3 +203,38 @@ fn tar_entry_survives_layers_and_mutations() {
     runs += exercise("docker save archive", &save, 500, fuzzing::tar);
     assert!(runs > 3000, "{runs}");
 }
+
+/// Issue 16's finding: a small PE whose six sections declare a 1 GiB VirtualSize each made the
+/// parser zero-fill 6 GiB. It is refused before anything is allocated; so is a section table
+/// that points many sections at the same raw data.
+#[test]
+fn hostile_virtual_sizes_are_refused_before_allocating() {
+    let body = vec![0x90u8; 4096];
+    let sections: Vec<(&str, &[u8])> = [".a", ".b", ".c", ".d", ".e", ".f"]
+        .iter()
+        .map(|n| (*n, &body[..]))
+        .collect();
+    let mut img = pe(&sections);
+    let opt = 0x44 + 20;
+    for i in 0..6 {
+        let sh = opt + 240 + 40 * i;
+        img[sh + 8..sh + 12].copy_from_slice(&(1u32 << 30).to_le_bytes());
+    }
+    let started = std::time::Instant::now();
+    let e = remits_measure::predict::pe::parse("BOOTX64.EFI", &img).unwrap_err();
+    assert!(e.to_string().contains("zero fill"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    fuzzing::pe(&img);
+    // 4,000 sections declaring 40 KiB each, all over the same raw data: 156 MiB declared from a
+    // 16 MiB file.
+    let many: Vec<(&str, &[u8])> = (0..4000).map(|_| (".x", &body[..])).collect();
+    let mut img = pe(&many);
+    let raw0 = u32::from_le_bytes(img[opt + 240 + 20..opt + 240 + 24].try_into().unwrap());
+    for i in 0..4000 {
+        let sh = opt + 240 + 40 * i;
+        img[sh + 20..sh + 24].copy_from_slice(&raw0.to_le_bytes());
+        img[sh + 8..sh + 12].copy_from_slice(&(40u32 << 10).to_le_bytes());
+    }
+    let e = remits_measure::predict::pe::parse("many.efi", &img).unwrap_err();
+    assert!(e.to_string().contains("zero fill"), "{e}");
+}

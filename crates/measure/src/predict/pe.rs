@@ -39,6 +39,12 @@ fn err(name: &str, reason: impl Into<String>) -> Error {
 /// Upper bound on the VirtualSize of a section we copy out.
 const MAX_SECTION: u32 = 1 << 30;
 
+/// Zero fill (VirtualSize beyond the raw data, e.g. `.bss`) allowed in total over all sections.
+/// Together with the file's own length it bounds the bytes this parser materialises: a section
+/// table cannot make a small file cost gigabytes (six 1 GiB sections, or many sections that
+/// all point at the same raw data).
+pub const MAX_ZERO_FILL: u64 = 32 << 20;
+
 fn parse_with<I: ImageNtHeaders>(
     name: &str,
     data: &[u8],
@@ -52,6 +58,8 @@ fn parse_with<I: ImageNtHeaders>(
         )
     })?;
     let mut sections = Vec::new();
+    let budget = data.len() as u64 + MAX_ZERO_FILL;
+    let mut total = 0u64;
     for sec in pe.sections() {
         // Long names ("/4") resolve through the COFF string table (shim's ".vendor_cert").
         let sname =
@@ -63,6 +71,18 @@ fn parse_with<I: ImageNtHeaders>(
             return Err(err(
                 name,
                 format!("section {sname}: VirtualSize {vsize} too large"),
+            ));
+        }
+        total = total.saturating_add(u64::from(vsize));
+        if total > budget {
+            return Err(err(
+                name,
+                format!(
+                    "section {sname}: the sections declare {total} bytes of contents, more than \
+                     the file's {} bytes plus {} MiB of zero fill (a hostile VirtualSize?)",
+                    data.len(),
+                    MAX_ZERO_FILL >> 20
+                ),
             ));
         }
         let start = s.pointer_to_raw_data.get(LittleEndian) as usize;
