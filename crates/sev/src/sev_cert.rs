@@ -304,15 +304,20 @@ impl<'a> SevCert<'a> {
     }
 }
 
-/// Builds an unsigned SEV certificate for the guest owner's Diffie-Hellman key: usage PDH,
-/// algorithm ECDH SHA-256, curve P-384, both signature slots empty (what QEMU's
-/// `dh-cert-file` carries).
-pub(crate) fn godh_cert(key: &p384::PublicKey) -> Vec<u8> {
+/// Builds an unsigned SEV certificate: version 1, the given API version, usage and algorithm,
+/// the P-384 key as little-endian coordinates, both signature slots empty.
+pub(crate) fn unsigned_cert(
+    usage_v: u32,
+    algo_v: u32,
+    key: &p384::PublicKey,
+    api: (u8, u8),
+) -> Vec<u8> {
     use p384::elliptic_curve::sec1::ToEncodedPoint;
     let mut out = vec![0u8; SEV_CERT_LEN];
     out[0..4].copy_from_slice(&1u32.to_le_bytes());
-    out[0x08..0x0C].copy_from_slice(&usage::PDH.to_le_bytes());
-    out[0x0C..0x10].copy_from_slice(&algo::ECDH_SHA256.to_le_bytes());
+    (out[4], out[5]) = api;
+    out[0x08..0x0C].copy_from_slice(&usage_v.to_le_bytes());
+    out[0x0C..0x10].copy_from_slice(&algo_v.to_le_bytes());
     out[0x10..0x14].copy_from_slice(&CURVE_P384.to_le_bytes());
     let point = key.to_encoded_point(false);
     // An uncompressed point always has both coordinates.
@@ -328,4 +333,10 @@ pub(crate) fn godh_cert(key: &p384::PublicKey) -> Vec<u8> {
         out[off..off + 4].copy_from_slice(&usage::INVALID.to_le_bytes());
     }
     out
+}
+
+/// The guest owner's Diffie-Hellman certificate (what QEMU's `dh-cert-file` carries): usage
+/// PDH, ECDH SHA-256, API 0.0, unsigned.
+pub(crate) fn godh_cert(key: &p384::PublicKey) -> Vec<u8> {
+    unsigned_cert(usage::PDH, algo::ECDH_SHA256, key, (0, 0))
 }

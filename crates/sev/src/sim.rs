@@ -21,7 +21,7 @@ use crate::measurement::{
     compute_measure, packet_mac, LaunchMeasurement, PlatformBuild, SecretPacket,
 };
 use crate::session::{kek_kik, LaunchPolicy, SessionBlob, TransportKeys};
-use crate::sev_cert::{algo, usage, SevCert, CURVE_P384, SEV_CERT_LEN};
+use crate::sev_cert::{algo, unsigned_cert, usage, SevCert};
 
 /// A generated SEV platform and the private keys the real one keeps in its secure processor.
 pub struct SimPlatform {
@@ -81,28 +81,11 @@ fn rsa_pss_sign_le(key: &rsa::RsaPrivateKey, msg: &[u8], rng: &mut impl CryptoRn
     v
 }
 
+/// The simulated firmware's API version, recorded in the certificates it issues.
+const SIM_API: (u8, u8) = (0, 24);
+
 fn sev_cert_body(usage_v: u32, algo_v: u32, key: &p384::PublicKey) -> Vec<u8> {
-    use p384::elliptic_curve::sec1::ToEncodedPoint;
-    let mut out = vec![0u8; SEV_CERT_LEN];
-    out[0..4].copy_from_slice(&1u32.to_le_bytes());
-    out[4] = 0;
-    out[5] = 24;
-    out[0x08..0x0C].copy_from_slice(&usage_v.to_le_bytes());
-    out[0x0C..0x10].copy_from_slice(&algo_v.to_le_bytes());
-    out[0x10..0x14].copy_from_slice(&CURVE_P384.to_le_bytes());
-    let p = key.to_encoded_point(false);
-    if let (Some(x), Some(y)) = (p.x(), p.y()) {
-        for (i, b) in x.iter().rev().enumerate() {
-            out[0x14 + i] = *b;
-        }
-        for (i, b) in y.iter().rev().enumerate() {
-            out[0x14 + 72 + i] = *b;
-        }
-    }
-    for off in [0x414, 0x61C] {
-        out[off..off + 4].copy_from_slice(&usage::INVALID.to_le_bytes());
-    }
-    out
+    unsigned_cert(usage_v, algo_v, key, SIM_API)
 }
 
 fn put_slot(cert: &mut [u8], slot: usize, usage_v: u32, algo_v: u32, sig_le: &[u8]) {
@@ -182,8 +165,8 @@ impl SimPlatform {
             chain: PlatformChain { cek, oca, pek, pdh },
             pdh_secret: pdh_k,
             build: PlatformBuild {
-                api_major: 0,
-                api_minor: 24,
+                api_major: SIM_API.0,
+                api_minor: SIM_API.1,
                 build: 15,
             },
         })
