@@ -1,6 +1,5 @@
 //! `serve --dev`: a self-contained development broker under one directory.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -14,16 +13,8 @@ use remits_verify::{PolicyChoice, ServiceConfig};
 
 /// Writes `data` to a NEW file `path` with `mode` (fails if it exists), fsynced.
 pub(crate) fn write_new(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    Ok(())
+    remits_evidence::output::write_new(path, data, mode)
+        .with_context(|| format!("creating {}", path.display()))
 }
 
 /// The resource policy a fresh development broker starts with: release a resource to any token

@@ -1,7 +1,6 @@
 //! `remits-verifier sev-*`: SEV/SEV-ES pre-launch attestation as the guest owner (thin layer
 //! over `remits-sev`). File conventions follow sevctl: base64 `<name>_godh.b64` and
 //! `<name>_session.b64` for QEMU, raw `<name>_tek.bin` / `<name>_tik.bin` (mode 0600).
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -214,18 +213,7 @@ pub(crate) fn run_chain(a: ChainCmd) -> ExitCode {
 
 /// Writes `bytes` to a new file of mode 0600 (refusing to overwrite).
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let mut f = o
-        .open(path)
-        .map_err(|e| Fail::Usage(format!("{}: {e}", path.display())))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
+    remits_evidence::output::write_new(path, bytes, 0o600)
         .map_err(|e| Fail::Usage(format!("{}: {e}", path.display())))
 }
 

@@ -15,6 +15,7 @@ pub mod envelope;
 pub mod hexser;
 pub mod initdata;
 pub mod input;
+pub mod output;
 pub mod parse_error;
 pub mod testdata;
 
