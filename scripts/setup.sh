@@ -17,6 +17,7 @@ APT_PACKAGES=(
   jq curl openssl procps            # used by scripts/demo-e2e.sh and the integration tests
   haproxy                           # the shipped deploy/haproxy.cfg is checked and run in tests
   time hyperfine                    # remits-measure: peak-RSS test, speed comparison (compare.sh)
+  cryptsetup-bin                    # remits-attester unlock (LUKS2) tests
 )
 PIP_PACKAGES=(jwcrypto sev-snp-measure)
 

@@ -269,3 +269,47 @@ pub(crate) async fn run(
     let err = cmd.exec();
     Err(Failure::usage(format!("cannot execute {program}: {err}")))
 }
+
+/// `unlock`: check the volume, attest, fetch its key, open it with `cryptsetup` (key on a pipe,
+/// zeroized after). Denied → exit 1 and nothing opened.
+pub(crate) async fn unlock(
+    tee: TeeChoice,
+    opts: &CollectorOptions,
+    broker: &str,
+    path: &str,
+    req: &remits_attest::luks::UnlockRequest,
+    net: &NetOptions,
+) -> Result<(), Failure> {
+    use remits_attest::luks::{self, LuksError, UnlockMode};
+    // Fail before attesting when the volume or the name cannot work.
+    if req.mode == UnlockMode::Open {
+        luks::check_name(&req.name).map_err(|e| Failure::usage(format!("--name: {e}")))?;
+    }
+    luks::is_luks2(&req.cryptsetup, &req.device)
+        .map_err(|e| Failure::usage(format!("--device: {e}")))?;
+    let a = attester(tee, opts)?;
+    let mut v = fetch_all(a.as_ref(), broker, &[path], net).await?;
+    let key = v.pop().ok_or_else(|| Failure::usage("no value"))?;
+    match luks::unlock(req, key) {
+        Ok(()) => {
+            match req.mode {
+                UnlockMode::Open => eprintln!(
+                    "remits-attester: opened {} as /dev/mapper/{}",
+                    req.device.display(),
+                    req.name
+                ),
+                UnlockMode::Test => eprintln!(
+                    "remits-attester: the released key opens {}",
+                    req.device.display()
+                ),
+            }
+            Ok(())
+        }
+        // cryptsetup's exit 2: no keyslot opens with this key — the broker released a key that
+        // is not this volume's.
+        Err(e @ LuksError::Cryptsetup { code: Some(2), .. }) => {
+            Err(Failure::denied(format!("{path}: {e}")))
+        }
+        Err(e) => Err(Failure::usage(e.to_string())),
+    }
+}

@@ -119,6 +119,33 @@ enum Cmd {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Attest, fetch a disk key and open a LUKS2 volume with it through `cryptsetup` (the key
+    /// goes over a pipe, never argv or the environment). Denied: exit 1, nothing opened.
+    Unlock {
+        /// Broker URL.
+        #[arg(long)]
+        broker: String,
+        /// <repo>/<type>/<tag> of the volume's key (the passphrase of a registered workload).
+        #[arg(long)]
+        path: String,
+        /// The LUKS2 device or image file.
+        #[arg(long)]
+        device: PathBuf,
+        /// Device-mapper name: the volume appears as /dev/mapper/NAME.
+        #[arg(long, required_unless_present = "test_passphrase")]
+        name: Option<String>,
+        /// Only check that the released key opens a keyslot (`--test-passphrase`); map nothing.
+        #[arg(long)]
+        test_passphrase: bool,
+        /// Open read-only.
+        #[arg(long)]
+        readonly: bool,
+        /// The cryptsetup program.
+        #[arg(long, default_value = "cryptsetup")]
+        cryptsetup: PathBuf,
+        #[command(flatten)]
+        net: flow::NetOptions,
+    },
     /// Serve GET /cdh/resource/<repo>/<type>/<tag> (CoCo confidential-data-hub API) to the
     /// workload, on a unix socket (access by file mode/owner) or on loopback TCP (access by a
     /// per-boot bearer token in --token-file, and a Host allow-list).
@@ -216,6 +243,34 @@ fn main() -> ExitCode {
                     &command,
                 )
                 .await
+            }
+            Cmd::Unlock {
+                broker,
+                path,
+                device,
+                name,
+                test_passphrase,
+                readonly,
+                cryptsetup,
+                net,
+            } => {
+                use remits_attest::luks::{UnlockMode, UnlockRequest};
+                let req = UnlockRequest {
+                    device,
+                    name: name.unwrap_or_default(),
+                    mode: if test_passphrase {
+                        UnlockMode::Test
+                    } else {
+                        UnlockMode::Open
+                    },
+                    cryptsetup,
+                    options: if readonly {
+                        vec!["--readonly".to_string()]
+                    } else {
+                        Vec::new()
+                    },
+                };
+                flow::unlock(tee, &opts, &broker, &path, &req, &net).await
             }
             Cmd::Serve {
                 listen,

@@ -8,6 +8,7 @@
 //! - [`detect`]: `--tee auto|snp|az-snp-vtpm|tpm|sim-snp|sample`.
 //! - [`deliver`]: private secret directories and all-or-nothing atomic secret files.
 //! - [`efi_secret`]: SEV launch-secret tables (guest owner) and the securityfs reader (guest).
+//! - [`luks`]: opening a LUKS2 volume with a released key through `cryptsetup` (key on a pipe).
 #![forbid(unsafe_code)]
 
 pub mod azure;
@@ -15,6 +16,7 @@ pub mod deliver;
 pub mod detect;
 pub mod efi_secret;
 mod error;
+pub mod luks;
 pub mod sample;
 pub mod snp_device;
 pub mod tpm;
