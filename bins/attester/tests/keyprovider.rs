@@ -41,9 +41,10 @@ fn keywrap_request(name: &str, params: &str, optsdata: &[u8]) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The keyunwrap request as ocicrypt 1.1 marshals it (`dc.Parameters[name]` is `"Enabled"`).
 fn keyunwrap_request(name: &str, annotation: &[u8]) -> Vec<u8> {
     format!(
-        r#"{{"op":"keyunwrap","keywrapparams":{{"ec":null,"optsdata":null}},"keyunwrapparams":{{"dc":{{"Parameters":{{"{name}":[""]}}}},"annotation":"{}"}}}}"#,
+        r#"{{"op":"keyunwrap","keywrapparams":{{"ec":null,"optsdata":null}},"keyunwrapparams":{{"dc":{{"Parameters":{{"{name}":["RW5hYmxlZA=="]}}}},"annotation":"{}"}}}}"#,
         STANDARD.encode(annotation)
     )
     .into_bytes()

@@ -385,6 +385,10 @@ impl AnnotationPacket {
         let iv = STANDARD
             .decode(&self.iv)
             .map_err(|_| KeyProviderError::Base64("annotation.iv"))?;
+        let iv: [u8; IV_LEN] = iv
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyProviderError::IvLength(iv.len()))?;
         let mut buf = Zeroizing::new(
             STANDARD
                 .decode(&self.wrapped_data)
@@ -394,10 +398,12 @@ impl AnnotationPacket {
             return Err(KeyProviderError::Unwrap);
         }
         let tag_at = buf.len() - 16;
-        let tag = aes_gcm::Tag::clone_from_slice(&buf[tag_at..]);
+        let tag: [u8; 16] = buf[tag_at..]
+            .try_into()
+            .map_err(|_| KeyProviderError::Unwrap)?;
         buf.truncate(tag_at);
         cipher
-            .decrypt_in_place_detached(Nonce::from_slice(&iv), b"", &mut buf[..], &tag)
+            .decrypt_in_place_detached(&Nonce::from(iv), b"", &mut buf[..], &tag.into())
             .map_err(|_| {
                 buf.zeroize();
                 KeyProviderError::Unwrap
@@ -437,7 +443,7 @@ pub fn wrap<R: RngCore + CryptoRng>(
     rng.fill_bytes(&mut iv);
     let mut buf = Zeroizing::new(optsdata.to_vec());
     let tag = cipher
-        .encrypt_in_place_detached(Nonce::from_slice(&iv), b"", &mut buf[..])
+        .encrypt_in_place_detached(&Nonce::from(iv), b"", &mut buf[..])
         .map_err(|_| KeyProviderError::Wrap)?;
     buf.extend_from_slice(&tag);
     Ok(AnnotationPacket {
