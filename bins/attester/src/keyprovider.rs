@@ -79,10 +79,7 @@ pub(crate) async fn run(
 }
 
 /// The KEK for wrapping: `keypath=`, else `--kek-file`, else a fresh one stored via admin.
-async fn wrap_kek(
-    kp: &KeyProviderOptions,
-    w: &WrapRequest,
-) -> Result<Zeroizing<Vec<u8>>, Failure> {
+async fn wrap_kek(kp: &KeyProviderOptions, w: &WrapRequest) -> Result<Zeroizing<Vec<u8>>, Failure> {
     match (&w.kek, &kp.kek_file, &kp.admin_key, &kp.broker) {
         (KekSource::File(p), _, _, _) | (KekSource::Default, Some(p), _, _) => read_kek(p),
         (KekSource::Default, None, Some(key), Some(broker)) => {

@@ -102,7 +102,9 @@ pub enum KeyProviderError {
     #[error("iv: {0} bytes, expected 12")]
     IvLength(usize),
     /// AES-GCM authentication failed: wrong KEK or a modified annotation.
-    #[error("wrapped_data: authentication failed (wrong key-encryption key or modified annotation)")]
+    #[error(
+        "wrapped_data: authentication failed (wrong key-encryption key or modified annotation)"
+    )]
     Unwrap,
     /// AES-GCM encryption failed.
     #[error("wrapping failed")]
@@ -179,7 +181,9 @@ impl std::fmt::Debug for Request {
                 .debug_struct("Wrap")
                 .field("params", params)
                 .finish_non_exhaustive(),
-            Request::Unwrap { packet } => f.debug_struct("Unwrap").field("kid", &packet.kid).finish(),
+            Request::Unwrap { packet } => {
+                f.debug_struct("Unwrap").field("kid", &packet.kid).finish()
+            }
         }
     }
 }
@@ -192,8 +196,8 @@ impl Request {
         if input.len() as u64 > MAX_REQUEST_BYTES {
             return Err(KeyProviderError::TooLarge);
         }
-        let input: Input = serde_json::from_slice(input)
-            .map_err(|e| KeyProviderError::Request(e.to_string()))?;
+        let input: Input =
+            serde_json::from_slice(input).map_err(|e| KeyProviderError::Request(e.to_string()))?;
         match input.op.as_str() {
             "keywrap" => {
                 let p = input
@@ -203,20 +207,22 @@ impl Request {
                     .optsdata
                     .0
                     .ok_or(KeyProviderError::Missing("keywrapparams.optsdata"))?;
-                let list = p
-                    .ec
-                    .and_then(|ec| ec.parameters)
-                    .and_then(|mut m| m.remove(provider))
-                    .flatten()
-                    .ok_or(KeyProviderError::Missing("keywrapparams.ec.Parameters[provider]"))?;
-                let first = list
-                    .into_iter()
-                    .next()
-                    .and_then(|b| b.0)
-                    .ok_or(KeyProviderError::Missing("keywrapparams.ec.Parameters[provider][0]"))?;
-                let params = String::from_utf8(first.to_vec()).map_err(|_| {
-                    KeyProviderError::Parameters("not UTF-8".into())
-                })?;
+                let list =
+                    p.ec.and_then(|ec| ec.parameters)
+                        .and_then(|mut m| m.remove(provider))
+                        .flatten()
+                        .ok_or(KeyProviderError::Missing(
+                            "keywrapparams.ec.Parameters[provider]",
+                        ))?;
+                let first =
+                    list.into_iter()
+                        .next()
+                        .and_then(|b| b.0)
+                        .ok_or(KeyProviderError::Missing(
+                            "keywrapparams.ec.Parameters[provider][0]",
+                        ))?;
+                let params = String::from_utf8(first.to_vec())
+                    .map_err(|_| KeyProviderError::Parameters("not UTF-8".into()))?;
                 Ok(Request::Wrap { params, optsdata })
             }
             "keyunwrap" => {
@@ -231,7 +237,9 @@ impl Request {
                     packet: AnnotationPacket::parse(&annotation)?,
                 })
             }
-            other => Err(KeyProviderError::Operation(other.chars().take(64).collect())),
+            other => Err(KeyProviderError::Operation(
+                other.chars().take(64).collect(),
+            )),
         }
     }
 }
@@ -495,7 +503,9 @@ impl WrapRequest {
                 "keyid" => kid = Some(KeyId::parse(v)?),
                 "keypath" => kek = KekSource::File(v.into()),
                 "algorithm" if v == WRAP_TYPE_A256GCM => {}
-                "algorithm" => return Err(KeyProviderError::WrapType(v.chars().take(32).collect())),
+                "algorithm" => {
+                    return Err(KeyProviderError::WrapType(v.chars().take(32).collect()))
+                }
                 "sample" if v == "false" => {}
                 "sample" => {
                     return Err(KeyProviderError::Parameters(
@@ -536,7 +546,11 @@ mod tests {
     fn wrap_then_unwrap_round_trips_through_the_protocol() {
         let optsdata = br#"{"symkey":"c2VjcmV0IGxheWVyIGtleQ==","cipheroptions":{"nonce":"AAAA"}}"#;
         let req = go_wrap_request("remits", b"kbs:///default/image-kek/app", optsdata);
-        let Request::Wrap { params, optsdata: got } = Request::parse(&req, "remits").unwrap() else {
+        let Request::Wrap {
+            params,
+            optsdata: got,
+        } = Request::parse(&req, "remits").unwrap()
+        else {
             panic!("not a wrap request");
         };
         assert_eq!(&got[..], optsdata);
@@ -557,11 +571,16 @@ mod tests {
         else {
             panic!("not an unwrap request");
         };
-        assert_eq!(packet.check().unwrap().resource_path(), "default/image-kek/app");
+        assert_eq!(
+            packet.check().unwrap().resource_path(),
+            "default/image-kek/app"
+        );
         assert_eq!(&packet.unwrap(&kek).unwrap()[..], optsdata);
-        assert!(matches!(packet.unwrap(&[8u8; 32]), Err(KeyProviderError::Unwrap)));
-        let out: serde_json::Value =
-            serde_json::from_slice(&unwrap_response(optsdata)).unwrap();
+        assert!(matches!(
+            packet.unwrap(&[8u8; 32]),
+            Err(KeyProviderError::Unwrap)
+        ));
+        let out: serde_json::Value = serde_json::from_slice(&unwrap_response(optsdata)).unwrap();
         assert_eq!(
             STANDARD
                 .decode(out["keyunwrapresults"]["optsdata"].as_str().unwrap())
@@ -572,8 +591,9 @@ mod tests {
 
     #[test]
     fn coco_parameter_forms_and_refusals() {
-        let w = WrapRequest::parse("keyid=kbs:///default/key/key_id1::keypath=/k::algorithm=A256GCM")
-            .unwrap();
+        let w =
+            WrapRequest::parse("keyid=kbs:///default/key/key_id1::keypath=/k::algorithm=A256GCM")
+                .unwrap();
         assert_eq!(w.kid.uri(), "kbs:///default/key/key_id1");
         assert_eq!(w.kek, KekSource::File("/k".into()));
         for kid in [
@@ -585,7 +605,13 @@ mod tests {
         ] {
             assert_eq!(KeyId::parse(kid).unwrap().resource_path(), "a/b/c", "{kid}");
         }
-        for bad in ["kbs:///a/b", "http://x/a/b/c", "kbs:///a/b/c/d", "kbs:///../b/c", ""] {
+        for bad in [
+            "kbs:///a/b",
+            "http://x/a/b/c",
+            "kbs:///a/b/c/d",
+            "kbs:///../b/c",
+            "",
+        ] {
             assert!(KeyId::parse(bad).is_err(), "{bad}");
         }
         assert!(WrapRequest::parse("sample=true").is_err());
@@ -605,7 +631,10 @@ mod tests {
             Err(KeyProviderError::Request(_))
         ));
         let big = vec![b' '; MAX_REQUEST_BYTES as usize + 1];
-        assert!(matches!(Request::parse(&big, "remits"), Err(KeyProviderError::TooLarge)));
+        assert!(matches!(
+            Request::parse(&big, "remits"),
+            Err(KeyProviderError::TooLarge)
+        ));
         // Parameters for another provider only.
         let req = go_wrap_request("other", b"kbs:///a/b/c", b"{}");
         assert!(matches!(
@@ -618,7 +647,10 @@ mod tests {
         let kms = br#"{"version":"0.1.0","provider":"aliyun","kid":"x","wrapped_data":"AA=="}"#;
         assert!(matches!(
             AnnotationPacket::parse(kms),
-            Err(KeyProviderError::Unsupported { field: "provider", .. })
+            Err(KeyProviderError::Unsupported {
+                field: "provider",
+                ..
+            })
         ));
         let ctr = br#"{"kid":"kbs:///a/b/c","wrapped_data":"AA==","iv":"AAAAAAAAAAAAAAAA","wrap_type":"A256CTR"}"#;
         assert!(matches!(

@@ -406,8 +406,8 @@ fn encrypted_layers_are_refused_not_measured_as_ciphertext() {
     let c = Case::new();
     let oci = c.dir.path().join("oci");
     oci_layout(&oci, &layers(b"app v1"));
-    let plain = remits_measure::predict::image::measure_image(&oci, &ImageOptions::default())
-        .unwrap();
+    let plain =
+        remits_measure::predict::image::measure_image(&oci, &ImageOptions::default()).unwrap();
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(oci.join("index.json")).unwrap()).unwrap();
     let md = index["manifests"][0]["digest"].as_str().unwrap();
@@ -423,6 +423,9 @@ fn encrypted_layers_are_refused_not_measured_as_ciphertext() {
     let err = remits_measure::predict::image::measure_image(&oci, &ImageOptions::default())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("encrypted") && err.contains("images.md"), "{err}");
+    assert!(
+        err.contains("encrypted") && err.contains("images.md"),
+        "{err}"
+    );
     assert_eq!(plain.layers, 2);
 }
