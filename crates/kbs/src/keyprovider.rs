@@ -22,7 +22,6 @@
 //! `{"kid":"kbs:///<repo>/<type>/<tag>","wrapped_data":"<b64>","iv":"<b64>","wrap_type":"A256GCM"}`
 //! where `wrapped_data` is AES-256-GCM(KEK, iv, optsdata) with the 16-byte tag appended and the
 //! KEK is the 32-byte KBS resource named by `kid`.
-#![allow(clippy::module_name_repetitions)]
 
 use std::collections::BTreeMap;
 
