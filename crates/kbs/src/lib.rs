@@ -2,6 +2,7 @@
 //! server core used by `remits-broker`.
 //!
 //! - [`protocol`]: `kbs-types` messages, constants, trustee's resource-path rules.
+//! - [`keyprovider`]: the ocicrypt key-provider protocol and CoCo's annotation packet.
 //! - [`jwe`]: `ECDH-ES+A256KW` (P-256, P-521) and `RSA-OAEP-256` with `A256GCM`.
 //! - [`session`]: `Challenged` → `Attested` session states.
 //! - [`admin`]: admin JWTs (EdDSA / ES256) for the admin API.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod fuzzing;
 pub mod jwe;
+pub mod keyprovider;
 pub mod protocol;
 pub mod rng;
 pub mod server;

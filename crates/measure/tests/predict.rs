@@ -398,3 +398,34 @@ fn another_key_of_the_same_algorithm_changes_pcr16_only() {
         seen16.push(m.pcrs[&16]);
     }
 }
+
+#[test]
+fn encrypted_layers_are_refused_not_measured_as_ciphertext() {
+    // PCR15 is defined over the plain layers: an ocicrypt-encrypted layer (`+encrypted` media
+    // type) is refused with a pointer to docs/images.md, never hashed as ciphertext.
+    let c = Case::new();
+    let oci = c.dir.path().join("oci");
+    oci_layout(&oci, &layers(b"app v1"));
+    let plain =
+        remits_measure::predict::image::measure_image(&oci, &ImageOptions::default()).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(oci.join("index.json")).unwrap()).unwrap();
+    let md = index["manifests"][0]["digest"].as_str().unwrap();
+    let blobs = oci.join("blobs/sha256");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blobs.join(&md[7..])).unwrap()).unwrap();
+    m["layers"][1]["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip+encrypted".into();
+    let mb = serde_json::to_vec(&m).unwrap();
+    let h = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&mb));
+    std::fs::write(blobs.join(&h), &mb).unwrap();
+    let idx = serde_json::json!({"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":format!("sha256:{h}"),"size":mb.len()}]});
+    std::fs::write(oci.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+    let err = remits_measure::predict::image::measure_image(&oci, &ImageOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("encrypted") && err.contains("images.md"),
+        "{err}"
+    );
+    assert_eq!(plain.layers, 2);
+}

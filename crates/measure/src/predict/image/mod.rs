@@ -364,6 +364,18 @@ fn locate(src: &dyn Source) -> Result<(Vec<u8>, Vec<Blob>), Error> {
                     .get("digest")
                     .and_then(Value::as_str)
                     .ok_or_else(|| Error::Image("layer without digest".into()))?;
+                // PCR15 is defined over the plain layers (docs/measurements.md): an ocicrypt
+                // layer cannot be measured, and must not be measured as its ciphertext.
+                if let Some(mt) = l
+                    .get("mediaType")
+                    .and_then(Value::as_str)
+                    .filter(|mt| mt.ends_with("+encrypted"))
+                {
+                    return Err(Error::Image(format!(
+                        "layer {d} is encrypted ({mt}): measure the plain image (before \
+                         encryption, or after `skopeo copy --decryption-key ...`); see docs/images.md"
+                    )));
+                }
                 let p = digest_path(d)?;
                 src.get(&p)?
                     .ok_or_else(|| Error::Image(format!("layer {d} missing")))
