@@ -321,15 +321,21 @@ async fn sev_prelaunch_end_to_end_through_the_broker() {
     let mut wrong_digest = digest;
     wrong_digest[0] ^= 1;
     let cases: Vec<(&str, Box<dyn Fn(&mut Value, &mut LaunchMeasurement)>)> = vec![
-        ("digest", Box::new(|_, _| {})),
+        (
+            "digest",
+            Box::new(|_: &mut Value, _: &mut LaunchMeasurement| {}),
+        ),
         (
             "mnonce",
-            Box::new(|_, m: &mut LaunchMeasurement| m.mnonce[0] ^= 1),
+            Box::new(|_: &mut Value, m: &mut LaunchMeasurement| m.mnonce[0] ^= 1),
         ),
-        ("build", Box::new(|b: &mut Value, _| b["build"] = json!(16))),
+        (
+            "build",
+            Box::new(|b: &mut Value, _: &mut LaunchMeasurement| b["build"] = json!(16)),
+        ),
         (
             "api",
-            Box::new(|b: &mut Value, _| b["api_minor"] = json!(23)),
+            Box::new(|b: &mut Value, _: &mut LaunchMeasurement| b["api_minor"] = json!(23)),
         ),
     ];
     for (what, tamper) in cases {

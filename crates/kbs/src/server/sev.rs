@@ -241,7 +241,18 @@ struct SeedWorkload {
     /// JSON text: `{"flags":{"bits":N},"minfw":{"major":M,"minor":m}}` (virtee `sev`'s
     /// `Policy`).
     tee_config: String,
-    passphrase: Zeroizing<String>,
+    passphrase: SecretText,
+}
+
+/// A secret string from a request or a stored record, zeroized on drop.
+#[derive(Serialize, Deserialize, Default)]
+#[serde(transparent)]
+struct SecretText(String);
+
+impl Drop for SecretText {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
 }
 
 /// remits' registration form.
@@ -275,7 +286,7 @@ struct RemitsSecret {
     #[serde(default)]
     guid: Option<String>,
     /// The value, base64.
-    value: Zeroizing<String>,
+    value: SecretText,
 }
 
 /// virtee `sev`'s `Policy` as JSON (reference-kbs' `tee_config`).
@@ -387,7 +398,7 @@ fn parse_registration(body: &[u8]) -> Result<Registration, KbsError> {
             | u32::from(minfw.minor) << 24;
         let policy = parse_guest_policy(&json!(policy))
             .map_err(|_| bad("tee_config.flags.bits", "sets reserved bits 15:6"))?;
-        if w.passphrase.is_empty() {
+        if w.passphrase.0.is_empty() {
             return Err(bad("passphrase", "empty"));
         }
         return Ok(Registration {
@@ -401,7 +412,7 @@ fn parse_registration(body: &[u8]) -> Result<Registration, KbsError> {
                     name: PASSPHRASE_NAME.into(),
                 }],
             },
-            values: vec![Zeroizing::new(w.passphrase.as_bytes().to_vec())],
+            values: vec![Zeroizing::new(w.passphrase.0.as_bytes().to_vec())],
         });
     }
     let w: RemitsWorkload = serde_json::from_value(v).map_err(json_err)?;
@@ -448,7 +459,7 @@ fn parse_registration(body: &[u8]) -> Result<Registration, KbsError> {
         }
         let value = Zeroizing::new(
             STANDARD
-                .decode(s.value.trim())
+                .decode(s.value.0.trim())
                 .map_err(|_| bad(&format!("secrets[{i}].value"), "not base64"))?,
         );
         if value.is_empty() {
@@ -620,11 +631,11 @@ pub(super) async fn register_workload(
         }
         match &removed {
             Some((name, m)) if *name != new_name => {
-                changes.push(rv_change(&s, name, Some(m), None).await);
+                changes.push(rv_change(&s, name, Some(m.as_str()), None).await);
                 changes.push(rv_change(&s, new_name, None, Some(&rec.launch_measurement)).await);
             }
             Some((_, m)) => changes.push(
-                rv_change(&s, new_name, Some(m), Some(&rec.launch_measurement)).await,
+                rv_change(&s, new_name, Some(m.as_str()), Some(&rec.launch_measurement)).await,
             ),
             None => {
                 changes.push(rv_change(&s, new_name, None, Some(&rec.launch_measurement)).await)
@@ -813,7 +824,7 @@ enum LaunchRecord {
     Started {
         workload_id: String,
         /// TEK ‖ TIK, base64.
-        keys: Zeroizing<String>,
+        keys: SecretText,
         policy: u32,
         production_root: bool,
         generation: Option<String>,
@@ -939,7 +950,7 @@ async fn start_admitted(
     let id = hex::encode(idb);
     let record = LaunchRecord::Started {
         workload_id: rec.workload_id.clone(),
-        keys: Zeroizing::new(STANDARD.encode(keys.to_bytes().as_slice())),
+        keys: SecretText(STANDARD.encode(keys.to_bytes().as_slice())),
         policy: policy.0,
         production_root,
         generation: platform.generation().map(|g| g.name().to_string()),
@@ -1078,7 +1089,7 @@ pub(super) async fn secret(
     s.sev_pending.release(expires_at);
     let key_bytes = Zeroizing::new(
         STANDARD
-            .decode(keys.as_bytes())
+            .decode(keys.0.as_bytes())
             .map_err(|_| err(&s, KbsError::Internal("SEV session keys corrupt".into())))?,
     );
     drop(keys);
