@@ -135,12 +135,13 @@ trustee_tcb_checks(prefix, obj) := {c |
 # SEV pre-launch has no report data: its freshness is the launch session (single use, with
 # expiry) whose TIK MACs the measurement, recorded by the broker as kind "sev-launch". That kind
 # counts only for SEV claims.
-binding_ok(kind) if kind in {"runtime-data", "report-data"}
-
-binding_ok(kind) if {
+# (A function, not a rule set: it is false, never undefined, so the check always exists.)
+binding_ok(kind) := true if {
+	kind in {"runtime-data", "report-data"}
+} else := true if {
 	input.sev
 	kind == "sev-launch"
-}
+} else := false
 
 checks contains c if {
 	kind := object.get(input, ["remits_binding", "kind"], null)
