@@ -498,9 +498,9 @@ async fn registration_serves_the_attest_path_and_is_atomic() {
     let s = setup();
     let b = s.broker("reg", "development", false, "");
     let token = s.token();
-    let chain = remits_sim::SimChain::load(&s.snp_sim).unwrap();
     let with_measurement = |m: [u8; 48]| {
-        remits_sim::SimSnpAttester::new(chain.clone()).with_params(remits_sim::ReportParams {
+        let chain = remits_sim::SimChain::load(&s.snp_sim).unwrap();
+        remits_sim::SimSnpAttester::new(chain).with_params(remits_sim::ReportParams {
             measurement: m,
             ..Default::default()
         })
