@@ -253,7 +253,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 AdminCmd::RegisterReferenceValues { file } => {
                     admin.register_reference_values(read(&file)?).await?
                 }
-                AdminCmd::RegisterWorkload { file } => admin.register_workload(read(&file)?).await?,
+                AdminCmd::RegisterWorkload { file } => {
+                    admin.register_workload(read(&file)?).await?
+                }
                 AdminCmd::DeleteWorkload { id } => admin.delete_workload(&id).await?,
             }
             remits_serve::outln!("ok");

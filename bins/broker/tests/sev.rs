@@ -21,6 +21,9 @@ use serde_json::{json, Value};
 const BIN: &str = env!("CARGO_BIN_EXE_remits-broker");
 const GUID: &str = "736869e5-84f0-4973-92ec-06879ce3da0b";
 
+/// Changes a secret submission (body) or the measurement in it.
+type Tamper = dyn Fn(&mut Value, &mut LaunchMeasurement);
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -143,8 +146,7 @@ snp_extra_arks = ["{ark}"]
     }
 
     fn token(&self) -> String {
-        self.admin
-            .mint(SystemTime::now(), Duration::from_secs(300))
+        self.admin.mint(SystemTime::now(), Duration::from_secs(300))
     }
 }
 
@@ -171,7 +173,8 @@ fn detail(v: &Value) -> String {
 /// Debian's `OVMF_CODE.fd` when installed, otherwise the edk2 fixture in the test data.
 fn expected_digest() -> Option<[u8; 32]> {
     let debian = Path::new("/usr/share/OVMF/OVMF_CODE.fd");
-    let fixture = remits_evidence::testdata::dir().map(|d| d.join("measure/ovmf_OvmfX64_suffix.bin"));
+    let fixture =
+        remits_evidence::testdata::dir().map(|d| d.join("measure/ovmf_OvmfX64_suffix.bin"));
     let path = if debian.is_file() {
         debian.to_owned()
     } else {
@@ -283,7 +286,9 @@ async fn sev_prelaunch_end_to_end_through_the_broker() {
     .await;
     assert_eq!(st, 200, "{v}");
     // The packet in QMP's sev-inject-launch-secret form.
-    let header = STANDARD.decode(v["packet-header"].as_str().unwrap()).unwrap();
+    let header = STANDARD
+        .decode(v["packet-header"].as_str().unwrap())
+        .unwrap();
     let packet = SecretPacket {
         header: <[u8; PACKET_HEADER_LEN]>::try_from(header.as_slice()).unwrap(),
         ciphertext: STANDARD.decode(v["secret"].as_str().unwrap()).unwrap(),
@@ -320,7 +325,7 @@ async fn sev_prelaunch_end_to_end_through_the_broker() {
     // Each wrong input on a fresh session: the measurement does not match; no packet.
     let mut wrong_digest = digest;
     wrong_digest[0] ^= 1;
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value, &mut LaunchMeasurement)>)> = vec![
+    let cases: Vec<(&str, Box<Tamper>)> = vec![
         (
             "digest",
             Box::new(|_: &mut Value, _: &mut LaunchMeasurement| {}),
@@ -346,7 +351,11 @@ async fn sev_prelaunch_end_to_end_through_the_broker() {
             .sev
             .launch_start(&ses.godh, &ses.session, ses.policy)
             .unwrap();
-        let d = if what == "digest" { &wrong_digest } else { &digest };
+        let d = if what == "digest" {
+            &wrong_digest
+        } else {
+            &digest
+        };
         let mut m = s.sev.launch_measure(&keys, ses.policy, d, &mut OsRng);
         let mut body = secret_body(&ses, &m, &s.sev);
         tamper(&mut body, &mut m);
@@ -423,7 +432,12 @@ async fn production_policy_expiry_cap_and_amd_roots() {
     );
     let token = s.token();
     // Guest policy 0x6: debugging allowed (NODBG clear).
-    register(&b.url, &token, seed_form("dbg", &hex::encode(digest), 6, "p")).await;
+    register(
+        &b.url,
+        &token,
+        seed_form("dbg", &hex::encode(digest), 6, "p"),
+    )
+    .await;
     let (st, v) = start_session(&b.url, &s.sev, "dbg").await;
     assert_eq!(st, 200, "{v}");
     let ses = started(&v);
@@ -486,7 +500,12 @@ async fn production_policy_expiry_cap_and_amd_roots() {
     // By default only AMD's roots are trusted: the simulated platform's chain is refused,
     // naming the link.
     let amd = s.broker("amd", "production", false, "");
-    register(&amd.url, &token, seed_form("w", &hex::encode(digest), 7, "p")).await;
+    register(
+        &amd.url,
+        &token,
+        seed_form("w", &hex::encode(digest), 7, "p"),
+    )
+    .await;
     let (st, v) = start_session(&amd.url, &s.sev, "w").await;
     assert_eq!(st, 401, "{v}");
     let d = detail(&v);
@@ -506,8 +525,18 @@ async fn registration_serves_the_attest_path_and_is_atomic() {
         })
     };
     let (m1, m2) = ([0x11u8; 48], [0x22u8; 48]);
-    register(&b.url, &token, seed_form("w1", &hex::encode(m1), 7, "pass-one")).await;
-    register(&b.url, &token, seed_form("w2", &hex::encode(m2), 7, "pass-two")).await;
+    register(
+        &b.url,
+        &token,
+        seed_form("w1", &hex::encode(m1), 7, "pass-one"),
+    )
+    .await;
+    register(
+        &b.url,
+        &token,
+        seed_form("w2", &hex::encode(m2), 7, "pass-two"),
+    )
+    .await;
     let get = |m: [u8; 48], path: &'static str| {
         let a = with_measurement(m);
         let url = b.url.clone();
@@ -517,17 +546,31 @@ async fn registration_serves_the_attest_path_and_is_atomic() {
         }
     };
     // Each measurement gets its own workload's passphrase, and only that one.
-    assert_eq!(&get(m1, "workload/w1/passphrase").await.unwrap()[..], b"pass-one");
-    assert_eq!(&get(m2, "workload/w2/passphrase").await.unwrap()[..], b"pass-two");
+    assert_eq!(
+        &get(m1, "workload/w1/passphrase").await.unwrap()[..],
+        b"pass-one"
+    );
+    assert_eq!(
+        &get(m2, "workload/w2/passphrase").await.unwrap()[..],
+        b"pass-two"
+    );
     match get(m2, "workload/w1/passphrase").await {
-        Err(ClientError::Denied { status: 403, detail }) => {
+        Err(ClientError::Denied {
+            status: 403,
+            detail,
+        }) => {
             assert!(detail.contains("resource policy"), "{detail}")
         }
         other => panic!("{other:?}"),
     }
     // Re-registering w1 with another measurement and passphrase updates all three.
     let m3 = [0x33u8; 48];
-    register(&b.url, &token, seed_form("w1", &hex::encode(m3), 7, "pass-three")).await;
+    register(
+        &b.url,
+        &token,
+        seed_form("w1", &hex::encode(m3), 7, "pass-three"),
+    )
+    .await;
     assert_eq!(
         &get(m3, "workload/w1/passphrase").await.unwrap()[..],
         b"pass-three"
@@ -586,5 +629,8 @@ async fn registration_serves_the_attest_path_and_is_atomic() {
         .as_u16();
     assert_eq!(st, 404);
     // w2 is untouched.
-    assert_eq!(&get(m2, "workload/w2/passphrase").await.unwrap()[..], b"pass-two");
+    assert_eq!(
+        &get(m2, "workload/w2/passphrase").await.unwrap()[..],
+        b"pass-two"
+    );
 }

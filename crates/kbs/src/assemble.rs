@@ -157,8 +157,7 @@ pub async fn assemble(
             request_timeout: cfg.request_timeout,
             secure_cookie: tls.is_some(),
             max_pending_sessions: cfg.max_pending_sessions,
-            sev: crate::server::sev::SevSettings::load(&cfg.sev)
-                .map_err(AssembleError::Config)?,
+            sev: crate::server::sev::SevSettings::load(&cfg.sev).map_err(AssembleError::Config)?,
         },
         metrics,
         pending: PendingChallenges::new(cfg.max_pending_sessions),

@@ -418,7 +418,12 @@ fn sev_rvs() -> Arc<ReferenceValues> {
 fn production_affirms_a_strict_sev_launch() {
     let out = eval(&sev_input(), sev_rvs());
     assert_eq!(out.status, EarStatus::Affirming, "{}", out.explanation);
-    let ids: Vec<_> = out.explanation.checks.iter().map(|c| c.id.as_str()).collect();
+    let ids: Vec<_> = out
+        .explanation
+        .checks
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect();
     for id in [
         "binding.report_data",
         "sev.root",
@@ -459,7 +464,10 @@ fn production_denies_each_weak_sev_claim_with_its_check() {
     }
     // A missing claim fails closed.
     let mut input = sev_input();
-    input["sev"].as_object_mut().unwrap().remove("policy_debug_allowed");
+    input["sev"]
+        .as_object_mut()
+        .unwrap()
+        .remove("policy_debug_allowed");
     assert_ne!(eval(&input, sev_rvs()).status, EarStatus::Affirming);
     // The "sev-launch" binding counts only for SEV claims: SNP evidence with it is refused.
     let mut snp = snp_input();

@@ -40,7 +40,10 @@ pub(super) fn storage(e: remits_store::StoreError) -> KbsError {
     KbsError::Storage(e.to_string())
 }
 
-pub(super) fn body_bytes(s: &KbsState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(super) fn body_bytes(
+    s: &KbsState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, ApiError> {
     body.map_err(|r| {
         let status = r.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -51,7 +54,10 @@ pub(super) fn body_bytes(s: &KbsState, body: Result<Bytes, BytesRejection>) -> R
     })
 }
 
-pub(super) fn parse_json<T: for<'de> Deserialize<'de>>(s: &KbsState, b: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse_json<T: for<'de> Deserialize<'de>>(
+    s: &KbsState,
+    b: &[u8],
+) -> Result<T, ApiError> {
     serde_json::from_slice(b).map_err(|e| err(s, KbsError::BadRequest(e.to_string())))
 }
 

@@ -121,10 +121,7 @@ pub fn router(state: Arc<KbsState>) -> Router {
         )
         .route("/kbs/v0/sev/session", post(sev::start))
         .route("/kbs/v0/sev/secret", post(sev::secret))
-        .route(
-            "/kbs/v0/sev/workload",
-            post(sev::register_workload),
-        )
+        .route("/kbs/v0/sev/workload", post(sev::register_workload))
         .route(
             "/kbs/v0/sev/workload/{id}",
             get(sev::get_workload).delete(sev::delete_workload),

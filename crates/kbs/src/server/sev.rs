@@ -121,12 +121,8 @@ impl SevSettings {
         let mut dev_roots = Vec::new();
         for (i, r) in cfg.dev_roots.iter().enumerate() {
             let read = |p: &std::path::Path, what: &str| {
-                remits_evidence::input::read_capped(
-                    p,
-                    remits_evidence::input::MAX_INPUT_FILE,
-                    what,
-                )
-                .map_err(|e| ConfigError::Invalid(format!("sev.dev_roots[{i}]: {e}")))
+                remits_evidence::input::read_capped(p, remits_evidence::input::MAX_INPUT_FILE, what)
+                    .map_err(|e| ConfigError::Invalid(format!("sev.dev_roots[{i}]: {e}")))
             };
             let ark = read(&r.ark, "SEV ARK")?;
             let ask = read(&r.ask, "SEV ASK")?;
@@ -345,10 +341,7 @@ fn parse_policy_field(v: &Value, field: &str) -> Result<u32, KbsError> {
         .and_then(|n| u32::try_from(n).ok())
         .ok_or_else(|| bad(field, "not a 32-bit number"))?;
     if LaunchPolicy(p).reserved_bits() != 0 {
-        return Err(bad(
-            field,
-            format!("{p:#010x} sets reserved bits 15:6"),
-        ));
+        return Err(bad(field, format!("{p:#010x} sets reserved bits 15:6")));
     }
     Ok(p)
 }
@@ -436,7 +429,10 @@ fn parse_registration(body: &[u8]) -> Result<Registration, KbsError> {
     let mut values = Vec::new();
     for (i, s) in w.secrets.iter().enumerate() {
         if !valid_segment(&s.name) {
-            return Err(bad(&format!("secrets[{i}].name"), "not a valid resource tag"));
+            return Err(bad(
+                &format!("secrets[{i}].name"),
+                "not a valid resource tag",
+            ));
         }
         let guid = match &s.guid {
             Some(g) => uuid::Uuid::parse_str(g.trim())
@@ -635,7 +631,13 @@ pub(super) async fn register_workload(
                 changes.push(rv_change(&s, new_name, None, Some(&rec.launch_measurement)).await);
             }
             Some((_, m)) => changes.push(
-                rv_change(&s, new_name, Some(m.as_str()), Some(&rec.launch_measurement)).await,
+                rv_change(
+                    &s,
+                    new_name,
+                    Some(m.as_str()),
+                    Some(&rec.launch_measurement),
+                )
+                .await,
             ),
             None => {
                 changes.push(rv_change(&s, new_name, None, Some(&rec.launch_measurement)).await)
@@ -663,12 +665,12 @@ pub(super) async fn register_workload(
                     .unzip()
             })
             .unwrap_or_default();
-        let mut writes = vec![TxWrite::put(Namespace::Config, &wkey, &record_json).expecting(
-            match &old {
+        let mut writes = vec![
+            TxWrite::put(Namespace::Config, &wkey, &record_json).expecting(match &old {
                 Some((_, raw)) => Expect::Value(raw),
                 None => Expect::Absent,
-            },
-        )];
+            }),
+        ];
         for (r, v) in resources.iter().zip(&reg.values) {
             writes.push(TxWrite::put(Namespace::Resource, r, v));
         }
@@ -686,7 +688,11 @@ pub(super) async fn register_workload(
             writes.push(TxWrite::delete(Namespace::ResourcePolicy, k));
         }
         writes.extend(changes.iter().map(rv_write));
-        if s.store.transact(&writes).await.map_err(|e| err(&s, storage(e)))? {
+        if s.store
+            .transact(&writes)
+            .await
+            .map_err(|e| err(&s, storage(e)))?
+        {
             return Ok(admin_ok(&s, who, "register-workload", &id));
         }
     }
@@ -757,7 +763,11 @@ pub(super) async fn delete_workload(
                 .map(|k| TxWrite::delete(Namespace::ResourcePolicy, k)),
         );
         writes.extend(change.iter().map(rv_write));
-        if s.store.transact(&writes).await.map_err(|e| err(&s, storage(e)))? {
+        if s.store
+            .transact(&writes)
+            .await
+            .map_err(|e| err(&s, storage(e)))?
+        {
             return Ok(admin_ok(&s, who, "delete-workload", &id));
         }
     }
@@ -804,8 +814,9 @@ impl ChainInput {
                 .map_err(|_| bad(field, "not base64"))
         };
         match self {
-            ChainInput::Export(b) => PlatformChain::from_sevctl_export(&d("chain", b)?)
-                .map_err(|e| bad("chain", e)),
+            ChainInput::Export(b) => {
+                PlatformChain::from_sevctl_export(&d("chain", b)?).map_err(|e| bad("chain", e))
+            }
             ChainInput::Parts { pdh, pek, oca, cek } => Ok(PlatformChain {
                 pdh: d("chain.pdh", pdh)?,
                 pek: d("chain.pek", pek)?,
@@ -899,12 +910,14 @@ pub(super) async fn start(
     check_workload_id(&req.workload_id).map_err(|e| err(&s, e))?;
     let generation = match &req.generation {
         None => None,
-        Some(g) => Some(Generation::from_name(&g.to_ascii_lowercase()).ok_or_else(|| {
-            err(
-                &s,
-                bad("generation", "one of naples, rome, milan, genoa, turin"),
-            )
-        })?),
+        Some(g) => Some(
+            Generation::from_name(&g.to_ascii_lowercase()).ok_or_else(|| {
+                err(
+                    &s,
+                    bad("generation", "one of naples, rome, milan, genoa, turin"),
+                )
+            })?,
+        ),
     };
     let chain = req.chain.decode().map_err(|e| err(&s, e))?;
     let (rec, _) = load_workload(&s, &req.workload_id)
@@ -961,7 +974,12 @@ async fn start_admitted(
     );
     let mut w = TxWrite::put(Namespace::LaunchSession, &id, &raw).expecting(Expect::Absent);
     w.expires_at = Some(expires);
-    if !s.store.transact(&[w]).await.map_err(|e| err(s, storage(e)))? {
+    if !s
+        .store
+        .transact(&[w])
+        .await
+        .map_err(|e| err(s, storage(e)))?
+    {
         return Err(err(s, KbsError::Internal("session id collision".into())));
     }
     tracing::info!(
@@ -1014,7 +1032,10 @@ fn sev_claims(
     put("launch_digest", json!(rec.launch_measurement));
     put("policy", json!(policy.0));
     put("policy_debug_allowed", json!(!policy.no_debug()));
-    put("policy_key_sharing_allowed", json!(!policy.no_key_sharing()));
+    put(
+        "policy_key_sharing_allowed",
+        json!(!policy.no_key_sharing()),
+    );
     put("policy_es", json!(policy.es()));
     put("policy_send_allowed", json!(!policy.no_send()));
     put("policy_domain", json!(policy.domain()));
@@ -1052,8 +1073,12 @@ pub(super) async fn secret(
         .await
         .map_err(|e| err(&s, storage(e)))?
         .ok_or_else(|| err(&s, KbsError::SevSessionUnknown))?;
-    let rec: LaunchRecord = serde_json::from_slice(&raw)
-        .map_err(|_| err(&s, KbsError::Internal("unreadable SEV session record".into())))?;
+    let rec: LaunchRecord = serde_json::from_slice(&raw).map_err(|_| {
+        err(
+            &s,
+            KbsError::Internal("unreadable SEV session record".into()),
+        )
+    })?;
     let now = unix(s.clock.now());
     if rec.expires_at() <= now {
         return Err(err(&s, KbsError::SevSessionUnknown));

@@ -342,7 +342,10 @@ pub(crate) async fn transact(s: &dyn Store, clock: &TestClock) {
     ];
     assert!(s.transact(&create).await.unwrap());
     assert_eq!(v(s.get(rv, "tx/m").await.unwrap()), Some(b"m1".to_vec()));
-    assert_eq!(v(s.get(res, "tx/key/1").await.unwrap()), Some(b"pass1".to_vec()));
+    assert_eq!(
+        v(s.get(res, "tx/key/1").await.unwrap()),
+        Some(b"pass1".to_vec())
+    );
     assert_eq!(v(s.get(pol, "tx/p").await.unwrap()), Some(b"p1".to_vec()));
     // Replayed: the first condition fails, nothing changes.
     assert!(!s.transact(&create).await.unwrap());
@@ -354,7 +357,10 @@ pub(crate) async fn transact(s: &dyn Store, clock: &TestClock) {
     ];
     assert!(!s.transact(&mixed).await.unwrap());
     assert_eq!(v(s.get(rv, "tx/m").await.unwrap()), Some(b"m1".to_vec()));
-    assert_eq!(v(s.get(res, "tx/key/1").await.unwrap()), Some(b"pass1".to_vec()));
+    assert_eq!(
+        v(s.get(res, "tx/key/1").await.unwrap()),
+        Some(b"pass1".to_vec())
+    );
     assert_eq!(v(s.get(Namespace::Config, "tx/new").await.unwrap()), None);
     // Update all three, then delete all three.
     let update = [
@@ -363,7 +369,10 @@ pub(crate) async fn transact(s: &dyn Store, clock: &TestClock) {
         TxWrite::put(pol, "tx/p", b"p2"),
     ];
     assert!(s.transact(&update).await.unwrap());
-    assert_eq!(v(s.get(res, "tx/key/1").await.unwrap()), Some(b"pass2".to_vec()));
+    assert_eq!(
+        v(s.get(res, "tx/key/1").await.unwrap()),
+        Some(b"pass2".to_vec())
+    );
     let delete = [
         TxWrite::delete(rv, "tx/m").expecting(Expect::Value(b"m2")),
         TxWrite::delete(res, "tx/key/1"),
@@ -377,19 +386,26 @@ pub(crate) async fn transact(s: &dyn Store, clock: &TestClock) {
     }
     // Expired values count as absent; new values carry their expiry.
     let soon = clock.now() + Duration::from_secs(10);
-    let mut w = TxWrite::put(Namespace::LaunchSession, "tx-sess", b"keys").expecting(Expect::Absent);
+    let mut w =
+        TxWrite::put(Namespace::LaunchSession, "tx-sess", b"keys").expecting(Expect::Absent);
     w.expires_at = Some(soon);
     assert!(s.transact(&[w]).await.unwrap());
     assert!(!s.transact(&[w]).await.unwrap());
     clock.advance(Duration::from_secs(11));
-    assert_eq!(v(s.get(Namespace::LaunchSession, "tx-sess").await.unwrap()), None);
+    assert_eq!(
+        v(s.get(Namespace::LaunchSession, "tx-sess").await.unwrap()),
+        None
+    );
     assert!(s.transact(&[w]).await.unwrap());
     // Malformed batches are refused before any I/O.
     assert!(matches!(
         s.transact(&[]).await,
         Err(StoreError::InvalidTransaction(_))
     ));
-    let twice = [TxWrite::put(rv, "tx/d", b"1"), TxWrite::put(rv, "tx/d", b"2")];
+    let twice = [
+        TxWrite::put(rv, "tx/d", b"1"),
+        TxWrite::put(rv, "tx/d", b"2"),
+    ];
     assert!(matches!(
         s.transact(&twice).await,
         Err(StoreError::InvalidTransaction(_))
@@ -398,10 +414,7 @@ pub(crate) async fn transact(s: &dyn Store, clock: &TestClock) {
     let too_many: Vec<String> = (0..=remits_store::MAX_TRANSACTION_WRITES)
         .map(|i| format!("tx/many/{i}"))
         .collect();
-    let batch: Vec<TxWrite<'_>> = too_many
-        .iter()
-        .map(|k| TxWrite::put(rv, k, b"x"))
-        .collect();
+    let batch: Vec<TxWrite<'_>> = too_many.iter().map(|k| TxWrite::put(rv, k, b"x")).collect();
     assert!(matches!(
         s.transact(&batch).await,
         Err(StoreError::InvalidTransaction(_))
@@ -422,7 +435,11 @@ pub(crate) async fn concurrent_transact(stores: &[Arc<dyn Store>]) {
         tasks.push(tokio::spawn(async move {
             let val = [i];
             // Half take the keys in one order, half in the other (lock ordering).
-            let (a, b) = if i % 2 == 0 { ("race/a", "race/b") } else { ("race/b", "race/a") };
+            let (a, b) = if i % 2 == 0 {
+                ("race/a", "race/b")
+            } else {
+                ("race/b", "race/a")
+            };
             s.transact(&[
                 TxWrite::put(Namespace::Config, a, &val).expecting(Expect::Absent),
                 TxWrite::put(Namespace::Config, b, &val).expecting(Expect::Absent),
@@ -437,7 +454,11 @@ pub(crate) async fn concurrent_transact(stores: &[Arc<dyn Store>]) {
             winners.push(i);
         }
     }
-    assert_eq!(winners.len(), 1, "exactly one transaction wins: {winners:?}");
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one transaction wins: {winners:?}"
+    );
     let s = &stores[0];
     let a = v(s.get(Namespace::Config, "race/a").await.unwrap());
     let b = v(s.get(Namespace::Config, "race/b").await.unwrap());
