@@ -1216,3 +1216,99 @@ pub(super) async fn secret(
     }))
     .into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detail(r: Result<Registration, KbsError>) -> String {
+        match r {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn seed_form_maps_tee_config_to_the_guest_policy() {
+        let body = json!({
+            "workload_id": "vm1",
+            "launch_measurement": "AB".repeat(32),
+            "tee_config": r#"{"flags":{"bits":63},"minfw":{"major":1,"minor":2}}"#,
+            "passphrase": "pw",
+        });
+        let r = parse_registration(body.to_string().as_bytes()).unwrap();
+        // virtee's Policy: flags | major << 16 | minor << 24.
+        assert_eq!(r.record.guest_policy, 63 | 1 << 16 | 2 << 24);
+        assert_eq!(r.record.min_api, (1, 2));
+        assert_eq!(r.record.launch_measurement, "ab".repeat(32));
+        assert_eq!(r.record.secrets[0].guid, DEFAULT_SECRET_GUID);
+        assert_eq!(r.record.secrets[0].name, PASSPHRASE_NAME);
+        assert_eq!(&r.values[0][..], b"pw");
+        assert_eq!(r.record.rv_name(), SEV_DIGEST_RV);
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let seed = |m: &str, tc: &str, pw: &str, id: &str| {
+            json!({"workload_id": id, "launch_measurement": m, "tee_config": tc, "passphrase": pw})
+                .to_string()
+        };
+        let tc = r#"{"flags":{"bits":7}}"#;
+        let m = "00".repeat(48);
+        for (body, field) in [
+            (seed("00", tc, "p", "w"), "launch_measurement"),
+            (seed("zz", tc, "p", "w"), "launch_measurement"),
+            (seed(&m, "{}", "p", "w"), "tee_config"),
+            (
+                seed(&m, r#"{"flags":{"bits":64}}"#, "p", "w"),
+                "tee_config.flags.bits",
+            ),
+            (seed(&m, tc, "", "w"), "passphrase"),
+            (seed(&m, tc, "p", "../x"), "workload_id"),
+            (
+                json!({"workload_id": "w", "launch_measurement": m, "secrets": []}).to_string(),
+                "secrets",
+            ),
+            (
+                json!({"workload_id": "w", "launch_measurement": m, "guest_policy": "0x40",
+                       "secrets": [{"name": "a", "value": "YQ=="}]})
+                .to_string(),
+                "guest_policy",
+            ),
+            (
+                json!({"workload_id": "w", "launch_measurement": m,
+                       "secrets": [{"name": "a", "value": "YQ=="}, {"name": "b", "value": "Yg=="}]})
+                .to_string(),
+                "secrets[0].guid",
+            ),
+            (
+                json!({"workload_id": "w", "launch_measurement": m,
+                       "secrets": [{"name": "a", "value": "not base64!"}]})
+                .to_string(),
+                "secrets[0].value",
+            ),
+        ] {
+            let d = detail(parse_registration(body.as_bytes()));
+            assert!(d.contains(field), "{field}: {d}");
+        }
+    }
+
+    #[test]
+    fn remits_form_with_several_secrets() {
+        let body = json!({
+            "workload_id": "w", "launch_measurement": "11".repeat(48), "guest_policy": "0x7",
+            "min_api": {"major": 0, "minor": 24},
+            "secrets": [
+                {"name": "disk", "guid": "736869E5-84F0-4973-92EC-06879CE3DA0B", "value": "ZGlzaw=="},
+                {"name": "tls", "guid": "b81f5a1a-7f77-4b34-8c5e-6c1c4d8d7e2a", "value": "dGxz"},
+            ],
+        });
+        let r = parse_registration(body.to_string().as_bytes()).unwrap();
+        assert_eq!(r.record.guest_policy, 7);
+        assert_eq!(r.record.min_api, (0, 24));
+        assert_eq!(r.record.secrets[0].guid, DEFAULT_SECRET_GUID);
+        assert_eq!(r.record.resource("tls"), "workload/w/tls");
+        assert_eq!(r.record.rv_name(), SNP_MEASUREMENT_RV);
+        assert_eq!(&r.values[1][..], b"tls");
+    }
+}
