@@ -130,6 +130,7 @@ pub(crate) fn prepare(dir: &Path, listen: SocketAddr) -> anyhow::Result<Prepared
             snp_extra_arks: vec![sim.join(remits_sim::files::ARK_DER)],
             ..ServiceConfig::default()
         },
+        sev: Default::default(),
     };
     Ok(Prepared { config, fresh })
 }

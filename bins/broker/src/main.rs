@@ -150,6 +150,18 @@ enum AdminCmd {
         /// File.
         file: PathBuf,
     },
+    /// Register (or re-register) a workload from a JSON file: measurement, secrets, policy and
+    /// reference value in one transaction (docs/broker.md, "Workload registration").
+    RegisterWorkload {
+        /// JSON file (remits' form or `{workload_id, launch_measurement, tee_config,
+        /// passphrase}`).
+        file: PathBuf,
+    },
+    /// Remove a workload and everything its registration wrote.
+    DeleteWorkload {
+        /// Workload id.
+        id: String,
+    },
 }
 
 /// TEE for the load test.
@@ -241,6 +253,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 AdminCmd::RegisterReferenceValues { file } => {
                     admin.register_reference_values(read(&file)?).await?
                 }
+                AdminCmd::RegisterWorkload { file } => {
+                    admin.register_workload(read(&file)?).await?
+                }
+                AdminCmd::DeleteWorkload { id } => admin.delete_workload(&id).await?,
             }
             remits_serve::outln!("ok");
             Ok(ExitCode::SUCCESS)

@@ -157,17 +157,23 @@ pub async fn assemble(
             request_timeout: cfg.request_timeout,
             secure_cookie: tls.is_some(),
             max_pending_sessions: cfg.max_pending_sessions,
+            sev: crate::server::sev::SevSettings::load(&cfg.sev).map_err(AssembleError::Config)?,
         },
         metrics,
         pending: PendingChallenges::new(cfg.max_pending_sessions),
+        sev_pending: PendingChallenges::new(cfg.sev.max_pending_sessions),
     });
     let gc = sessions;
+    // SEV launch sessions live in the main store (sealed under the KEK): purge it too.
+    let gc_store = (!Arc::ptr_eq(&gc, &state.store)).then(|| state.store.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SESSION_GC_INTERVAL);
         loop {
             tick.tick().await;
-            if let Err(e) = gc.purge_expired().await {
-                tracing::warn!(error = %e, "session purge failed");
+            for s in std::iter::once(&gc).chain(gc_store.as_ref()) {
+                if let Err(e) = s.purge_expired().await {
+                    tracing::warn!(error = %e, "session purge failed");
+                }
             }
         }
     });

@@ -52,6 +52,26 @@ pub trait AttestationBackend: Send + Sync + 'static {
     async fn set_resource_policy(&self, rego: &str) -> Result<(), BackendError>;
     /// Registers reference values (trustee sample message or signed remits-measure manifest).
     async fn register_reference_values(&self, body: &[u8]) -> Result<(), BackendError>;
+    /// Appraises SEV pre-launch claims (the measurement already verified) with the attestation
+    /// policy. The default refuses: a backend without a policy engine never releases a launch
+    /// secret.
+    async fn appraise_sev_launch(
+        &self,
+        claims: serde_json::Map<String, Value>,
+    ) -> Result<remits_verify::SevAppraisal, BackendError> {
+        let _ = claims;
+        Err(BackendError::TeeDisabled {
+            tee: "sev".into(),
+            reason: "this backend has no SEV pre-launch appraisal".into(),
+        })
+    }
+    /// Validates a resource policy text under `id` without storing it. The default refuses.
+    fn check_resource_policy(&self, id: &str, rego: &str) -> Result<(), BackendError> {
+        let _ = (id, rego);
+        Err(BackendError::BadRequest(
+            "this backend cannot validate resource policies".into(),
+        ))
+    }
 }
 
 /// The JWK paths trustee searches for the TEE key in token claims, in order.

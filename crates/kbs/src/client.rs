@@ -558,6 +558,32 @@ impl AdminClient {
         )
         .await
     }
+
+    /// Registers (or re-registers) a workload: remits' form or the seed system's
+    /// `{workload_id, launch_measurement, tee_config, passphrase}` (JSON body as given).
+    pub async fn register_workload(&self, body: Vec<u8>) -> Result<(), ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}/kbs/v0/sev/workload", self.base))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body),
+        )
+        .await
+    }
+
+    /// Removes a workload: its record, secrets, their policies and its reference value.
+    pub async fn delete_workload(&self, id: &str) -> Result<(), ClientError> {
+        if !crate::protocol::valid_segment(id) {
+            return Err(ClientError::InvalidArgument(format!(
+                "workload id {id:?} is not 1..=128 of [A-Za-z0-9_.-]"
+            )));
+        }
+        self.send(
+            self.http
+                .delete(format!("{}/kbs/v0/sev/workload/{id}", self.base)),
+        )
+        .await
+    }
 }
 
 #[cfg(test)]

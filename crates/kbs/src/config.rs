@@ -48,6 +48,56 @@ pub struct BrokerConfig {
     /// Attestation service (verifiers, policies, token signing): see `remits_verify::ServiceConfig`.
     #[serde(default)]
     pub attestation: remits_verify::ServiceConfig,
+    /// SEV/SEV-ES pre-launch endpoints (`/kbs/v0/sev/*`, docs/sev-prelaunch.md).
+    #[serde(default)]
+    pub sev: SevConfig,
+}
+
+/// `[sev]`: the SEV/SEV-ES pre-launch broker endpoints. Every field is optional.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SevConfig {
+    /// Lifetime of a launch session, from `POST /kbs/v0/sev/session` to the measurement
+    /// submission (humantime, default `10m`; at most `1h`).
+    #[serde(default = "default_sev_ttl", with = "humantime_serde_compat")]
+    pub session_ttl: Duration,
+    /// Most launch sessions outstanding at once (default 1024); beyond it the session endpoint
+    /// answers 503 with `Retry-After` and stores nothing.
+    #[serde(default = "default_sev_pending")]
+    pub max_pending_sessions: usize,
+    /// DEVELOPMENT ONLY: extra ARK/ASK pairs (AMD certificate format, e.g. a simulated
+    /// platform's) under which platform chains are accepted too. A chain verified under one of
+    /// them is recorded as `production_root = false`, which the production policy refuses.
+    /// Default: none (AMD's built-in roots only).
+    #[serde(default)]
+    pub dev_roots: Vec<SevRootFiles>,
+}
+
+/// One ARK/ASK pair given as files (AMD certificate format).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SevRootFiles {
+    /// The ARK file.
+    pub ark: PathBuf,
+    /// The ASK file (signed by the ARK).
+    pub ask: PathBuf,
+}
+
+impl Default for SevConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: default_sev_ttl(),
+            max_pending_sessions: default_sev_pending(),
+            dev_roots: Vec::new(),
+        }
+    }
+}
+
+fn default_sev_ttl() -> Duration {
+    crate::server::sev::DEFAULT_SESSION_TTL
+}
+fn default_sev_pending() -> usize {
+    crate::server::sev::DEFAULT_MAX_PENDING
 }
 
 /// `[net]`: connection limits and timeouts (see `remits_serve::Limits`, which documents each
@@ -378,6 +428,16 @@ impl BrokerConfig {
         if self.max_pending_sessions == 0 || self.max_pending_sessions > 10_000_000 {
             return Err(ConfigError::Invalid(
                 "max_pending_sessions must be between 1 and 10,000,000".into(),
+            ));
+        }
+        if self.sev.session_ttl.is_zero() || self.sev.session_ttl > Duration::from_secs(3600) {
+            return Err(ConfigError::Invalid(
+                "sev.session_ttl must be between 1s and 1h".into(),
+            ));
+        }
+        if self.sev.max_pending_sessions == 0 || self.sev.max_pending_sessions > 1_000_000 {
+            return Err(ConfigError::Invalid(
+                "sev.max_pending_sessions must be between 1 and 1,000,000".into(),
             ));
         }
         self.net

@@ -72,6 +72,18 @@ pub enum KbsError {
     /// Storage failed.
     #[error("storage error")]
     Storage(String),
+    /// An SEV pre-launch check failed (platform chain, launch measurement, submitted values).
+    #[error("SEV launch rejected: {0}")]
+    SevRejected(String),
+    /// The SEV launch session is unknown or expired.
+    #[error("SEV launch session unknown or expired: POST /kbs/v0/sev/session first")]
+    SevSessionUnknown,
+    /// The SEV launch session was already used (a measurement is accepted once).
+    #[error("SEV launch session already used: a launch measurement is accepted once per session")]
+    SevSessionUsed,
+    /// No workload is registered under this id.
+    #[error("workload {0:?} is not registered")]
+    UnknownWorkload(String),
     /// Any other internal failure (details only in the log).
     #[error("internal error")]
     Internal(String),
@@ -100,7 +112,11 @@ impl KbsError {
             | Self::SessionExpired
             | Self::SessionState(_)
             | Self::NonceMismatch
-            | Self::NonceReused => "AttestationError",
+            | Self::NonceReused
+            | Self::SevRejected(_)
+            | Self::SevSessionUnknown
+            | Self::SevSessionUsed => "AttestationError",
+            Self::UnknownWorkload(_) => "PluginInternalError",
             Self::Verifier(e) => verifier_answer(e).0,
             Self::BadRequest(_) | Self::PayloadTooLarge(_) => "SerdeError",
             Self::TokenNotFound => "TokenNotFound",
@@ -133,7 +149,11 @@ impl KbsError {
             | Self::TokenNotFound
             | Self::TokenInvalid(_)
             | Self::TokenKeyMismatch
-            | Self::AdminAuth(_) => StatusCode::UNAUTHORIZED,
+            | Self::AdminAuth(_)
+            | Self::SevRejected(_)
+            | Self::SevSessionUnknown
+            | Self::SevSessionUsed => StatusCode::UNAUTHORIZED,
+            Self::UnknownWorkload(_) => StatusCode::NOT_FOUND,
             Self::PolicyDeny(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Jwe(_) => StatusCode::BAD_REQUEST,

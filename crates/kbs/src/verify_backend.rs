@@ -63,4 +63,15 @@ impl AttestationBackend for VerifyBackend {
     async fn register_reference_values(&self, body: &[u8]) -> Result<(), BackendError> {
         self.0.register_reference_values(body).await
     }
+
+    async fn appraise_sev_launch(
+        &self,
+        claims: serde_json::Map<String, Value>,
+    ) -> Result<remits_verify::SevAppraisal, BackendError> {
+        self.0.appraise_sev_launch(claims).await
+    }
+
+    fn check_resource_policy(&self, id: &str, rego: &str) -> Result<(), BackendError> {
+        self.0.check_resource_policy(id, rego)
+    }
 }

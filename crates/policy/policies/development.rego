@@ -33,7 +33,7 @@ trust_claims := {
 }
 
 tees contains t if {
-	some t in ["snp", "az-snp-vtpm", "tpm", "sample"]
+	some t in ["snp", "az-snp-vtpm", "tpm", "sample", "sev"]
 	input[t]
 }
 
@@ -50,6 +50,8 @@ ident(t) := ["measurement", object.get(input["az-snp-vtpm"], "measurement", null
 ident(t) := ["tpm_pcr11", object.get(input.tpm, "pcr11", null)] if t == "tpm"
 
 ident(t) := ["launch_digest", object.get(input.sample, "launch_digest", null)] if t == "sample"
+
+ident(t) := ["sev_launch_digest", object.get(input.sev, "launch_digest", null)] if t == "sev"
 
 default identity_ok := false
 

@@ -132,10 +132,22 @@ trustee_tcb_checks(prefix, obj) := {c |
 
 # The evidence must be bound to this request (runtime data or explicit report data): an
 # unchecked binding may be a replay and never affirms in production.
+# SEV pre-launch has no report data: its freshness is the launch session (single use, with
+# expiry) whose TIK MACs the measurement, recorded by the broker as kind "sev-launch". That kind
+# counts only for SEV claims.
+# (A function, not a rule set: it is false, never undefined, so the check always exists.)
+binding_ok(kind) := true if {
+	kind in {"runtime-data", "report-data"}
+} else := true if {
+	input.sev
+	kind == "sev-launch"
+} else := false
+
 checks contains c if {
 	kind := object.get(input, ["remits_binding", "kind"], null)
+	expected := "runtime-data or report-data (sev-launch for SEV pre-launch)"
 	c := check("binding.report_data", "configuration", "remits_binding.kind", kind,
-		"runtime-data or report-data", kind in {"runtime-data", "report-data"})
+		expected, binding_ok(kind))
 }
 
 # A signer PCR (PCR16: the measurement-manifest signer) is trusted when it is listed in
@@ -323,4 +335,68 @@ checks contains c if {
 	input.sample
 	c := check("sample.refused", "hardware", "sample", "sample TEE",
 		"a hardware TEE (sample evidence is unsigned)", false)
+}
+
+# ---------------------------------------------------------------- sev (pre-launch)
+# Claims from the broker's SEV launch check (docs/sev-prelaunch.md): the launch measurement was
+# already recomputed with the session's TIK over the registered digest before this runs.
+sev := input.sev
+
+# AMD's roots (never the simulator's).
+checks contains c if {
+	sev
+	v := claim(sev, "production_root")
+	c := check("sev.root", "hardware", "sev.production_root", v, true, v == true)
+}
+
+# The platform firmware (API version) is at least the workload's registered minimum.
+sev_fw_ok if {
+	num(sev.api_major) > num(sev.min_api_major)
+}
+
+sev_fw_ok if {
+	num(sev.api_major) == num(sev.min_api_major)
+	num(sev.api_minor) >= num(sev.min_api_minor)
+}
+
+default sev_fw_ok := false
+
+checks contains c if {
+	sev
+	c := check(
+		"sev.firmware", "hardware", "sev.api_major.api_minor",
+		sprintf("%v.%v", [claim(sev, "api_major"), claim(sev, "api_minor")]),
+		sprintf(">= %v.%v", [claim(sev, "min_api_major"), claim(sev, "min_api_minor")]),
+		sev_fw_ok,
+	)
+}
+
+# Guest policy: no debugging (the hypervisor could read and write guest memory in clear), no key
+# sharing with other guests, SEV-ES (register state encrypted), no sending to another platform.
+checks contains c if {
+	v := claim(sev, "policy_debug_allowed")
+	c := check("sev.debug", "configuration", "sev.policy_debug_allowed", v, false, v == false)
+}
+
+checks contains c if {
+	v := claim(sev, "policy_key_sharing_allowed")
+	c := check("sev.key_sharing", "configuration", "sev.policy_key_sharing_allowed", v, false,
+		v == false)
+}
+
+checks contains c if {
+	v := claim(sev, "policy_es")
+	c := check("sev.es", "configuration", "sev.policy_es", v, true, v == true)
+}
+
+checks contains c if {
+	v := claim(sev, "policy_send_allowed")
+	c := check("sev.send", "configuration", "sev.policy_send_allowed", v, false, v == false)
+}
+
+checks contains c if {
+	sev
+	v := claim(sev, "launch_digest")
+	c := check("sev.identity", "executables", "sev.launch_digest", v, "in sev_launch_digest",
+		v in rv("sev_launch_digest"))
 }

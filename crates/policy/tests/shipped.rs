@@ -396,3 +396,99 @@ fn resource_policy_affirming() {
         .unwrap();
     assert!(!d.allow);
 }
+
+/// SEV pre-launch claims as the broker builds them after the measurement matched.
+fn sev_input() -> Value {
+    json!({"sev": {
+        "workload_id": "w1", "launch_digest": "dd".repeat(32), "policy": 7,
+        "policy_debug_allowed": false, "policy_key_sharing_allowed": false, "policy_es": true,
+        "policy_send_allowed": false, "policy_domain": false, "policy_sev": false,
+        "policy_api_major": 0, "policy_api_minor": 0,
+        "api_major": 0, "api_minor": 24, "build": 15, "min_api_major": 0, "min_api_minor": 17,
+        "production_root": true, "generation": "milan"
+    }, "remits_binding": {"kind": "sev-launch", "report_data_checked": false, "init_data_checked": false}})
+}
+
+fn sev_rvs() -> Arc<ReferenceValues> {
+    let text = format!(r#"{{"sev_launch_digest":["{}"]}}"#, "dd".repeat(32));
+    Arc::new(ReferenceValues::from_json(text.as_bytes()).unwrap())
+}
+
+#[test]
+fn production_affirms_a_strict_sev_launch() {
+    let out = eval(&sev_input(), sev_rvs());
+    assert_eq!(out.status, EarStatus::Affirming, "{}", out.explanation);
+    let ids: Vec<_> = out
+        .explanation
+        .checks
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect();
+    for id in [
+        "binding.report_data",
+        "sev.root",
+        "sev.firmware",
+        "sev.debug",
+        "sev.key_sharing",
+        "sev.es",
+        "sev.send",
+        "sev.identity",
+    ] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+}
+
+#[test]
+fn production_denies_each_weak_sev_claim_with_its_check() {
+    let table: &[(&str, Value, &str)] = &[
+        ("policy_debug_allowed", json!(true), "sev.debug"),
+        ("policy_key_sharing_allowed", json!(true), "sev.key_sharing"),
+        ("policy_es", json!(false), "sev.es"),
+        ("policy_send_allowed", json!(true), "sev.send"),
+        ("production_root", json!(false), "sev.root"),
+        ("api_minor", json!(16), "sev.firmware"),
+        ("launch_digest", json!("ee".repeat(32)), "sev.identity"),
+    ];
+    for (field, value, check) in table {
+        let mut input = sev_input();
+        input["sev"][*field] = value.clone();
+        let out = eval(&input, sev_rvs());
+        assert_ne!(out.status, EarStatus::Affirming, "{field}");
+        let failed: Vec<_> = out.explanation.failed().map(|c| c.id.as_str()).collect();
+        assert_eq!(failed, vec![*check], "{field}");
+        assert!(
+            out.explanation.reasons.iter().any(|r| r.starts_with(check)),
+            "{:?}",
+            out.explanation.reasons
+        );
+    }
+    // A missing claim fails closed.
+    let mut input = sev_input();
+    input["sev"]
+        .as_object_mut()
+        .unwrap()
+        .remove("policy_debug_allowed");
+    assert_ne!(eval(&input, sev_rvs()).status, EarStatus::Affirming);
+    // The "sev-launch" binding counts only for SEV claims: SNP evidence with it is refused.
+    let mut snp = snp_input();
+    snp["remits_binding"]["kind"] = json!("sev-launch");
+    let out = eval(&snp, rvs());
+    let failed: Vec<_> = out.explanation.failed().map(|c| c.id.as_str()).collect();
+    assert_eq!(failed, vec!["binding.report_data"]);
+}
+
+#[test]
+fn development_accepts_a_debug_sev_launch_with_a_registered_digest() {
+    let mut input = sev_input();
+    input["sev"]["policy_debug_allowed"] = json!(true);
+    input["sev"]["production_root"] = json!(false);
+    let dev = |input: &Value, rv| {
+        PolicyEngine::new()
+            .evaluate_attestation(shipped::DEVELOPMENT_ID, shipped::DEVELOPMENT, input, rv)
+            .unwrap()
+    };
+    assert_eq!(dev(&input, sev_rvs()).status, EarStatus::Affirming);
+    // An unregistered digest is not affirming, even in development.
+    input["sev"]["launch_digest"] = json!("ee".repeat(32));
+    assert_ne!(dev(&input, sev_rvs()).status, EarStatus::Affirming);
+}

@@ -12,7 +12,10 @@ use zeroize::Zeroizing;
 use crate::changes::ChangeEpochs;
 use crate::memory::same_value;
 use crate::seal::{normalize_expiry, peek_version, Sealer};
-use crate::{Kek, Namespace, RollbackMarks, Store, StoreError, StoreOptions};
+use crate::{
+    check_transaction, Expect, Kek, Namespace, RollbackMarks, Store, StoreError, StoreOptions,
+    TxWrite,
+};
 
 /// `(namespace, key) -> (expires_at as nanoseconds since the Unix epoch, stored bytes)`.
 type KvKey = (&'static str, &'static str);
@@ -56,6 +59,18 @@ enum Work {
         expires_at: Option<SystemTime>,
     },
     Purge,
+    /// A multi-key transaction ([`Store::transact`]): all conditions, then all writes.
+    Txn(Vec<OwnedWrite>),
+}
+
+/// A [`TxWrite`] that owns its key and values (it travels to the writer thread).
+struct OwnedWrite {
+    ns: Namespace,
+    key: String,
+    /// `None` = any; `Some(None)` = absent; `Some(Some(v))` = exactly `v`.
+    expect: Option<Option<Zeroizing<Vec<u8>>>>,
+    new: Option<Zeroizing<Vec<u8>>>,
+    expires_at: Option<SystemTime>,
 }
 
 /// Where the result of a [`Work`] goes.
@@ -390,6 +405,13 @@ fn apply_batch(
                         swapped
                     }))
                 }
+                Work::Txn(ops) => {
+                    let r = txn_one(&mut t, sealer, opts, &live, next, ops)?;
+                    Outcome::Bool(r.map(|(swapped, versions)| {
+                        written.extend(versions);
+                        swapped
+                    }))
+                }
                 Work::Purge => {
                     let mut n = 0u64;
                     t.retain(|_, (exp, _)| {
@@ -468,6 +490,88 @@ fn cas_one(
             Ok(Ok((true, None)))
         }
     }
+}
+
+/// Versions written by a transaction.
+type Written = Vec<(Namespace, String, u64)>;
+
+/// One multi-key transaction inside the batch's transaction: every condition is checked and
+/// every new value sealed before anything is written, so a failed condition or a sealing error
+/// leaves the batch untouched. The outer `Result` is a storage failure (aborts the batch).
+fn txn_one(
+    t: &mut redb::Table<'_, KvKey, KvValue>,
+    sealer: &Sealer,
+    opts: &StoreOptions,
+    live: &dyn Fn(Option<u64>) -> bool,
+    next: &mut u64,
+    ops: Vec<OwnedWrite>,
+) -> Result<Result<(bool, Written), StoreError>, StoreError> {
+    let mut prev = Vec::with_capacity(ops.len());
+    for op in &ops {
+        let g = t
+            .get((op.ns.as_str(), op.key.as_str()))
+            .map_err(StoreError::embedded)?;
+        let mut prev_version = None;
+        let current = match g {
+            Some(g) => {
+                prev_version = peek_version(g.value().1);
+                let (exp, stored) = g.value();
+                if live(exp) && op.expect.is_some() {
+                    match sealer
+                        .open(op.ns, &op.key, exp.map(from_nanos), stored)
+                        .and_then(|(v, version)| {
+                            opts.check_mark(op.ns, &op.key, version).map(|()| v)
+                        }) {
+                        Ok(v) => Some(v),
+                        Err(e) => return Ok(Err(e)),
+                    }
+                } else {
+                    None
+                }
+            }
+            None => None,
+        };
+        if let Some(expected) = &op.expect {
+            if !same_value(
+                current.as_deref().map(Vec::as_slice),
+                expected.as_deref().map(Vec::as_slice),
+            ) {
+                return Ok(Ok((false, Vec::new())));
+            }
+        }
+        prev.push(prev_version);
+    }
+    let mut sealed = Vec::with_capacity(ops.len());
+    for (op, prev_version) in ops.iter().zip(prev) {
+        match &op.new {
+            Some(v) => {
+                let version = pick_version(op.ns, prev_version, next);
+                match sealer.seal(op.ns, &op.key, v, version, op.expires_at) {
+                    Ok(s) => sealed.push(Some((s, version))),
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            None => sealed.push(None),
+        }
+    }
+    let mut written = Vec::new();
+    for (op, s) in ops.into_iter().zip(sealed) {
+        match s {
+            Some((stored, version)) => {
+                t.insert(
+                    (op.ns.as_str(), op.key.as_str()),
+                    (op.expires_at.map(to_nanos), stored.as_slice()),
+                )
+                .map_err(StoreError::embedded)?;
+                written.push((op.ns, op.key, version));
+            }
+            None => {
+                t.remove((op.ns.as_str(), op.key.as_str()))
+                    .map_err(StoreError::embedded)?;
+            }
+        }
+    }
+    Ok(Ok((true, written)))
 }
 
 #[async_trait::async_trait]
@@ -585,6 +689,32 @@ impl Store for EmbeddedStore {
         };
         let r = self.submit(work, Reply::Bool).await;
         self.epochs.bump(ns);
+        r
+    }
+
+    async fn transact(&self, writes: &[TxWrite<'_>]) -> Result<bool, StoreError> {
+        check_transaction(&self.opts, writes)?;
+        for w in writes {
+            self.sealer.check_ns(w.ns)?;
+        }
+        let ops = writes
+            .iter()
+            .map(|w| OwnedWrite {
+                ns: w.ns,
+                key: w.key.to_owned(),
+                expect: match w.expect {
+                    Expect::Any => None,
+                    Expect::Absent => Some(None),
+                    Expect::Value(v) => Some(Some(Zeroizing::new(v.to_vec()))),
+                },
+                new: w.new.map(|v| Zeroizing::new(v.to_vec())),
+                expires_at: normalize_expiry(w.expires_at),
+            })
+            .collect();
+        let r = self.submit(Work::Txn(ops), Reply::Bool).await;
+        for w in writes {
+            self.epochs.bump(w.ns);
+        }
         r
     }
 

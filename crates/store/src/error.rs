@@ -26,6 +26,10 @@ pub enum StoreError {
         /// Configured maximum ([`crate::StoreOptions::max_value_len`]).
         max: usize,
     },
+    /// A [`crate::Store::transact`] batch is malformed (empty, too long, or names one key
+    /// twice).
+    #[error("transaction: {0}")]
+    InvalidTransaction(String),
     /// The namespace name is not one of [`Namespace::ALL`].
     #[error("unknown namespace {0:?}")]
     UnknownNamespace(String),

@@ -48,6 +48,130 @@ pub use namespace::Namespace;
 pub use pgconn::{PostgresOptions, SslMode};
 pub use postgres::{PostgresStore, NOTIFY_CHANNEL, SCHEMA as POSTGRES_SCHEMA};
 
+/// Most writes in one [`Store::transact`] call.
+pub const MAX_TRANSACTION_WRITES: usize = 64;
+
+/// What one write of a [`Store::transact`] batch requires of its key's current value.
+#[derive(Clone, Copy)]
+pub enum Expect<'a> {
+    /// Anything (or nothing): the write is unconditional.
+    Any,
+    /// No unexpired value.
+    Absent,
+    /// Exactly this value (compared in constant time).
+    Value(&'a [u8]),
+}
+
+impl std::fmt::Debug for Expect<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expect::Any => f.write_str("Any"),
+            Expect::Absent => f.write_str("Absent"),
+            // Values may be secrets.
+            Expect::Value(v) => write!(f, "Value(<{} bytes>)", v.len()),
+        }
+    }
+}
+
+impl Expect<'_> {
+    /// Whether `current` (the unexpired value, or `None`) satisfies this expectation.
+    pub(crate) fn holds(&self, current: Option<&[u8]>) -> bool {
+        match self {
+            Expect::Any => true,
+            Expect::Absent => current.is_none(),
+            Expect::Value(v) => memory::same_value(current, Some(v)),
+        }
+    }
+}
+
+/// One write of a [`Store::transact`] batch: `new = Some(value)` sets the key (with
+/// `expires_at`), `None` deletes it.
+#[derive(Clone, Copy)]
+pub struct TxWrite<'a> {
+    /// Namespace.
+    pub ns: Namespace,
+    /// Key.
+    pub key: &'a str,
+    /// Condition on the current value.
+    pub expect: Expect<'a>,
+    /// New value (`None` = delete).
+    pub new: Option<&'a [u8]>,
+    /// Expiry of the new value.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl std::fmt::Debug for TxWrite<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxWrite")
+            .field("ns", &self.ns)
+            .field("key", &error::StoreError::shown_key(self.ns, self.key))
+            .field("expect", &self.expect)
+            .field("new", &self.new.map(<[u8]>::len))
+            .finish()
+    }
+}
+
+impl<'a> TxWrite<'a> {
+    /// Set `key` to `value` whatever is there.
+    pub fn put(ns: Namespace, key: &'a str, value: &'a [u8]) -> Self {
+        TxWrite {
+            ns,
+            key,
+            expect: Expect::Any,
+            new: Some(value),
+            expires_at: None,
+        }
+    }
+
+    /// Delete `key` whatever is there.
+    pub fn delete(ns: Namespace, key: &'a str) -> Self {
+        TxWrite {
+            ns,
+            key,
+            expect: Expect::Any,
+            new: None,
+            expires_at: None,
+        }
+    }
+
+    /// The same write, only if the current value satisfies `expect`.
+    pub fn expecting(mut self, expect: Expect<'a>) -> Self {
+        self.expect = expect;
+        self
+    }
+}
+
+/// Checks a batch's shape and every key and value against `opts` before any I/O.
+pub(crate) fn check_transaction(
+    opts: &StoreOptions,
+    writes: &[TxWrite<'_>],
+) -> Result<(), StoreError> {
+    if writes.is_empty() {
+        return Err(StoreError::InvalidTransaction("no writes".into()));
+    }
+    if writes.len() > MAX_TRANSACTION_WRITES {
+        return Err(StoreError::InvalidTransaction(format!(
+            "{} writes, at most {MAX_TRANSACTION_WRITES}",
+            writes.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for w in writes {
+        opts.check_key(w.ns, w.key)?;
+        if let Some(v) = w.new {
+            opts.check_value(w.ns, v)?;
+        }
+        if !seen.insert((w.ns, w.key)) {
+            return Err(StoreError::InvalidTransaction(format!(
+                "{}/{} written twice",
+                w.ns,
+                error::StoreError::shown_key(w.ns, w.key)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A namespaced key-value store with expiry and compare-and-swap.
 ///
 /// Every implementation is safe to share between tasks (`Arc<dyn Store>`). Reads never return
@@ -86,6 +210,14 @@ pub trait Store: Send + Sync + 'static {
         new: Option<&[u8]>,
         expires_at: Option<SystemTime>,
     ) -> Result<bool, StoreError>;
+
+    /// Atomically, across keys and namespaces: if every write's [`Expect`] holds for the
+    /// current (unexpired) value of its key, apply every write (set or delete) and return
+    /// `true`; otherwise change nothing and return `false`. Either all writes are durable or
+    /// none is (one transaction: a single lock in memory, one redb write transaction, one
+    /// PostgreSQL transaction with row locks taken in key order). At most
+    /// [`MAX_TRANSACTION_WRITES`] writes, each key at most once.
+    async fn transact(&self, writes: &[TxWrite<'_>]) -> Result<bool, StoreError>;
 
     /// Deletes every expired entry; returns how many were removed.
     async fn purge_expired(&self) -> Result<u64, StoreError>;

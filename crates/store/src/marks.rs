@@ -125,7 +125,7 @@ impl RollbackMarks {
 
     /// Whether marks are kept for `ns`.
     pub(crate) fn tracks(ns: Namespace) -> bool {
-        ns != Namespace::Session
+        !matches!(ns, Namespace::Session | Namespace::LaunchSession)
     }
 
     /// Checks `version` of `ns`/`key` against the mark and raises the mark to it. Returns

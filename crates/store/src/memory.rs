@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::changes::ChangeEpochs;
-use crate::{Namespace, Store, StoreError, StoreOptions};
+use crate::{check_transaction, Namespace, Store, StoreError, StoreOptions, TxWrite};
 
 struct Entry {
     value: Zeroizing<Vec<u8>>,
@@ -162,6 +162,40 @@ impl Store for MemoryStore {
             }
         }
         self.epochs.bump(ns);
+        Ok(true)
+    }
+
+    async fn transact(&self, writes: &[TxWrite<'_>]) -> Result<bool, StoreError> {
+        check_transaction(&self.opts, writes)?;
+        let mut map = self.lock();
+        for w in writes {
+            let current = map
+                .get(&w.ns)
+                .and_then(|m| m.get(w.key))
+                .filter(|e| self.opts.live(e.expires_at))
+                .map(|e| e.value.as_slice());
+            if !w.expect.holds(current) {
+                return Ok(false);
+            }
+        }
+        for w in writes {
+            let m = map.entry(w.ns).or_default();
+            match w.new {
+                Some(v) => {
+                    m.insert(
+                        w.key.to_owned(),
+                        Entry {
+                            value: Zeroizing::new(v.to_vec()),
+                            expires_at: w.expires_at,
+                        },
+                    );
+                }
+                None => {
+                    m.remove(w.key);
+                }
+            }
+            self.epochs.bump(w.ns);
+        }
         Ok(true)
     }
 

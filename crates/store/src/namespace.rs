@@ -24,21 +24,26 @@ pub enum Namespace {
     Session,
     /// Miscellaneous configuration.
     Config,
+    /// SEV pre-launch sessions: the guest owner's transport keys (TEK/TIK) between session
+    /// start and measurement check, single use, with expiry. Secret (never stored in clear
+    /// without `allow_plaintext`) and keyed by credentials (session ids).
+    LaunchSession,
 }
 
 impl Namespace {
     /// Every namespace.
-    pub const ALL: [Namespace; 6] = [
+    pub const ALL: [Namespace; 7] = [
         Namespace::Resource,
         Namespace::ResourcePolicy,
         Namespace::AttestationPolicy,
         Namespace::ReferenceValue,
         Namespace::Session,
         Namespace::Config,
+        Namespace::LaunchSession,
     ];
 
     /// The stable name: `resource`, `resource-policy`, `attestation-policy`, `reference-value`,
-    /// `session`, `config`.
+    /// `session`, `config`, `launch-session`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Namespace::Resource => "resource",
@@ -47,6 +52,7 @@ impl Namespace {
             Namespace::ReferenceValue => "reference-value",
             Namespace::Session => "session",
             Namespace::Config => "config",
+            Namespace::LaunchSession => "launch-session",
         }
     }
 
@@ -59,18 +65,19 @@ impl Namespace {
             Namespace::ReferenceValue => 3,
             Namespace::Session => 4,
             Namespace::Config => 5,
+            Namespace::LaunchSession => 6,
         }
     }
 
     /// Whether values of this namespace are secrets that must not be stored in clear.
     pub const fn is_secret(self) -> bool {
-        matches!(self, Namespace::Resource)
+        matches!(self, Namespace::Resource | Namespace::LaunchSession)
     }
 
     /// Whether keys of this namespace are themselves credentials (session ids), so they are
     /// kept out of error messages.
     pub(crate) const fn key_is_credential(self) -> bool {
-        matches!(self, Namespace::Session)
+        matches!(self, Namespace::Session | Namespace::LaunchSession)
     }
 }
 

@@ -11,7 +11,10 @@ use crate::changes::ChangeEpochs;
 use crate::memory::same_value;
 use crate::pgconn::{describe, resolve, PostgresOptions};
 use crate::seal::{normalize_expiry, Sealer};
-use crate::{Kek, Namespace, RollbackMarks, Store, StoreError, StoreOptions};
+use crate::{
+    check_transaction, Expect, Kek, Namespace, RollbackMarks, Store, StoreError, StoreOptions,
+    TxWrite,
+};
 
 /// A version as PostgreSQL's `bigint` (versions stay far below `i64::MAX`; clamped).
 fn to_i64(v: u64) -> i64 {
@@ -577,6 +580,104 @@ impl Store for PostgresStore {
         self.epochs.bump(ns);
         if self.sealer.encrypts() {
             if let Some(v) = written {
+                self.opts.observe(ns, key, Some(v), true).await?;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn transact(&self, writes: &[TxWrite<'_>]) -> Result<bool, StoreError> {
+        check_transaction(&self.opts, writes)?;
+        for w in writes {
+            self.sealer.check_ns(w.ns)?;
+        }
+        // Row locks in one global order (namespace, key), so concurrent transactions over
+        // overlapping keys wait for each other instead of deadlocking.
+        let mut order: Vec<&TxWrite<'_>> = writes.iter().collect();
+        order.sort_by(|a, b| (a.ns.as_str(), a.key).cmp(&(b.ns.as_str(), b.key)));
+        let mut client = self.client().await?;
+        let lock_row = client.prepare_cached(LOCK_ROW).await.map_err(pg)?;
+        let next_version = client
+            .prepare_cached(NEXT_VERSION_LOCKED)
+            .await
+            .map_err(pg)?;
+        let update = client.prepare_cached(UPDATE).await.map_err(pg)?;
+        let insert_new = client.prepare_cached(INSERT_NEW).await.map_err(pg)?;
+        let delete_row = client.prepare_cached(DELETE_ROW).await.map_err(pg)?;
+        let tx = client.transaction().await.map_err(pg)?;
+        // Phase 1: lock every row and check every condition.
+        let mut rows = Vec::with_capacity(order.len());
+        for w in &order {
+            let (ns, key) = (w.ns, w.key);
+            let row = tx
+                .query_opt(&lock_row, &[&ns.as_str(), &key])
+                .await
+                .map_err(pg)?;
+            let mut prev_version = 0;
+            let mut current = None;
+            if let Some(r) = &row {
+                let exp: Option<SystemTime> = r.try_get(1).map_err(pg)?;
+                prev_version = from_i64(r.try_get(2).map_err(pg)?);
+                if self.opts.live(exp) && !matches!(w.expect, Expect::Any) {
+                    let stored: &[u8] = r
+                        .try_get(0)
+                        .map_err(|e| StoreError::corrupt(ns, key, e.to_string()))?;
+                    let (v, version) = self.sealer.open(ns, key, exp, stored)?;
+                    self.opts.check_mark(ns, key, version)?;
+                    current = Some(v);
+                }
+            }
+            if !w.expect.holds(current.as_deref().map(Vec::as_slice)) {
+                // Dropping the transaction rolls it back.
+                return Ok(false);
+            }
+            rows.push((row.is_some(), prev_version));
+        }
+        // Phase 2: write.
+        let mut written = Vec::new();
+        for (w, (row_exists, prev_version)) in order.iter().zip(rows) {
+            let (ns, key) = (w.ns, w.key);
+            let expires_at = normalize_expiry(w.expires_at);
+            match (w.new, row_exists) {
+                (Some(v), _) => {
+                    let version = if RollbackMarks::tracks(ns) {
+                        let floor = prev_version
+                            .saturating_add(1)
+                            .max(self.opts.mark(ns, key).saturating_add(1));
+                        let r = tx
+                            .query_one(&next_version, &[&to_i64(floor)])
+                            .await
+                            .map_err(pg)?;
+                        from_i64(r.try_get(0).map_err(pg)?)
+                    } else {
+                        0
+                    };
+                    let stored = self.sealer.seal(ns, key, v, version, expires_at)?;
+                    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+                        [&ns.as_str(), &key, &stored, &expires_at, &to_i64(version)];
+                    if row_exists {
+                        tx.execute(&update, &params).await.map_err(pg)?;
+                    } else if tx.execute(&insert_new, &params).await.map_err(pg)? == 0 {
+                        // Another replica inserted the key after our check: not atomic any
+                        // more, so nothing is applied.
+                        return Ok(false);
+                    }
+                    written.push((ns, key, version));
+                }
+                (None, true) => {
+                    tx.execute(&delete_row, &[&ns.as_str(), &key])
+                        .await
+                        .map_err(pg)?;
+                }
+                (None, false) => {}
+            }
+        }
+        tx.commit().await.map_err(pg)?;
+        for w in writes {
+            self.epochs.bump(w.ns);
+        }
+        if self.sealer.encrypts() {
+            for (ns, key, v) in written {
                 self.opts.observe(ns, key, Some(v), true).await?;
             }
         }

@@ -642,7 +642,11 @@ async fn postgres_replicas_share_state() {
     assert!(b.delete(Namespace::Resource, "r/k/t").await.unwrap());
     assert!(a.get(Namespace::Resource, "r/k/t").await.unwrap().is_none());
     // Concurrent CAS spread over both replicas: one creator, no lost update.
-    conformance::concurrent_cas(&[a, b]).await;
+    conformance::concurrent_cas(&[a.clone(), b.clone()]).await;
+    // Multi-key transactions from two replicas exclude each other too.
+    a.delete(Namespace::Config, "race/a").await.unwrap();
+    a.delete(Namespace::Config, "race/b").await.unwrap();
+    conformance::concurrent_transact(&[a, b]).await;
 }
 
 /// Waits up to `within` for `f` to hold; returns how long it took.

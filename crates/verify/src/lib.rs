@@ -24,5 +24,5 @@ pub use error::{Error, EvidenceError};
 pub use remits_policy::{EarStatus, Explanation};
 pub use service::{
     generate_signing_key_pem, load_signing_key, AttestationRequest, AttestationService, Attested,
-    Decision, RESOURCE_POLICY_KEY,
+    Decision, SevAppraisal, PER_RESOURCE_POLICY_PREFIX, RESOURCE_POLICY_KEY, SEV_LAUNCH_BINDING,
 };

@@ -25,6 +25,24 @@ use crate::Error;
 /// Key of the resource policy in `Namespace::ResourcePolicy`.
 pub const RESOURCE_POLICY_KEY: &str = "default";
 
+/// Prefix of per-resource policies in `Namespace::ResourcePolicy`: the policy stored at
+/// `resource/<repo>/<type>/<tag>` must allow too, after the resource policy did (for example
+/// the one a workload registration writes to release its secret to one measurement only).
+pub const PER_RESOURCE_POLICY_PREFIX: &str = "resource/";
+
+/// The binding kind recorded for an SEV pre-launch appraisal (`remits_binding.kind`): the
+/// measurement is fresh because it is MACed with the TIK of a single-use launch session.
+pub const SEV_LAUNCH_BINDING: &str = "sev-launch";
+
+/// The outcome of an SEV pre-launch appraisal ([`AttestationService::appraise_sev_launch`]).
+#[derive(Debug, Clone)]
+pub struct SevAppraisal {
+    /// The appraisal status: only `Affirming` may release a launch secret.
+    pub status: EarStatus,
+    /// Why the policy decided so (failed checks are named).
+    pub explanation: Explanation,
+}
+
 /// One attestation request (the KBS `Attestation` message, decoded).
 #[derive(Debug, Clone)]
 pub struct AttestationRequest {
@@ -513,9 +531,52 @@ impl AttestationService {
             None => shipped::RESOURCE_AFFIRMING,
         };
         let data = json!({"plugin": "resource", "resource-path": segs, "query": {}});
-        Ok(self
+        let d = self
             .policy
-            .evaluate_resource("resource", text, token_claims, &data)?)
+            .evaluate_resource("resource", text, token_claims, &data)?;
+        if !d.allow {
+            return Ok(d);
+        }
+        // A per-resource policy, when one is stored, must allow as well.
+        let key = format!("{PER_RESOURCE_POLICY_PREFIX}{path}");
+        match Self::stored_text(store, Namespace::ResourcePolicy, &key).await? {
+            None => Ok(d),
+            Some(own) => Ok(self
+                .policy
+                .evaluate_resource(&key, &own, token_claims, &data)?),
+        }
+    }
+
+    /// Appraise an SEV pre-launch whose measurement the caller has already verified
+    /// (`remits_sev::verify_measurement`), with the default attestation policy: `claims` are
+    /// the `sev` claims (guest policy bits by name, API version, build, launch digest, root),
+    /// the binding is recorded as [`SEV_LAUNCH_BINDING`]. No token is issued.
+    pub async fn appraise_sev_launch(
+        &self,
+        claims: Map<String, Value>,
+    ) -> Result<SevAppraisal, Error> {
+        self.rvs.refresh().await?;
+        let input = json!({
+            "sev": Value::Object(claims),
+            "remits_binding": {
+                "kind": SEV_LAUNCH_BINDING,
+                "report_data_checked": false,
+                "init_data_checked": false,
+            },
+        });
+        let id = self.default_policy_id.clone();
+        let text = self.policy_text(&id).await?;
+        let rv = Arc::new(self.rvs.snapshot(self.clock.now()));
+        let outcome = self.policy.evaluate_attestation(&id, &text, &input, rv)?;
+        Ok(SevAppraisal {
+            status: outcome.status,
+            explanation: outcome.explanation,
+        })
+    }
+
+    /// Validate a resource policy without storing it (as [`Self::set_resource_policy`] does).
+    pub fn check_resource_policy(&self, id: &str, rego: &str) -> Result<(), Error> {
+        Ok(self.policy.compile(id, rego)?)
     }
 
     /// Store an attestation policy under `id` (validated first; takes effect immediately).

@@ -30,17 +30,20 @@ use crate::protocol::{
 use crate::rng::Rng;
 use crate::session::{unix, Challenged, SessionId, SessionRecord};
 
-type HResult = Result<Response, ApiError>;
+pub(super) type HResult = Result<Response, ApiError>;
 
-fn err(s: &KbsState, e: KbsError) -> ApiError {
+pub(super) fn err(s: &KbsState, e: KbsError) -> ApiError {
     ApiError(e, s.settings.compat)
 }
 
-fn storage(e: remits_store::StoreError) -> KbsError {
+pub(super) fn storage(e: remits_store::StoreError) -> KbsError {
     KbsError::Storage(e.to_string())
 }
 
-fn body_bytes(s: &KbsState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(super) fn body_bytes(
+    s: &KbsState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, ApiError> {
     body.map_err(|r| {
         let status = r.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -51,7 +54,10 @@ fn body_bytes(s: &KbsState, body: Result<Bytes, BytesRejection>) -> Result<Bytes
     })
 }
 
-fn parse_json<T: for<'de> Deserialize<'de>>(s: &KbsState, b: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse_json<T: for<'de> Deserialize<'de>>(
+    s: &KbsState,
+    b: &[u8],
+) -> Result<T, ApiError> {
     serde_json::from_slice(b).map_err(|e| err(s, KbsError::BadRequest(e.to_string())))
 }
 
@@ -385,7 +391,7 @@ async fn get_resource_inner(s: &KbsState, path: &str, headers: &HeaderMap) -> HR
     Ok(Json(jwe).into_response())
 }
 
-fn admin_check<'a>(
+pub(super) fn admin_check<'a>(
     s: &'a KbsState,
     headers: &HeaderMap,
     action: &str,
@@ -403,7 +409,7 @@ fn admin_check<'a>(
     }
 }
 
-fn admin_ok(s: &KbsState, who: &str, action: &str, target: &str) -> Response {
+pub(super) fn admin_ok(s: &KbsState, who: &str, action: &str, target: &str) -> Response {
     s.metrics.inc(&s.metrics.admin_ok);
     tracing::info!(admin = who, action, target, "admin change applied");
     StatusCode::OK.into_response()

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use remits_serve::metrics::write_header;
 use remits_serve::HttpMetrics;
-use remits_store::{Namespace, Store, StoreError};
+use remits_store::{Namespace, Store, StoreError, TxWrite};
 use zeroize::Zeroizing;
 
 /// Counters exported at `/metrics`.
@@ -133,6 +133,11 @@ impl Store for MeteredStore {
             .inner
             .compare_and_swap(ns, key, expected, new, expires_at)
             .await;
+        self.errors.track(&self.errors.compare_and_swap, r)
+    }
+
+    async fn transact(&self, writes: &[TxWrite<'_>]) -> Result<bool, StoreError> {
+        let r = self.inner.transact(writes).await;
         self.errors.track(&self.errors.compare_and_swap, r)
     }
 

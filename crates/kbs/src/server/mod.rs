@@ -5,6 +5,7 @@
 mod handlers;
 mod metrics;
 pub mod pending;
+pub mod sev;
 pub mod tls;
 
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub struct Settings {
     /// Most `/auth` challenges outstanding at once; beyond it `/auth` answers 503 with
     /// `Retry-After` (see [`PendingChallenges`]).
     pub max_pending_sessions: usize,
+    /// SEV pre-launch endpoints.
+    pub sev: sev::SevSettings,
 }
 
 impl Default for Settings {
@@ -57,6 +60,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(30),
             secure_cookie: false,
             max_pending_sessions: DEFAULT_MAX_PENDING_SESSIONS,
+            sev: sev::SevSettings::default(),
         }
     }
 }
@@ -81,10 +85,13 @@ pub struct KbsState {
     pub metrics: Metrics,
     /// Outstanding `/auth` challenges (capped at `settings.max_pending_sessions`).
     pub pending: PendingChallenges,
+    /// Outstanding SEV launch sessions (capped at `settings.sev.max_pending_sessions`).
+    pub sev_pending: PendingChallenges,
 }
 
 /// Builds the KBS router: `/kbs/v0/{auth,attest,resource/..,resource-policy,
-/// attestation-policy,reference-value}`, `/healthz` (liveness), `/readyz` (readiness: the
+/// attestation-policy,reference-value}`, the SEV pre-launch pair `/kbs/v0/sev/{session,secret}`
+/// and workload registration (`/kbs/v0/sev/workload[/<id>]`, `/kbs/v0/register_workload`), `/healthz` (liveness), `/readyz` (readiness: the
 /// stores answer), `/metrics`. Every request is counted in `state.metrics.http` under its
 /// route template and access-logged (`remits_serve::observe`).
 pub fn router(state: Arc<KbsState>) -> Router {
@@ -112,6 +119,14 @@ pub fn router(state: Arc<KbsState>) -> Router {
             "/kbs/v0/reference-value",
             post(handlers::register_reference_values),
         )
+        .route("/kbs/v0/sev/session", post(sev::start))
+        .route("/kbs/v0/sev/secret", post(sev::secret))
+        .route("/kbs/v0/sev/workload", post(sev::register_workload))
+        .route(
+            "/kbs/v0/sev/workload/{id}",
+            get(sev::get_workload).delete(sev::delete_workload),
+        )
+        .route("/kbs/v0/register_workload", post(sev::register_workload))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))

@@ -217,6 +217,7 @@ pub async fn start_opts(
             Duration::from_secs(3600),
         ),
         pending: remits_kbs::server::PendingChallenges::new(settings.max_pending_sessions),
+        sev_pending: remits_kbs::server::PendingChallenges::new(settings.sev.max_pending_sessions),
         settings,
         metrics: Metrics::default(),
     });

@@ -322,4 +322,146 @@ pub(crate) async fn all(s: Arc<dyn Store>, clock: &TestClock) {
     expiry(&*s, clock).await;
     cas(&*s).await;
     concurrent_cas(std::slice::from_ref(&s)).await;
+    transact(&*s, clock).await;
+    concurrent_transact(std::slice::from_ref(&s)).await;
+}
+
+/// `transact`: all writes or none, conditions on every key, across namespaces.
+pub(crate) async fn transact(s: &dyn Store, clock: &TestClock) {
+    use remits_store::{Expect, TxWrite};
+    let (rv, res, pol) = (
+        Namespace::ReferenceValue,
+        Namespace::Resource,
+        Namespace::ResourcePolicy,
+    );
+    // Creates three keys in three namespaces (one of them a secret).
+    let create = [
+        TxWrite::put(rv, "tx/m", b"m1").expecting(Expect::Absent),
+        TxWrite::put(res, "tx/key/1", b"pass1").expecting(Expect::Absent),
+        TxWrite::put(pol, "tx/p", b"p1").expecting(Expect::Absent),
+    ];
+    assert!(s.transact(&create).await.unwrap());
+    assert_eq!(v(s.get(rv, "tx/m").await.unwrap()), Some(b"m1".to_vec()));
+    assert_eq!(
+        v(s.get(res, "tx/key/1").await.unwrap()),
+        Some(b"pass1".to_vec())
+    );
+    assert_eq!(v(s.get(pol, "tx/p").await.unwrap()), Some(b"p1".to_vec()));
+    // Replayed: the first condition fails, nothing changes.
+    assert!(!s.transact(&create).await.unwrap());
+    // One failed condition among several: no write of the batch is applied.
+    let mixed = [
+        TxWrite::put(rv, "tx/m", b"m2").expecting(Expect::Value(b"m1")),
+        TxWrite::put(res, "tx/key/1", b"pass2").expecting(Expect::Value(b"wrong")),
+        TxWrite::put(Namespace::Config, "tx/new", b"n"),
+    ];
+    assert!(!s.transact(&mixed).await.unwrap());
+    assert_eq!(v(s.get(rv, "tx/m").await.unwrap()), Some(b"m1".to_vec()));
+    assert_eq!(
+        v(s.get(res, "tx/key/1").await.unwrap()),
+        Some(b"pass1".to_vec())
+    );
+    assert_eq!(v(s.get(Namespace::Config, "tx/new").await.unwrap()), None);
+    // Update all three, then delete all three.
+    let update = [
+        TxWrite::put(rv, "tx/m", b"m2").expecting(Expect::Value(b"m1")),
+        TxWrite::put(res, "tx/key/1", b"pass2").expecting(Expect::Value(b"pass1")),
+        TxWrite::put(pol, "tx/p", b"p2"),
+    ];
+    assert!(s.transact(&update).await.unwrap());
+    assert_eq!(
+        v(s.get(res, "tx/key/1").await.unwrap()),
+        Some(b"pass2".to_vec())
+    );
+    let delete = [
+        TxWrite::delete(rv, "tx/m").expecting(Expect::Value(b"m2")),
+        TxWrite::delete(res, "tx/key/1"),
+        TxWrite::delete(pol, "tx/p"),
+        // Deleting an absent key is fine.
+        TxWrite::delete(pol, "tx/never"),
+    ];
+    assert!(s.transact(&delete).await.unwrap());
+    for (ns, k) in [(rv, "tx/m"), (res, "tx/key/1"), (pol, "tx/p")] {
+        assert_eq!(v(s.get(ns, k).await.unwrap()), None, "{ns}/{k}");
+    }
+    // Expired values count as absent; new values carry their expiry.
+    let soon = clock.now() + Duration::from_secs(10);
+    let mut w =
+        TxWrite::put(Namespace::LaunchSession, "tx-sess", b"keys").expecting(Expect::Absent);
+    w.expires_at = Some(soon);
+    assert!(s.transact(&[w]).await.unwrap());
+    assert!(!s.transact(&[w]).await.unwrap());
+    clock.advance(Duration::from_secs(11));
+    assert_eq!(
+        v(s.get(Namespace::LaunchSession, "tx-sess").await.unwrap()),
+        None
+    );
+    assert!(s.transact(&[w]).await.unwrap());
+    // Malformed batches are refused before any I/O.
+    assert!(matches!(
+        s.transact(&[]).await,
+        Err(StoreError::InvalidTransaction(_))
+    ));
+    let twice = [
+        TxWrite::put(rv, "tx/d", b"1"),
+        TxWrite::put(rv, "tx/d", b"2"),
+    ];
+    assert!(matches!(
+        s.transact(&twice).await,
+        Err(StoreError::InvalidTransaction(_))
+    ));
+    assert_eq!(v(s.get(rv, "tx/d").await.unwrap()), None);
+    let too_many: Vec<String> = (0..=remits_store::MAX_TRANSACTION_WRITES)
+        .map(|i| format!("tx/many/{i}"))
+        .collect();
+    let batch: Vec<TxWrite<'_>> = too_many.iter().map(|k| TxWrite::put(rv, k, b"x")).collect();
+    assert!(matches!(
+        s.transact(&batch).await,
+        Err(StoreError::InvalidTransaction(_))
+    ));
+    assert!(matches!(
+        s.transact(&[TxWrite::put(rv, "", b"x")]).await,
+        Err(StoreError::InvalidKey { .. })
+    ));
+}
+
+/// Many tasks (over one or several store handles) race to take the same pair of keys with
+/// `Expect::Absent`: exactly one transaction wins, and both keys hold its values.
+pub(crate) async fn concurrent_transact(stores: &[Arc<dyn Store>]) {
+    use remits_store::{Expect, TxWrite};
+    let mut tasks = Vec::new();
+    for i in 0..16u8 {
+        let s = stores[usize::from(i) % stores.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let val = [i];
+            // Half take the keys in one order, half in the other (lock ordering).
+            let (a, b) = if i % 2 == 0 {
+                ("race/a", "race/b")
+            } else {
+                ("race/b", "race/a")
+            };
+            s.transact(&[
+                TxWrite::put(Namespace::Config, a, &val).expecting(Expect::Absent),
+                TxWrite::put(Namespace::Config, b, &val).expecting(Expect::Absent),
+            ])
+            .await
+            .map(|won| won.then_some(i))
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        if let Some(i) = t.await.unwrap().unwrap() {
+            winners.push(i);
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one transaction wins: {winners:?}"
+    );
+    let s = &stores[0];
+    let a = v(s.get(Namespace::Config, "race/a").await.unwrap());
+    let b = v(s.get(Namespace::Config, "race/b").await.unwrap());
+    assert_eq!(a, Some(vec![winners[0]]));
+    assert_eq!(a, b);
 }
