@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use remits_evidence::attester::{Attester, AttesterError};
+use remits_evidence::initdata::InitData;
 
 use crate::azure::{has_hcl_report, AzSnpVtpmAttester, AzureConfig};
 use crate::sample::SampleAttester;
@@ -62,6 +63,24 @@ pub struct CollectorOptions {
     /// Produce evidence only in trustee's forms (for a trustee KBS or a broker in
     /// `compat = "trustee"` mode); see [`crate::trustee`].
     pub trustee_forms: bool,
+    /// The init-data the guest was launched with. The simulator reports its digest in
+    /// HOST_DATA, as a host does at launch (on hardware the host sets HOST_DATA; the collector
+    /// cannot change it).
+    pub init_data: Option<InitData>,
+    /// Simulator only: the HOST_DATA to report instead (the host launched the guest with
+    /// other init-data), for tests of the verifier's init-data check.
+    pub sim_host_data: Option<[u8; 32]>,
+}
+
+/// HOST_DATA for the init-data's digest (fitted to 32 bytes, as the verifier compares it).
+pub fn init_data_host_data(init_data: &InitData) -> Result<[u8; 32], AttesterError> {
+    let (_, digest) = init_data.digest().map_err(|e| AttesterError::Failed {
+        tee: "init-data",
+        reason: e.to_string(),
+    })?;
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&remits_evidence::binding::fit(&digest, 32));
+    Ok(out)
 }
 
 /// Builds the collector for `choice` (in trustee's evidence forms when `opts.trustee_forms`).
@@ -90,12 +109,29 @@ fn select_native(
         TeeChoice::AzSnpVtpm => Ok(Box::new(AzSnpVtpmAttester::new(azure))),
         TeeChoice::Tpm => Ok(Box::new(TpmAttester::new(opts.tpm.clone()))),
         TeeChoice::Sample => Ok(Box::new(SampleAttester)),
-        TeeChoice::SimSnp => remits_sim::SimSnpAttester::load(&opts.sim_dir)
-            .map(|a| Box::new(a) as Box<dyn Attester>)
-            .map_err(|e| AttesterError::Unavailable {
-                tee: "sim-snp",
-                reason: format!("{e} (start `remits-broker serve --dev` or pass --sim-dir)"),
-            }),
+        TeeChoice::SimSnp => {
+            let a = remits_sim::SimSnpAttester::load(&opts.sim_dir).map_err(|e| {
+                AttesterError::Unavailable {
+                    tee: "sim-snp",
+                    reason: format!("{e} (start `remits-broker serve --dev` or pass --sim-dir)"),
+                }
+            })?;
+            let host_data = match (&opts.sim_host_data, &opts.init_data) {
+                (Some(h), _) => Some(*h),
+                (None, Some(i)) => Some(init_data_host_data(i)?),
+                (None, None) => None,
+            };
+            Ok(match host_data {
+                Some(host_data) => {
+                    let params = remits_sim::ReportParams {
+                        host_data,
+                        ..a.params().clone()
+                    };
+                    Box::new(a.with_params(params))
+                }
+                None => Box::new(a),
+            })
+        }
         TeeChoice::Auto => {
             let mut tried = Vec::new();
             match SnpDeviceAttester::open() {

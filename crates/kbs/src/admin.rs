@@ -5,7 +5,13 @@
 //! `ES256` (nothing else, never `none`); a configured key of that algorithm (the one named
 //! by `kid` if present) verifies the signature over the received `header.payload` bytes;
 //! payload JSON with `role` = `"admin"`, numeric `exp` in the future, `iat` not in the
-//! future (60 s leeway) and `exp - iat` within the configured maximum lifetime.
+//! future (60 s leeway), `exp - iat` within the configured maximum lifetime, and — when
+//! configured — `iss` equal to the expected issuer and `aud` (a string or an array) containing
+//! the expected audience.
+//!
+//! Minted tokens carry `iss` (default [`DEFAULT_ADMIN_ISSUER`]) and, when asked, `aud`, so a
+//! trustee KBS whose `[admin]` identity provider names an `issuer` / `audience` accepts them
+//! too (trustee's `bearer_jwt` checks both after the signature).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,6 +25,27 @@ use serde_json::Value;
 
 /// Leeway for clock skew on `iat`/`exp`.
 pub const LEEWAY: Duration = Duration::from_secs(60);
+
+/// The `iss` of admin JWTs minted without an explicit issuer.
+pub const DEFAULT_ADMIN_ISSUER: &str = "remits-admin";
+
+/// The registered claims an admin JWT carries besides `role`, `iat` and `exp`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminClaims {
+    /// `iss`.
+    pub issuer: String,
+    /// `aud` (omitted when `None`).
+    pub audience: Option<String>,
+}
+
+impl Default for AdminClaims {
+    fn default() -> Self {
+        Self {
+            issuer: DEFAULT_ADMIN_ISSUER.into(),
+            audience: None,
+        }
+    }
+}
 
 /// Admin-auth errors.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -114,12 +141,26 @@ pub struct NamedKey {
 pub struct AdminVerifier {
     keys: Vec<NamedKey>,
     max_lifetime: Duration,
+    issuer: Option<String>,
+    audience: Option<String>,
 }
 
 impl AdminVerifier {
     /// A verifier over `keys`; an empty list disables the admin API.
     pub fn new(keys: Vec<NamedKey>, max_lifetime: Duration) -> Self {
-        Self { keys, max_lifetime }
+        Self {
+            keys,
+            max_lifetime,
+            issuer: None,
+            audience: None,
+        }
+    }
+
+    /// Also require `iss` = `issuer` and/or an `aud` containing `audience` (each when given).
+    pub fn with_expected(mut self, issuer: Option<String>, audience: Option<String>) -> Self {
+        self.issuer = issuer;
+        self.audience = audience;
+        self
     }
 
     /// Whether any key is configured.
@@ -199,6 +240,22 @@ impl AdminVerifier {
                 reason: format!("issued in the future ({iat} > {now_s})"),
             });
         }
+        if let Some(want) = &self.issuer {
+            if payload.get("iss").and_then(Value::as_str) != Some(want.as_str()) {
+                return Err(AdminError::Claim {
+                    claim: "iss",
+                    reason: format!("must be {want:?}"),
+                });
+            }
+        }
+        if let Some(want) = &self.audience {
+            if !audiences(&payload).contains(&want.as_str()) {
+                return Err(AdminError::Claim {
+                    claim: "aud",
+                    reason: format!("must contain {want:?}"),
+                });
+            }
+        }
         if exp.saturating_sub(iat.min(now_s)) > self.max_lifetime.as_secs() {
             return Err(AdminError::Claim {
                 claim: "exp",
@@ -209,6 +266,15 @@ impl AdminVerifier {
             });
         }
         Ok(&key.name)
+    }
+}
+
+/// The `aud` claim as a list (a string is one audience), as trustee reads it.
+fn audiences(payload: &Value) -> Vec<&str> {
+    match payload.get("aud") {
+        Some(Value::String(a)) => vec![a.as_str()],
+        Some(Value::Array(v)) => v.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -251,10 +317,17 @@ impl AdminSigningKey {
         })
     }
 
-    /// PKCS#8 PEM of the private key (zeroized on drop).
+    /// PKCS#8 PEM of the private key (zeroized on drop). Ed25519 keys are written as
+    /// PKCS#8 v1 (RFC 8410 `OneAsymmetricKey` version 0, without the optional public key),
+    /// the form OpenSSL 3.0 and Python's `cryptography` load; ed25519-dalek's own encoder
+    /// writes v2.
     pub fn to_pem(&self) -> Result<zeroize::Zeroizing<String>, AdminError> {
         let r = match self {
-            Self::Ed25519(k) => k.to_pkcs8_pem(Default::default()),
+            Self::Ed25519(k) => ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: k.to_bytes(),
+                public_key: None,
+            }
+            .to_pkcs8_pem(Default::default()),
             Self::Es256(k) => k.to_pkcs8_pem(Default::default()),
         };
         r.map_err(|e| AdminError::Key {
@@ -283,18 +356,31 @@ impl AdminSigningKey {
         }
     }
 
-    /// Mints an admin JWT (`role: admin`) valid from `now` for `ttl`.
+    /// Mints an admin JWT (`role: admin`, `iss` [`DEFAULT_ADMIN_ISSUER`]) valid from `now`
+    /// for `ttl`.
     pub fn mint(&self, now: SystemTime, ttl: Duration) -> String {
+        self.mint_with(now, ttl, &AdminClaims::default())
+    }
+
+    /// Mints an admin JWT (`role: admin`, `iss` and `aud` from `claims`) valid from `now` for
+    /// `ttl`.
+    pub fn mint_with(&self, now: SystemTime, ttl: Duration, claims: &AdminClaims) -> String {
         let alg = match self {
             Self::Ed25519(_) => "EdDSA",
             Self::Es256(_) => "ES256",
         };
         let iat = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
-        let payload = URL_SAFE_NO_PAD.encode(
-            serde_json::json!({"role": "admin", "iat": iat, "exp": iat + ttl.as_secs()})
-                .to_string(),
-        );
+        let mut body = serde_json::json!({
+            "role": "admin",
+            "iss": claims.issuer,
+            "iat": iat,
+            "exp": iat + ttl.as_secs(),
+        });
+        if let (Some(aud), Some(o)) = (&claims.audience, body.as_object_mut()) {
+            o.insert("aud".into(), Value::String(aud.clone()));
+        }
+        let payload = URL_SAFE_NO_PAD.encode(body.to_string());
         let signing_input = format!("{header}.{payload}");
         let sig = match self {
             Self::Ed25519(k) => k.sign(signing_input.as_bytes()).to_bytes().to_vec(),
