@@ -72,8 +72,9 @@ pub struct CollectorOptions {
     pub sim_host_data: Option<[u8; 32]>,
 }
 
-/// HOST_DATA for the init-data's digest (fitted to 32 bytes, as the verifier compares it).
-pub fn init_data_host_data(init_data: &InitData) -> Result<[u8; 32], AttesterError> {
+/// The init-data digest fitted to 32 bytes: the SNP HOST_DATA value, and what is extended
+/// into PCR8 on a TPM (as the verifier compares them).
+pub fn init_data_digest32(init_data: &InitData) -> Result<[u8; 32], AttesterError> {
     let (_, digest) = init_data.digest().map_err(|e| AttesterError::Failed {
         tee: "init-data",
         reason: e.to_string(),
@@ -96,6 +97,30 @@ pub fn select(
     })
 }
 
+/// With init-data on a plain TPM: bind its digest to PCR8 (see
+/// [`crate::tpm::bind_init_data_pcr8`]); a PCR8 holding something else is left alone, with a
+/// warning (the verifier then denies the init-data binding by name).
+fn bind_pcr8(opts: &CollectorOptions) -> Result<(), AttesterError> {
+    let Some(init) = &opts.init_data else {
+        return Ok(());
+    };
+    let digest = init_data_digest32(init)?;
+    match crate::tpm::bind_init_data_pcr8(&opts.tpm.tcti, &digest, opts.tpm.timeout) {
+        Ok(crate::tpm::Pcr8Binding::Other(v)) => {
+            tracing::warn!(
+                pcr8 = %hex::encode(v),
+                "PCR8 already holds another value: init-data not bound (the verifier will deny it)"
+            );
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(AttesterError::Failed {
+            tee: "tpm",
+            reason: format!("binding init-data to PCR8: {e}"),
+        }),
+    }
+}
+
 fn select_native(
     choice: TeeChoice,
     opts: &CollectorOptions,
@@ -107,7 +132,10 @@ fn select_native(
     match choice {
         TeeChoice::Snp => Ok(Box::new(SnpDeviceAttester::open()?)),
         TeeChoice::AzSnpVtpm => Ok(Box::new(AzSnpVtpmAttester::new(azure))),
-        TeeChoice::Tpm => Ok(Box::new(TpmAttester::new(opts.tpm.clone()))),
+        TeeChoice::Tpm => {
+            bind_pcr8(opts)?;
+            Ok(Box::new(TpmAttester::new(opts.tpm.clone())))
+        }
         TeeChoice::Sample => Ok(Box::new(SampleAttester)),
         TeeChoice::SimSnp => {
             let a = remits_sim::SimSnpAttester::load(&opts.sim_dir).map_err(|e| {
@@ -118,7 +146,7 @@ fn select_native(
             })?;
             let host_data = match (&opts.sim_host_data, &opts.init_data) {
                 (Some(h), _) => Some(*h),
-                (None, Some(i)) => Some(init_data_host_data(i)?),
+                (None, Some(i)) => Some(init_data_digest32(i)?),
                 (None, None) => None,
             };
             Ok(match host_data {
@@ -143,7 +171,10 @@ fn select_native(
             }
             tried.push(format!("az-snp-vtpm: no HCL report on {}", azure.tcti));
             match TpmAttester::probe(opts.tpm.clone()) {
-                Ok(a) => return Ok(Box::new(a)),
+                Ok(a) => {
+                    bind_pcr8(opts)?;
+                    return Ok(Box::new(a));
+                }
                 Err(e) => tried.push(format!("tpm: {e}")),
             }
             Err(AttesterError::Unavailable {

@@ -449,6 +449,191 @@ mod tests {
         }
     }
 
+    /// trustee's admin check (kbs `admin/authentication/bearer_jwt.rs` over `crypto/jwt.rs`),
+    /// re-implemented independently of [`AdminVerifier`] with jsonwebtoken's rules:
+    /// `Validation::new(header.alg)` (the key decides the algorithm, `exp` required and
+    /// checked with 60 s leeway, `aud` not validated by jsonwebtoken), then the identity
+    /// provider's `issuer` must equal `iss`, its `audience` must be among `aud` (string or
+    /// array), and a string `role` must be present.
+    fn trustee_accepts(
+        jwt: &str,
+        key: &AdminPublicKey,
+        issuer: Option<&str>,
+        audience: Option<&str>,
+        now: SystemTime,
+    ) -> Result<(), String> {
+        let parts: Vec<&str> = jwt.split('.').collect();
+        if parts.len() != 3 {
+            return Err("InvalidToken".into());
+        }
+        let dec = |p: &str| -> Result<Value, String> {
+            let b = URL_SAFE_NO_PAD.decode(p).map_err(|e| e.to_string())?;
+            serde_json::from_slice(&b).map_err(|e| e.to_string())
+        };
+        let header = dec(parts[0])?;
+        let alg = header["alg"].as_str().unwrap_or_default();
+        let signed = format!("{}.{}", parts[0], parts[1]);
+        let sig = URL_SAFE_NO_PAD.decode(parts[2]).map_err(|e| e.to_string())?;
+        let ok = match (alg, key) {
+            ("EdDSA", AdminPublicKey::Ed25519(k)) => ed25519_dalek::Signature::from_slice(&sig)
+                .is_ok_and(|s| k.verify(signed.as_bytes(), &s).is_ok()),
+            ("ES256", AdminPublicKey::Es256(k)) => p256::ecdsa::Signature::from_slice(&sig)
+                .is_ok_and(|s| k.verify(signed.as_bytes(), &s).is_ok()),
+            _ => return Err(format!("InvalidAlgorithm {alg}")),
+        };
+        if !ok {
+            return Err("InvalidSignature".into());
+        }
+        let claims = dec(parts[1])?;
+        let now_s = now.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        match claims.get("exp").and_then(Value::as_u64) {
+            Some(exp) if exp + 60 >= now_s => {}
+            Some(_) => return Err("ExpiredSignature".into()),
+            None => return Err("MissingRequiredClaim exp".into()),
+        }
+        if let Some(want) = issuer {
+            if claims.get("iss").and_then(Value::as_str).unwrap_or_default() != want {
+                return Err("issuer mismatch".into());
+            }
+        }
+        if let Some(want) = audience {
+            let auds: Vec<&str> = match claims.get("aud") {
+                Some(Value::String(a)) => vec![a.as_str()],
+                Some(Value::Array(v)) => v.iter().filter_map(Value::as_str).collect(),
+                _ => vec![],
+            };
+            if !auds.contains(&want) {
+                return Err("audience mismatch".into());
+            }
+        }
+        claims
+            .get("role")
+            .and_then(Value::as_str)
+            .map(drop)
+            .ok_or_else(|| "Missing required `role` claim in JWT".into())
+    }
+
+    #[test]
+    fn remits_admin_jwts_pass_a_trustee_issuer_check() {
+        for key in [
+            AdminSigningKey::generate_ed25519(&mut OsRng),
+            AdminSigningKey::generate_p256(&mut OsRng),
+        ] {
+            let pk = key.public_key();
+            let ttl = Duration::from_secs(300);
+            // Default claims: iss = remits-admin, no aud.
+            let jwt = key.mint(now(), ttl);
+            assert_eq!(
+                trustee_accepts(&jwt, &pk, Some(DEFAULT_ADMIN_ISSUER), None, now()),
+                Ok(())
+            );
+            assert_eq!(
+                trustee_accepts(&jwt, &pk, Some("someone-else"), None, now()),
+                Err("issuer mismatch".into())
+            );
+            assert_eq!(
+                trustee_accepts(&jwt, &pk, None, Some("kbs"), now()),
+                Err("audience mismatch".into())
+            );
+            // Configured issuer and audience, as trustee's identity provider names them.
+            let claims = AdminClaims {
+                issuer: "ops-idp".into(),
+                audience: Some("trustee-kbs".into()),
+            };
+            let jwt = key.mint_with(now(), ttl, &claims);
+            assert_eq!(
+                trustee_accepts(&jwt, &pk, Some("ops-idp"), Some("trustee-kbs"), now()),
+                Ok(())
+            );
+            let late = now() + Duration::from_secs(300 + 61);
+            assert_eq!(
+                trustee_accepts(&jwt, &pk, Some("ops-idp"), Some("trustee-kbs"), late),
+                Err("ExpiredSignature".into())
+            );
+            // remits' own verifier applies the same checks when configured.
+            let v = AdminVerifier::new(
+                vec![NamedKey {
+                    name: "ops".into(),
+                    key: pk.clone(),
+                }],
+                Duration::from_secs(3600),
+            )
+            .with_expected(Some("ops-idp".into()), Some("trustee-kbs".into()));
+            assert_eq!(v.verify(Some(&format!("Bearer {jwt}")), now()), Ok("ops"));
+            let plain = key.mint(now(), ttl);
+            assert!(matches!(
+                v.verify(Some(&format!("Bearer {plain}")), now()),
+                Err(AdminError::Claim { claim: "iss", .. })
+            ));
+            let other_aud = key.mint_with(
+                now(),
+                ttl,
+                &AdminClaims {
+                    issuer: "ops-idp".into(),
+                    audience: Some("elsewhere".into()),
+                },
+            );
+            assert!(matches!(
+                v.verify(Some(&format!("Bearer {other_aud}")), now()),
+                Err(AdminError::Claim { claim: "aud", .. })
+            ));
+        }
+    }
+
+    /// The Ed25519 key is written as PKCS#8 v1 (version 0, no public key): OpenSSL 3.0 and
+    /// Python's `cryptography` load it (checked with both when they are installed).
+    #[test]
+    fn ed25519_key_is_pkcs8_v1_and_loads_in_openssl_and_python() {
+        use base64::engine::general_purpose::STANDARD;
+        let key = AdminSigningKey::generate_ed25519(&mut OsRng);
+        let pem = key.to_pem().unwrap();
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = STANDARD.decode(b64).unwrap();
+        // SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING (32) } }
+        assert_eq!(der.len(), 48, "v1 Ed25519 PKCS#8 is 48 bytes");
+        assert_eq!(&der[..5], &[0x30, 0x2e, 0x02, 0x01, 0x00]);
+        let again = AdminSigningKey::from_pem(&pem).unwrap();
+        assert_eq!(again.public_pem().unwrap(), key.public_pem().unwrap());
+
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("admin-key.pem");
+        std::fs::write(&f, pem.as_bytes()).unwrap();
+        match std::process::Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&f)
+            .output()
+        {
+            Ok(out) => {
+                assert!(out.status.success(), "openssl pkey: {out:?}");
+                assert_eq!(
+                    String::from_utf8_lossy(&out.stdout).trim(),
+                    key.public_pem().unwrap().trim()
+                );
+            }
+            Err(e) => println!("SKIPPED openssl: {e}"),
+        }
+        let py = "import sys\nfrom cryptography.hazmat.primitives import serialization as s\n\
+                  k = s.load_pem_private_key(open(sys.argv[1], 'rb').read(), None)\n\
+                  print(k.public_key().public_bytes(s.Encoding.PEM, s.PublicFormat.SubjectPublicKeyInfo).decode())";
+        match std::process::Command::new("python3")
+            .args(["-c", py])
+            .arg(&f)
+            .output()
+        {
+            Ok(out) if String::from_utf8_lossy(&out.stderr).contains("No module named") => {
+                println!("SKIPPED python cryptography: not installed")
+            }
+            Ok(out) => {
+                assert!(out.status.success(), "python cryptography: {out:?}");
+                assert_eq!(
+                    String::from_utf8_lossy(&out.stdout).trim(),
+                    key.public_pem().unwrap().trim()
+                );
+            }
+            Err(e) => println!("SKIPPED python3: {e}"),
+        }
+    }
+
     #[test]
     fn disabled_and_none() {
         let v = AdminVerifier::new(vec![], Duration::from_secs(60));
