@@ -323,7 +323,8 @@ async fn trustee_mode_returns_the_token_and_the_resource_policy_decides() {
     put(&b.url, &key, "default/t/1", b"released", d);
     admin_ok(&b.url, &key, &["register-reference-values", rv.to_str().unwrap()]);
     let (st, _, _, body) = sample_attest(&http, &b.url).await;
-    assert_eq!(st, 401, "default mode refuses a non-affirming appraisal: {body}");
+    assert_eq!(st, 403, "default mode refuses a non-affirming appraisal: {body}");
+    assert!(body.contains("PolicyDeny") && body.contains("launch_digest"), "{body}");
     drop(b);
 
     // compat = "trustee": the token comes back; the resource policy decides.
