@@ -756,6 +756,47 @@ mod tests {
     }
 
     #[test]
+    fn token_lifetime_from_exp_and_iat() {
+        let jwt = |claims: &str| format!("e30.{}.sig", URL_SAFE_NO_PAD.encode(claims));
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        assert_eq!(
+            token_lifetime(&jwt(r#"{"iat":500,"exp":800}"#), now),
+            Some(Duration::from_secs(300))
+        );
+        // Without iat: from now.
+        assert_eq!(
+            token_lifetime(&jwt(r#"{"exp":1300}"#), now),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(token_lifetime(&jwt(r#"{"exp":900}"#), now), None);
+        assert_eq!(token_lifetime(&jwt(r#"{"iat":5}"#), now), None);
+        assert_eq!(token_lifetime("not a jwt", now), None);
+        assert_eq!(token_lifetime("a.!!!.c", now), None);
+    }
+
+    #[test]
+    fn runtime_data_as_text_or_base64_and_bounded() {
+        let q = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            runtime_data(&q(&[("runtime_data", "abc")]), 64),
+            Ok(b"abc".to_vec())
+        );
+        assert_eq!(
+            runtime_data(&q(&[("runtime_data", "AP8"), ("encoding", "base64")]), 64),
+            Ok(vec![0, 0xff])
+        );
+        assert!(runtime_data(&q(&[("runtime_data", "***"), ("encoding", "base64")]), 64).is_err());
+        assert!(runtime_data(&q(&[("runtime_data", "a"), ("encoding", "hex")]), 64).is_err());
+        assert!(runtime_data(&q(&[]), 64).is_err());
+        assert!(runtime_data(&q(&[("runtime_data", "abcd")]), 3).is_err());
+    }
+
+    #[test]
     fn token_file_is_private_and_replaced() {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("cdh-token");

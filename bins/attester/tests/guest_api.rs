@@ -2,7 +2,8 @@
 //! against the real `remits-broker` on loopback: `/aa/token?token_type=kbs` (token and TEE key
 //! pair, usable as a passport against the broker), `/aa/evidence?runtime_data=…` (the runtime
 //! data in REPORT_DATA, bounded), the same bearer-token access control as `/cdh/resource`;
-//! one attestation for many sidecar requests (counted on the broker's `/metrics`); and
+//! one attestation for many sidecar requests (counted on the broker's `/metrics`), and one
+//! more after the broker refuses the cached token; and
 //! init-data bound to HOST_DATA and checked by the verifier, a mismatch denied by name.
 
 mod common;
@@ -185,6 +186,19 @@ fn aa_token_evidence_and_one_attestation_for_many_requests() {
     assert_eq!(get(&s.at, "/aa/evidence?runtime_data=x&encoding=hex", t).0, 400);
     // Evidence needs no broker: still one attestation in all.
     assert_eq!(attestations(&broker.url) - before, 1);
+
+    // The broker restarts with a fresh token key (dev mode): the cached token is refused
+    // (401), the sidecar attests once more and answers as before.
+    let port: u16 = broker.url.rsplit(':').next().unwrap().parse().unwrap();
+    drop(broker);
+    let broker = start_dev_on(&broker_bin, &dev, port);
+    assert_eq!(attestations(&broker.url), 0);
+    for _ in 0..3 {
+        let (st, _, body) = get(&s.at, "/cdh/resource/default/demo/key", t);
+        assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(body, b"guest api \x00\xff");
+    }
+    assert_eq!(attestations(&broker.url), 1, "one re-attestation after the 401");
 }
 
 const INIT_DATA: &str = "version = \"0.1.0\"\nalgorithm = \"sha384\"\n[data]\n\"policy.rego\" = '''\npackage agent_policy\ndefault AllowRequestsFailingPolicy := true\n'''\n";
