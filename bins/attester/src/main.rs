@@ -228,7 +228,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let init_data = match cli.common.init_data.as_deref().map(load_init_data).transpose() {
+    let init_data = match cli
+        .common
+        .init_data
+        .as_deref()
+        .map(load_init_data)
+        .transpose()
+    {
         Ok(d) => d,
         Err(e) => {
             eprintln!("remits-attester: {e}");

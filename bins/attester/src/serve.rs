@@ -300,7 +300,11 @@ impl AppState {
     async fn fetch(&self, path: &str) -> Result<Zeroizing<Vec<u8>>, Failure> {
         let mut cache = self.cache.lock().await;
         if let Some(c) = cache.as_ref().filter(|c| c.fresh()) {
-            match self.client.get_resource_with_token(path, &c.token, &c.key).await {
+            match self
+                .client
+                .get_resource_with_token(path, &c.token, &c.key)
+                .await
+            {
                 Ok(v) => return Ok(v),
                 Err(ClientError::Denied { status: 401, .. }) => {
                     tracing::info!("cached attestation token refused (401); attesting again");
@@ -386,25 +390,25 @@ fn bad_request(msg: impl Into<String>) -> Response {
     (StatusCode::BAD_REQUEST, m).into_response()
 }
 
-/// The query parameters, or the answer refusing them (too long: 414; malformed: 400).
-fn query_params(req: &Request) -> Result<HashMap<String, String>, Response> {
+/// The query parameters, or the status and text refusing them (too long: 414; malformed:
+/// 400).
+fn query_params(req: &Request) -> Result<HashMap<String, String>, (StatusCode, String)> {
     if req.uri().query().map_or(0, str::len) > MAX_QUERY {
         return Err((
             StatusCode::URI_TOO_LONG,
             format!("query longer than {MAX_QUERY} bytes\n"),
-        )
-            .into_response());
+        ));
     }
     Query::<HashMap<String, String>>::try_from_uri(req.uri())
         .map(|Query(q)| q)
-        .map_err(|e| bad_request(format!("query: {e}")))
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("query: {e}\n")))
 }
 
 /// `GET /aa/token?token_type=kbs`: the attestation agent's KBS token message.
 async fn aa_token(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let q = match query_params(&req) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(refusal) => return refusal.into_response(),
     };
     match q.get("token_type").map(String::as_str) {
         None => return bad_request("token_type is required (token_type=kbs)"),
@@ -425,9 +429,7 @@ async fn aa_token(State(st): State<Arc<AppState>>, req: Request) -> Response {
 /// The runtime data of `/aa/evidence` as bytes: the text itself, or its URL-safe base64
 /// (no padding) decoding with `encoding=base64`.
 fn runtime_data(q: &HashMap<String, String>, max: usize) -> Result<Vec<u8>, String> {
-    let text = q
-        .get("runtime_data")
-        .ok_or("runtime_data is required")?;
+    let text = q.get("runtime_data").ok_or("runtime_data is required")?;
     let bytes = match q.get("encoding").map(String::as_str) {
         None => text.as_bytes().to_vec(),
         Some("base64") => URL_SAFE_NO_PAD
@@ -453,7 +455,7 @@ fn runtime_data(q: &HashMap<String, String>, max: usize) -> Result<Vec<u8>, Stri
 async fn aa_evidence(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let q = match query_params(&req) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(refusal) => return refusal.into_response(),
     };
     let data = match runtime_data(&q, st.report_data_max) {
         Ok(d) => d,
@@ -470,7 +472,11 @@ async fn aa_evidence(State(st): State<Arc<AppState>>, req: Request) -> Response 
         Err(e @ AttesterError::ReportDataTooLong { .. }) => bad_request(e.to_string()),
         Err(e) => {
             tracing::warn!(error = %e, "evidence collection failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, format!("evidence: {e}\n")).into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("evidence: {e}\n"),
+            )
+                .into_response()
         }
     }
 }

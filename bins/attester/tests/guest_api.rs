@@ -113,14 +113,24 @@ fn aa_token_evidence_and_one_attestation_for_many_requests() {
     let dev = dir.join("dev");
     let broker = start_dev(&broker_bin, &dev);
     let key = dev.join("admin-key.pem");
-    put(&broker_bin, &broker.url, &key, "default/demo/key", b"guest api \x00\xff", dir);
+    put(
+        &broker_bin,
+        &broker.url,
+        &key,
+        "default/demo/key",
+        b"guest api \x00\xff",
+        dir,
+    );
     let sim = dev.join("sim");
     let s = start_serve(&sim, &broker.url, &dir.join("cdh-token"));
     let t = Some(s.token.as_str());
 
     // Same access control as /cdh/resource: no or a wrong bearer token is 401.
     assert_eq!(get(&s.at, "/aa/token?token_type=kbs", None).0, 401);
-    assert_eq!(get(&s.at, "/aa/evidence?runtime_data=x", Some("nope")).0, 401);
+    assert_eq!(
+        get(&s.at, "/aa/evidence?runtime_data=x", Some("nope")).0,
+        401
+    );
     // token_type is required, and only "kbs" is served.
     assert_eq!(get(&s.at, "/aa/token", t).0, 400);
     let (st, _, body) = get(&s.at, "/aa/token?token_type=coco_as", t);
@@ -134,7 +144,11 @@ fn aa_token_evidence_and_one_attestation_for_many_requests() {
         assert_eq!(st, 200, "request {i}: {}", String::from_utf8_lossy(&body));
         assert_eq!(body, b"guest api \x00\xff");
     }
-    assert_eq!(attestations(&broker.url) - before, 1, "5 requests, 1 attestation");
+    assert_eq!(
+        attestations(&broker.url) - before,
+        1,
+        "5 requests, 1 attestation"
+    );
     // A missing resource is still 404 through the passport.
     assert_eq!(get(&s.at, "/cdh/resource/default/demo/none", t).0, 404);
 
@@ -153,7 +167,11 @@ fn aa_token_evidence_and_one_attestation_for_many_requests() {
     let pem = msg["tee_keypair"].as_str().unwrap();
     assert_eq!(token.split('.').count(), 3, "a JWT");
     assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{pem}");
-    assert_eq!(attestations(&broker.url) - before, 1, "/aa/token reused the token");
+    assert_eq!(
+        attestations(&broker.url) - before,
+        1,
+        "/aa/token reused the token"
+    );
     // The workload can use them as a passport against the broker directly.
     let kp = TeeKeyPair::from_pem(pem).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -183,7 +201,10 @@ fn aa_token_evidence_and_one_attestation_for_many_requests() {
     let huge = format!("/aa/evidence?runtime_data={}", "a".repeat(5000));
     assert_eq!(get(&s.at, &huge, t).0, 414);
     assert_eq!(get(&s.at, "/aa/evidence", t).0, 400);
-    assert_eq!(get(&s.at, "/aa/evidence?runtime_data=x&encoding=hex", t).0, 400);
+    assert_eq!(
+        get(&s.at, "/aa/evidence?runtime_data=x&encoding=hex", t).0,
+        400
+    );
     // Evidence needs no broker: still one attestation in all.
     assert_eq!(attestations(&broker.url) - before, 1);
 
@@ -198,7 +219,11 @@ fn aa_token_evidence_and_one_attestation_for_many_requests() {
         assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
         assert_eq!(body, b"guest api \x00\xff");
     }
-    assert_eq!(attestations(&broker.url), 1, "one re-attestation after the 401");
+    assert_eq!(
+        attestations(&broker.url),
+        1,
+        "one re-attestation after the 401"
+    );
 }
 
 const INIT_DATA: &str = "version = \"0.1.0\"\nalgorithm = \"sha384\"\n[data]\n\"policy.rego\" = '''\npackage agent_policy\ndefault AllowRequestsFailingPolicy := true\n'''\n";
@@ -213,7 +238,14 @@ fn init_data_bound_to_host_data_and_checked() {
     let dev = dir.join("dev");
     let broker = start_dev(&broker_bin, &dev);
     let key = dev.join("admin-key.pem");
-    put(&broker_bin, &broker.url, &key, "default/init/key", b"bound", dir);
+    put(
+        &broker_bin,
+        &broker.url,
+        &key,
+        "default/init/key",
+        b"bound",
+        dir,
+    );
     let sim = dev.join("sim");
     let init = dir.join("initdata.toml");
     std::fs::write(&init, INIT_DATA).unwrap();
@@ -222,7 +254,13 @@ fn init_data_bound_to_host_data_and_checked() {
     let out = sim_attester(&sim)
         .arg("--init-data")
         .arg(&init)
-        .args(["get-resource", "--broker", &broker.url, "--path", "default/init/key"])
+        .args([
+            "get-resource",
+            "--broker",
+            &broker.url,
+            "--path",
+            "default/init/key",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", show(&out));
@@ -247,7 +285,13 @@ fn init_data_bound_to_host_data_and_checked() {
         .arg("--init-data")
         .arg(&init)
         .args(["--sim-host-data", &"ab".repeat(32)])
-        .args(["get-resource", "--broker", &broker.url, "--path", "default/init/key"])
+        .args([
+            "get-resource",
+            "--broker",
+            &broker.url,
+            "--path",
+            "default/init/key",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
@@ -263,7 +307,13 @@ fn init_data_bound_to_host_data_and_checked() {
         .arg("--init-data")
         .arg(&edited)
         .args(["--sim-host-data", &launched])
-        .args(["get-resource", "--broker", &broker.url, "--path", "default/init/key"])
+        .args([
+            "get-resource",
+            "--broker",
+            &broker.url,
+            "--path",
+            "default/init/key",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
@@ -275,7 +325,13 @@ fn init_data_bound_to_host_data_and_checked() {
     let out = sim_attester(&sim)
         .arg("--init-data")
         .arg(&bad)
-        .args(["get-resource", "--broker", &broker.url, "--path", "default/init/key"])
+        .args([
+            "get-resource",
+            "--broker",
+            &broker.url,
+            "--path",
+            "default/init/key",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));

@@ -438,8 +438,23 @@ fn tpm_init_data_bound_to_pcr8_and_checked() {
         &tcti,
         d,
         &[
-            "tpm2_createak", "-C", "ek.ctx", "-c", "ak.ctx", "-G", "ecc", "-g", "sha256", "-s",
-            "ecdsa", "-u", "ak.pub", "-f", "pem", "-n", "ak.name",
+            "tpm2_createak",
+            "-C",
+            "ek.ctx",
+            "-c",
+            "ak.ctx",
+            "-G",
+            "ecc",
+            "-g",
+            "sha256",
+            "-s",
+            "ecdsa",
+            "-u",
+            "ak.pub",
+            "-f",
+            "pem",
+            "-n",
+            "ak.name",
         ],
     );
     tpm2(
@@ -497,13 +512,21 @@ fn tpm_init_data_bound_to_pcr8_and_checked() {
     h.update([0u8; 32]);
     h.update(Sha256::digest(doc.as_bytes()));
     let want = hex::encode(h.finalize());
-    assert!(pcr8(&tcti).contains(&want), "PCR8 extended once: {}", pcr8(&tcti));
+    assert!(
+        pcr8(&tcti).contains(&want),
+        "PCR8 extended once: {}",
+        pcr8(&tcti)
+    );
     // Other init-data: PCR8 is left alone and the verifier denies the binding by name.
     let other = d.join("other.toml");
     std::fs::write(&other, doc.replace("cdh.sock", "evil.sock")).unwrap();
     let out = get(&other);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(out.stdout.is_empty());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("init_data"), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("init_data"),
+        "{}",
+        show(&out)
+    );
     assert!(pcr8(&tcti).contains(&want), "PCR8 unchanged");
 }

@@ -109,7 +109,11 @@ fn admin_ok(url: &str, key: &Path, args: &[&str]) -> String {
 fn put(url: &str, key: &Path, path: &str, value: &[u8], tmp: &Path) {
     let f = tmp.join(format!("secret-{}", path.replace('/', "_")));
     std::fs::write(&f, value).unwrap();
-    admin_ok(url, key, &["put-resource", path, "--file", f.to_str().unwrap()]);
+    admin_ok(
+        url,
+        key,
+        &["put-resource", path, "--file", f.to_str().unwrap()],
+    );
 }
 
 fn set_resource_policy(url: &str, key: &Path, rego: &str, tmp: &Path) {
@@ -149,7 +153,11 @@ async fn get_reference_value_and_resource_listing_as_trustee_serves_them() {
         r#"{"snp_launch_measurement": ["aa11", "bb22"], "svn": 3}"#,
     )
     .unwrap();
-    admin_ok(&b.url, &key, &["register-reference-values", rv.to_str().unwrap()]);
+    admin_ok(
+        &b.url,
+        &key,
+        &["register-reference-values", rv.to_str().unwrap()],
+    );
 
     // Exactly what trustee's kbs-client `config get-reference-value <id>` sends
     // (tools/kbs-client/src/lib.rs `get_rv`): GET, Content-Type: application/json, bearer
@@ -160,7 +168,10 @@ async fn get_reference_value_and_resource_listing_as_trustee_serves_them() {
         .unwrap();
     let jwt = admin_jwt(&key);
     let resp = http
-        .get(format!("{}/kbs/v0/reference-value/snp_launch_measurement", b.url))
+        .get(format!(
+            "{}/kbs/v0/reference-value/snp_launch_measurement",
+            b.url
+        ))
         .header("Content-Type", "application/json")
         .bearer_auth(&jwt)
         .send()
@@ -172,7 +183,10 @@ async fn get_reference_value_and_resource_listing_as_trustee_serves_them() {
         .unwrap()
         .starts_with("application/json"));
     let text = resp.text().await.unwrap();
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!(["aa11", "bb22"]));
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!(["aa11", "bb22"])
+    );
     // A scalar is registered as a one-element list.
     let v: Value = http
         .get(format!("{}/kbs/v0/reference-value/svn", b.url))
@@ -201,7 +215,11 @@ async fn get_reference_value_and_resource_listing_as_trustee_serves_them() {
         .status();
     assert_eq!(st, 401);
     // The remits CLI prints the same JSON.
-    let out = admin_ok(&b.url, &key, &["get-reference-value", "snp_launch_measurement"]);
+    let out = admin_ok(
+        &b.url,
+        &key,
+        &["get-reference-value", "snp_launch_measurement"],
+    );
     assert_eq!(
         serde_json::from_str::<Value>(out.trim()).unwrap(),
         json!(["aa11", "bb22"])
@@ -321,10 +339,20 @@ async fn trustee_mode_returns_the_token_and_the_resource_policy_decides() {
     let b = start_dev(&dev);
     let key = dev.join("admin-key.pem");
     put(&b.url, &key, "default/t/1", b"released", d);
-    admin_ok(&b.url, &key, &["register-reference-values", rv.to_str().unwrap()]);
+    admin_ok(
+        &b.url,
+        &key,
+        &["register-reference-values", rv.to_str().unwrap()],
+    );
     let (st, _, _, body) = sample_attest(&http, &b.url).await;
-    assert_eq!(st, 403, "default mode refuses a non-affirming appraisal: {body}");
-    assert!(body.contains("PolicyDeny") && body.contains("launch_digest"), "{body}");
+    assert_eq!(
+        st, 403,
+        "default mode refuses a non-affirming appraisal: {body}"
+    );
+    assert!(
+        body.contains("PolicyDeny") && body.contains("launch_digest"),
+        "{body}"
+    );
     drop(b);
 
     // compat = "trustee": the token comes back; the resource policy decides.
@@ -354,11 +382,22 @@ attestation_policy = "development"
         ),
     )
     .unwrap();
-    let b = start(&["serve".as_ref(), "--config".as_ref(), cfg.as_os_str()], port);
+    let b = start(
+        &["serve".as_ref(), "--config".as_ref(), cfg.as_os_str()],
+        port,
+    );
     put(&b.url, &adm, "default/t/1", b"released", d);
-    admin_ok(&b.url, &adm, &["register-reference-values", rv.to_str().unwrap()]);
+    admin_ok(
+        &b.url,
+        &adm,
+        &["register-reference-values", rv.to_str().unwrap()],
+    );
     // The broker checks `iss` when configured: a token naming another issuer is refused.
-    let out = admin(&b.url, &adm, &["--issuer", "someone-else", "list-resources"]);
+    let out = admin(
+        &b.url,
+        &adm,
+        &["--issuer", "someone-else", "list-resources"],
+    );
     assert_eq!(out.status.code(), Some(1), "{out:?}");
 
     let (st, cookie, kp, body) = sample_attest(&http, &b.url).await;

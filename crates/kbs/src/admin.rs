@@ -473,7 +473,9 @@ mod tests {
         let header = dec(parts[0])?;
         let alg = header["alg"].as_str().unwrap_or_default();
         let signed = format!("{}.{}", parts[0], parts[1]);
-        let sig = URL_SAFE_NO_PAD.decode(parts[2]).map_err(|e| e.to_string())?;
+        let sig = URL_SAFE_NO_PAD
+            .decode(parts[2])
+            .map_err(|e| e.to_string())?;
         let ok = match (alg, key) {
             ("EdDSA", AdminPublicKey::Ed25519(k)) => ed25519_dalek::Signature::from_slice(&sig)
                 .is_ok_and(|s| k.verify(signed.as_bytes(), &s).is_ok()),
@@ -492,7 +494,12 @@ mod tests {
             None => return Err("MissingRequiredClaim exp".into()),
         }
         if let Some(want) = issuer {
-            if claims.get("iss").and_then(Value::as_str).unwrap_or_default() != want {
+            if claims
+                .get("iss")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                != want
+            {
                 return Err("issuer mismatch".into());
             }
         }

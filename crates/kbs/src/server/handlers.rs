@@ -554,7 +554,12 @@ pub(super) async fn list_resources(State(s): State<Arc<KbsState>>, headers: Head
         .map_err(|e| err(&s, storage(e)))?;
     keys.sort();
     s.metrics.inc(&s.metrics.admin_ok);
-    tracing::info!(admin = who, action = "list-resources", count = keys.len(), "admin read");
+    tracing::info!(
+        admin = who,
+        action = "list-resources",
+        count = keys.len(),
+        "admin read"
+    );
     Ok(Json(keys).into_response())
 }
 
