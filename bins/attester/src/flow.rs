@@ -7,7 +7,9 @@ use clap::Args;
 use remits_attest::deliver::{self, Secret};
 use remits_attest::detect::{select, CollectorOptions, TeeChoice};
 use remits_evidence::attester::{Attester, AttesterError};
+use remits_evidence::initdata::InitData;
 use remits_kbs::client::{ClientError, ClientOptions, KbsClient};
+use remits_kbs::jwe::TeeKeyPair;
 use zeroize::Zeroizing;
 
 /// A failed command: exit code and one human line.
@@ -52,6 +54,9 @@ pub(crate) struct NetOptions {
     /// carries a guest's traffic and could answer as the broker with secrets of its choice.
     #[arg(long)]
     pub(crate) insecure_http: bool,
+    /// Init-data sent with every attestation (from the global `--init-data`).
+    #[arg(skip)]
+    pub(crate) init_data: Option<InitData>,
 }
 
 impl NetOptions {
@@ -61,6 +66,7 @@ impl NetOptions {
             timeout: Duration::from_secs(self.timeout.max(1)),
             root_certs: self.ca.clone(),
             allow_insecure_http: self.insecure_http,
+            init_data: self.init_data.clone(),
             ..ClientOptions::default()
         }
     }
@@ -100,6 +106,26 @@ pub(crate) async fn fetch_all(
     paths: &[&str],
     net: &NetOptions,
 ) -> Result<Vec<Zeroizing<Vec<u8>>>, Failure> {
+    fetch_all_session(attester, broker, paths, net)
+        .await
+        .map(|(values, _)| values)
+}
+
+/// A denial by the broker as a [`Failure`] (exit 1) carrying its HTTP status.
+pub(crate) fn denied(what: &str, status: u16, detail: &str) -> Failure {
+    let mut f = Failure::denied(format!("broker denied {what} (HTTP {status}): {detail}"));
+    f.http = Some(status);
+    f
+}
+
+/// [`fetch_all`], also handing back the session's attestation token and TEE key pair (for
+/// passport use: the sidecar caches them). With no paths it only attests.
+pub(crate) async fn fetch_all_session(
+    attester: &dyn Attester,
+    broker: &str,
+    paths: &[&str],
+    net: &NetOptions,
+) -> Result<(Vec<Zeroizing<Vec<u8>>>, Option<(String, TeeKeyPair)>), Failure> {
     let start = Instant::now();
     let deadline = start + Duration::from_secs(net.retry_for);
     let mut backoff = Duration::from_millis(200);
@@ -109,26 +135,28 @@ pub(crate) async fn fetch_all(
         let mut client = KbsClient::new(broker, net.client_options())
             .map_err(|e| Failure::usage(e.to_string()))?;
         let mut out = Vec::with_capacity(paths.len());
-        let mut failed = None;
+        let mut failed: Option<(&str, ClientError)> = None;
+        if paths.is_empty() {
+            if let Err(e) = client.attest(attester).await {
+                failed = Some(("the attestation", e));
+            }
+        }
         for p in paths {
             match client.get_resource(p, attester).await {
                 Ok(v) => out.push(v),
                 Err(e) => {
-                    failed = Some((p, e));
+                    failed = Some((*p, e));
                     break;
                 }
             }
         }
         let Some((path, err)) = failed else {
-            return Ok(out);
+            return Ok((out, client.take_session()));
         };
         drop(out);
         match err {
             ClientError::Denied { status, detail } => {
-                let mut f =
-                    Failure::denied(format!("broker denied {path} (HTTP {status}): {detail}"));
-                f.http = Some(status);
-                return Err(f);
+                return Err(denied(path, status, &detail));
             }
             e if retryable(&e) => {
                 if Instant::now() + backoff > deadline {

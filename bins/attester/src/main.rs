@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use remits_attest::detect::{CollectorOptions, TeeChoice};
 use remits_attest::tpm::{Bank, TpmConfig};
+use remits_evidence::initdata::InitData;
 
 #[derive(Parser)]
 #[command(
@@ -64,6 +65,39 @@ struct Common {
     /// client, or hung) instead of being waited on.
     #[arg(long, global = true, default_value = "30", value_parser = parse_secs)]
     tpm_timeout: std::time::Duration,
+    /// Init-data TOML the guest was launched with (CoCo `initdata`, with a top-level
+    /// `algorithm`): sent with every attestation (format "toml"); the verifier checks its
+    /// digest against HOST_DATA (SNP) or PCR8 (TPM). The simulator reports it in HOST_DATA.
+    #[arg(long, global = true, value_name = "FILE")]
+    init_data: Option<PathBuf>,
+    /// Simulator only: report this HOST_DATA (64 hex digits) instead of the --init-data
+    /// digest, as if the host had launched the guest with other init-data (development).
+    #[arg(long, global = true, value_name = "HEX", value_parser = parse_host_data, hide = true)]
+    sim_host_data: Option<[u8; 32]>,
+}
+
+fn parse_host_data(s: &str) -> Result<[u8; 32], String> {
+    let b = hex::decode(s).map_err(|e| format!("{s:?}: {e}"))?;
+    b.try_into()
+        .map_err(|_| format!("{s:?}: expected 32 bytes (64 hex digits)"))
+}
+
+/// Reads and checks `--init-data`: UTF-8 TOML naming a supported `algorithm`, at most
+/// [`remits_evidence::initdata::MAX_BODY`] bytes.
+fn load_init_data(path: &std::path::Path) -> Result<InitData, String> {
+    let body = remits_evidence::input::read_capped_string(
+        path,
+        remits_evidence::initdata::MAX_BODY as u64,
+        "--init-data",
+    )
+    .map_err(|e| e.to_string())?;
+    let d = InitData {
+        format: "toml".into(),
+        body,
+    };
+    d.digest()
+        .map_err(|e| format!("--init-data {}: {e}", path.display()))?;
+    Ok(d)
 }
 
 fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
@@ -155,7 +189,8 @@ enum Cmd {
         #[command(flatten)]
         opts: keyprovider::KeyProviderOptions,
     },
-    /// Serve GET /cdh/resource/<repo>/<type>/<tag> (CoCo confidential-data-hub API) to the
+    /// Serve GET /cdh/resource/<repo>/<type>/<tag> (CoCo confidential-data-hub API) and
+    /// GET /aa/token?token_type=kbs, /aa/evidence?runtime_data=... (attestation agent) to the
     /// workload, on a unix socket (access by file mode/owner) or on loopback TCP (access by a
     /// per-boot bearer token in --token-file, and a Host allow-list).
     #[command(after_help = SERVE_HELP)]
@@ -195,11 +230,15 @@ Access control (anyone who can make a request gets the secrets):
                 a fresh 32-byte token per start; send 'Authorization: Bearer <token>'
                 (missing or wrong: 401). Host must be localhost, 127.0.0.1, [::1] or an
                 --allow-host name (else 421).
-A malformed resource path is 400 before the broker is contacted.";
+A malformed resource path is 400 before the broker is contacted.
+One attestation serves many requests: its token is cached until shortly before it expires and
+sent as a bearer token (passport) for the next resources; a 401 to it attests again once.";
 
 impl Common {
-    fn collectors(&self) -> CollectorOptions {
+    fn collectors(&self, init_data: Option<InitData>) -> CollectorOptions {
         CollectorOptions {
+            init_data,
+            sim_host_data: self.sim_host_data,
             tpm: TpmConfig {
                 tcti: self.tcti.clone(),
                 ak_handle: self.ak_handle,
@@ -234,10 +273,30 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let opts = cli.common.collectors();
+    let init_data = match cli
+        .common
+        .init_data
+        .as_deref()
+        .map(load_init_data)
+        .transpose()
+    {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("remits-attester: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = cli.common.collectors(init_data.clone());
     let tee = cli.common.tee;
+    let mut cmd = cli.cmd;
+    match &mut cmd {
+        Cmd::GetResource { net, .. } | Cmd::Run { net, .. } | Cmd::Serve { net, .. } => {
+            net.init_data = init_data;
+        }
+        Cmd::Evidence { .. } => {}
+    }
     let result = rt.block_on(async move {
-        match cli.cmd {
+        match cmd {
             Cmd::Evidence { nonce } => flow::evidence(tee, &opts, &nonce),
             Cmd::GetResource { broker, path, net } => {
                 flow::get_resource(tee, &opts, &broker, &path, &net).await

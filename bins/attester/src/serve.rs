@@ -1,9 +1,22 @@
-//! `serve`: the confidential-data-hub resource API for sidecars and init containers.
+//! `serve`: the guest API of CoCo's guest-components (api-server-rest) for sidecars and init
+//! containers.
 //!
-//! `GET /cdh/resource/<repo>/<type>/<tag>` → 200 with the secret bytes; 400 for a malformed
-//! resource path (checked before the broker is contacted); 403 with the broker's explanation
-//! when denied; 404 when the broker has no such resource, and for other paths; 502 when the
-//! broker cannot be reached.
+//! * `GET /cdh/resource/<repo>/<type>/<tag>` → 200 with the secret bytes; 400 for a malformed
+//!   resource path (checked before the broker is contacted); 403 with the broker's explanation
+//!   when denied; 404 when the broker has no such resource, and for other paths; 502 when the
+//!   broker cannot be reached.
+//! * `GET /aa/token?token_type=kbs` → 200, `application/octet-stream`, body
+//!   `{"token": "<attestation token>", "tee_keypair": "<PEM private key>"}` (the attestation
+//!   agent's `KbsTokenGetter` message); 400 for a missing or other `token_type`.
+//! * `GET /aa/evidence?runtime_data=<text>[&encoding=base64]` → 200,
+//!   `application/octet-stream`, the evidence JSON whose report data is the runtime data's
+//!   bytes, zero-padded (as the attestation agent's attesters do); 400 when it does not fit the
+//!   TEE's report-data field, 414 for a query longer than [`MAX_QUERY`] bytes.
+//!
+//! Tokens: one attestation serves many requests. The token obtained (with its TEE key pair)
+//! is cached until its `exp` less [`TOKEN_SKEW`] and presented as a bearer token (passport)
+//! for the next resource fetches, as confidential-data-hub does; a 401 to it attests again
+//! once. See docs/attester.md, "Guest API".
 //!
 //! Who may ask (see docs/attester.md, "Sidecar security"):
 //! * `--listen unix:/PATH`: a unix socket created with `--socket-mode` (default 0600) and
@@ -13,26 +26,33 @@
 //!   optionally `--token-owner`), else 401; a `Host` other than localhost, 127.0.0.1, [::1]
 //!   or an `--allow-host` name is 421 (DNS rebinding).
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Router;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use clap::Args;
 use remits_attest::detect::{CollectorOptions, TeeChoice};
-use remits_evidence::attester::Attester;
+use remits_evidence::attester::{Attester, AttesterError};
+use remits_evidence::TeeKind;
+use remits_kbs::client::{ClientError, KbsClient};
+use remits_kbs::jwe::TeeKeyPair;
 use remits_kbs::protocol::ResourcePath;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::flow::{attester, fetch_all, Failure, NetOptions};
+use crate::flow::{attester, denied, fetch_all_session, Failure, NetOptions};
 use crate::owner::{parse_owner, Owner};
 
 /// Names a TCP client may use in `Host` without `--allow-host`.
@@ -41,6 +61,10 @@ const DEFAULT_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 const DEFAULT_TOKEN_NAME: &str = "cdh-token";
 /// Bytes of randomness in the bearer token.
 const TOKEN_BYTES: usize = 32;
+/// A cached attestation token is no longer used this long before its `exp`.
+pub(crate) const TOKEN_SKEW: Duration = Duration::from_secs(30);
+/// Longest query string `/aa/evidence` and `/aa/token` accept, in bytes.
+pub(crate) const MAX_QUERY: usize = 4096;
 
 /// Who may use the sidecar API (flags of `serve`).
 #[derive(Args, Clone, Debug)]
@@ -215,10 +239,256 @@ async fn gate(State(g): State<Arc<Gate>>, req: Request, next: Next) -> Response 
     }
 }
 
+/// An attestation token and the TEE key pair its claims are bound to, usable until `until`.
+struct CachedToken {
+    token: Zeroizing<String>,
+    key: TeeKeyPair,
+    until: Instant,
+}
+
+/// `exp - iat` of a JWT (or `exp - now` without `iat`), read from its payload without checking
+/// the signature: it only decides how long the sidecar keeps using the token (the broker
+/// checks it on every use). `None` when the payload has no numeric `exp`.
+fn token_lifetime(jwt: &str, now: SystemTime) -> Option<Duration> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let exp = claims.get("exp")?.as_u64()?;
+    let from = match claims.get("iat").and_then(serde_json::Value::as_u64) {
+        Some(iat) => iat,
+        None => now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs(),
+    };
+    Some(Duration::from_secs(exp.checked_sub(from)?))
+}
+
+impl CachedToken {
+    /// Caches `token` for its lifetime less [`TOKEN_SKEW`]; `None` (not cached) when it has no
+    /// `exp` or lives no longer than the skew. Measured on the monotonic clock from now, so a
+    /// guest clock that disagrees with the broker's does not stretch it.
+    fn new(token: String, key: TeeKeyPair) -> Option<Self> {
+        let token = Zeroizing::new(token);
+        let life = token_lifetime(&token, SystemTime::now())?;
+        let usable = life.checked_sub(TOKEN_SKEW).filter(|d| !d.is_zero())?;
+        Some(Self {
+            token,
+            key,
+            until: Instant::now() + usable,
+        })
+    }
+
+    fn fresh(&self) -> bool {
+        Instant::now() < self.until
+    }
+}
+
 struct AppState {
     attester: Box<dyn Attester>,
     broker: String,
     net: NetOptions,
+    /// For passport requests (bearer token, no handshake).
+    client: KbsClient,
+    /// The token of the last attestation; held while attesting, so concurrent requests wait
+    /// for one attestation instead of starting several.
+    cache: tokio::sync::Mutex<Option<CachedToken>>,
+    /// Most runtime-data bytes `/aa/evidence` can place in the TEE's report data.
+    report_data_max: usize,
+}
+
+impl AppState {
+    /// `path` with the cached token when there is a fresh one, else (and once after a 401 to
+    /// it) through a full attestation, whose token is cached for the next requests.
+    async fn fetch(&self, path: &str) -> Result<Zeroizing<Vec<u8>>, Failure> {
+        let mut cache = self.cache.lock().await;
+        if let Some(c) = cache.as_ref().filter(|c| c.fresh()) {
+            match self
+                .client
+                .get_resource_with_token(path, &c.token, &c.key)
+                .await
+            {
+                Ok(v) => return Ok(v),
+                Err(ClientError::Denied { status: 401, .. }) => {
+                    tracing::info!("cached attestation token refused (401); attesting again");
+                }
+                Err(ClientError::Denied { status, detail }) => {
+                    return Err(denied(path, status, &detail))
+                }
+                Err(e) => tracing::warn!(error = %e, "passport request failed; attesting again"),
+            }
+        }
+        *cache = None;
+        let (mut values, session) =
+            fetch_all_session(self.attester.as_ref(), &self.broker, &[path], &self.net).await?;
+        *cache = session.and_then(|(t, k)| CachedToken::new(t, k));
+        values
+            .pop()
+            .ok_or_else(|| Failure::usage("the broker returned no value"))
+    }
+
+    /// The cached token and key as `/aa/token` returns them, attesting first when there is no
+    /// fresh one.
+    async fn token_message(&self) -> Result<Zeroizing<String>, Failure> {
+        let mut cache = self.cache.lock().await;
+        if !cache.as_ref().is_some_and(CachedToken::fresh) {
+            *cache = None;
+            let (_, session) =
+                fetch_all_session(self.attester.as_ref(), &self.broker, &[], &self.net).await?;
+            let (token, key) =
+                session.ok_or_else(|| Failure::usage("the broker returned no token"))?;
+            // A token too short-lived to cache is still handed out once.
+            let life = token_lifetime(&token, SystemTime::now()).unwrap_or_default();
+            *cache = Some(CachedToken {
+                token: Zeroizing::new(token),
+                key,
+                until: Instant::now() + life.saturating_sub(TOKEN_SKEW),
+            });
+        }
+        let c = cache
+            .as_ref()
+            .ok_or_else(|| Failure::usage("no attestation token"))?;
+        let pem = c
+            .key
+            .to_pem()
+            .map_err(|e| Failure::usage(format!("TEE key: {e}")))?;
+        let msg = serde_json::json!({"token": c.token.as_str(), "tee_keypair": pem.as_str()});
+        Ok(Zeroizing::new(msg.to_string()))
+    }
+}
+
+/// A refusal or failure of the broker as the sidecar answers it: 404 for a missing resource
+/// (as confidential-data-hub reports it), 403 with the broker's explanation for every other
+/// refusal, 502 when the broker could not be used.
+fn failure_response(f: Failure) -> Response {
+    match f {
+        Failure {
+            code: 1,
+            message,
+            http,
+        } => {
+            let st = if http == Some(404) {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            (st, message).into_response()
+        }
+        Failure { message, .. } => (StatusCode::BAD_GATEWAY, message).into_response(),
+    }
+}
+
+fn octet_stream(body: Vec<u8>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        body,
+    )
+        .into_response()
+}
+
+fn bad_request(msg: impl Into<String>) -> Response {
+    let mut m = msg.into();
+    m.push('\n');
+    (StatusCode::BAD_REQUEST, m).into_response()
+}
+
+/// The query parameters, or the status and text refusing them (too long: 414; malformed:
+/// 400).
+fn query_params(req: &Request) -> Result<HashMap<String, String>, (StatusCode, String)> {
+    if req.uri().query().map_or(0, str::len) > MAX_QUERY {
+        return Err((
+            StatusCode::URI_TOO_LONG,
+            format!("query longer than {MAX_QUERY} bytes\n"),
+        ));
+    }
+    Query::<HashMap<String, String>>::try_from_uri(req.uri())
+        .map(|Query(q)| q)
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("query: {e}\n")))
+}
+
+/// `GET /aa/token?token_type=kbs`: the attestation agent's KBS token message.
+async fn aa_token(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    let q = match query_params(&req) {
+        Ok(q) => q,
+        Err(refusal) => return refusal.into_response(),
+    };
+    match q.get("token_type").map(String::as_str) {
+        None => return bad_request("token_type is required (token_type=kbs)"),
+        Some("kbs") => {}
+        Some(other) => {
+            let shown: String = other.chars().take(32).collect();
+            return bad_request(format!(
+                "token_type {shown:?} is not supported (only \"kbs\")"
+            ));
+        }
+    }
+    match st.token_message().await {
+        Ok(msg) => octet_stream(msg.as_bytes().to_vec()),
+        Err(f) => failure_response(f),
+    }
+}
+
+/// The runtime data of `/aa/evidence` as bytes: the text itself, or its URL-safe base64
+/// (no padding) decoding with `encoding=base64`.
+fn runtime_data(q: &HashMap<String, String>, max: usize) -> Result<Vec<u8>, String> {
+    let text = q.get("runtime_data").ok_or("runtime_data is required")?;
+    let bytes = match q.get("encoding").map(String::as_str) {
+        None => text.as_bytes().to_vec(),
+        Some("base64") => URL_SAFE_NO_PAD
+            .decode(text.trim_end_matches('='))
+            .map_err(|_| "runtime_data: not URL-safe base64 (encoding=base64)".to_string())?,
+        Some(other) => {
+            let shown: String = other.chars().take(32).collect();
+            return Err(format!(
+                "encoding {shown:?} is not supported (omit it, or encoding=base64)"
+            ));
+        }
+    };
+    if bytes.len() > max {
+        return Err(format!(
+            "runtime_data is {} bytes; this TEE's report data holds at most {max}",
+            bytes.len()
+        ));
+    }
+    Ok(bytes)
+}
+
+/// `GET /aa/evidence?runtime_data=…`: fresh evidence binding the caller's runtime data.
+async fn aa_evidence(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    let q = match query_params(&req) {
+        Ok(q) => q,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let data = match runtime_data(&q, st.report_data_max) {
+        Ok(d) => d,
+        Err(m) => return bad_request(m),
+    };
+    match st.attester.evidence(&data) {
+        Ok(ev) => match serde_json::to_vec(&ev) {
+            Ok(body) => octet_stream(body),
+            Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        },
+        Err(e @ AttesterError::Busy { .. }) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()
+        }
+        Err(e @ AttesterError::ReportDataTooLong { .. }) => bad_request(e.to_string()),
+        Err(e) => {
+            tracing::warn!(error = %e, "evidence collection failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("evidence: {e}\n"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// How many report-data bytes the collector binds as given (SNP, Azure and the sample TEE:
+/// 64; a TPM: its qualifying-data length).
+fn report_data_capacity(tee: TeeKind, opts: &CollectorOptions) -> usize {
+    match tee {
+        TeeKind::Tpm => opts.tpm.nonce_len.min(64),
+        // SNP, Azure vTPM, the sample TEE; the collector refuses longer data in any case.
+        _ => 64,
+    }
 }
 
 const PREFIX: &str = "/cdh/resource";
@@ -241,26 +511,9 @@ async fn resource(State(st): State<Arc<AppState>>, req: Request<Body>) -> Respon
         Ok(p) => p.to_string(),
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
-    match fetch_all(st.attester.as_ref(), &st.broker, &[&path], &st.net).await {
-        Ok(mut v) => match v.pop() {
-            Some(bytes) => (StatusCode::OK, bytes.to_vec()).into_response(),
-            None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-        },
-        Err(Failure {
-            code: 1,
-            message,
-            http,
-        }) => {
-            // A missing resource stays 404 (as confidential-data-hub reports it); every other
-            // refusal is 403 with the broker's explanation.
-            let st = if http == Some(404) {
-                StatusCode::NOT_FOUND
-            } else {
-                StatusCode::FORBIDDEN
-            };
-            (st, message).into_response()
-        }
-        Err(Failure { message, .. }) => (StatusCode::BAD_GATEWAY, message).into_response(),
+    match st.fetch(&path).await {
+        Ok(bytes) => (StatusCode::OK, bytes.to_vec()).into_response(),
+        Err(f) => failure_response(f),
     }
 }
 
@@ -393,12 +646,22 @@ pub(crate) async fn serve(
             only("--socket-mode", access.socket_mode != 0o600, "unix:/PATH")?;
         }
     }
+    let a = attester(tee, opts)?;
+    let client = KbsClient::new(broker, net.client_options())
+        .map_err(|e| Failure::usage(format!("--broker {broker}: {e}")))?;
     let st = Arc::new(AppState {
-        attester: attester(tee, opts)?,
+        report_data_max: report_data_capacity(a.tee(), opts),
+        attester: a,
         broker: broker.to_string(),
         net: net.clone(),
+        client,
+        cache: tokio::sync::Mutex::new(None),
     });
-    let app = Router::new().fallback(resource).with_state(st);
+    let app = Router::new()
+        .route("/aa/token", get(aa_token))
+        .route("/aa/evidence", get(aa_evidence))
+        .fallback(resource)
+        .with_state(st);
     remits_serve::raise_fd_limit();
     match target {
         Listen::Unix(path) => {
@@ -415,7 +678,7 @@ pub(crate) async fn serve(
             let app =
                 remits_serve::observe(remits_serve::request_timeout(app, timeout), Arc::default());
             eprintln!(
-                "remits-attester: serving /cdh/resource on unix:{} (mode {:o})",
+                "remits-attester: serving /cdh/resource and /aa on unix:{} (mode {:o})",
                 path.display(),
                 access.socket_mode
             );
@@ -451,7 +714,7 @@ pub(crate) async fn serve(
                 "remits-attester: bearer token in {} (Authorization: Bearer <token>)",
                 token_file.display()
             );
-            eprintln!("remits-attester: serving /cdh/resource on http://{local}");
+            eprintln!("remits-attester: serving /cdh/resource and /aa on http://{local}");
             remits_serve::serve(listener, app, None, limits, remits_serve::shutdown_signal())
                 .await
                 .map(|_| ())
@@ -496,6 +759,47 @@ mod tests {
         assert_eq!(parse_mode("0o660"), Ok(0o660));
         assert!(parse_mode("1777").is_err());
         assert!(parse_mode("8").is_err());
+    }
+
+    #[test]
+    fn token_lifetime_from_exp_and_iat() {
+        let jwt = |claims: &str| format!("e30.{}.sig", URL_SAFE_NO_PAD.encode(claims));
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        assert_eq!(
+            token_lifetime(&jwt(r#"{"iat":500,"exp":800}"#), now),
+            Some(Duration::from_secs(300))
+        );
+        // Without iat: from now.
+        assert_eq!(
+            token_lifetime(&jwt(r#"{"exp":1300}"#), now),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(token_lifetime(&jwt(r#"{"exp":900}"#), now), None);
+        assert_eq!(token_lifetime(&jwt(r#"{"iat":5}"#), now), None);
+        assert_eq!(token_lifetime("not a jwt", now), None);
+        assert_eq!(token_lifetime("a.!!!.c", now), None);
+    }
+
+    #[test]
+    fn runtime_data_as_text_or_base64_and_bounded() {
+        let q = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            runtime_data(&q(&[("runtime_data", "abc")]), 64),
+            Ok(b"abc".to_vec())
+        );
+        assert_eq!(
+            runtime_data(&q(&[("runtime_data", "AP8"), ("encoding", "base64")]), 64),
+            Ok(vec![0, 0xff])
+        );
+        assert!(runtime_data(&q(&[("runtime_data", "***"), ("encoding", "base64")]), 64).is_err());
+        assert!(runtime_data(&q(&[("runtime_data", "a"), ("encoding", "hex")]), 64).is_err());
+        assert!(runtime_data(&q(&[]), 64).is_err());
+        assert!(runtime_data(&q(&[("runtime_data", "abcd")]), 3).is_err());
     }
 
     #[test]

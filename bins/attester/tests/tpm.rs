@@ -412,3 +412,121 @@ fn tpm_held_by_another_client_is_a_busy_error_not_a_hang() {
     assert!(!marker.exists(), "the workload was started");
     assert!(entries(&secrets).is_empty(), "{:?}", entries(&secrets));
 }
+
+/// Init-data on a TPM: the attester extends its digest into a zero PCR8 (once; a restart finds
+/// it bound), the verifier checks PCR8 against the init-data sent, and other init-data is
+/// denied by name without PCR8 being extended again.
+#[test]
+fn tpm_init_data_bound_to_pcr8_and_checked() {
+    let Some(broker) = sibling("remits-broker") else {
+        return;
+    };
+    if !tools_or_skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let state = d.join("tpmstate");
+    std::fs::create_dir(&state).unwrap();
+    let (_swtpm, tcti) = start_swtpm(&state);
+    tpm2(
+        &tcti,
+        d,
+        &["tpm2_createek", "-c", "ek.ctx", "-G", "rsa", "-u", "ek.pub"],
+    );
+    tpm2(
+        &tcti,
+        d,
+        &[
+            "tpm2_createak",
+            "-C",
+            "ek.ctx",
+            "-c",
+            "ak.ctx",
+            "-G",
+            "ecc",
+            "-g",
+            "sha256",
+            "-s",
+            "ecdsa",
+            "-u",
+            "ak.pub",
+            "-f",
+            "pem",
+            "-n",
+            "ak.name",
+        ],
+    );
+    tpm2(
+        &tcti,
+        d,
+        &["tpm2_evictcontrol", "-C", "o", "-c", "ak.ctx", "0x81010002"],
+    );
+    let ak_pem = std::fs::read_to_string(d.join("ak.pub")).unwrap();
+    let dev = d.join("dev");
+    let b = start_dev(&broker, &dev);
+    let key = dev.join("admin-key.pem");
+    put(&broker, &b.url, &key, "default/tpm/init", b"pcr8 bound", d);
+    let rv = d.join("rv.json");
+    std::fs::write(
+        &rv,
+        serde_json::to_vec(&serde_json::json!({"trusted_aks": [ak_pem]})).unwrap(),
+    )
+    .unwrap();
+    admin(
+        &broker,
+        &b.url,
+        &key,
+        &["register-reference-values".as_ref(), rv.as_os_str()],
+    );
+    let init = d.join("initdata.toml");
+    let doc = "version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"cdh.toml\" = 'socket = \"unix:///run/cdh.sock\"'\n";
+    std::fs::write(&init, doc).unwrap();
+    let get = |init: &Path| {
+        Command::new(ATTESTER)
+            .args(["--tee", "tpm", "--tcti", &tcti, "--ak-handle", "0x81010002"])
+            .args(["--event-log", "/nonexistent/remits-test-event-log"])
+            .arg("--init-data")
+            .arg(init)
+            .args(["get-resource", "--broker", &b.url, "--retry-for", "5"])
+            .args(["--path", "default/tpm/init"])
+            .output()
+            .unwrap()
+    };
+    // Bound: PCR8 extended from zero, checked by the verifier, released; a second run finds
+    // PCR8 already bound and is released again.
+    for run in 0..2 {
+        let out = get(&init);
+        assert!(out.status.success(), "run {run}: {}", show(&out));
+        assert_eq!(out.stdout, b"pcr8 bound");
+    }
+    let pcr8 = |tcti: &str| {
+        let out = Command::new("tpm2_pcrread")
+            .arg("sha256:8")
+            .env("TPM2TOOLS_TCTI", tcti)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_lowercase()
+    };
+    let mut h = Sha256::new();
+    h.update([0u8; 32]);
+    h.update(Sha256::digest(doc.as_bytes()));
+    let want = hex::encode(h.finalize());
+    assert!(
+        pcr8(&tcti).contains(&want),
+        "PCR8 extended once: {}",
+        pcr8(&tcti)
+    );
+    // Other init-data: PCR8 is left alone and the verifier denies the binding by name.
+    let other = d.join("other.toml");
+    std::fs::write(&other, doc.replace("cdh.sock", "evil.sock")).unwrap();
+    let out = get(&other);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(out.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("init_data"),
+        "{}",
+        show(&out)
+    );
+    assert!(pcr8(&tcti).contains(&want), "PCR8 unchanged");
+}

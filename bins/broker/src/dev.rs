@@ -123,6 +123,7 @@ pub(crate) fn prepare(dir: &Path, listen: SocketAddr) -> anyhow::Result<Prepared
                 name: "dev-admin".into(),
                 public_key: admin_pub,
             }],
+            ..AdminConfig::default()
         },
         attestation: ServiceConfig {
             allow_sample: true,

@@ -74,6 +74,13 @@ enum Cmd {
         /// secret sent would cross the network in clear).
         #[arg(long)]
         insecure_http: bool,
+        /// `iss` of the admin JWTs (a trustee KBS checks it against its identity provider's
+        /// `issuer`).
+        #[arg(long, default_value = remits_kbs::admin::DEFAULT_ADMIN_ISSUER)]
+        issuer: String,
+        /// `aud` of the admin JWTs (omitted unless given).
+        #[arg(long)]
+        audience: Option<String>,
         #[command(subcommand)]
         action: AdminCmd,
     },
@@ -162,6 +169,14 @@ enum AdminCmd {
         /// Workload id.
         id: String,
     },
+    /// Print the reference values registered under ID (JSON), as trustee's `kbs-client
+    /// config get-reference-value` does.
+    GetReferenceValue {
+        /// Reference value id (e.g. `snp_launch_measurement`).
+        id: String,
+    },
+    /// Print the stored resource paths, one a line (never their values).
+    ListResources,
 }
 
 /// TEE for the load test.
@@ -224,6 +239,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             key,
             ca,
             insecure_http,
+            issuer,
+            audience,
             action,
         } => {
             let pem = read_capped_string(&key, MAX_INPUT_FILE, "--key")?;
@@ -233,7 +250,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 allow_insecure_http: insecure_http,
                 ..Default::default()
             };
-            let admin = AdminClient::new(&broker, key, &opts)?;
+            let admin = AdminClient::new(&broker, key, &opts)?
+                .with_claims(remits_kbs::admin::AdminClaims { issuer, audience });
             let read = |p: &PathBuf| read_capped(p, MAX_INPUT_FILE, "input file");
             match action {
                 AdminCmd::PutResource { path, file } => {
@@ -257,6 +275,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     admin.register_workload(read(&file)?).await?
                 }
                 AdminCmd::DeleteWorkload { id } => admin.delete_workload(&id).await?,
+                AdminCmd::GetReferenceValue { id } => {
+                    let v = admin.get_reference_value(&id).await?;
+                    remits_serve::outln!("{v}");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                AdminCmd::ListResources => {
+                    for p in admin.list_resources().await? {
+                        remits_serve::outln!("{p}");
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
             }
             remits_serve::outln!("ok");
             Ok(ExitCode::SUCCESS)

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use remits_evidence::attester::{Attester, AttesterError};
+use remits_evidence::initdata::InitData;
 
 use crate::azure::{has_hcl_report, AzSnpVtpmAttester, AzureConfig};
 use crate::sample::SampleAttester;
@@ -62,6 +63,25 @@ pub struct CollectorOptions {
     /// Produce evidence only in trustee's forms (for a trustee KBS or a broker in
     /// `compat = "trustee"` mode); see [`crate::trustee`].
     pub trustee_forms: bool,
+    /// The init-data the guest was launched with. The simulator reports its digest in
+    /// HOST_DATA, as a host does at launch (on hardware the host sets HOST_DATA; the collector
+    /// cannot change it).
+    pub init_data: Option<InitData>,
+    /// Simulator only: the HOST_DATA to report instead (the host launched the guest with
+    /// other init-data), for tests of the verifier's init-data check.
+    pub sim_host_data: Option<[u8; 32]>,
+}
+
+/// The init-data digest fitted to 32 bytes: the SNP HOST_DATA value, and what is extended
+/// into PCR8 on a TPM (as the verifier compares them).
+pub fn init_data_digest32(init_data: &InitData) -> Result<[u8; 32], AttesterError> {
+    let (_, digest) = init_data.digest().map_err(|e| AttesterError::Failed {
+        tee: "init-data",
+        reason: e.to_string(),
+    })?;
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&remits_evidence::binding::fit(&digest, 32));
+    Ok(out)
 }
 
 /// Builds the collector for `choice` (in trustee's evidence forms when `opts.trustee_forms`).
@@ -77,6 +97,30 @@ pub fn select(
     })
 }
 
+/// With init-data on a plain TPM: bind its digest to PCR8 (see
+/// [`crate::tpm::bind_init_data_pcr8`]); a PCR8 holding something else is left alone, with a
+/// warning (the verifier then denies the init-data binding by name).
+fn bind_pcr8(opts: &CollectorOptions) -> Result<(), AttesterError> {
+    let Some(init) = &opts.init_data else {
+        return Ok(());
+    };
+    let digest = init_data_digest32(init)?;
+    match crate::tpm::bind_init_data_pcr8(&opts.tpm.tcti, &digest, opts.tpm.timeout) {
+        Ok(crate::tpm::Pcr8Binding::Other(v)) => {
+            tracing::warn!(
+                pcr8 = %hex::encode(v),
+                "PCR8 already holds another value: init-data not bound (the verifier will deny it)"
+            );
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(AttesterError::Failed {
+            tee: "tpm",
+            reason: format!("binding init-data to PCR8: {e}"),
+        }),
+    }
+}
+
 fn select_native(
     choice: TeeChoice,
     opts: &CollectorOptions,
@@ -88,14 +132,34 @@ fn select_native(
     match choice {
         TeeChoice::Snp => Ok(Box::new(SnpDeviceAttester::open()?)),
         TeeChoice::AzSnpVtpm => Ok(Box::new(AzSnpVtpmAttester::new(azure))),
-        TeeChoice::Tpm => Ok(Box::new(TpmAttester::new(opts.tpm.clone()))),
+        TeeChoice::Tpm => {
+            bind_pcr8(opts)?;
+            Ok(Box::new(TpmAttester::new(opts.tpm.clone())))
+        }
         TeeChoice::Sample => Ok(Box::new(SampleAttester)),
-        TeeChoice::SimSnp => remits_sim::SimSnpAttester::load(&opts.sim_dir)
-            .map(|a| Box::new(a) as Box<dyn Attester>)
-            .map_err(|e| AttesterError::Unavailable {
-                tee: "sim-snp",
-                reason: format!("{e} (start `remits-broker serve --dev` or pass --sim-dir)"),
-            }),
+        TeeChoice::SimSnp => {
+            let a = remits_sim::SimSnpAttester::load(&opts.sim_dir).map_err(|e| {
+                AttesterError::Unavailable {
+                    tee: "sim-snp",
+                    reason: format!("{e} (start `remits-broker serve --dev` or pass --sim-dir)"),
+                }
+            })?;
+            let host_data = match (&opts.sim_host_data, &opts.init_data) {
+                (Some(h), _) => Some(*h),
+                (None, Some(i)) => Some(init_data_digest32(i)?),
+                (None, None) => None,
+            };
+            Ok(match host_data {
+                Some(host_data) => {
+                    let params = remits_sim::ReportParams {
+                        host_data,
+                        ..a.params().clone()
+                    };
+                    Box::new(a.with_params(params))
+                }
+                None => Box::new(a),
+            })
+        }
         TeeChoice::Auto => {
             let mut tried = Vec::new();
             match SnpDeviceAttester::open() {
@@ -107,7 +171,10 @@ fn select_native(
             }
             tried.push(format!("az-snp-vtpm: no HCL report on {}", azure.tcti));
             match TpmAttester::probe(opts.tpm.clone()) {
-                Ok(a) => return Ok(Box::new(a)),
+                Ok(a) => {
+                    bind_pcr8(opts)?;
+                    return Ok(Box::new(a));
+                }
                 Err(e) => tried.push(format!("tpm: {e}")),
             }
             Err(AttesterError::Unavailable {

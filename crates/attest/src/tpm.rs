@@ -199,6 +199,58 @@ pub fn apply_extend_plan(
     })
 }
 
+/// What [`bind_init_data_pcr8`] found in PCR8 (SHA-256 bank).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pcr8Binding {
+    /// PCR8 was zero: the init-data digest was extended into it.
+    Extended,
+    /// PCR8 already holds `SHA-256(0^32 || digest)`: nothing to do (a restart).
+    AlreadyBound,
+    /// PCR8 holds something else (other init-data, or other events): left alone; the verifier
+    /// will deny the init-data binding.
+    Other(Vec<u8>),
+}
+
+/// Binds init-data to PCR8 as the verifier expects it (`SHA-256(0^32 || digest)`, the digest
+/// fitted to 32 bytes): extends `digest` into PCR8 when it is still zero, does nothing when it
+/// already holds exactly that value, and never extends a PCR8 that holds anything else. Gives
+/// up after `timeout` with a busy error.
+pub fn bind_init_data_pcr8(
+    tcti: &str,
+    digest: &[u8; 32],
+    timeout: Duration,
+) -> Result<Pcr8Binding, AttestError> {
+    let (tcti, digest) = (tcti.to_owned(), *digest);
+    within("PCR8 init-data", timeout, move || {
+        let mut ctx = open_context(&tcti)?;
+        let sel = PcrSelectionListBuilder::new()
+            .with_selection(HashingAlgorithm::Sha256, &[PcrSlot::Slot8])
+            .build()
+            .map_err(|e| tpm_err("PCR selection", e))?;
+        let data = pcr::read_all(&mut ctx, sel).map_err(|e| tpm_err("PCR_Read", e))?;
+        let current = data
+            .pcr_bank(HashingAlgorithm::Sha256)
+            .and_then(|b| b.get_digest(PcrSlot::Slot8))
+            .map(|d| d.value().to_vec())
+            .ok_or_else(|| AttestError::Tpm {
+                op: "PCR_Read",
+                reason: "sha256 PCR8 not returned".into(),
+                busy: false,
+            })?;
+        let mut h = Sha256::new();
+        h.update([0u8; 32]);
+        h.update(digest);
+        if current == h.finalize().to_vec() {
+            return Ok(Pcr8Binding::AlreadyBound);
+        }
+        if current.iter().all(|&b| b == 0) {
+            extend_sha256(&mut ctx, 8, &digest)?;
+            return Ok(Pcr8Binding::Extended);
+        }
+        Ok(Pcr8Binding::Other(current))
+    })
+}
+
 /// Runs `f` (blocking TPM I/O through the TSS) on its own thread and waits at most `limit` for
 /// its answer. A TPM that does not answer in time — held by another client, or hung — becomes
 /// a typed busy error instead of a hang; the blocked thread is abandoned (it owns only its

@@ -149,7 +149,8 @@ pub async fn assemble(
         sessions: sessions.clone(),
         clock,
         rng,
-        admin: AdminVerifier::new(keys, cfg.admin.max_token_lifetime),
+        admin: AdminVerifier::new(keys, cfg.admin.max_token_lifetime)
+            .with_expected(cfg.admin.issuer.clone(), cfg.admin.audience.clone()),
         settings: Settings {
             session_ttl: cfg.session_ttl,
             compat: cfg.compat,

@@ -39,7 +39,14 @@ pub use remits_verify::Error as BackendError;
 #[async_trait::async_trait]
 pub trait AttestationBackend: Send + Sync + 'static {
     /// Verifies evidence bound to the runtime data, evaluates attestation policy, issues a token.
+    /// Fails unless the appraisal is affirming.
     async fn attest(&self, input: AttestInput) -> Result<AttestOutput, BackendError>;
+    /// Like [`AttestationBackend::attest`], but returns the token whatever the appraisal
+    /// status (trustee's behaviour: the resource policy decides). Evidence that does not
+    /// verify is still an error. The default refuses non-affirming results like `attest`.
+    async fn appraise(&self, input: AttestInput) -> Result<AttestOutput, BackendError> {
+        self.attest(input).await
+    }
     /// Verifies a token issued by this (or a trusted) service; returns its claims.
     fn verify_token(&self, token: &str) -> Result<Value, BackendError>;
     /// The TEE public key JWK a token's claims are bound to.
@@ -71,6 +78,12 @@ pub trait AttestationBackend: Send + Sync + 'static {
         Err(BackendError::BadRequest(
             "this backend cannot validate resource policies".into(),
         ))
+    }
+    /// The reference values in force now under `id` (`None` when there are none). The
+    /// default knows none.
+    async fn reference_value(&self, id: &str) -> Result<Option<Vec<Value>>, BackendError> {
+        let _ = id;
+        Ok(None)
     }
 }
 

@@ -464,6 +464,7 @@ pub struct AdminClient {
     base: String,
     http: reqwest::Client,
     key: crate::admin::AdminSigningKey,
+    claims: crate::admin::AdminClaims,
 }
 
 impl std::fmt::Debug for AdminClient {
@@ -489,19 +490,60 @@ impl AdminClient {
             base: kc.base,
             http: kc.http,
             key,
+            claims: crate::admin::AdminClaims::default(),
         })
     }
 
+    /// Mints with these `iss` / `aud` claims (default: `iss` = `remits-admin`, no `aud`).
+    pub fn with_claims(mut self, claims: crate::admin::AdminClaims) -> Self {
+        self.claims = claims;
+        self
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<(), ClientError> {
-        let jwt = self.key.mint(std::time::SystemTime::now(), ADMIN_TOKEN_TTL);
+        self.send_read(req).await.map(drop)
+    }
+
+    /// Sends `req` with a fresh admin JWT; the body of a 200 answer.
+    async fn send_read(&self, req: reqwest::RequestBuilder) -> Result<Vec<u8>, ClientError> {
+        let jwt = self
+            .key
+            .mint_with(std::time::SystemTime::now(), ADMIN_TOKEN_TTL, &self.claims);
         let resp = req.bearer_auth(jwt).send().await.map_err(net)?;
         let status = resp.status().as_u16();
         let body = resp.bytes().await.map_err(net)?;
         if status == 200 {
-            Ok(())
+            Ok(body.to_vec())
         } else {
             Err(KbsClient::refusal(status, &body))
         }
+    }
+
+    /// The stored resource paths (`GET /kbs/v0/resource`).
+    pub async fn list_resources(&self) -> Result<Vec<String>, ClientError> {
+        let body = self
+            .send_read(self.http.get(format!("{}/kbs/v0/resource", self.base)))
+            .await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| ClientError::Protocol(format!("resource list: {e}")))
+    }
+
+    /// The reference values registered under `id` (`GET /kbs/v0/reference-value/<id>`), as
+    /// the broker returns them (JSON).
+    pub async fn get_reference_value(&self, id: &str) -> Result<Value, ClientError> {
+        if id.is_empty() || id.contains(['/', '?', '#']) {
+            return Err(ClientError::InvalidArgument(format!(
+                "reference value id {id:?}: must be non-empty, without '/', '?' or '#'"
+            )));
+        }
+        let body = self
+            .send_read(
+                self.http
+                    .get(format!("{}/kbs/v0/reference-value/{id}", self.base)),
+            )
+            .await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| ClientError::Protocol(format!("reference value: {e}")))
     }
 
     /// Stores `value` as resource `path`.

@@ -301,6 +301,14 @@ pub struct AdminConfig {
     /// Public keys (Ed25519 or P-256 SPKI PEM files).
     #[serde(default)]
     pub keys: Vec<AdminKeyFile>,
+    /// When set, admin JWTs must carry this `iss` (`remits-broker admin` sends
+    /// `remits-admin` unless given `--issuer`).
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// When set, admin JWTs must carry this audience in `aud` (`remits-broker admin
+    /// --audience`).
+    #[serde(default)]
+    pub audience: Option<String>,
 }
 
 impl Default for AdminConfig {
@@ -308,6 +316,8 @@ impl Default for AdminConfig {
         Self {
             max_token_lifetime: default_admin_lifetime(),
             keys: Vec::new(),
+            issuer: None,
+            audience: None,
         }
     }
 }

@@ -446,6 +446,45 @@ impl TeeKeyPair {
         Zeroizing::new(jwk.to_string())
     }
 
+    /// The private key in PEM as guest-components' `TeeKeyPair::to_pem` writes it (what the
+    /// attestation agent returns as `tee_keypair` from `/aa/token`): PKCS#8 for EC keys,
+    /// PKCS#1 (`RSA PRIVATE KEY`) for RSA. Zeroized on drop.
+    pub fn to_pem(&self) -> Result<Zeroizing<String>, JweError> {
+        use p256::pkcs8::EncodePrivateKey;
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        let lf = p256::pkcs8::LineEnding::LF;
+        match self {
+            Self::P256(sk) => sk
+                .to_pkcs8_pem(lf)
+                .map_err(|_| JweError::Encrypt("PKCS#8 encoding of the P-256 key")),
+            Self::P521(sk) => sk
+                .to_pkcs8_pem(lf)
+                .map_err(|_| JweError::Encrypt("PKCS#8 encoding of the P-521 key")),
+            Self::Rsa(sk) => sk
+                .to_pkcs1_pem(lf)
+                .map_err(|_| JweError::Encrypt("PKCS#1 encoding of the RSA key")),
+        }
+    }
+
+    /// Parses a key written by [`TeeKeyPair::to_pem`] (or by guest-components): RSA in
+    /// PKCS#1, or P-256 / P-521 in PKCS#8.
+    pub fn from_pem(pem: &str) -> Result<Self, JweError> {
+        use p256::pkcs8::DecodePrivateKey;
+        use rsa::pkcs1::DecodeRsaPrivateKey;
+        if let Ok(k) = rsa::RsaPrivateKey::from_pkcs1_pem(pem) {
+            return Ok(Self::Rsa(Box::new(k)));
+        }
+        if let Ok(k) = p256::SecretKey::from_pkcs8_pem(pem) {
+            return Ok(Self::P256(k));
+        }
+        if let Ok(k) = p521::SecretKey::from_pkcs8_pem(pem) {
+            return Ok(Self::P521(k));
+        }
+        Err(JweError::InvalidKey(
+            "not an RSA (PKCS#1) or EC P-256/P-521 (PKCS#8) private key in PEM".into(),
+        ))
+    }
+
     fn alg(&self) -> &'static str {
         match self {
             Self::P256(_) | Self::P521(_) => ALG_ECDH_ES_A256KW,
@@ -654,6 +693,18 @@ mod tests {
         // Another key cannot decrypt.
         let other = TeeKeyPair::generate(alg, &mut OsRng).unwrap();
         assert!(other.decrypt(&msg).is_err());
+        // The PEM form (what `/aa/token` hands out as `tee_keypair`) is the same key.
+        let pem = kp.to_pem().unwrap();
+        let header = if alg == TeeKeyAlgorithm::Rsa2048 {
+            "-----BEGIN RSA PRIVATE KEY-----"
+        } else {
+            "-----BEGIN PRIVATE KEY-----"
+        };
+        assert!(pem.starts_with(header), "{alg:?}");
+        let again = TeeKeyPair::from_pem(&pem).unwrap();
+        assert_eq!(again.public_jwk(), kp.public_jwk());
+        assert_eq!(&again.decrypt(&msg).unwrap()[..], b"top secret");
+        assert!(TeeKeyPair::from_pem("-----BEGIN PRIVATE KEY-----\n").is_err());
     }
 
     /// Every backend decrypts what every backend encrypted (the same bytes either way).

@@ -36,6 +36,29 @@ impl AttestationBackend for VerifyBackend {
         })
     }
 
+    async fn appraise(&self, input: AttestInput) -> Result<AttestOutput, BackendError> {
+        let binding = Binding::RuntimeData(input.runtime_data);
+        let a = self
+            .0
+            .appraise(
+                input.tee.as_str(),
+                &input.evidence,
+                &binding,
+                input.init_data.as_ref(),
+            )
+            .await?;
+        Ok(AttestOutput {
+            token: a.token,
+            claims: a.claims,
+        })
+    }
+
+    async fn reference_value(&self, id: &str) -> Result<Option<Vec<Value>>, BackendError> {
+        // The values in force on this broker (another replica's registration shows once this
+        // one has refreshed, i.e. after its next attestation).
+        Ok(self.0.reference_values().get(id).map(<[Value]>::to_vec))
+    }
+
     fn verify_token(&self, token: &str) -> Result<Value, BackendError> {
         self.0.verify_token(token)
     }

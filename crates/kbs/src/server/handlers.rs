@@ -257,11 +257,14 @@ async fn attest_inner(
             body: i.body,
         }),
     };
-    let out = s
-        .backend
-        .attest(input)
-        .await
-        .map_err(|e| err(s, KbsError::Verifier(e)))?;
+    // trustee answers every verified attestation with a token and lets the resource policy
+    // decide; remits refuses a non-affirming appraisal here unless in trustee mode.
+    let out = if s.settings.compat == Compat::Trustee {
+        s.backend.appraise(input).await
+    } else {
+        s.backend.attest(input).await
+    }
+    .map_err(|e| err(s, KbsError::Verifier(e)))?;
     let bound = s
         .backend
         .tee_pubkey(&out.claims)
@@ -543,6 +546,57 @@ pub(super) async fn register_reference_values(
         "register-reference-values",
         "reference-value",
     ))
+}
+
+/// `GET /kbs/v0/resource` (admin): the stored resource paths as a JSON array of
+/// `"repo/type/tag"` strings, sorted (trustee's resource plugin lists its key-value storage
+/// keys the same way). Values are never listed.
+pub(super) async fn list_resources(State(s): State<Arc<KbsState>>, headers: HeaderMap) -> HResult {
+    let who = admin_check(&s, &headers, "list-resources")?;
+    let mut keys = s
+        .store
+        .list(Namespace::Resource, "")
+        .await
+        .map_err(|e| err(&s, storage(e)))?;
+    keys.sort();
+    s.metrics.inc(&s.metrics.admin_ok);
+    tracing::info!(
+        admin = who,
+        action = "list-resources",
+        count = keys.len(),
+        "admin read"
+    );
+    Ok(Json(keys).into_response())
+}
+
+/// `GET /kbs/v0/reference-value/<id>` (admin; what trustee's `kbs-client config
+/// get-reference-value <id>` calls): the reference values in force under `id`, as the JSON
+/// array the policies see. An unknown id is 404 (`null`, 200, in trustee mode, as trustee
+/// serialises its `Option`).
+pub(super) async fn get_reference_value(
+    State(s): State<Arc<KbsState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> HResult {
+    let who = admin_check(&s, &headers, "get-reference-value")?;
+    if id.is_empty() || id.len() > 256 || id.chars().any(char::is_control) {
+        return Err(err(
+            &s,
+            KbsError::BadRequest("reference value id: 1 to 256 printable characters".into()),
+        ));
+    }
+    let values = s
+        .backend
+        .reference_value(&id)
+        .await
+        .map_err(|e| err(&s, KbsError::Verifier(e)))?;
+    s.metrics.inc(&s.metrics.admin_ok);
+    tracing::info!(admin = who, action = "get-reference-value", target = %id, "admin read");
+    match values {
+        Some(v) => Ok(Json(v).into_response()),
+        None if s.settings.compat == Compat::Trustee => Ok(Json(Value::Null).into_response()),
+        None => Err(err(&s, KbsError::NotFound(format!("reference value {id}")))),
+    }
 }
 
 /// `GET /healthz`.

@@ -90,8 +90,10 @@ pub struct KbsState {
 }
 
 /// Builds the KBS router: `/kbs/v0/{auth,attest,resource/..,resource-policy,
-/// attestation-policy,reference-value}`, the SEV pre-launch pair `/kbs/v0/sev/{session,secret}`
-/// and workload registration (`/kbs/v0/sev/workload[/<id>]`, `/kbs/v0/register_workload`), `/healthz` (liveness), `/readyz` (readiness: the
+/// attestation-policy,reference-value}` (with the admin reads `GET /kbs/v0/resource` and
+/// `GET /kbs/v0/reference-value/<id>`), the SEV pre-launch pair `/kbs/v0/sev/{session,secret}`
+/// and workload registration (`/kbs/v0/sev/workload[/<id>]`, `/kbs/v0/register_workload`),
+/// `/healthz` (liveness), `/readyz` (readiness: the
 /// stores answer), `/metrics`. Every request is counted in `state.metrics.http` under its
 /// route template and access-logged (`remits_serve::observe`).
 pub fn router(state: Arc<KbsState>) -> Router {
@@ -99,6 +101,11 @@ pub fn router(state: Arc<KbsState>) -> Router {
     let timeout = state.settings.request_timeout;
     let router = Router::new()
         .route("/kbs/v0/auth", post(handlers::auth))
+        .route("/kbs/v0/resource", get(handlers::list_resources))
+        .route(
+            "/kbs/v0/reference-value/{id}",
+            get(handlers::get_reference_value),
+        )
         .route("/kbs/v0/attest", post(handlers::attest))
         .route(
             "/kbs/v0/resource/{*path}",
