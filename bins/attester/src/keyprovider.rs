@@ -34,7 +34,7 @@ pub(crate) struct KeyProviderOptions {
     #[arg(long)]
     admin_key: Option<PathBuf>,
     #[command(flatten)]
-    net: NetOptions,
+    pub(crate) net: NetOptions,
 }
 
 fn protocol(e: KeyProviderError) -> Failure {

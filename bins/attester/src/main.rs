@@ -290,9 +290,13 @@ fn main() -> ExitCode {
     let tee = cli.common.tee;
     let mut cmd = cli.cmd;
     match &mut cmd {
-        Cmd::GetResource { net, .. } | Cmd::Run { net, .. } | Cmd::Serve { net, .. } => {
+        Cmd::GetResource { net, .. }
+        | Cmd::Run { net, .. }
+        | Cmd::Serve { net, .. }
+        | Cmd::Unlock { net, .. } => {
             net.init_data = init_data;
         }
+        Cmd::Keyprovider { opts } => opts.net.init_data = init_data,
         Cmd::Evidence { .. } => {}
     }
     let result = rt.block_on(async move {
