@@ -66,6 +66,9 @@ pub const DEFAULT_SECRET_GUID: &str = "736869e5-84f0-4973-92ec-06879ce3da0b";
 pub const SEV_DIGEST_RV: &str = "sev_launch_digest";
 /// Reference-value name of registered SNP launch measurements (48 bytes).
 pub const SNP_MEASUREMENT_RV: &str = "snp_launch_measurement";
+/// Reference-value name of registered TPM ENCLAVE IDs (32 bytes; what the shipped production
+/// policy's TPM and Azure vTPM identity checks read).
+pub const ENCLAVE_ID_RV: &str = "enclave_id";
 /// Most secrets per workload.
 pub const MAX_WORKLOAD_SECRETS: usize = 8;
 /// How many times a registration retries when another one changes the same keys meanwhile.
@@ -148,6 +151,65 @@ fn bad(field: &str, reason: impl std::fmt::Display) -> KbsError {
 
 // ------------------------------------------------------------------ workload registration
 
+/// What a workload's registered measurement is, and so which claim releases its secrets.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TeeKind {
+    /// SEV/SEV-ES: the 32-byte launch digest (pre-launch secret injection).
+    Sev,
+    /// SEV-SNP (and Azure SNP vTPM): the 48-byte launch measurement.
+    Snp,
+    /// TPM (and Azure SNP vTPM): the 32-byte ENCLAVE ID v1 of the quoted PCRs 4, 5, 9, 15
+    /// (claim `tpm.enclave_id` / `az-snp-vtpm.enclave_id`).
+    Tpm,
+}
+
+impl TeeKind {
+    /// The name used in requests and records.
+    pub fn name(self) -> &'static str {
+        match self {
+            TeeKind::Sev => "sev",
+            TeeKind::Snp => "snp",
+            TeeKind::Tpm => "tpm",
+        }
+    }
+
+    /// The measurement length in bytes.
+    pub fn measurement_len(self) -> usize {
+        match self {
+            TeeKind::Sev | TeeKind::Tpm => 32,
+            TeeKind::Snp => 48,
+        }
+    }
+
+    /// The reference-value name the measurement is listed under.
+    pub fn rv_name(self) -> &'static str {
+        match self {
+            TeeKind::Sev => SEV_DIGEST_RV,
+            TeeKind::Snp => SNP_MEASUREMENT_RV,
+            TeeKind::Tpm => ENCLAVE_ID_RV,
+        }
+    }
+
+    fn parse(v: &str) -> Result<Self, KbsError> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "sev" | "sev-es" => Ok(TeeKind::Sev),
+            "snp" | "sev-snp" => Ok(TeeKind::Snp),
+            "tpm" => Ok(TeeKind::Tpm),
+            _ => Err(bad("tee", "one of \"sev\", \"snp\", \"tpm\"")),
+        }
+    }
+
+    /// The kind a measurement of `len` bytes meant before `tee` existed.
+    fn infer(len: usize) -> Self {
+        if len == 32 {
+            TeeKind::Sev
+        } else {
+            TeeKind::Snp
+        }
+    }
+}
+
 /// A registered workload (stored as JSON in [`Namespace::Config`] at
 /// `sev-workload/<workload_id>`; holds no secret).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -155,8 +217,12 @@ fn bad(field: &str, reason: impl std::fmt::Display) -> KbsError {
 pub struct WorkloadRecord {
     /// The workload id.
     pub workload_id: String,
-    /// Expected launch measurement, lowercase hex: 32 bytes (SEV/SEV-ES launch digest) or 48
-    /// bytes (SEV-SNP measurement).
+    /// What the measurement is (absent in records written before it existed: inferred from
+    /// the length, 32 bytes SEV and 48 bytes SNP; see [`WorkloadRecord::tee_kind`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tee: Option<TeeKind>,
+    /// Expected measurement, lowercase hex: 32 bytes (SEV/SEV-ES launch digest, or TPM
+    /// ENCLAVE ID) or 48 bytes (SEV-SNP measurement).
     pub launch_measurement: String,
     /// SEV guest policy the launch session is started with.
     pub guest_policy: u32,
@@ -185,33 +251,57 @@ impl WorkloadRecord {
         format!("{WORKLOAD_REPO}/{}/{name}", self.workload_id)
     }
 
-    /// The reference-value name the measurement is listed under.
-    fn rv_name(&self) -> &'static str {
-        if self.launch_measurement.len() == 64 {
-            SEV_DIGEST_RV
-        } else {
-            SNP_MEASUREMENT_RV
-        }
+    /// What the measurement is: the stored kind, else inferred from its length.
+    pub fn tee_kind(&self) -> TeeKind {
+        self.tee
+            .unwrap_or_else(|| TeeKind::infer(self.launch_measurement.len() / 2))
     }
 
-    /// The per-resource policy: release only to affirming evidence whose launch measurement
-    /// (SNP, or Azure SNP vTPM) is the registered one.
+    /// The reference-value name the measurement is listed under.
+    fn rv_name(&self) -> &'static str {
+        self.tee_kind().rv_name()
+    }
+
+    /// The per-resource policy: release only to affirming evidence whose measurement is the
+    /// registered one — SNP launch measurement (`snp.measurement` in hex, Azure
+    /// `az-snp-vtpm.measurement` in base64) or TPM ENCLAVE ID (`tpm.enclave_id`,
+    /// `az-snp-vtpm.enclave_id`). Only validated hex (and its base64) and a validated id are
+    /// interpolated: nothing from the request can end the string literals.
     fn resource_policy(&self) -> String {
+        let m = &self.launch_measurement;
+        let rules = match self.tee_kind() {
+            TeeKind::Sev | TeeKind::Snp => {
+                let b64 = hex::decode(m).map(|b| STANDARD.encode(b)).unwrap_or_default();
+                format!(
+                    r#"measurement := "{m}"
+
+measurement_b64 := "{b64}"
+
+measured(ev) if lower(ev.snp.measurement) == measurement
+
+measured(ev) if ev["az-snp-vtpm"].measurement == measurement_b64
+"#
+                )
+            }
+            TeeKind::Tpm => format!(
+                r#"enclave_id := "{m}"
+
+measured(ev) if lower(ev.tpm.enclave_id) == enclave_id
+
+measured(ev) if lower(ev["az-snp-vtpm"].enclave_id) == enclave_id
+"#
+            ),
+        };
         format!(
-            r#"# Generated by the registration of workload "{id}": its secrets are released only to
-# affirming evidence whose launch measurement is the registered one.
+            r#"# Generated by the registration of workload "{id}" (tee "{tee}"): its secrets are released
+# only to affirming evidence whose measurement is the registered one.
 package policy
 
 import rego.v1
 
 default allow := false
 
-measurement := "{m}"
-
-measured(ev) if ev.snp.measurement == measurement
-
-measured(ev) if ev["az-snp-vtpm"].measurement == measurement
-
+{rules}
 allow if {{
 	count(input.submods) > 0
 	every _, sub in input.submods {{
@@ -220,10 +310,14 @@ allow if {{
 	}}
 }}
 
-deny_reasons contains "workload {id}: the launch measurement is not the registered one" if not allow
+deny_reasons contains "workload {id}: the {what} is not the registered one" if not allow
 "#,
             id = self.workload_id,
-            m = self.launch_measurement
+            tee = self.tee_kind().name(),
+            what = match self.tee_kind() {
+                TeeKind::Tpm => "ENCLAVE ID",
+                TeeKind::Sev | TeeKind::Snp => "launch measurement",
+            },
         )
     }
 }
@@ -257,6 +351,9 @@ impl Drop for SecretText {
 struct RemitsWorkload {
     workload_id: String,
     launch_measurement: String,
+    /// `"sev"`, `"snp"` or `"tpm"` (default: inferred from the length, 32 bytes SEV, 48 SNP).
+    #[serde(default)]
+    tee: Option<String>,
     /// Guest policy: a number or a `0x` hex string (default `0x3`: no debug, no key sharing).
     #[serde(default)]
     guest_policy: Option<Value>,
@@ -306,19 +403,36 @@ struct Registration {
     values: Vec<Zeroizing<Vec<u8>>>,
 }
 
-fn parse_measurement(m: &str) -> Result<String, KbsError> {
+/// The measurement as lowercase hex and its kind: `tee` when given (the length must match),
+/// else inferred from the length (32 bytes SEV, 48 bytes SNP).
+fn parse_measurement(m: &str, tee: Option<TeeKind>) -> Result<(String, TeeKind), KbsError> {
     let t = m.trim().to_ascii_lowercase();
     let bytes = hex::decode(&t).map_err(|e| bad("launch_measurement", format!("not hex: {e}")))?;
-    if bytes.len() != 32 && bytes.len() != 48 {
-        return Err(bad(
+    match tee {
+        Some(k) if bytes.len() != k.measurement_len() => Err(bad(
+            "launch_measurement",
+            format!(
+                "{} bytes; tee \"{}\" expects {} ({})",
+                bytes.len(),
+                k.name(),
+                k.measurement_len(),
+                match k {
+                    TeeKind::Sev => "SEV/SEV-ES launch digest",
+                    TeeKind::Snp => "SEV-SNP measurement",
+                    TeeKind::Tpm => "TPM ENCLAVE ID",
+                }
+            ),
+        )),
+        Some(k) => Ok((t, k)),
+        None if bytes.len() == 32 || bytes.len() == 48 => Ok((t, TeeKind::infer(bytes.len()))),
+        None => Err(bad(
             "launch_measurement",
             format!(
                 "{} bytes; expected 32 (SEV/SEV-ES launch digest) or 48 (SEV-SNP measurement)",
                 bytes.len()
             ),
-        ));
+        )),
     }
-    Ok(t)
 }
 
 fn parse_guest_policy(v: &Value) -> Result<u32, KbsError> {
@@ -394,9 +508,11 @@ fn parse_registration(body: &[u8]) -> Result<Registration, KbsError> {
         if w.passphrase.0.is_empty() {
             return Err(bad("passphrase", "empty"));
         }
+        let (launch_measurement, tee) = parse_measurement(&w.launch_measurement, None)?;
         return Ok(Registration {
             record: WorkloadRecord {
-                launch_measurement: parse_measurement(&w.launch_measurement)?,
+                launch_measurement,
+                tee: Some(tee),
                 workload_id: w.workload_id.clone(),
                 guest_policy: policy,
                 min_api: (minfw.major, minfw.minor),
@@ -410,6 +526,8 @@ fn parse_registration(body: &[u8]) -> Result<Registration, KbsError> {
     }
     let w: RemitsWorkload = serde_json::from_value(v).map_err(json_err)?;
     check_workload_id(&w.workload_id)?;
+    let tee = w.tee.as_deref().map(TeeKind::parse).transpose()?;
+    let (launch_measurement, tee) = parse_measurement(&w.launch_measurement, tee)?;
     let policy = match &w.guest_policy {
         Some(p) => parse_guest_policy(p)?,
         None => 0x3,
@@ -468,7 +586,8 @@ fn parse_registration(body: &[u8]) -> Result<Registration, KbsError> {
         values.push(value);
     }
     let record = WorkloadRecord {
-        launch_measurement: parse_measurement(&w.launch_measurement)?,
+        launch_measurement,
+        tee: Some(tee),
         workload_id: w.workload_id,
         guest_policy: policy,
         min_api: (min_api.major, min_api.minor),
@@ -513,12 +632,14 @@ async fn load_workload(
     Ok(Some((rec, raw)))
 }
 
-/// Whether another registered workload than `except` lists `measurement`.
+/// Whether another registered workload than `except` lists `measurement` under the same
+/// reference-value name as `rec`.
 async fn measurement_used_elsewhere(
     s: &KbsState,
     except: &str,
-    measurement: &str,
+    rec: &WorkloadRecord,
 ) -> Result<bool, KbsError> {
+    let measurement = rec.launch_measurement.as_str();
     for key in s
         .store
         .list(Namespace::Config, WORKLOAD_PREFIX)
@@ -530,7 +651,7 @@ async fn measurement_used_elsewhere(
             continue;
         }
         if let Some((r, _)) = load_workload(s, id).await? {
-            if r.launch_measurement == measurement {
+            if r.launch_measurement == measurement && r.rv_name() == rec.rv_name() {
                 return Ok(true);
             }
         }
@@ -617,8 +738,8 @@ pub(super) async fn register_workload(
         let new_name = rec.rv_name();
         let mut removed = None;
         if let Some((o, _)) = &old {
-            if o.launch_measurement != rec.launch_measurement
-                && !measurement_used_elsewhere(&s, &id, &o.launch_measurement)
+            if (o.launch_measurement != rec.launch_measurement || o.rv_name() != rec.rv_name())
+                && !measurement_used_elsewhere(&s, &id, o)
                     .await
                     .map_err(|e| err(&s, e))?
             {
@@ -732,7 +853,7 @@ pub(super) async fn delete_workload(
         let Some((rec, raw)) = load_workload(&s, &id).await.map_err(|e| err(&s, e))? else {
             return Err(err(&s, KbsError::UnknownWorkload(id)));
         };
-        let change = if measurement_used_elsewhere(&s, &id, &rec.launch_measurement)
+        let change = if measurement_used_elsewhere(&s, &id, &rec)
             .await
             .map_err(|e| err(&s, e))?
         {
@@ -924,12 +1045,17 @@ pub(super) async fn start(
         .await
         .map_err(|e| err(&s, e))?
         .ok_or_else(|| err(&s, KbsError::UnknownWorkload(req.workload_id.clone())))?;
-    if rec.launch_measurement.len() != 64 {
+    if rec.tee_kind() != TeeKind::Sev {
         return Err(err(
             &s,
             bad(
                 "workload_id",
-                "the workload's launch_measurement is an SNP measurement, not an SEV launch digest",
+                format!(
+                    "workload {} is registered with tee \"{}\"; an SEV launch session needs a \
+                     workload registered with tee \"sev\" (a 32-byte SEV launch digest)",
+                    rec.workload_id,
+                    rec.tee_kind().name()
+                ),
             ),
         ));
     }
@@ -1134,6 +1260,16 @@ pub(super) async fn secret(
         .await
         .map_err(|e| err(&s, e))?
         .ok_or_else(|| err(&s, KbsError::UnknownWorkload(workload_id.clone())))?;
+    if wl.tee_kind() != TeeKind::Sev {
+        return Err(err(
+            &s,
+            KbsError::SevRejected(format!(
+                "workload {} is now registered with tee \"{}\", not \"sev\"",
+                wl.workload_id,
+                wl.tee_kind().name()
+            )),
+        ));
+    }
     let mut digest = [0u8; 32];
     hex::decode_to_slice(&wl.launch_measurement, &mut digest).map_err(|_| {
         err(
@@ -1310,5 +1446,109 @@ mod tests {
         assert_eq!(r.record.resource("tls"), "workload/w/tls");
         assert_eq!(r.record.rv_name(), SNP_MEASUREMENT_RV);
         assert_eq!(&r.values[1][..], b"tls");
+    }
+
+    fn evaluate(rec: &WorkloadRecord, evidence: Value) -> bool {
+        let engine = remits_policy::PolicyEngine::new();
+        let claims = json!({"submods": {"cpu0": {
+            "ear.status": "affirming",
+            "ear.veraison.annotated-evidence": evidence}}});
+        let data = json!({"plugin": "resource", "resource-path": ["workload", "w", "passphrase"],
+                          "query": {}});
+        engine
+            .evaluate_resource("t", &rec.resource_policy(), &claims, &data)
+            .unwrap()
+            .allow
+    }
+
+    #[test]
+    fn tee_kind_explicit_or_inferred() {
+        let remits = |m: String, tee: Option<&str>| {
+            let mut v = json!({"workload_id": "w", "launch_measurement": m,
+                               "secrets": [{"name": "passphrase", "value": "cHc="}]});
+            if let Some(t) = tee {
+                v["tee"] = json!(t);
+            }
+            parse_registration(v.to_string().as_bytes())
+        };
+        let id = "AB".repeat(32);
+        let r = remits(id.clone(), Some("tpm")).unwrap();
+        assert_eq!(r.record.tee, Some(TeeKind::Tpm));
+        assert_eq!(r.record.rv_name(), ENCLAVE_ID_RV);
+        assert_eq!(r.record.launch_measurement, "ab".repeat(32));
+        // Default: inferred from the length as before.
+        let r = remits(id.clone(), None).unwrap();
+        assert_eq!(r.record.tee_kind(), TeeKind::Sev);
+        assert_eq!(r.record.rv_name(), SEV_DIGEST_RV);
+        let r = remits("11".repeat(48), None).unwrap();
+        assert_eq!(r.record.tee_kind(), TeeKind::Snp);
+        let r = remits("11".repeat(48), Some("SNP")).unwrap();
+        assert_eq!(r.record.tee_kind(), TeeKind::Snp);
+        // A length that does not fit the kind, and unknown kinds, name the field.
+        let d = detail(remits("11".repeat(48), Some("tpm")));
+        assert!(d.contains("launch_measurement") && d.contains("ENCLAVE ID"), "{d}");
+        let d = detail(remits(id.clone(), Some("snp")));
+        assert!(d.contains("launch_measurement"), "{d}");
+        for t in ["tdx", "", "tpm\"", "tpm } allow := true"] {
+            let d = detail(remits(id.clone(), Some(t)));
+            assert!(d.starts_with("tee:") || d.contains("tee:"), "{t}: {d}");
+        }
+        // Rego injection: only hex and validated ids reach the policy text.
+        let d = detail(remits(format!("{}\"", "ab".repeat(31)), Some("tpm")));
+        assert!(d.contains("launch_measurement"), "{d}");
+        let v = json!({"workload_id": "w\" allow", "launch_measurement": id, "tee": "tpm",
+                       "secrets": [{"name": "p", "value": "cHc="}]});
+        let d = detail(parse_registration(v.to_string().as_bytes()));
+        assert!(d.contains("workload_id"), "{d}");
+    }
+
+    #[test]
+    fn records_without_tee_still_load() {
+        let old = json!({"workload_id": "w", "launch_measurement": "cd".repeat(32),
+                         "guest_policy": 3, "min_api": [0, 0],
+                         "secrets": [{"guid": DEFAULT_SECRET_GUID, "name": "passphrase"}]});
+        let rec: WorkloadRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(rec.tee, None);
+        assert_eq!(rec.tee_kind(), TeeKind::Sev);
+        let mut snp = rec.clone();
+        snp.launch_measurement = "cd".repeat(48);
+        assert_eq!(snp.tee_kind(), TeeKind::Snp);
+        // A new record round-trips with its kind.
+        let mut tpm = rec;
+        tpm.tee = Some(TeeKind::Tpm);
+        let text = serde_json::to_string(&tpm).unwrap();
+        assert!(text.contains(r#""tee":"tpm""#), "{text}");
+        assert_eq!(serde_json::from_str::<WorkloadRecord>(&text).unwrap(), tpm);
+    }
+
+    #[test]
+    fn generated_policies_match_the_registered_claim_only() {
+        let rec = |m: String, tee: TeeKind| WorkloadRecord {
+            workload_id: "w".into(),
+            tee: Some(tee),
+            launch_measurement: m,
+            guest_policy: 3,
+            min_api: (0, 0),
+            secrets: Vec::new(),
+        };
+        let id = "ab".repeat(32);
+        let tpm = rec(id.clone(), TeeKind::Tpm);
+        assert!(evaluate(&tpm, json!({"tpm": {"enclave_id": id}})));
+        assert!(evaluate(&tpm, json!({"tpm": {"enclave_id": id.to_uppercase()}})));
+        assert!(evaluate(&tpm, json!({"az-snp-vtpm": {"enclave_id": id}})));
+        assert!(!evaluate(&tpm, json!({"tpm": {"enclave_id": "cd".repeat(32)}})));
+        assert!(!evaluate(&tpm, json!({"tpm": {"pcr15": id}})));
+        // A TPM registration is not satisfied by an SNP measurement of the same bytes.
+        assert!(!evaluate(&tpm, json!({"snp": {"measurement": id}})));
+
+        let m = "11".repeat(48);
+        let snp = rec(m.clone(), TeeKind::Snp);
+        assert!(evaluate(&snp, json!({"snp": {"measurement": m}})));
+        // Azure's claim is base64 (trustee's convention).
+        let b64 = STANDARD.encode(hex::decode(&m).unwrap());
+        assert!(evaluate(&snp, json!({"az-snp-vtpm": {"measurement": b64}})));
+        assert!(!evaluate(&snp, json!({"az-snp-vtpm": {"measurement": m}})));
+        assert!(!evaluate(&snp, json!({"snp": {"measurement": "22".repeat(48)}})));
+        assert!(!evaluate(&snp, json!({"tpm": {"enclave_id": m}})));
     }
 }
