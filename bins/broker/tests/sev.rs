@@ -604,6 +604,21 @@ async fn registration_serves_the_attest_path_and_is_atomic() {
     .await;
     assert_eq!(st, 400, "{v}");
     assert!(detail(&v).contains("launch_measurement"), "{v}");
+    // A TPM workload (ENCLAVE ID) and an SNP one have no SEV pre-launch: a 400 naming the kind,
+    // before any session is stored.
+    let (st, v) = post(
+        &format!("{}/kbs/v0/sev/workload", b.url),
+        Some(&token),
+        &json!({"workload_id": "tpmw", "tee": "tpm", "launch_measurement": "44".repeat(32),
+                "secrets": [{"name": "passphrase", "value": "cHc="}]}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    for (w, tee) in [("tpmw", "\"tpm\""), ("w2", "\"snp\"")] {
+        let (st, v) = start_session(&b.url, &s.sev, w).await;
+        assert_eq!(st, 400, "{v}");
+        assert!(detail(&v).contains(tee) && detail(&v).contains("SEV"), "{v}");
+    }
     // DELETE removes all three: the record, the secret and the policy.
     let st = http
         .delete(format!("{}/kbs/v0/sev/workload/w1", b.url))
@@ -633,4 +648,16 @@ async fn registration_serves_the_attest_path_and_is_atomic() {
         &get(m2, "workload/w2/passphrase").await.unwrap()[..],
         b"pass-two"
     );
+    // The TPM workload's ENCLAVE ID is in force under `enclave_id` (what the production
+    // policy's TPM identity check reads; the snapshot refreshed by the attestation above).
+    let rvs: Value = http
+        .get(format!("{}/kbs/v0/reference-value/enclave_id", b.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rvs, json!(["44".repeat(32)]), "{rvs}");
 }
