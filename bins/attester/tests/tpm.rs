@@ -11,94 +11,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::swtpm::*;
 use common::*;
 use remits_measure::predict::manifest::{Hex32, Manifest};
 use sha2::{Digest, Sha256};
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-fn tools_or_skip() -> bool {
-    let missing: Vec<&str> = [
-        "swtpm",
-        "tpm2_createek",
-        "tpm2_createak",
-        "tpm2_evictcontrol",
-        "tpm2_pcrextend",
-    ]
-    .into_iter()
-    .filter(|t| !have(t))
-    .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!("missing {missing:?} (bash scripts/setup.sh installs swtpm and tpm2-tools)");
-    assert!(std::env::var_os("CI").is_none(), "{msg}");
-    println!("SKIPPED: {msg}");
-    false
-}
-
-fn start_swtpm(state: &Path) -> (Proc, String) {
-    // The swtpm TCTI finds the control channel at port + 1.
-    let (port, ctrl) = loop {
-        let p = free_port();
-        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            break (p, p + 1);
-        }
-    };
-    let child = Command::new("swtpm")
-        .args(["socket", "--tpm2", "--tpmstate"])
-        .arg(format!("dir={}", state.display()))
-        .args([
-            "--server",
-            &format!("type=tcp,port={port},bindaddr=127.0.0.1"),
-        ])
-        .args([
-            "--ctrl",
-            &format!("type=tcp,port={ctrl},bindaddr=127.0.0.1"),
-        ])
-        .args(["--flags", "not-need-init,startup-clear"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "swtpm did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let tcti = format!("swtpm:host=127.0.0.1,port={port}");
-    (
-        Proc {
-            child,
-            url: tcti.clone(),
-        },
-        tcti,
-    )
-}
-
-fn tpm2(tcti: &str, dir: &Path, args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .current_dir(dir)
-        .env("TPM2TOOLS_TCTI", tcti)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{args:?}: {}", show(&out));
-    // No resource manager in front of swtpm: flush the transient objects and sessions each
-    // tool leaves loaded, or the TPM runs out of object slots.
-    for flag in ["-t", "-l", "-s"] {
-        let _ = Command::new("tpm2_flushcontext")
-            .arg(flag)
-            .env("TPM2TOOLS_TCTI", tcti)
-            .output();
-    }
-}
 
 /// A manifest with remits-measure's PCR15 events for a generated image and configuration.
 fn manifest() -> Manifest {
@@ -158,40 +74,7 @@ fn tpm_secret_delivered_when_pcr15_matches_denied_after_extra_extend() {
     let (mut swtpm, tcti) = start_swtpm(&state);
 
     // AK under the EK, made persistent at the attester's default handle.
-    tpm2(
-        &tcti,
-        d,
-        &["tpm2_createek", "-c", "ek.ctx", "-G", "rsa", "-u", "ek.pub"],
-    );
-    tpm2(
-        &tcti,
-        d,
-        &[
-            "tpm2_createak",
-            "-C",
-            "ek.ctx",
-            "-c",
-            "ak.ctx",
-            "-G",
-            "ecc",
-            "-g",
-            "sha256",
-            "-s",
-            "ecdsa",
-            "-u",
-            "ak.pub",
-            "-f",
-            "pem",
-            "-n",
-            "ak.name",
-        ],
-    );
-    tpm2(
-        &tcti,
-        d,
-        &["tpm2_evictcontrol", "-C", "o", "-c", "ak.ctx", "0x81010002"],
-    );
-    let ak_pem = std::fs::read_to_string(d.join("ak.pub")).unwrap();
+    let ak_pem = provision_ak(&tcti, d);
 
     let m = manifest();
     let manifest_path = d.join("manifest.json");
@@ -251,12 +134,7 @@ allow if {{
         &["set-resource-policy".as_ref(), pol.as_os_str()],
     );
 
-    let tpm_attester = || {
-        let mut c = Command::new(ATTESTER);
-        c.args(["--tee", "tpm", "--tcti", &tcti, "--ak-handle", "0x81010002"])
-            .args(["--event-log", "/nonexistent/remits-test-event-log"]);
-        c
-    };
+    let tpm_attester = || tpm_attester(&tcti);
     let secrets = d.join("secrets");
     std::fs::create_dir(&secrets).unwrap();
     let out = tpm_attester()
@@ -429,40 +307,7 @@ fn tpm_init_data_bound_to_pcr8_and_checked() {
     let state = d.join("tpmstate");
     std::fs::create_dir(&state).unwrap();
     let (_swtpm, tcti) = start_swtpm(&state);
-    tpm2(
-        &tcti,
-        d,
-        &["tpm2_createek", "-c", "ek.ctx", "-G", "rsa", "-u", "ek.pub"],
-    );
-    tpm2(
-        &tcti,
-        d,
-        &[
-            "tpm2_createak",
-            "-C",
-            "ek.ctx",
-            "-c",
-            "ak.ctx",
-            "-G",
-            "ecc",
-            "-g",
-            "sha256",
-            "-s",
-            "ecdsa",
-            "-u",
-            "ak.pub",
-            "-f",
-            "pem",
-            "-n",
-            "ak.name",
-        ],
-    );
-    tpm2(
-        &tcti,
-        d,
-        &["tpm2_evictcontrol", "-C", "o", "-c", "ak.ctx", "0x81010002"],
-    );
-    let ak_pem = std::fs::read_to_string(d.join("ak.pub")).unwrap();
+    let ak_pem = provision_ak(&tcti, d);
     let dev = d.join("dev");
     let b = start_dev(&broker, &dev);
     let key = dev.join("admin-key.pem");
@@ -483,9 +328,7 @@ fn tpm_init_data_bound_to_pcr8_and_checked() {
     let doc = "version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"cdh.toml\" = 'socket = \"unix:///run/cdh.sock\"'\n";
     std::fs::write(&init, doc).unwrap();
     let get = |init: &Path| {
-        Command::new(ATTESTER)
-            .args(["--tee", "tpm", "--tcti", &tcti, "--ak-handle", "0x81010002"])
-            .args(["--event-log", "/nonexistent/remits-test-event-log"])
+        tpm_attester(&tcti)
             .arg("--init-data")
             .arg(init)
             .args(["get-resource", "--broker", &b.url, "--retry-for", "5"])

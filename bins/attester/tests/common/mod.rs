@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod swtpm;
+
 /// The attester under test.
 pub const ATTESTER: &str = env!("CARGO_BIN_EXE_remits-attester");
 
