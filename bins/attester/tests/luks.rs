@@ -271,13 +271,15 @@ fn assert_wrong_key(out: &std::process::Output) {
     );
 }
 
-/// Nothing released: exit 1, the broker's denial named, cryptsetup never run with a key.
-fn assert_denied(out: &std::process::Output) {
+/// Nothing released: exit 1, the broker's denial (naming `why`), cryptsetup never run with a
+/// key.
+fn assert_denied(out: &std::process::Output, why: &str) {
     assert_eq!(out.status.code(), Some(1), "{}", show(out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("denied"), "{}", show(out));
     assert!(!err.contains("cryptsetup"), "{}", show(out));
     assert!(!err.contains("opens"), "{}", show(out));
+    assert!(err.contains(why), "{why}: {}", show(out));
 }
 
 #[test]
@@ -318,13 +320,21 @@ fn registered_snp_measurement_gets_the_passphrase_others_denied() {
     };
     register(&broker, &b.url, &key, &seed("vm1", &measurement, pass1), d);
     // Another workload, another measurement, the same passphrase: only the measurement differs.
-    register(&broker, &b.url, &key, &seed("vm2", &"ab".repeat(48), pass1), d);
-    let run = |path: &str, volume: &Path| {
-        unlock(&sim, &b.url, path, volume, &["--test-passphrase"])
-    };
+    register(
+        &broker,
+        &b.url,
+        &key,
+        &seed("vm2", &"ab".repeat(48), pass1),
+        d,
+    );
+    let run =
+        |path: &str, volume: &Path| unlock(&sim, &b.url, path, volume, &["--test-passphrase"]);
 
     assert_opens(&run("workload/vm1/passphrase", &volume1));
-    assert_denied(&run("workload/vm2/passphrase", &volume1));
+    assert_denied(
+        &run("workload/vm2/passphrase", &volume1),
+        "resource policy does not allow",
+    );
 
     // Re-registration with a new passphrase: the old one is no longer released.
     register(&broker, &b.url, &key, &seed("vm1", &measurement, pass2), d);
@@ -332,8 +342,9 @@ fn registered_snp_measurement_gets_the_passphrase_others_denied() {
     assert_opens(&run("workload/vm1/passphrase", &volume2));
 
     // Deleted: nothing released.
+    // (Its measurement left the reference values: the simulated guest is no longer affirming.)
     delete_workload(&broker, &b.url, &key, "vm1");
-    assert_denied(&run("workload/vm1/passphrase", &volume2));
+    assert_denied(&run("workload/vm1/passphrase", &volume2), "identity");
 }
 
 /// ENCLAVE ID v1 of the TPM's current PCRs 4, 5, 9, 15 (what the verifier recomputes from the
@@ -397,7 +408,13 @@ fn registered_tpm_enclave_id_gets_the_passphrase_extra_extend_denied() {
         })
     };
     register(&broker, &b.url, &key, &remits("tpm1", &id, pass1), d);
-    register(&broker, &b.url, &key, &remits("tpm2", &"cd".repeat(32), pass1), d);
+    register(
+        &broker,
+        &b.url,
+        &key,
+        &remits("tpm2", &"cd".repeat(32), pass1),
+        d,
+    );
     let run = |path: &str, volume: &Path| {
         unlock_with(
             tpm_attester(&tcti),
@@ -409,7 +426,10 @@ fn registered_tpm_enclave_id_gets_the_passphrase_extra_extend_denied() {
     };
 
     assert_opens(&run("workload/tpm1/passphrase", &volume1));
-    assert_denied(&run("workload/tpm2/passphrase", &volume1));
+    assert_denied(
+        &run("workload/tpm2/passphrase", &volume1),
+        "resource policy does not allow",
+    );
 
     // Re-registration with a new passphrase: the old one is no longer released.
     register(&broker, &b.url, &key, &remits("tpm1", &id, pass2), d);
@@ -418,12 +438,15 @@ fn registered_tpm_enclave_id_gets_the_passphrase_extra_extend_denied() {
 
     // Deleted: nothing released; registered again: released again.
     delete_workload(&broker, &b.url, &key, "tpm1");
-    assert_denied(&run("workload/tpm1/passphrase", &volume2));
+    assert_denied(&run("workload/tpm1/passphrase", &volume2), "not found");
     register(&broker, &b.url, &key, &remits("tpm1", &id, pass2), d);
     assert_opens(&run("workload/tpm1/passphrase", &volume2));
 
     // One extra extend: another ENCLAVE ID, the same TPM and AK are denied.
     pcr_extend(&tcti, d, 15, &[0x11; 32]);
     assert_ne!(enclave_id(&tcti), id);
-    assert_denied(&run("workload/tpm1/passphrase", &volume2));
+    assert_denied(
+        &run("workload/tpm1/passphrase", &volume2),
+        "resource policy does not allow",
+    );
 }

@@ -617,7 +617,10 @@ async fn registration_serves_the_attest_path_and_is_atomic() {
     for (w, tee) in [("tpmw", "\"tpm\""), ("w2", "\"snp\"")] {
         let (st, v) = start_session(&b.url, &s.sev, w).await;
         assert_eq!(st, 400, "{v}");
-        assert!(detail(&v).contains(tee) && detail(&v).contains("SEV"), "{v}");
+        assert!(
+            detail(&v).contains(tee) && detail(&v).contains("SEV"),
+            "{v}"
+        );
     }
     // DELETE removes all three: the record, the secret and the policy.
     let st = http

@@ -271,7 +271,9 @@ impl WorkloadRecord {
         let m = &self.launch_measurement;
         let rules = match self.tee_kind() {
             TeeKind::Sev | TeeKind::Snp => {
-                let b64 = hex::decode(m).map(|b| STANDARD.encode(b)).unwrap_or_default();
+                let b64 = hex::decode(m)
+                    .map(|b| STANDARD.encode(b))
+                    .unwrap_or_default();
                 format!(
                     r#"measurement := "{m}"
 
@@ -1486,7 +1488,10 @@ mod tests {
         assert_eq!(r.record.tee_kind(), TeeKind::Snp);
         // A length that does not fit the kind, and unknown kinds, name the field.
         let d = detail(remits("11".repeat(48), Some("tpm")));
-        assert!(d.contains("launch_measurement") && d.contains("ENCLAVE ID"), "{d}");
+        assert!(
+            d.contains("launch_measurement") && d.contains("ENCLAVE ID"),
+            "{d}"
+        );
         let d = detail(remits(id.clone(), Some("snp")));
         assert!(d.contains("launch_measurement"), "{d}");
         for t in ["tdx", "", "tpm\"", "tpm } allow := true"] {
@@ -1534,9 +1539,15 @@ mod tests {
         let id = "ab".repeat(32);
         let tpm = rec(id.clone(), TeeKind::Tpm);
         assert!(evaluate(&tpm, json!({"tpm": {"enclave_id": id}})));
-        assert!(evaluate(&tpm, json!({"tpm": {"enclave_id": id.to_uppercase()}})));
+        assert!(evaluate(
+            &tpm,
+            json!({"tpm": {"enclave_id": id.to_uppercase()}})
+        ));
         assert!(evaluate(&tpm, json!({"az-snp-vtpm": {"enclave_id": id}})));
-        assert!(!evaluate(&tpm, json!({"tpm": {"enclave_id": "cd".repeat(32)}})));
+        assert!(!evaluate(
+            &tpm,
+            json!({"tpm": {"enclave_id": "cd".repeat(32)}})
+        ));
         assert!(!evaluate(&tpm, json!({"tpm": {"pcr15": id}})));
         // A TPM registration is not satisfied by an SNP measurement of the same bytes.
         assert!(!evaluate(&tpm, json!({"snp": {"measurement": id}})));
@@ -1548,7 +1559,10 @@ mod tests {
         let b64 = STANDARD.encode(hex::decode(&m).unwrap());
         assert!(evaluate(&snp, json!({"az-snp-vtpm": {"measurement": b64}})));
         assert!(!evaluate(&snp, json!({"az-snp-vtpm": {"measurement": m}})));
-        assert!(!evaluate(&snp, json!({"snp": {"measurement": "22".repeat(48)}})));
+        assert!(!evaluate(
+            &snp,
+            json!({"snp": {"measurement": "22".repeat(48)}})
+        ));
         assert!(!evaluate(&snp, json!({"tpm": {"enclave_id": m}})));
     }
 }
