@@ -95,6 +95,32 @@ pub struct AttestationService {
     default_policy_cache: ReadCache<Option<String>>,
     /// The stored resource policy (`None`: not stored), cached likewise.
     resource_policy_cache: ReadCache<Option<String>>,
+    /// Per-resource policies looked up since the namespace last changed (a fresh memo per
+    /// change epoch), so a resource request costs no store read while nothing changes.
+    per_resource_cache: ReadCache<PerResourceMemo>,
+}
+
+/// Most per-resource lookups (present or absent) remembered per change epoch; beyond it, reads
+/// go to the store (bounded memory whatever paths are requested).
+const PER_RESOURCE_MEMO_MAX: usize = 4096;
+
+/// Per-resource policy texts by key (`None`: no policy stored), valid for one change epoch of
+/// [`Namespace::ResourcePolicy`].
+#[derive(Default)]
+struct PerResourceMemo(std::sync::Mutex<std::collections::HashMap<String, Option<Arc<String>>>>);
+
+impl PerResourceMemo {
+    fn get(&self, key: &str) -> Option<Option<Arc<String>>> {
+        self.0.lock().ok()?.get(key).cloned()
+    }
+
+    fn put(&self, key: &str, v: Option<Arc<String>>) {
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() < PER_RESOURCE_MEMO_MAX {
+                m.insert(key.to_owned(), v);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for AttestationService {
@@ -260,6 +286,7 @@ impl AttestationService {
             cfg,
             default_policy_cache: ReadCache::new(Namespace::AttestationPolicy),
             resource_policy_cache: ReadCache::new(Namespace::ResourcePolicy),
+            per_resource_cache: ReadCache::new(Namespace::ResourcePolicy),
         };
         for p in svc.cfg.reference_values.clone() {
             let bytes = read_config_file(&p)?;
@@ -537,9 +564,25 @@ impl AttestationService {
         if !d.allow {
             return Ok(d);
         }
-        // A per-resource policy, when one is stored, must allow as well.
+        // A per-resource policy, when one is stored, must allow as well. Looked up through a
+        // memo valid while the namespace's change epoch stands (a store that does not track
+        // changes gets a fresh memo, i.e. a read, every time).
         let key = format!("{PER_RESOURCE_POLICY_PREFIX}{path}");
-        match Self::stored_text(store, Namespace::ResourcePolicy, &key).await? {
+        let memo = self
+            .per_resource_cache
+            .get_or_load(store, || async { Ok::<_, Error>(PerResourceMemo::default()) })
+            .await?;
+        let own = match memo.get(&key) {
+            Some(v) => v,
+            None => {
+                let v = Self::stored_text(store, Namespace::ResourcePolicy, &key)
+                    .await?
+                    .map(Arc::new);
+                memo.put(&key, v.clone());
+                v
+            }
+        };
+        match own {
             None => Ok(d),
             Some(own) => Ok(self
                 .policy
