@@ -570,7 +570,9 @@ impl AttestationService {
         let key = format!("{PER_RESOURCE_POLICY_PREFIX}{path}");
         let memo = self
             .per_resource_cache
-            .get_or_load(store, || async { Ok::<_, Error>(PerResourceMemo::default()) })
+            .get_or_load(store, || async {
+                Ok::<_, Error>(PerResourceMemo::default())
+            })
             .await?;
         let own = match memo.get(&key) {
             Some(v) => v,
