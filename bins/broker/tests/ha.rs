@@ -3,7 +3,8 @@
 //! spans all three brokers; a load run survives one broker being SIGKILLed and PostgreSQL
 //! being restarted, with no wrong answer and only failures that the client retried (as
 //! `remits-attester` does); a resource row rolled back in the database is refused by the brokers
-//! that saw the newer one.
+//! that saw the newer one; a per-resource policy registered through one broker applies on the
+//! other, which had cached its absence.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -494,4 +495,48 @@ token_signing_key = "{}"
         c.get_resource(PATH, &SampleAttester).await,
         Err(ClientError::Server { status: 500, .. })
     ));
+
+    // A per-resource policy written through one broker (a workload registration) applies on
+    // the other at once, although that one remembered "no per-resource policy" for the path:
+    // the lookup is cached per change epoch, and the epoch follows PostgreSQL's notifications.
+    let wpath = "workload/w/passphrase";
+    let f = d.join("unbound");
+    std::fs::write(&f, b"unbound").unwrap();
+    admin(
+        &brokers[0].url,
+        &adm,
+        &["put-resource", wpath, "--file", f.to_str().unwrap()],
+    );
+    for _ in 0..2 {
+        let mut c = KbsClient::new(&brokers[1].url, ClientOptions::default()).unwrap();
+        assert_eq!(
+            &c.get_resource(wpath, &SampleAttester).await.unwrap()[..],
+            b"unbound"
+        );
+    }
+    let reg = d.join("w.json");
+    std::fs::write(
+        &reg,
+        json!({"workload_id": "w", "tee": "snp", "launch_measurement": "11".repeat(48),
+               "secrets": [{"name": "passphrase", "value": "Ym91bmQ="}]})
+        .to_string(),
+    )
+    .unwrap();
+    admin(
+        &brokers[0].url,
+        &adm,
+        &["register-workload", reg.to_str().unwrap()],
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut c = KbsClient::new(&brokers[1].url, ClientOptions::default()).unwrap();
+        match c.get_resource(wpath, &SampleAttester).await {
+            Err(ClientError::Denied { .. }) => break,
+            other => assert!(
+                Instant::now() < deadline,
+                "the other broker still serves {wpath} without its policy: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
