@@ -476,6 +476,17 @@ async fn production_policy_expiry_cap_and_amd_roots() {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&ra));
+    // At the cap a chain is not even verified: one with a broken PDH signature is also 503,
+    // not a signature error (no RSA/ECDSA work for a full broker).
+    let mut broken = s.sev.chain().to_sevctl_export();
+    broken[0x420] ^= 1;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/kbs/v0/sev/session", b.url))
+        .json(&json!({"workload_id": "dbg", "chain": STANDARD.encode(&broken)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
 
     // Expiry: after the session lifetime the measurement is refused (and slots free up).
     let ses = started(&v1);

@@ -1061,15 +1061,19 @@ pub(super) async fn start(
             ),
         ));
     }
-    // Chain verification costs RSA and ECDSA checks: done before anything is stored.
-    let (platform, production_root) =
-        verify_chain(&s, &chain, generation).map_err(|e| err(&s, e))?;
+    // Admission first: when the pending cap is reached the chain's RSA and ECDSA checks are not
+    // spent at all (an unauthenticated caller cannot make a full broker do signature work).
     let now = s.clock.now();
     let expires = now + s.settings.sev.session_ttl;
     if let Err(full) = s.sev_pending.try_admit(unix(now), unix(expires)) {
         return Ok(busy(&s, full));
     }
-    let r = start_admitted(&s, &rec, &platform, production_root, expires).await;
+    let r = match verify_chain(&s, &chain, generation) {
+        Ok((platform, production_root)) => {
+            start_admitted(&s, &rec, &platform, production_root, expires).await
+        }
+        Err(e) => Err(err(&s, e)),
+    };
     if r.is_err() {
         s.sev_pending.release(unix(expires));
     }
