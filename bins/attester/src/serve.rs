@@ -517,10 +517,12 @@ async fn resource(State(st): State<Arc<AppState>>, req: Request<Body>) -> Respon
     }
 }
 
-/// The request timeout of the sidecar API: one fetch may retry for `--retry-for` seconds plus
-/// one broker request of `--timeout` seconds.
+/// The request timeout of the sidecar API: one fetch may retry for `--retry-for` plus one
+/// broker request of `--timeout`.
 fn request_timeout(net: &NetOptions) -> Duration {
-    Duration::from_secs(net.retry_for.saturating_add(net.timeout).max(1))
+    net.retry_for
+        .saturating_add(net.timeout)
+        .max(Duration::from_secs(1))
 }
 
 /// `--token-file`, or `$RUNTIME_DIRECTORY/cdh-token` (the first directory when systemd lists
@@ -660,6 +662,7 @@ pub(crate) async fn serve(
     let app = Router::new()
         .route("/aa/token", get(aa_token))
         .route("/aa/evidence", get(aa_evidence))
+        .route("/healthz", get(|| async { "ok" }))
         .fallback(resource)
         .with_state(st);
     remits_serve::raise_fd_limit();
