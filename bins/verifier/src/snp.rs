@@ -67,17 +67,23 @@ const EXPECT_CHAIN: &str = "a PEM bundle of the ASK (or ASVK) and the ARK";
 const EXPECT_ARK: &str = "an AMD root key certificate (ARK-Milan/Genoa/Turin), DER or PEM";
 const EXPECT_CRL: &str = "AMD's CRL (DER) for the report's ARK";
 
-/// `--flag PATH: what went wrong (expected ...)`. A certificate that could not be parsed
-/// before its role was known says "not a certificate" rather than "certificate certificate".
+/// `--flag PATH: what went wrong (expected ...)`. A file that does not parse as a certificate
+/// says "not a certificate" (the file is named; its role is what the flag expects).
 fn file_err(flag: &str, path: &Path, expected: &str, e: &remits_snp::Error) -> String {
     let what = match e {
-        remits_snp::Error::CertParse {
-            role: remits_snp::CertRole::Unknown,
-            reason,
-        } => format!("not a certificate: {reason}"),
+        remits_snp::Error::CertParse { reason, .. } => format!("not a certificate: {reason}"),
         other => other.to_string(),
     };
     format!("{flag} {}: {what} (expected {expected})", path.display())
+}
+
+/// Every certificate of a file parses as X.509 (its profile is checked with the chain).
+fn parse_certs(ders: &[Vec<u8>], flag: &str, path: &Path, expected: &str) -> Result<(), Fail> {
+    for der in ders {
+        remits_snp::cert::AmdCert::from_der(der, remits_snp::CertRole::Unknown)
+            .map_err(|e| Fail::Rejected(file_err(flag, path, expected, &e)))?;
+    }
+    Ok(())
 }
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>, Fail> {
@@ -154,6 +160,7 @@ fn run_inner(a: Args) -> Result<String, Fail> {
             if certs.is_empty() {
                 return Err(bad("no PEM certificate found"));
             }
+            parse_certs(&certs, "--chain", p, EXPECT_CHAIN)?;
             certs
         }
         None => Vec::new(),
@@ -162,6 +169,12 @@ fn run_inner(a: Args) -> Result<String, Fail> {
         (Some(vcek_path), _) => {
             let leaf = der_or_pem(&read(vcek_path, "--vcek")?)
                 .map_err(|e| Fail::Rejected(file_err("--vcek", vcek_path, EXPECT_VCEK, &e)))?;
+            parse_certs(
+                std::slice::from_ref(&leaf),
+                "--vcek",
+                vcek_path,
+                EXPECT_VCEK,
+            )?;
             (leaf, chain)
         }
         (None, Some(dir)) => {
