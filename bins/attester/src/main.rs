@@ -116,10 +116,11 @@ fn parse_handle(s: &str) -> Result<u32, String> {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Print the evidence JSON for this platform, binding NONCE (hex, at most 64 bytes).
+    /// Print the evidence JSON for this platform, binding the report data (hex, at most 64
+    /// bytes).
     Evidence {
-        /// Report data, hex.
-        #[arg(long)]
+        /// Report data (the verifier's nonce), hex.
+        #[arg(long = "report-data", alias = "nonce", value_name = "HEX")]
         nonce: String,
     },
     /// Attest and write one secret's bytes to stdout.
