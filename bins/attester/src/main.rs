@@ -242,10 +242,7 @@ impl Common {
             init_data,
             sim_host_data: self.sim_host_data,
             tpm: TpmConfig {
-                tcti: resolve_tcti(
-                    self.tcti.as_deref(),
-                    std::env::var("TPM2TOOLS_TCTI").ok(),
-                ),
+                tcti: resolve_tcti(self.tcti.as_deref(), std::env::var("TPM2TOOLS_TCTI").ok()),
                 ak_handle: self.ak_handle,
                 banks: self.pcr_banks.clone(),
                 event_log: Some(self.event_log.clone()),

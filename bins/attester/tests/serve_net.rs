@@ -102,7 +102,11 @@ fn healthz_without_token() {
     let serve = start(&tmp.path().join("token"));
     let get = |path: &str| {
         let mut s = TcpStream::connect(&serve.addr).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut resp = String::new();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let _ = s.read_to_string(&mut resp);

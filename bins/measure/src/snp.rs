@@ -205,7 +205,10 @@ pub(crate) fn run(a: Args) -> ExitCode {
         Err(e) => return usage(a.standalone, e),
     };
     if mode != Mode::Sev && a.vcpus.is_none() {
-        return usage(a.standalone, format_args!("missing --vcpus N in guest mode '{}'", a.mode));
+        return usage(
+            a.standalone,
+            format_args!("missing --vcpus N in guest mode '{}'", a.mode),
+        );
     }
     let vmm: VmmType = match a.vmm_type.parse() {
         Ok(v) => v,
@@ -216,7 +219,12 @@ pub(crate) fn run(a: Args) -> ExitCode {
     } else if let Some(family) = a.vcpu_family.filter(|f| *f != 0) {
         match (a.vcpu_model, a.vcpu_stepping) {
             (Some(m), Some(s)) => Some(vcpu::cpu_sig(family, m, s)),
-            _ => return usage(a.standalone, "--vcpu-family needs --vcpu-model and --vcpu-stepping"),
+            _ => {
+                return usage(
+                    a.standalone,
+                    "--vcpu-family needs --vcpu-model and --vcpu-stepping",
+                )
+            }
         }
     } else if let Some(sig) = a.vcpu_sig.filter(|s| *s != 0) {
         Some(sig)
@@ -226,10 +234,13 @@ pub(crate) fn run(a: Args) -> ExitCode {
             Err(e) => return usage(a.standalone, e),
         }
     } else if vmm == VmmType::Qemu {
-        return usage(a.standalone, format_args!(
-            "missing --vcpu-type or --vcpu-sig or --vcpu-family in guest mode '{}'",
-            a.mode
-        ));
+        return usage(
+            a.standalone,
+            format_args!(
+                "missing --vcpu-type or --vcpu-sig or --vcpu-family in guest mode '{}'",
+                a.mode
+            ),
+        );
     } else {
         None
     };
@@ -250,7 +261,10 @@ pub(crate) fn run(a: Args) -> ExitCode {
         } else if let Some(s) = a.vars_size.filter(|s| *s != 0) {
             s
         } else {
-            return usage(a.standalone, "snp:svsm mode requires --vars-size or --vars-file");
+            return usage(
+                a.standalone,
+                "snp:svsm mode requires --vars-size or --vars-file",
+            );
         };
         let Some(path) = given(&a.svsm) else {
             // sev-snp-measure stops here with exit 1 (it opens a file named None).
@@ -262,7 +276,10 @@ pub(crate) fn run(a: Args) -> ExitCode {
         }
     }
     if a.dump_vmsa && mode == Mode::Sev {
-        return usage(a.standalone, "--dump-vmsa is not available in the selected mode");
+        return usage(
+            a.standalone,
+            "--dump-vmsa is not available in the selected mode",
+        );
     }
     let ovmf_hash = match a.snp_ovmf_hash.as_deref().filter(|s| !s.is_empty()) {
         None => None,

@@ -217,7 +217,9 @@ fn output_formats_and_usage_errors() {
     // argparse forms: an empty path counts as absent, a negative number is a value, a
     // value that looks like an option is not.
     let sev = |extra: &[&str]| {
-        let mut a: Vec<String> = ["--mode", "sev", "--ovmf", &ovmf].map(String::from).to_vec();
+        let mut a: Vec<String> = ["--mode", "sev", "--ovmf", &ovmf]
+            .map(String::from)
+            .to_vec();
         a.extend(extra.iter().map(|s| s.to_string()));
         run(&a, &cwd)
     };
@@ -228,8 +230,14 @@ fn output_formats_and_usage_errors() {
         assert_eq!(o.status.code(), Some(0), "{extra:?}");
         assert_eq!(o.stdout, plain.stdout, "{extra:?}");
     }
-    assert_eq!(sev(&["--kernel", &ovmf, "--append", "-x"]).status.code(), Some(2));
-    assert_eq!(sev(&["--kernel", &ovmf, "--append=-x"]).status.code(), Some(0));
+    assert_eq!(
+        sev(&["--kernel", &ovmf, "--append", "-x"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        sev(&["--kernel", &ovmf, "--append=-x"]).status.code(),
+        Some(0)
+    );
     // OVMF hash in another mode.
     let mut a = base.clone();
     a[1] = "seves".into();
@@ -246,16 +254,25 @@ fn output_formats_and_usage_errors() {
 /// symlink) is `remits-measure snp`, usage errors naming sev-snp-measure.
 #[test]
 fn version_and_sev_snp_measure_entry_point() {
-    let out = Command::new(BIN).args(["snp", "--version"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["snp", "--version"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let line = String::from_utf8(out.stdout).unwrap();
-    assert!(line.starts_with("sev-snp-measure 0.0.13 (remits-measure "), "{line}");
+    assert!(
+        line.starts_with("sev-snp-measure 0.0.13 (remits-measure "),
+        "{line}"
+    );
     let dir = scratch("entry");
     let link = dir.join("sev-snp-measure");
     std::os::unix::fs::symlink(BIN, &link).unwrap();
     let out = Command::new(&link).arg("--version").output().unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), line);
-    let out = Command::new(&link).args(["--mode", "snp"]).output().unwrap();
+    let out = Command::new(&link)
+        .args(["--mode", "snp"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("Usage: sev-snp-measure "), "{err}");
@@ -527,6 +544,11 @@ fn cli_parity_harness() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains(" 0 differ"), "{text}");
 }

@@ -36,7 +36,12 @@ pub(crate) struct ChainArgs {
     generation: Option<Generation>,
     /// Trust this ARK (AMD certificate format) instead of AMD's built-in roots — for a test
     /// or simulated platform only. Requires --ask.
-    #[arg(long = "trust-ark", alias = "ark", value_name = "FILE", requires = "ask")]
+    #[arg(
+        long = "trust-ark",
+        alias = "ark",
+        value_name = "FILE",
+        requires = "ask"
+    )]
     ark: Option<PathBuf>,
     /// The ASK signed by --trust-ark.
     #[arg(long, value_name = "FILE", requires = "ark")]

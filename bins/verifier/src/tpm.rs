@@ -175,14 +175,24 @@ fn signature(raw: &[u8], path: &Path) -> Result<Signature, Fail> {
 
 /// PCR values for a quote: JSON, tpm2-tools `serialized`, or `values` split by the quote's
 /// selection (the digest check then binds each value to its position).
-fn quote_pcrs(raw: &[u8], path: &Path, attest: &[u8], attest_path: &Path) -> Result<PcrValues, Fail> {
+fn quote_pcrs(
+    raw: &[u8],
+    path: &Path,
+    attest: &[u8],
+    attest_path: &Path,
+) -> Result<PcrValues, Fail> {
     if looks_like_json(raw) {
         return in_file(PcrValues::from_json(raw), "--pcrs", path, EXPECT_PCRS);
     }
     if let Ok((_, v)) = PcrValues::from_tpm2_serialized(raw) {
         return Ok(v);
     }
-    let q = in_file(Attest::parse(attest), "--attest", attest_path, EXPECT_ATTEST)?;
+    let q = in_file(
+        Attest::parse(attest),
+        "--attest",
+        attest_path,
+        EXPECT_ATTEST,
+    )?;
     PcrValues::from_tpm2_values(raw, q.selection()).map_err(|e| {
         Fail::Rejected(format!(
             "--pcrs {}: PCR file is neither JSON, tpm2-tools serialized, nor values for {}: {e}",

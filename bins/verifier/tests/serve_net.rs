@@ -163,7 +163,11 @@ fn canonical_duration_flags_and_healthz() {
     ]);
     for path in ["/healthz", "/health"] {
         let mut s = TcpStream::connect(&server.addr).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let (resp, _) = read_until_closed(&mut s, Duration::from_secs(5));
         assert!(resp.starts_with("HTTP/1.1 200"), "{path}: {resp:?}");
     }

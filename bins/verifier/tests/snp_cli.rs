@@ -403,7 +403,10 @@ fn foreign_chain_needs_its_ark() {
     // `--ark` is the hidden alias of `--trust-ark`; the message names the canonical flag and
     // the file.
     let line = stderr_line(&o);
-    assert!(line.contains("--trust-ark ") && line.contains(&ask_s), "{line}");
+    assert!(
+        line.contains("--trust-ark ") && line.contains(&ask_s),
+        "{line}"
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -505,7 +508,10 @@ fn errors_name_the_flag_the_file_and_the_expectation() {
     let o = run(&["--report", &rep, "--vcek", junk_s]);
     assert_eq!(o.status.code(), Some(1));
     let line = stderr_line(&o);
-    assert!(line.contains(&format!("--vcek {junk_s}: not a certificate")), "{line}");
+    assert!(
+        line.contains(&format!("--vcek {junk_s}: not a certificate")),
+        "{line}"
+    );
     assert!(line.contains("expected the VCEK or VLEK"), "{line}");
     assert!(!line.contains("certificate certificate"), "{line}");
 
@@ -525,13 +531,22 @@ fn errors_name_the_flag_the_file_and_the_expectation() {
     assert!(line.contains("expected a PEM bundle of the ASK"), "{line}");
     let o = run(&["--report", &rep, "--vcek", &vcek, "--chain", junk_s]);
     let line = stderr_line(&o);
-    assert!(line.contains(&format!("--chain {junk_s}: no PEM certificate")), "{line}");
+    assert!(
+        line.contains(&format!("--chain {junk_s}: no PEM certificate")),
+        "{line}"
+    );
 
     // --trust-ark with a non-certificate; a missing file names the flag too (exit 2).
     let o = run(&["--report", &rep, "--vcek", &vcek, "--trust-ark", junk_s]);
     let line = stderr_line(&o);
-    assert!(line.contains(&format!("--trust-ark {junk_s}: not a certificate")), "{line}");
-    assert!(line.contains("expected an AMD root key certificate"), "{line}");
+    assert!(
+        line.contains(&format!("--trust-ark {junk_s}: not a certificate")),
+        "{line}"
+    );
+    assert!(
+        line.contains("expected an AMD root key certificate"),
+        "{line}"
+    );
     let missing = t.join("missing.bin");
     let o = run(&["--report", missing.to_str().unwrap(), "--vcek", &vcek]);
     assert_eq!(o.status.code(), Some(2));
@@ -541,7 +556,13 @@ fn errors_name_the_flag_the_file_and_the_expectation() {
     let o = run(&["--report", junk_s, "--vcek", &vcek]);
     assert_eq!(o.status.code(), Some(1));
     let line = stderr_line(&o);
-    assert!(line.contains(&format!("--report {junk_s}: neither")), "{line}");
-    assert!(line.contains("expected an SNP attestation report"), "{line}");
+    assert!(
+        line.contains(&format!("--report {junk_s}: neither")),
+        "{line}"
+    );
+    assert!(
+        line.contains("expected an SNP attestation report"),
+        "{line}"
+    );
     std::fs::remove_dir_all(&t).unwrap();
 }

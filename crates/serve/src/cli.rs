@@ -99,15 +99,21 @@ mod tests {
         assert_eq!(cli.net.limits(), Limits::default());
         let cli = Cli::try_parse_from(["x", "--header-timeout-secs", "2"]).unwrap();
         assert_eq!(cli.net.limits().header_read_timeout, Duration::from_secs(2));
-        let cli = Cli::try_parse_from(["x", "--header-timeout", "1m", "--idle-timeout", "90"])
-            .unwrap();
-        assert_eq!(cli.net.limits().header_read_timeout, Duration::from_secs(60));
+        let cli =
+            Cli::try_parse_from(["x", "--header-timeout", "1m", "--idle-timeout", "90"]).unwrap();
+        assert_eq!(
+            cli.net.limits().header_read_timeout,
+            Duration::from_secs(60)
+        );
         assert_eq!(cli.net.limits().idle_timeout, Duration::from_secs(90));
         let err = Cli::try_parse_from(["x", "--drain-timeout", "soon"])
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains("--drain-timeout") && err.contains("30s"), "{err}");
+        assert!(
+            err.contains("--drain-timeout") && err.contains("30s"),
+            "{err}"
+        );
     }
 
     #[test]
