@@ -64,12 +64,13 @@ const EXPECT_REPORT: &str = "an SNP attestation report: 1184 raw bytes or their 
 const EXPECT_VCEK: &str =
     "the VCEK or VLEK that signed the report: one X.509 certificate, DER or PEM";
 const EXPECT_CHAIN: &str = "a PEM bundle of the ASK (or ASVK) and the ARK";
-const EXPECT_ARK: &str = "an AMD root key certificate (ARK-Milan/Genoa/Turin), DER or PEM";
+pub(crate) const EXPECT_ARK: &str =
+    "an AMD root key certificate (ARK-Milan/Genoa/Turin), DER or PEM";
 const EXPECT_CRL: &str = "AMD's CRL (DER) for the report's ARK";
 
 /// `--flag PATH: what went wrong (expected ...)`. A file that does not parse as a certificate
 /// says "not a certificate" (the file is named; its role is what the flag expects).
-fn file_err(flag: &str, path: &Path, expected: &str, e: &remits_snp::Error) -> String {
+pub(crate) fn file_err(flag: &str, path: &Path, expected: &str, e: &remits_snp::Error) -> String {
     let what = match e {
         remits_snp::Error::CertParse { reason, .. } => format!("not a certificate: {reason}"),
         other => other.to_string(),

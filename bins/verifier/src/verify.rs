@@ -187,6 +187,12 @@ fn inputs(a: &Args) -> Result<Inputs, String> {
     for p in &a.reference_values {
         read_limited(p, "--reference-values")?;
     }
+    // Checked here so that the error names the flag (the service would say "config").
+    for p in &a.trust_ark {
+        remits_snp::TrustAnchors::amd()
+            .with_ark(&read_limited(p, "--trust-ark")?)
+            .map_err(|e| crate::snp::file_err("--trust-ark", p, crate::snp::EXPECT_ARK, &e))?;
+    }
     let cfg = ServiceConfig {
         attestation_policy: policy_choice(a.policy.as_deref()),
         reference_values: a.reference_values.clone(),
