@@ -112,16 +112,16 @@ ok "the workload received the secret (hashes match)"
 
 step "remits-verifier accepts the SIMULATED evidence only with the simulator ARK as anchor"
 NONCE=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-"$BIN/remits-attester" --tee sim-snp --sim-dir "$DEV/sim" evidence --nonce "$NONCE" >"$TMP/evidence.json"
+"$BIN/remits-attester" --tee sim-snp --sim-dir "$DEV/sim" evidence --report-data "$NONCE" >"$TMP/evidence.json"
 jq -e '.simulated == true' "$TMP/evidence.json" >/dev/null || fail "the evidence is not labelled simulated"
 jq -r .report "$TMP/evidence.json" | base64 -d >"$TMP/report.bin"
 openssl x509 -inform der -in "$DEV/sim/ask.der" >"$TMP/chain.pem"
 openssl x509 -inform der -in "$DEV/sim/ark.der" >>"$TMP/chain.pem"
 "$BIN/remits-verifier" snp --report "$TMP/report.bin" --vcek "$DEV/sim/vcek.der" --chain "$TMP/chain.pem" \
-    --ark "$DEV/sim/ark.der" --report-data "$NONCE" >"$TMP/verify.out" 2>&1 ||
+    --trust-ark "$DEV/sim/ark.der" --report-data "$NONCE" >"$TMP/verify.out" 2>&1 ||
     { cat "$TMP/verify.out" >&2; fail "remits-verifier rejected the simulator evidence with its ARK configured"; }
 sed 's/^/   | /' "$TMP/verify.out"
-ok "verified with --ark $DEV/sim/ark.der (report data bound to the nonce)"
+ok "verified with --trust-ark $DEV/sim/ark.der (report data bound to the nonce)"
 set +e
 "$BIN/remits-verifier" snp --report "$TMP/report.bin" --vcek "$DEV/sim/vcek.der" --chain "$TMP/chain.pem" \
     --report-data "$NONCE" >"$TMP/verify-noark.out" 2>&1

@@ -40,12 +40,15 @@ impl Failure {
 /// Network behaviour shared by the commands that talk to a broker.
 #[derive(Args, Clone, Debug)]
 pub(crate) struct NetOptions {
-    /// Keep retrying network failures (and a busy TPM) for this many seconds, with backoff.
-    #[arg(long, default_value_t = 60)]
-    pub(crate) retry_for: u64,
-    /// Per-request timeout in seconds.
-    #[arg(long, default_value_t = 30)]
-    pub(crate) timeout: u64,
+    /// Keep retrying network failures (and a busy TPM) for this long, with backoff: seconds
+    /// or a duration (`60s`, `5m`); 0 tries once.
+    #[arg(long, default_value = "60s", value_name = "DURATION",
+          value_parser = remits_serve::parse_duration)]
+    pub(crate) retry_for: Duration,
+    /// Per-request timeout: seconds or a duration (`30s`).
+    #[arg(long, default_value = "30s", value_name = "DURATION",
+          value_parser = remits_serve::parse_positive_duration)]
+    pub(crate) timeout: Duration,
     /// Trust this CA (PEM) for an https:// broker, besides the system trust store
     /// (`SSL_CERT_FILE` / `SSL_CERT_DIR` are honoured). Repeatable.
     #[arg(long = "ca")]
@@ -63,7 +66,7 @@ impl NetOptions {
     /// The client options these flags ask for.
     pub(crate) fn client_options(&self) -> ClientOptions {
         ClientOptions {
-            timeout: Duration::from_secs(self.timeout.max(1)),
+            timeout: self.timeout,
             root_certs: self.ca.clone(),
             allow_insecure_http: self.insecure_http,
             init_data: self.init_data.clone(),
@@ -127,7 +130,10 @@ pub(crate) async fn fetch_all_session(
     net: &NetOptions,
 ) -> Result<(Vec<Zeroizing<Vec<u8>>>, Option<(String, TeeKeyPair)>), Failure> {
     let start = Instant::now();
-    let deadline = start + Duration::from_secs(net.retry_for);
+    // A deadline past what Instant can hold means "retry for as long as the process lives".
+    let deadline = start
+        .checked_add(net.retry_for)
+        .unwrap_or_else(|| start + Duration::from_secs(1 << 32));
     let mut backoff = Duration::from_millis(200);
     let mut attempts = 0u32;
     loop {

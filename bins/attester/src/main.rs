@@ -40,14 +40,11 @@ struct Common {
     /// Simulator chain directory (written by `remits-broker serve --dev`).
     #[arg(long, global = true, default_value = "./remits-dev/sim")]
     sim_dir: PathBuf,
-    /// TPM TCTI, e.g. device:/dev/tpmrm0 or swtpm:host=127.0.0.1,port=2321.
-    #[arg(
-        long,
-        global = true,
-        env = "REMITS_TCTI",
-        default_value = "device:/dev/tpmrm0"
-    )]
-    tcti: String,
+    /// TPM TCTI, e.g. device:/dev/tpmrm0 or swtpm:host=127.0.0.1,port=2321. Precedence:
+    /// this flag, then $REMITS_TCTI, then tpm2-tools' $TPM2TOOLS_TCTI, then
+    /// device:/dev/tpmrm0.
+    #[arg(long, global = true, env = "REMITS_TCTI", value_name = "TCTI")]
+    tcti: Option<String>,
     /// Persistent handle of the TPM attestation key (hex).
     #[arg(long, global = true, default_value = "0x81010002", value_parser = parse_handle)]
     ak_handle: u32,
@@ -61,9 +58,10 @@ struct Common {
     /// TCG event log to send with TPM evidence (skipped when absent).
     #[arg(long, global = true, default_value = remits_attest::tpm::DEFAULT_EVENT_LOG)]
     event_log: PathBuf,
-    /// Seconds one TPM interaction may take before it counts as busy (a TPM held by another
-    /// client, or hung) instead of being waited on.
-    #[arg(long, global = true, default_value = "30", value_parser = parse_secs)]
+    /// How long one TPM interaction may take before it counts as busy (a TPM held by another
+    /// client, or hung) instead of being waited on: seconds or a duration (`30s`).
+    #[arg(long, global = true, default_value = "30s", value_name = "DURATION",
+          value_parser = remits_serve::parse_positive_duration)]
     tpm_timeout: std::time::Duration,
     /// Init-data TOML the guest was launched with (CoCo `initdata`, with a top-level
     /// `algorithm`): sent with every attestation (format "toml"); the verifier checks its
@@ -100,12 +98,15 @@ fn load_init_data(path: &std::path::Path) -> Result<InitData, String> {
     Ok(d)
 }
 
-fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
-    let secs: f64 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
-    match std::time::Duration::try_from_secs_f64(secs) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        _ => Err(format!("{s:?}: expected a positive number of seconds")),
-    }
+/// The TCTI when `--tcti` (or `$REMITS_TCTI`, which clap reads into it) is not given:
+/// tpm2-tools' `$TPM2TOOLS_TCTI`, else the kernel's resource manager.
+const DEFAULT_TCTI: &str = "device:/dev/tpmrm0";
+
+fn resolve_tcti(flag: Option<&str>, tpm2tools: Option<String>) -> String {
+    flag.filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .or(tpm2tools.filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| DEFAULT_TCTI.to_owned())
 }
 
 fn parse_handle(s: &str) -> Result<u32, String> {
@@ -115,10 +116,11 @@ fn parse_handle(s: &str) -> Result<u32, String> {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Print the evidence JSON for this platform, binding NONCE (hex, at most 64 bytes).
+    /// Print the evidence JSON for this platform, binding the report data (hex, at most 64
+    /// bytes).
     Evidence {
-        /// Report data, hex.
-        #[arg(long)]
+        /// Report data (the verifier's nonce), hex.
+        #[arg(long = "report-data", alias = "nonce", value_name = "HEX")]
         nonce: String,
     },
     /// Attest and write one secret's bytes to stdout.
@@ -240,7 +242,7 @@ impl Common {
             init_data,
             sim_host_data: self.sim_host_data,
             tpm: TpmConfig {
-                tcti: self.tcti.clone(),
+                tcti: resolve_tcti(self.tcti.as_deref(), std::env::var("TPM2TOOLS_TCTI").ok()),
                 ak_handle: self.ak_handle,
                 banks: self.pcr_banks.clone(),
                 event_log: Some(self.event_log.clone()),
@@ -380,5 +382,21 @@ fn main() -> ExitCode {
             eprintln!("remits-attester: {}", e.message);
             ExitCode::from(e.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcti_precedence() {
+        // --tcti or $REMITS_TCTI (clap puts either in the flag) wins over $TPM2TOOLS_TCTI.
+        let swtpm = "swtpm:host=127.0.0.1,port=2321";
+        assert_eq!(resolve_tcti(Some(swtpm), Some("tabrmd".into())), swtpm);
+        assert_eq!(resolve_tcti(None, Some(swtpm.into())), swtpm);
+        assert_eq!(resolve_tcti(Some(""), Some(swtpm.into())), swtpm);
+        assert_eq!(resolve_tcti(None, Some(String::new())), DEFAULT_TCTI);
+        assert_eq!(resolve_tcti(None, None), DEFAULT_TCTI);
     }
 }

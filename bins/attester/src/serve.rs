@@ -232,6 +232,11 @@ async fn gate(State(g): State<Arc<Gate>>, req: Request, next: Next) -> Response 
         )
             .into_response();
     }
+    // Liveness reveals nothing and must work without the per-start token (a probe cannot
+    // know it); the Host check above still applies.
+    if req.uri().path() == "/healthz" {
+        return next.run(req).await;
+    }
     match g.token_ok(&req) {
         Some(true) => next.run(req).await,
         Some(false) => unauthorized(Some("invalid_token")),
@@ -517,10 +522,12 @@ async fn resource(State(st): State<Arc<AppState>>, req: Request<Body>) -> Respon
     }
 }
 
-/// The request timeout of the sidecar API: one fetch may retry for `--retry-for` seconds plus
-/// one broker request of `--timeout` seconds.
+/// The request timeout of the sidecar API: one fetch may retry for `--retry-for` plus one
+/// broker request of `--timeout`.
 fn request_timeout(net: &NetOptions) -> Duration {
-    Duration::from_secs(net.retry_for.saturating_add(net.timeout).max(1))
+    net.retry_for
+        .saturating_add(net.timeout)
+        .max(Duration::from_secs(1))
 }
 
 /// `--token-file`, or `$RUNTIME_DIRECTORY/cdh-token` (the first directory when systemd lists
@@ -660,6 +667,7 @@ pub(crate) async fn serve(
     let app = Router::new()
         .route("/aa/token", get(aa_token))
         .route("/aa/evidence", get(aa_evidence))
+        .route("/healthz", get(|| async { "ok" }))
         .fallback(resource)
         .with_state(st);
     remits_serve::raise_fd_limit();

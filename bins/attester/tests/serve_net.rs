@@ -93,3 +93,27 @@ fn idle_and_partial_header_connections_are_closed_and_sigterm_exits_zero() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `GET /healthz` answers 200 without the bearer token (a probe cannot know it), as on every
+/// remits server; everything else still needs it.
+#[test]
+fn healthz_without_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let serve = start(&tmp.path().join("token"));
+    let get = |path: &str| {
+        let mut s = TcpStream::connect(&serve.addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut resp = String::new();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.read_to_string(&mut resp);
+        resp
+    };
+    let r = get("/healthz");
+    assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("ok"), "{r:?}");
+    let r = get("/aa/token?token_type=kbs");
+    assert!(r.starts_with("HTTP/1.1 401"), "{r:?}");
+}

@@ -260,10 +260,14 @@ fn tpm_held_by_another_client_is_a_busy_error_not_a_hang() {
     std::fs::create_dir(&secrets).unwrap();
     let marker = d.join("started");
     let started = Instant::now();
+    // The TCTI from tpm2-tools' variable alone (no --tcti, no REMITS_TCTI), durations with
+    // units: "busy" below is only reachable through that swtpm.
     let mut child = Command::new(ATTESTER)
-        .args(["--tee", "tpm", "--tcti", &tcti, "--tpm-timeout", "2"])
+        .env_remove("REMITS_TCTI")
+        .env("TPM2TOOLS_TCTI", &tcti)
+        .args(["--tee", "tpm", "--tpm-timeout", "2s"])
         .args(["--event-log", "/nonexistent/remits-test-event-log"])
-        .args(["run", "--broker", &b.url, "--retry-for", "3"])
+        .args(["run", "--broker", &b.url, "--retry-for", "3s"])
         .arg("--secrets-dir")
         .arg(&secrets)
         .args(["--secret", "default/tpm/key=key", "--", "sh", "-c"])

@@ -244,7 +244,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             action,
         } => {
             let pem = read_capped_string(&key, MAX_INPUT_FILE, "--key")?;
-            let key = AdminSigningKey::from_pem(&pem)?;
+            let key = AdminSigningKey::from_pem(&pem).with_context(|| {
+                format!(
+                    "--key {}: expected the admin private key (PKCS#8 PEM, Ed25519 or P-256)",
+                    key.display()
+                )
+            })?;
             let opts = ClientOptions {
                 root_certs: ca.into_iter().collect(),
                 allow_insecure_http: insecure_http,
@@ -252,27 +257,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let admin = AdminClient::new(&broker, key, &opts)?
                 .with_claims(remits_kbs::admin::AdminClaims { issuer, audience });
-            let read = |p: &PathBuf| read_capped(p, MAX_INPUT_FILE, "input file");
+            // Every file error names the argument and the path.
+            let read = |p: &PathBuf, what: &str| read_capped(p, MAX_INPUT_FILE, what);
+            let rego = |p: &PathBuf| -> anyhow::Result<String> {
+                String::from_utf8(read(p, "FILE")?).map_err(|_| {
+                    anyhow::anyhow!("FILE {}: not UTF-8 (expected a Rego policy)", p.display())
+                })
+            };
             match action {
                 AdminCmd::PutResource { path, file } => {
-                    admin.put_resource(&path, read(&file)?).await?
+                    admin.put_resource(&path, read(&file, "--file")?).await?
                 }
                 AdminCmd::DeleteResource { path } => admin.delete_resource(&path).await?,
                 AdminCmd::SetResourcePolicy { file } => {
-                    admin
-                        .set_resource_policy(&String::from_utf8(read(&file)?)?)
-                        .await?
+                    admin.set_resource_policy(&rego(&file)?).await?
                 }
                 AdminCmd::SetAttestationPolicy { file, id } => {
-                    admin
-                        .set_attestation_policy(&id, &String::from_utf8(read(&file)?)?)
-                        .await?
+                    admin.set_attestation_policy(&id, &rego(&file)?).await?
                 }
                 AdminCmd::RegisterReferenceValues { file } => {
-                    admin.register_reference_values(read(&file)?).await?
+                    admin
+                        .register_reference_values(read(&file, "FILE")?)
+                        .await?
                 }
                 AdminCmd::RegisterWorkload { file } => {
-                    admin.register_workload(read(&file)?).await?
+                    admin.register_workload(read(&file, "FILE")?).await?
                 }
                 AdminCmd::DeleteWorkload { id } => admin.delete_workload(&id).await?,
                 AdminCmd::GetReferenceValue { id } => {

@@ -955,3 +955,27 @@ snp_vcek_crl_files = ["{}"]
     let mut c = KbsClient::new(&b.url, ClientOptions::default()).unwrap();
     c.attest(&sim).await.unwrap();
 }
+
+/// Admin input errors name the argument, the file and what was expected (no broker needed:
+/// they are found before any request).
+#[test]
+fn admin_input_errors_name_the_argument_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("admin.pem");
+    std::fs::write(&junk, "not a key\n").unwrap();
+    let o = Command::new(BIN)
+        .args(["admin", "--broker", "http://127.0.0.1:9", "--key"])
+        .arg(&junk)
+        .arg("list-resources")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "--key {}: expected the admin private key",
+            junk.display()
+        )),
+        "{err}"
+    );
+}

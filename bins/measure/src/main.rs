@@ -20,7 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// SEV-SNP (and SEV, SEV-ES) launch digest; a drop-in for sev-snp-measure.
+    /// SEV-SNP (and SEV, SEV-ES) launch digest; a drop-in for sev-snp-measure (also run
+    /// when started under that name, e.g. through a symlink).
     Snp(Box<snp::Args>),
     /// Predict PCRs and the ENCLAVE ID for a disk image, container image and enclave config.
     Image(image::ImageArgs),
@@ -28,17 +29,47 @@ enum Command {
     Verify(image::VerifyArgs),
 }
 
+/// Started as `sev-snp-measure` (a symlink or copy under that name): `remits-measure snp`.
+fn invoked_as_sev_snp_measure() -> bool {
+    std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.file_stem().map(|s| s == "sev-snp-measure"))
+        .unwrap_or(false)
+}
+
+/// Exit status of a clap error: 2 for a usage error, 0 for `--help` / `--version`.
+fn clap_exit(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn sev_snp_measure_main() -> ExitCode {
+    use clap::FromArgMatches;
+    let matches = match snp::standalone_command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return clap_exit(&e),
+    };
+    let mut args = match snp::Args::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => return clap_exit(&e),
+    };
+    args.standalone = true;
+    remits_serve::LogArgs::default().init("warn");
+    snp::run(args)
+}
+
 fn main() -> ExitCode {
+    if invoked_as_sev_snp_measure() {
+        return sev_snp_measure_main();
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(e) => return clap_exit(&e),
     };
     cli.log.init("warn");
     match cli.command {

@@ -1,6 +1,7 @@
 //! `remits-measure snp`: a drop-in for `sev-snp-measure` (same option names, meanings, output
-//! line and error texts). Exit codes: 0 ok; 1 the inputs cannot be measured (the error
-//! sev-snp-measure prints as `Error: ...`); 2 usage or I/O error.
+//! line and error texts). Exit codes as sev-snp-measure's: 0 ok; 1 the inputs cannot be read
+//! or measured (one `Error: ...` line); 2 usage error (argparse's `parser.error`). Started
+//! under the name `sev-snp-measure` (a symlink), `remits-measure` behaves as this subcommand.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,6 +18,9 @@ use remits_measure::launch::{
 #[command(
     infer_long_args = true,
     args_override_self = true,
+    allow_negative_numbers = true,
+    version = VERSION,
+    display_name = "sev-snp-measure",
     about = "Calculate AMD SEV/SEV-ES/SEV-SNP guest launch measurement"
 )]
 pub(crate) struct Args {
@@ -28,7 +32,7 @@ pub(crate) struct Args {
     mode: String,
     /// Number of guest vcpus
     #[arg(long, value_name = "N")]
-    vcpus: Option<u32>,
+    vcpus: Option<i64>,
     /// Type of guest vcpu (EPYC, EPYC-v1, ..., EPYC-Genoa, EPYC-Turin)
     #[arg(long, value_name = "CPUTYPE",
           value_parser = PossibleValuesParser::new(vcpu::VCPU_TYPES.iter().map(|t| t.0)))]
@@ -49,16 +53,16 @@ pub(crate) struct Args {
     #[arg(long, value_name = "VMMTYPE", default_value = "QEMU")]
     vmm_type: String,
     /// OVMF file to calculate hash from
-    #[arg(long, value_name = "PATH", required = true)]
+    #[arg(long, value_name = "PATH", required = true, value_parser = path_arg())]
     ovmf: PathBuf,
     /// Kernel file to calculate hash from
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_parser = path_arg())]
     kernel: Option<PathBuf>,
     /// Initrd file to calculate hash from (use with --kernel)
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_parser = path_arg())]
     initrd: Option<PathBuf>,
     /// Kernel command line to calculate hash from (use with --kernel)
-    #[arg(long, value_name = "CMDLINE", allow_hyphen_values = true)]
+    #[arg(long, value_name = "CMDLINE")]
     append: Option<String>,
     /// Hex representation of the guest kernel features expected to be included (defaults to
     /// 0x1); see docs/launch-digest.md for possible values
@@ -74,7 +78,7 @@ pub(crate) struct Args {
     #[arg(long)]
     dump_vmsa: bool,
     /// SVSM binary (snp:svsm mode)
-    #[arg(long, value_name = "PATH", help_heading = "snp:svsm Mode")]
+    #[arg(long, value_name = "PATH", help_heading = "snp:svsm Mode", value_parser = path_arg())]
     svsm: Option<PathBuf>,
     /// Size of the OVMF_VARS file in bytes (conflicts with --vars-file)
     #[arg(
@@ -85,8 +89,27 @@ pub(crate) struct Args {
     )]
     vars_size: Option<u64>,
     /// OVMF_VARS file (conflicts with --vars-size)
-    #[arg(long, value_name = "PATH", help_heading = "snp:svsm Mode")]
+    #[arg(long, value_name = "PATH", help_heading = "snp:svsm Mode", value_parser = path_arg())]
     vars_file: Option<PathBuf>,
+    /// Started as `sev-snp-measure` (usage errors then name that program).
+    #[arg(skip)]
+    pub(crate) standalone: bool,
+}
+
+/// `--version`: the sev-snp-measure release whose behaviour this reproduces, and ours.
+pub(crate) const VERSION: &str = concat!("0.0.13 (remits-measure ", env!("CARGO_PKG_VERSION"), ")");
+
+/// A path as argparse takes it: any string, the empty one included (which then counts as
+/// absent where sev-snp-measure tests its truthiness).
+fn path_arg() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
+}
+
+/// The standalone `sev-snp-measure` command (remits-measure started under that name).
+pub(crate) fn standalone_command() -> clap::Command {
+    use clap::Args as _;
+    Args::augment_args(clap::Command::new("sev-snp-measure"))
 }
 
 /// Python `int(s, 0)`: decimal, or 0x / 0o / 0b prefixed; `_` between digits.
@@ -125,32 +148,27 @@ fn parse_auto_u32(s: &str) -> Result<u32, String> {
 }
 
 /// A usage error in clap's format (exit 2), like argparse's `parser.error`.
-fn usage(msg: impl std::fmt::Display) -> ExitCode {
-    let mut cmd = crate::Cli::command();
-    cmd.build();
-    let err = match cmd.find_subcommand_mut("snp") {
-        Some(sub) => sub.error(ErrorKind::ArgumentConflict, msg),
-        None => clap::Error::raw(ErrorKind::ArgumentConflict, format!("{msg}\n")),
+fn usage(standalone: bool, msg: impl std::fmt::Display) -> ExitCode {
+    let err = if standalone {
+        standalone_command().error(ErrorKind::ArgumentConflict, msg)
+    } else {
+        let mut cmd = crate::Cli::command();
+        cmd.build();
+        match cmd.find_subcommand_mut("snp") {
+            Some(sub) => sub.error(ErrorKind::ArgumentConflict, msg),
+            None => clap::Error::raw(ErrorKind::ArgumentConflict, format!("{msg}\n")),
+        }
     };
     let _ = err.print();
     ExitCode::from(2)
 }
 
-/// A measurement error: `Error: <text>` as sev-snp-measure prints it; I/O and input errors
-/// exit 2, inputs that cannot be measured exit 1.
+/// A measurement error: `Error: <text>` and exit 1, as sev-snp-measure does for the errors it
+/// catches, and where it stops with a traceback (an unreadable file, a malformed hash: also
+/// exit 1). Exit 2 is only for usage errors.
 fn failure(e: &Error) -> ExitCode {
     eprintln!("Error: {e}");
-    match e {
-        Error::Io { .. }
-        | Error::OvmfHashOnlySnp
-        | Error::OvmfHashLength(_)
-        | Error::OvmfHashHex
-        | Error::SvsmNeedsQemu
-        | Error::SvsmMissing
-        | Error::VcpuCount(_)
-        | Error::MissingVcpuSignature => ExitCode::from(2),
-        _ => ExitCode::from(1),
-    }
+    ExitCode::FAILURE
 }
 
 /// Python truthiness of an optional path / string: an empty value counts as absent.
@@ -176,42 +194,53 @@ pub(crate) fn run(a: Args) -> ExitCode {
     }
     let kernel = given(&a.kernel);
     if given(&a.initrd).is_some() && a.kernel.is_none() {
-        return usage("--kernel required when using --initrd");
+        return usage(a.standalone, "--kernel required when using --initrd");
     }
     let append = a.append.as_deref().filter(|s| !s.is_empty());
     if append.is_some() && a.kernel.is_none() {
-        return usage("--kernel required when using --append");
+        return usage(a.standalone, "--kernel required when using --append");
     }
     let mode: Mode = match a.mode.parse() {
         Ok(m) => m,
-        Err(e) => return usage(e),
+        Err(e) => return usage(a.standalone, e),
     };
     if mode != Mode::Sev && a.vcpus.is_none() {
-        return usage(format_args!("missing --vcpus N in guest mode '{}'", a.mode));
+        return usage(
+            a.standalone,
+            format_args!("missing --vcpus N in guest mode '{}'", a.mode),
+        );
     }
     let vmm: VmmType = match a.vmm_type.parse() {
         Ok(v) => v,
-        Err(e) => return usage(e),
+        Err(e) => return usage(a.standalone, e),
     };
     let vcpu_sig = if mode == Mode::Sev {
         Some(0)
     } else if let Some(family) = a.vcpu_family.filter(|f| *f != 0) {
         match (a.vcpu_model, a.vcpu_stepping) {
             (Some(m), Some(s)) => Some(vcpu::cpu_sig(family, m, s)),
-            _ => return usage("--vcpu-family needs --vcpu-model and --vcpu-stepping"),
+            _ => {
+                return usage(
+                    a.standalone,
+                    "--vcpu-family needs --vcpu-model and --vcpu-stepping",
+                )
+            }
         }
     } else if let Some(sig) = a.vcpu_sig.filter(|s| *s != 0) {
         Some(sig)
     } else if let Some(t) = &a.vcpu_type {
         match vcpu::vcpu_type_sig(t) {
             Ok(s) => Some(s),
-            Err(e) => return usage(e),
+            Err(e) => return usage(a.standalone, e),
         }
     } else if vmm == VmmType::Qemu {
-        return usage(format_args!(
-            "missing --vcpu-type or --vcpu-sig or --vcpu-family in guest mode '{}'",
-            a.mode
-        ));
+        return usage(
+            a.standalone,
+            format_args!(
+                "missing --vcpu-type or --vcpu-sig or --vcpu-family in guest mode '{}'",
+                a.mode
+            ),
+        );
     } else {
         None
     };
@@ -232,10 +261,14 @@ pub(crate) fn run(a: Args) -> ExitCode {
         } else if let Some(s) = a.vars_size.filter(|s| *s != 0) {
             s
         } else {
-            return usage("snp:svsm mode requires --vars-size or --vars-file");
+            return usage(
+                a.standalone,
+                "snp:svsm mode requires --vars-size or --vars-file",
+            );
         };
         let Some(path) = given(&a.svsm) else {
-            return usage("snp:svsm mode requires --svsm");
+            // sev-snp-measure stops here with exit 1 (it opens a file named None).
+            return failure(&Error::SvsmMissing);
         };
         match ImageFile::open(path, "SVSM") {
             Ok(f) => svsm_file = Some(f),
@@ -243,7 +276,10 @@ pub(crate) fn run(a: Args) -> ExitCode {
         }
     }
     if a.dump_vmsa && mode == Mode::Sev {
-        return usage("--dump-vmsa is not available in the selected mode");
+        return usage(
+            a.standalone,
+            "--dump-vmsa is not available in the selected mode",
+        );
     }
     let ovmf_hash = match a.snp_ovmf_hash.as_deref().filter(|s| !s.is_empty()) {
         None => None,
@@ -263,7 +299,12 @@ pub(crate) fn run(a: Args) -> ExitCode {
         },
     };
     let mut inputs = LaunchInputs::new(mode, &ovmf_file);
-    inputs.vcpus = a.vcpus.unwrap_or(1);
+    // sev-snp-measure takes any int; in `sev` mode it is unused, elsewhere the library
+    // refuses a count outside 1..=4096 (a negative one reaches it as 0).
+    inputs.vcpus = match a.vcpus {
+        None => 1,
+        Some(n) => u32::try_from(n.max(0)).unwrap_or(u32::MAX),
+    };
     inputs.vcpu_sig = vcpu_sig;
     inputs.guest_features = a.guest_features;
     inputs.vmm = vmm;

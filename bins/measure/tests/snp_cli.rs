@@ -199,7 +199,7 @@ fn output_formats_and_usage_errors() {
             "{args:?}: {stderr}"
         );
     }
-    // Missing file: I/O error, exit 2.
+    // Missing file: I/O error, exit 1 as sev-snp-measure (2 is for usage errors only).
     let out = run(
         &[
             "--mode".into(),
@@ -209,7 +209,35 @@ fn output_formats_and_usage_errors() {
         ],
         &cwd,
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "Error: cannot read OVMF /nonexistent/ovmf: No such file or directory (os error 2)\n"
+    );
+    // argparse forms: an empty path counts as absent, a negative number is a value, a
+    // value that looks like an option is not.
+    let sev = |extra: &[&str]| {
+        let mut a: Vec<String> = ["--mode", "sev", "--ovmf", &ovmf]
+            .map(String::from)
+            .to_vec();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        run(&a, &cwd)
+    };
+    let plain = sev(&[]);
+    assert_eq!(plain.status.code(), Some(0));
+    for extra in [&["--kernel", "", "--initrd", ""][..], &["--vcpus", "-1"]] {
+        let o = sev(extra);
+        assert_eq!(o.status.code(), Some(0), "{extra:?}");
+        assert_eq!(o.stdout, plain.stdout, "{extra:?}");
+    }
+    assert_eq!(
+        sev(&["--kernel", &ovmf, "--append", "-x"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        sev(&["--kernel", &ovmf, "--append=-x"]).status.code(),
+        Some(0)
+    );
     // OVMF hash in another mode.
     let mut a = base.clone();
     a[1] = "seves".into();
@@ -220,6 +248,48 @@ fn output_formats_and_usage_errors() {
         "Error: SNP OVMF hash only works with SNP\n"
     );
     std::fs::remove_dir_all(cwd).unwrap();
+}
+
+/// `--version`, and the `sev-snp-measure` entry point: the binary started under that name (a
+/// symlink) is `remits-measure snp`, usage errors naming sev-snp-measure.
+#[test]
+fn version_and_sev_snp_measure_entry_point() {
+    let out = Command::new(BIN)
+        .args(["snp", "--version"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        line.starts_with("sev-snp-measure 0.0.13 (remits-measure "),
+        "{line}"
+    );
+    let dir = scratch("entry");
+    let link = dir.join("sev-snp-measure");
+    std::os::unix::fs::symlink(BIN, &link).unwrap();
+    let out = Command::new(&link).arg("--version").output().unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), line);
+    let out = Command::new(&link)
+        .args(["--mode", "snp"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("Usage: sev-snp-measure "), "{err}");
+    let out = Command::new(&link)
+        .args(["--mode", "sev", "--ovmf", "/nonexistent/ovmf"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    if let Some(d) = measure_dir() {
+        let ovmf = d.join("ovmf_AmdSev_suffix.bin");
+        let args = ["--mode", "sev", "--ovmf", ovmf.to_str().unwrap()];
+        let ours = Command::new(BIN).arg("snp").args(args).output().unwrap();
+        let linked = Command::new(&link).args(args).output().unwrap();
+        assert_eq!(ours.status.code(), Some(0));
+        assert_eq!(linked.stdout, ours.stdout);
+    }
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// `sev-snp-measure` from `PATH` or from the venv `scripts/setup.sh` creates
@@ -448,4 +518,37 @@ fn matches_sev_snp_measure_on_real_ovmf() {
         ovmfs.len()
     );
     std::fs::remove_dir_all(cwd).unwrap();
+}
+
+/// The command-line parity harness (`scripts/compare_cli.py`, 138 cases: measurements, usage
+/// and runtime errors, dumps) against the real sev-snp-measure: no case may differ.
+#[test]
+fn cli_parity_harness() {
+    let Some(tool) = sev_snp_measure() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "needs `sev-snp-measure`; CI is set, so this is a failure"
+        );
+        eprintln!("SKIPPED: needs `sev-snp-measure` (pip install sev-snp-measure)");
+        return;
+    };
+    if measure_dir().is_none() || !Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd").exists() {
+        eprintln!("SKIPPED: needs the measure test data and Debian's `ovmf` package");
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/compare_cli.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(BIN)
+        .arg(tool)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(" 0 differ"), "{text}");
 }

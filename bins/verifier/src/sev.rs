@@ -36,9 +36,14 @@ pub(crate) struct ChainArgs {
     generation: Option<Generation>,
     /// Trust this ARK (AMD certificate format) instead of AMD's built-in roots — for a test
     /// or simulated platform only. Requires --ask.
-    #[arg(long, value_name = "FILE", requires = "ask")]
+    #[arg(
+        long = "trust-ark",
+        alias = "ark",
+        value_name = "FILE",
+        requires = "ask"
+    )]
     ark: Option<PathBuf>,
-    /// The ASK signed by --ark.
+    /// The ASK signed by --trust-ark.
     #[arg(long, value_name = "FILE", requires = "ark")]
     ask: Option<PathBuf>,
 }
@@ -154,8 +159,12 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>, Fail> {
 
 fn load_chain(a: &ChainArgs) -> Result<PlatformChain, Fail> {
     if let Some(p) = &a.chain {
-        return PlatformChain::from_sevctl_export(&read(p, "--chain")?)
-            .map_err(|e| Fail::Rejected(e.to_string()));
+        return PlatformChain::from_sevctl_export(&read(p, "--chain")?).map_err(|e| {
+            Fail::Rejected(format!(
+                "--chain {}: {e} (expected `sevctl export` output: PDH, PEK, OCA, CEK)",
+                p.display()
+            ))
+        });
     }
     match (&a.cek, &a.oca, &a.pek, &a.pdh) {
         (Some(cek), Some(oca), Some(pek), Some(pdh)) => Ok(PlatformChain {
@@ -174,9 +183,16 @@ fn verify_chain(a: &ChainArgs) -> Result<VerifiedPlatform, Fail> {
     let chain = load_chain(a)?;
     let rejected = |e: remits_sev::Error| Fail::Rejected(e.to_string());
     match (&a.ark, &a.ask) {
-        (Some(ark), Some(ask)) => {
-            let (ark, ask) = (read(ark, "--ark")?, read(ask, "--ask")?);
-            let roots = AmdRoots::verify(&ark, &ask, a.generation).map_err(rejected)?;
+        (Some(ark_path), Some(ask_path)) => {
+            let (ark, ask) = (read(ark_path, "--trust-ark")?, read(ask_path, "--ask")?);
+            let roots = AmdRoots::verify(&ark, &ask, a.generation).map_err(|e| {
+                Fail::Rejected(format!(
+                    "--trust-ark {} / --ask {}: {e} (expected an ARK and the ASK it signed, \
+                     AMD SEV certificate format)",
+                    ark_path.display(),
+                    ask_path.display()
+                ))
+            })?;
             chain.verify_with_roots(&roots).map_err(rejected)
         }
         _ => chain

@@ -32,9 +32,10 @@ pub(crate) struct Args {
     /// PEM bundle of the ASK/ASVK and ARK (AMD's built-in certificates when absent).
     #[arg(long, value_name = "FILE")]
     chain: Option<PathBuf>,
-    /// An extra trust anchor (ARK, DER or PEM), e.g. a simulator's; AMD's stay trusted.
-    #[arg(long, value_name = "FILE")]
-    ark: Option<PathBuf>,
+    /// Trust this extra SNP root (ARK, DER or PEM), e.g. the remits simulator's; AMD's stay
+    /// trusted. Repeatable.
+    #[arg(long, value_name = "FILE", alias = "ark")]
+    trust_ark: Vec<PathBuf>,
     /// The CPU generation (otherwise from the report's CPUID and the certificate).
     #[arg(long, value_name = "milan|genoa|turin")]
     generation: Option<Generation>,
@@ -58,6 +59,34 @@ enum Fail {
     Rejected(String),
 }
 
+/// What each file flag must hold, for the error messages.
+const EXPECT_REPORT: &str = "an SNP attestation report: 1184 raw bytes or their hex text";
+const EXPECT_VCEK: &str =
+    "the VCEK or VLEK that signed the report: one X.509 certificate, DER or PEM";
+const EXPECT_CHAIN: &str = "a PEM bundle of the ASK (or ASVK) and the ARK";
+pub(crate) const EXPECT_ARK: &str =
+    "an AMD root key certificate (ARK-Milan/Genoa/Turin), DER or PEM";
+const EXPECT_CRL: &str = "AMD's CRL (DER) for the report's ARK";
+
+/// `--flag PATH: what went wrong (expected ...)`. A file that does not parse as a certificate
+/// says "not a certificate" (the file is named; its role is what the flag expects).
+pub(crate) fn file_err(flag: &str, path: &Path, expected: &str, e: &remits_snp::Error) -> String {
+    let what = match e {
+        remits_snp::Error::CertParse { reason, .. } => format!("not a certificate: {reason}"),
+        other => other.to_string(),
+    };
+    format!("{flag} {}: {what} (expected {expected})", path.display())
+}
+
+/// Every certificate of a file parses as X.509 (its profile is checked with the chain).
+fn parse_certs(ders: &[Vec<u8>], flag: &str, path: &Path, expected: &str) -> Result<(), Fail> {
+    for der in ders {
+        remits_snp::cert::AmdCert::from_der(der, remits_snp::CertRole::Unknown)
+            .map_err(|e| Fail::Rejected(file_err(flag, path, expected, &e)))?;
+    }
+    Ok(())
+}
+
 fn read(path: &Path, what: &str) -> Result<Vec<u8>, Fail> {
     use remits_evidence::input::{read_capped, MAX_INPUT_FILE};
     read_capped(path, MAX_INPUT_FILE, what).map_err(|e| Fail::Usage(e.to_string()))
@@ -69,16 +98,24 @@ fn parse_hex(s: &str, what: &str) -> Result<Vec<u8>, Fail> {
     hex::decode(s).map_err(|e| Fail::Usage(format!("--{what}: not hex: {e}")))
 }
 
-/// Raw 1184 bytes, or hex text (whitespace ignored) that decodes to them.
-fn report_bytes(raw: Vec<u8>) -> Result<Vec<u8>, Fail> {
+/// Raw 1184 bytes, or hex text (whitespace ignored) that decodes to them. Evidence JSON (what
+/// an attester sends) is a usage error that points at `remits-verifier verify`.
+fn report_bytes(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>, Fail> {
     if raw.len() == remits_snp::report::REPORT_LEN {
         return Ok(raw);
+    }
+    let at = path.display();
+    if raw.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'{') {
+        return Err(Fail::Usage(format!(
+            "--report {at}: this is JSON, not a raw SNP report (expected {EXPECT_REPORT}); \
+             for attestation evidence JSON use `remits-verifier verify --tee snp --evidence {at}`"
+        )));
     }
     let text: String = match std::str::from_utf8(&raw) {
         Ok(t) => t.chars().filter(|c| !c.is_ascii_whitespace()).collect(),
         Err(_) => {
             return Err(Fail::Rejected(format!(
-                "report length: expected 1184 bytes (or hex text), got {} bytes",
+                "--report {at}: report length: got {} bytes (expected {EXPECT_REPORT})",
                 raw.len()
             )))
         }
@@ -86,7 +123,7 @@ fn report_bytes(raw: Vec<u8>) -> Result<Vec<u8>, Fail> {
     let text = text.strip_prefix("0x").unwrap_or(&text);
     hex::decode(text).map_err(|e| {
         Fail::Rejected(format!(
-            "report is neither 1184 raw bytes nor hex text: {e}"
+            "--report {at}: neither 1184 raw bytes nor hex text: {e} (expected {EXPECT_REPORT})"
         ))
     })
 }
@@ -108,25 +145,37 @@ fn run_inner(a: Args) -> Result<String, Fail> {
         .as_deref()
         .map(|s| parse_hex(s, "host-data"))
         .transpose()?;
-    let report = report_bytes(read(&a.report, "report")?)?;
+    let report = report_bytes(read(&a.report, "--report")?, &a.report)?;
     let chain = match a.chain.as_deref() {
         Some(p) => {
-            let bytes = read(p, "chain")?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| Fail::Rejected("chain: not a PEM bundle".to_string()))?;
-            let certs =
-                pem_bundle_to_der(&text).map_err(|e| Fail::Rejected(format!("chain: {e}")))?;
+            let bytes = read(p, "--chain")?;
+            let bad = |what: &str| {
+                Fail::Rejected(format!(
+                    "--chain {}: {what} (expected {EXPECT_CHAIN})",
+                    p.display()
+                ))
+            };
+            let text = String::from_utf8(bytes).map_err(|_| bad("not PEM text"))?;
+            let certs = pem_bundle_to_der(&text)
+                .map_err(|e| Fail::Rejected(file_err("--chain", p, EXPECT_CHAIN, &e)))?;
             if certs.is_empty() {
-                return Err(Fail::Rejected("chain: no PEM certificate found".into()));
+                return Err(bad("no PEM certificate found"));
             }
+            parse_certs(&certs, "--chain", p, EXPECT_CHAIN)?;
             certs
         }
         None => Vec::new(),
     };
     let (leaf, chain) = match (a.vcek.as_deref(), a.certs_dir.as_deref()) {
         (Some(vcek_path), _) => {
-            let leaf =
-                der_or_pem(&read(vcek_path, "VCEK")?).map_err(|e| Fail::Rejected(e.to_string()))?;
+            let leaf = der_or_pem(&read(vcek_path, "--vcek")?)
+                .map_err(|e| Fail::Rejected(file_err("--vcek", vcek_path, EXPECT_VCEK, &e)))?;
+            parse_certs(
+                std::slice::from_ref(&leaf),
+                "--vcek",
+                vcek_path,
+                EXPECT_VCEK,
+            )?;
             (leaf, chain)
         }
         (None, Some(dir)) => {
@@ -158,10 +207,10 @@ fn run_inner(a: Args) -> Result<String, Fail> {
         )),
     };
     let mut anchors = TrustAnchors::amd();
-    if let Some(p) = a.ark.as_deref() {
+    for p in &a.trust_ark {
         anchors = anchors
-            .with_ark(&read(p, "ARK")?)
-            .map_err(|e| Fail::Rejected(format!("--ark: {e}")))?;
+            .with_ark(&read(p, "--trust-ark")?)
+            .map_err(|e| Fail::Rejected(file_err("--trust-ark", p, EXPECT_ARK, &e)))?;
     }
     let mut opts = VerifyOptions::at(time);
     opts.generation = a.generation;
@@ -179,8 +228,8 @@ fn run_inner(a: Args) -> Result<String, Fail> {
             remits_snp::Signer::Vlek => CrlKind::Vlek,
         };
         verifier
-            .add_crl(&read(p, "CRL")?, kind, time)
-            .map_err(|e| Fail::Rejected(e.to_string()))?;
+            .add_crl(&read(p, "--crl")?, kind, time)
+            .map_err(|e| Fail::Rejected(file_err("--crl", p, EXPECT_CRL, &e)))?;
         opts.check_crl = CrlCheck::FailClosed;
     }
     let verified = verifier

@@ -35,10 +35,10 @@ pub(crate) struct QuoteArgs {
     /// JSON `{"sha256":{"0":"hex",...},...}`.
     #[arg(long, value_name = "FILE")]
     pcrs: PathBuf,
-    /// The expected nonce (extraData, `tpm2_quote -q`), hex. Without it freshness is NOT
-    /// checked, and the output says so.
-    #[arg(long, value_name = "HEX")]
-    nonce: Option<String>,
+    /// The expected report data: the quote's nonce (extraData, `tpm2_quote -q`), hex.
+    /// Without it freshness is NOT checked, and the output says so.
+    #[arg(long, value_name = "HEX", alias = "nonce")]
+    report_data: Option<String>,
     /// Print the verified quote (fields, key, PCRs per bank) as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -50,10 +50,10 @@ pub(crate) struct AzArgs {
     /// trustee `az-snp-vtpm` evidence JSON (version 0, 1 or 2).
     #[arg(long, value_name = "FILE")]
     evidence: PathBuf,
-    /// The expected nonce (the quote's extraData; the KBS runtime-data digest), hex. Without
-    /// it freshness is NOT checked, and the output says so.
-    #[arg(long, value_name = "HEX")]
-    nonce: Option<String>,
+    /// The expected report data: the quote's nonce (extraData; the KBS runtime-data
+    /// digest), hex. Without it freshness is NOT checked, and the output says so.
+    #[arg(long, value_name = "HEX", alias = "nonce")]
+    report_data: Option<String>,
     /// Verify certificates as of this instant (RFC 3339), instead of now.
     #[arg(long, value_name = "RFC3339")]
     time: Option<String>,
@@ -106,6 +106,30 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>, Fail> {
         .map_err(|e| Fail::Usage(e.to_string()))
 }
 
+/// What each file flag must hold, for the error messages.
+const EXPECT_ATTEST: &str = "TPMS_ATTEST as `tpm2_quote -m` writes it";
+const EXPECT_SIG: &str = "TPMT_SIGNATURE as `tpm2_quote -s` writes it, or a bare RSA signature";
+const EXPECT_AK: &str = "the attestation key: PEM or DER SubjectPublicKeyInfo, or TPM2B_PUBLIC";
+const EXPECT_PCRS: &str = "`tpm2_quote -o` output or JSON {\"sha256\":{\"0\":\"hex\",...}}";
+const EXPECT_PCRREAD: &str = "JSON {\"sha256\":{\"0\":\"hex\",...}} or `tpm2_pcrread` text";
+const EXPECT_LOG: &str = "a TCG event log (binary_bios_measurements)";
+const EXPECT_AZ: &str = "trustee az-snp-vtpm evidence JSON (version 0, 1 or 2)";
+
+/// A parse failure of one input file: `--flag PATH: error (expected ...)`, exit 1.
+fn in_file<T>(
+    r: Result<T, remits_tpm::Error>,
+    flag: &str,
+    path: &Path,
+    expected: &str,
+) -> Result<T, Fail> {
+    r.map_err(|e| {
+        Fail::Rejected(format!(
+            "{flag} {}: {e} (expected {expected})",
+            path.display()
+        ))
+    })
+}
+
 fn parse_hex(s: &str, what: &str) -> Result<Vec<u8>, Fail> {
     let s = s.trim();
     let s = s.strip_prefix("0x").unwrap_or(s);
@@ -136,29 +160,43 @@ fn attest_bytes(raw: &[u8]) -> &[u8] {
 }
 
 /// TPMT_SIGNATURE, or a bare modulus-sized RSA signature taken as RSASSA / SHA-256.
-fn signature(raw: &[u8]) -> Result<Signature, Fail> {
+fn signature(raw: &[u8], path: &Path) -> Result<Signature, Fail> {
     match Signature::parse(raw) {
         Ok(s) => Ok(s),
         Err(_) if matches!(raw.len(), 256 | 384 | 512) => {
             Ok(Signature::rsassa_raw(HashAlg::Sha256, raw))
         }
-        Err(e) => Err(Fail::Rejected(format!("signature: {e}"))),
+        Err(e) => Err(Fail::Rejected(format!(
+            "--signature {}: signature: {e} (expected {EXPECT_SIG})",
+            path.display()
+        ))),
     }
 }
 
 /// PCR values for a quote: JSON, tpm2-tools `serialized`, or `values` split by the quote's
 /// selection (the digest check then binds each value to its position).
-fn quote_pcrs(raw: &[u8], attest: &[u8]) -> Result<PcrValues, Fail> {
+fn quote_pcrs(
+    raw: &[u8],
+    path: &Path,
+    attest: &[u8],
+    attest_path: &Path,
+) -> Result<PcrValues, Fail> {
     if looks_like_json(raw) {
-        return Ok(PcrValues::from_json(raw)?);
+        return in_file(PcrValues::from_json(raw), "--pcrs", path, EXPECT_PCRS);
     }
     if let Ok((_, v)) = PcrValues::from_tpm2_serialized(raw) {
         return Ok(v);
     }
-    let q = Attest::parse(attest)?;
+    let q = in_file(
+        Attest::parse(attest),
+        "--attest",
+        attest_path,
+        EXPECT_ATTEST,
+    )?;
     PcrValues::from_tpm2_values(raw, q.selection()).map_err(|e| {
         Fail::Rejected(format!(
-            "PCR file is neither JSON, tpm2-tools serialized, nor values for {}: {e}",
+            "--pcrs {}: PCR file is neither JSON, tpm2-tools serialized, nor values for {}: {e}",
+            path.display(),
             q.selection()
         ))
     })
@@ -173,19 +211,19 @@ fn nonce_check(nonce: &Option<Vec<u8>>) -> NonceCheck<'_> {
 
 fn quote_inner(a: QuoteArgs) -> Result<String, Fail> {
     let nonce = a
-        .nonce
+        .report_data
         .as_deref()
-        .map(|s| parse_hex(s, "nonce"))
+        .map(|s| parse_hex(s, "report-data"))
         .transpose()?;
-    let attest_raw = read(&a.attest, "attest")?;
-    let sig_raw = read(&a.signature, "signature")?;
-    let ak_raw = read(&a.ak, "attestation key")?;
-    let pcrs_raw = read(&a.pcrs, "PCR values")?;
+    let attest_raw = read(&a.attest, "--attest")?;
+    let sig_raw = read(&a.signature, "--signature")?;
+    let ak_raw = read(&a.ak, "--ak")?;
+    let pcrs_raw = read(&a.pcrs, "--pcrs")?;
 
-    let ak = AttestationKey::from_any(&ak_raw)?;
-    let sig = signature(&sig_raw)?;
+    let ak = in_file(AttestationKey::from_any(&ak_raw), "--ak", &a.ak, EXPECT_AK)?;
+    let sig = signature(&sig_raw, &a.signature)?;
     let attest = attest_bytes(&attest_raw);
-    let pcrs = quote_pcrs(&pcrs_raw, attest)?;
+    let pcrs = quote_pcrs(&pcrs_raw, &a.pcrs, attest, &a.attest)?;
     let q = verify_quote(attest, &sig, &ak, &pcrs, nonce_check(&nonce))?;
     if a.json {
         return to_json(serde_json::to_string_pretty(&q));
@@ -205,9 +243,9 @@ fn quote_inner(a: QuoteArgs) -> Result<String, Fail> {
 
 fn az_inner(a: AzArgs) -> Result<String, Fail> {
     let nonce = a
-        .nonce
+        .report_data
         .as_deref()
-        .map(|s| parse_hex(s, "nonce"))
+        .map(|s| parse_hex(s, "report-data"))
         .transpose()?;
     let time = match &a.time {
         Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
@@ -215,8 +253,13 @@ fn az_inner(a: AzArgs) -> Result<String, Fail> {
             .map_err(|e| Fail::Usage(format!("--time {t:?}: not RFC 3339: {e}")))?,
         None => SystemTime::now(),
     };
-    let raw = read(&a.evidence, "evidence")?;
-    let evidence = AzSnpVtpmEvidence::from_json(&raw)?;
+    let raw = read(&a.evidence, "--evidence")?;
+    let evidence = in_file(
+        AzSnpVtpmEvidence::from_json(&raw),
+        "--evidence",
+        &a.evidence,
+        EXPECT_AZ,
+    )?;
     let snp = remits_snp::Verifier::new(remits_snp::TrustAnchors::amd());
     let opts = remits_snp::VerifyOptions::at(time);
     let c = verify_az_snp_vtpm(&evidence, &snp, &opts, nonce_check(&nonce))?;
@@ -246,22 +289,30 @@ fn az_inner(a: AzArgs) -> Result<String, Fail> {
 }
 
 fn eventlog_inner(a: EventlogArgs) -> Result<String, Fail> {
-    let raw = read(&a.log, "event log")?;
+    let raw = read(&a.log, "--log")?;
     let quoted = match a.pcrs.as_deref() {
         Some(p) => {
-            let b = read(p, "PCR values")?;
+            let b = read(p, "--pcrs")?;
             Some(if looks_like_json(&b) {
-                PcrValues::from_json(&b)?
+                in_file(PcrValues::from_json(&b), "--pcrs", p, EXPECT_PCRREAD)?
             } else {
                 let text = std::str::from_utf8(&b).map_err(|_| {
-                    Fail::Rejected("PCR values: neither JSON nor tpm2_pcrread text".into())
+                    Fail::Rejected(format!(
+                        "--pcrs {}: PCR values: not text (expected {EXPECT_PCRREAD})",
+                        p.display()
+                    ))
                 })?;
-                PcrValues::from_tpm2_pcrread(text)?
+                in_file(
+                    PcrValues::from_tpm2_pcrread(text),
+                    "--pcrs",
+                    p,
+                    EXPECT_PCRREAD,
+                )?
             })
         }
         None => None,
     };
-    let log = EventLog::parse(&raw)?;
+    let log = in_file(EventLog::parse(&raw), "--log", &a.log, EXPECT_LOG)?;
     let r = replay(&log)?;
     if let Some(q) = &quoted {
         r.compare(q, CompareMode::AllQuoted)?;

@@ -96,10 +96,11 @@ pub(crate) struct ServeArgs {
     /// Largest accepted request body in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_body_bytes: usize,
-    /// Time limit for one request (reading the body included), in seconds; slower requests
-    /// get 408 (or 503 when the appraisal itself runs out of time).
-    #[arg(long, default_value_t = 30)]
-    timeout_secs: u64,
+    /// Time limit for one request (reading the body included): seconds or a duration (`30s`,
+    /// `2m`); slower requests get 408 (or 503 when the appraisal itself runs out of time).
+    #[arg(long, default_value = "30s", value_name = "DURATION", alias = "timeout-secs",
+          value_parser = remits_serve::parse_positive_duration)]
+    timeout: Duration,
     #[command(flatten)]
     net: remits_serve::NetArgs,
 }
@@ -185,6 +186,12 @@ fn inputs(a: &Args) -> Result<Inputs, String> {
     let time = a.time.as_deref().map(parse_time).transpose()?;
     for p in &a.reference_values {
         read_limited(p, "--reference-values")?;
+    }
+    // Checked here so that the error names the flag (the service would say "config").
+    for p in &a.trust_ark {
+        remits_snp::TrustAnchors::amd()
+            .with_ark(&read_limited(p, "--trust-ark")?)
+            .map_err(|e| crate::snp::file_err("--trust-ark", p, crate::snp::EXPECT_ARK, &e))?;
     }
     let cfg = ServiceConfig {
         attestation_policy: policy_choice(a.policy.as_deref()),
@@ -486,6 +493,8 @@ fn router(st: AppState, max_body: usize) -> Router {
     let app = Router::new()
         .route("/attestation", post(attestation))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/healthz", get(|| async { "ok" }))
+        // The path of earlier versions; `/healthz` is the one every remits server answers.
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body))
@@ -507,11 +516,11 @@ pub(crate) fn serve(a: ServeArgs) -> ExitCode {
         },
         None => ServiceConfig::default(),
     };
-    if a.max_body_bytes == 0 || a.timeout_secs == 0 {
-        return exit::usage("--max-body-bytes and --timeout-secs must be positive");
+    if a.max_body_bytes == 0 {
+        return exit::usage("--max-body-bytes: must be positive");
     }
     let limits = a.net.limits();
-    if let Err(e) = limits.validate_with_request_timeout(Duration::from_secs(a.timeout_secs)) {
+    if let Err(e) = limits.validate_with_request_timeout(a.timeout) {
         return exit::usage(format!("connection limits: {e}"));
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -527,7 +536,7 @@ pub(crate) fn serve(a: ServeArgs) -> ExitCode {
             .map_err(|e| e.to_string())?;
         let st = AppState {
             svc: Arc::new(svc),
-            timeout: Duration::from_secs(a.timeout_secs),
+            timeout: a.timeout,
             http: Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind(a.listen)

@@ -148,3 +148,45 @@ fn sigterm_drains_then_exits_zero() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The canonical spellings: durations in humantime form (`2s`, `2m`), `/healthz` (and the
+/// earlier `/health`) answered 200; a malformed duration is a usage error naming the flag.
+#[test]
+fn canonical_duration_flags_and_healthz() {
+    let server = start(&[
+        "--timeout",
+        "2s",
+        "--idle-timeout",
+        "2m",
+        "--drain-timeout",
+        "5s",
+    ]);
+    for path in ["/healthz", "/health"] {
+        let mut s = TcpStream::connect(&server.addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let (resp, _) = read_until_closed(&mut s, Duration::from_secs(5));
+        assert!(resp.starts_with("HTTP/1.1 200"), "{path}: {resp:?}");
+    }
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    s.write_all(
+        b"POST /attestation HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 1000\r\n\r\n{\"tee\":",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let (resp, _) = read_until_closed(&mut s, Duration::from_secs(8));
+    assert!(resp.starts_with("HTTP/1.1 408"), "{resp:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let o = Command::new(env!("CARGO_BIN_EXE_remits-verifier"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--timeout", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--timeout") && err.contains("30s"), "{err}");
+}

@@ -400,7 +400,13 @@ fn foreign_chain_needs_its_ark() {
     bad.extend(["--ark", &ask_s]);
     let o = run(&bad);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr_line(&o).contains("--ark"));
+    // `--ark` is the hidden alias of `--trust-ark`; the message names the canonical flag and
+    // the file.
+    let line = stderr_line(&o);
+    assert!(
+        line.contains("--trust-ark ") && line.contains(&ask_s),
+        "{line}"
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -471,6 +477,92 @@ fn certs_dir_offline_and_crl() {
         stderr_line(&o).contains("crl: invalid"),
         "{}",
         stderr_line(&o)
+    );
+    std::fs::remove_dir_all(&t).unwrap();
+}
+
+/// Every input error names the flag, the file and what was expected; evidence JSON given as
+/// `--report` points at `remits-verifier verify`.
+#[test]
+fn errors_name_the_flag_the_file_and_the_expectation() {
+    let Some(d) = snp_dir() else { return };
+    let t = std::env::temp_dir().join(format!("remits-snp-cli-errors-{}", std::process::id()));
+    std::fs::create_dir_all(&t).unwrap();
+    let rep = p(&d, "milan-v2-sev-report.bin");
+    let vcek = p(&d, "milan-v2-sev-vcek.der");
+
+    let ev = p(&d, "genoa-v3-evidence.json");
+    let o = run(&["--report", &ev, "--vcek", &vcek]);
+    assert_eq!(o.status.code(), Some(2));
+    let line = stderr_line(&o);
+    assert!(
+        line.contains(&format!("--report {ev}: this is JSON"))
+            && line.contains("remits-verifier verify --tee snp --evidence"),
+        "{line}"
+    );
+
+    // A text file that is no certificate: not "certificate certificate: malformed".
+    let junk = t.join("vcek.pem");
+    std::fs::write(&junk, "hello\n").unwrap();
+    let junk_s = junk.to_str().unwrap();
+    let o = run(&["--report", &rep, "--vcek", junk_s]);
+    assert_eq!(o.status.code(), Some(1));
+    let line = stderr_line(&o);
+    assert!(
+        line.contains(&format!("--vcek {junk_s}: not a certificate")),
+        "{line}"
+    );
+    assert!(line.contains("expected the VCEK or VLEK"), "{line}");
+    assert!(!line.contains("certificate certificate"), "{line}");
+
+    // A DER blob that does not parse.
+    let der = t.join("vcek.der");
+    std::fs::write(&der, [0x30, 0x03, 0x02, 0x01, 0x00]).unwrap();
+    let der_s = der.to_str().unwrap();
+    let o = run(&["--report", &rep, "--vcek", der_s]);
+    let line = stderr_line(&o);
+    assert!(line.contains(&format!("--vcek {der_s}:")), "{line}");
+    assert!(!line.contains("certificate certificate"), "{line}");
+
+    // --chain that is not PEM, and an empty one.
+    let o = run(&["--report", &rep, "--vcek", &vcek, "--chain", der_s]);
+    let line = stderr_line(&o);
+    assert!(line.contains(&format!("--chain {der_s}:")), "{line}");
+    assert!(line.contains("expected a PEM bundle of the ASK"), "{line}");
+    let o = run(&["--report", &rep, "--vcek", &vcek, "--chain", junk_s]);
+    let line = stderr_line(&o);
+    assert!(
+        line.contains(&format!("--chain {junk_s}: no PEM certificate")),
+        "{line}"
+    );
+
+    // --trust-ark with a non-certificate; a missing file names the flag too (exit 2).
+    let o = run(&["--report", &rep, "--vcek", &vcek, "--trust-ark", junk_s]);
+    let line = stderr_line(&o);
+    assert!(
+        line.contains(&format!("--trust-ark {junk_s}: not a certificate")),
+        "{line}"
+    );
+    assert!(
+        line.contains("expected an AMD root key certificate"),
+        "{line}"
+    );
+    let missing = t.join("missing.bin");
+    let o = run(&["--report", missing.to_str().unwrap(), "--vcek", &vcek]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("--report "), "{:?}", o.stderr);
+
+    // A report that is neither raw nor hex.
+    let o = run(&["--report", junk_s, "--vcek", &vcek]);
+    assert_eq!(o.status.code(), Some(1));
+    let line = stderr_line(&o);
+    assert!(
+        line.contains(&format!("--report {junk_s}: neither")),
+        "{line}"
+    );
+    assert!(
+        line.contains("expected an SNP attestation report"),
+        "{line}"
     );
     std::fs::remove_dir_all(&t).unwrap();
 }

@@ -141,7 +141,7 @@ fn tpm_quote_real_azure_quote() {
     }
     let vf = s.write("quote.pcrs", &values);
     let mut a = quote_args(&q, &q.msg, &vf);
-    a.extend(["--nonce", CHALLENGE_HEX]);
+    a.extend(["--report-data", CHALLENGE_HEX]);
     assert_eq!(code(&run(&a)), 0);
     // The TPM2B_ATTEST form (u16 size prefix) is accepted too.
     let msg = std::fs::read(&q.msg).unwrap();
@@ -159,7 +159,7 @@ fn tpm_quote_rejections_and_usage() {
     let s = Scratch::new("reject");
     // Wrong nonce.
     let mut a = quote_args(&q, &q.msg, &q.pcrs);
-    a.extend(["--nonce", "6368616c6c656e6766"]);
+    a.extend(["--report-data", "6368616c6c656e6766"]);
     assert_rejected(&run(&a), "nonce");
     // Tampered quote (clock byte).
     let mut msg = std::fs::read(&q.msg).unwrap();
@@ -202,6 +202,8 @@ fn tpm_quote_rejections_and_usage() {
     let mut a = quote_args(&q, &q.msg, &q.pcrs);
     a[6] = p(&other);
     assert_rejected(&run(&a), "attestation key");
+    // The message names the flag and the file.
+    assert_rejected(&run(&a), &format!("--ak {}: ", p(&other)));
     // Usage: unreadable file, bad hex, missing argument.
     let missing = s.0.join("missing.msg");
     assert_usage(&run(&quote_args(&q, &missing, &q.pcrs)));

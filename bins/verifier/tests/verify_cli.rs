@@ -530,6 +530,23 @@ fn usage_errors_exit_2() {
     let notjson = tmp.0.join("bad.json");
     std::fs::write(&notjson, b"{not json").unwrap();
     let nj = notjson.to_str().unwrap();
+    // A --trust-ark that is no certificate: the flag and the file are named.
+    let o = run(&[
+        "--tee",
+        "snp",
+        "--evidence",
+        &ev,
+        "--unbound",
+        "--trust-ark",
+        nj,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = err(&o);
+    assert!(
+        e.contains(&format!("--trust-ark {nj}: not a certificate")),
+        "{e}"
+    );
+    assert!(e.contains("expected an AMD root key certificate"), "{e}");
     check(vec![
         ("no --tee", s(&["--evidence", &ev]), 2, "--tee"),
         (

@@ -61,7 +61,7 @@ use axum::Router;
 use tokio::net::{TcpListener, UnixListener};
 
 #[cfg(feature = "clap")]
-pub use cli::NetArgs;
+pub use cli::{parse_duration, parse_positive_duration, NetArgs};
 pub use conn::UnixPeer;
 pub use fdlimit::{fd_limit, raise_fd_limit, FD_RESERVE};
 pub use idle::IdleTimeout;

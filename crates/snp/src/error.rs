@@ -29,7 +29,8 @@ impl std::fmt::Display for CertRole {
             CertRole::Asvk => "ASVK",
             CertRole::Vcek => "VCEK",
             CertRole::Vlek => "VLEK",
-            CertRole::Unknown => "certificate",
+            // Messages read "<role> certificate: ...": an unknown role must not repeat the noun.
+            CertRole::Unknown => "unidentified",
         })
     }
 }
