@@ -134,7 +134,11 @@ impl Cli {
         let mut checked = 0;
         for doc in documents() {
             let text = std::fs::read_to_string(&doc).unwrap_or_default();
-            let rel = doc.strip_prefix(root()).unwrap_or(&doc).display().to_string();
+            let rel = doc
+                .strip_prefix(root())
+                .unwrap_or(&doc)
+                .display()
+                .to_string();
             for (line, code) in code_texts(&text) {
                 let tokens: Vec<&str> = code.split_whitespace().collect();
                 for (i, t) in tokens.iter().enumerate() {

@@ -30,7 +30,10 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"));
     if !dir.join("snp").is_dir() {
         if std::env::var_os("CI").is_some() {
-            eprintln!("smoke: FAILED: no test vectors in {} (CI is set)", dir.display());
+            eprintln!(
+                "smoke: FAILED: no test vectors in {} (CI is set)",
+                dir.display()
+            );
             return ExitCode::FAILURE;
         }
         eprintln!("smoke: SKIPPED: no test vectors in {}", dir.display());

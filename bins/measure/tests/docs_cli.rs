@@ -5,6 +5,7 @@ mod docs_cli;
 
 #[test]
 fn documented_flags_exist() {
-    let checked = docs_cli::Cli::new("remits-measure", env!("CARGO_BIN_EXE_remits-measure")).check_docs();
+    let checked =
+        docs_cli::Cli::new("remits-measure", env!("CARGO_BIN_EXE_remits-measure")).check_docs();
     println!("remits-measure: {checked} documented flags checked");
 }

@@ -5,6 +5,7 @@ mod docs_cli;
 
 #[test]
 fn documented_flags_exist() {
-    let checked = docs_cli::Cli::new("remits-verifier", env!("CARGO_BIN_EXE_remits-verifier")).check_docs();
+    let checked =
+        docs_cli::Cli::new("remits-verifier", env!("CARGO_BIN_EXE_remits-verifier")).check_docs();
     println!("remits-verifier: {checked} documented flags checked");
 }

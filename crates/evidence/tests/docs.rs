@@ -301,11 +301,21 @@ fn rust_sources(dir: &Path, f: &mut dyn FnMut(&str, &str)) {
 fn manifest_edges() -> BTreeMap<String, BTreeSet<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = std::process::Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(root())
         .output()
         .unwrap_or_else(|e| panic!("cargo metadata: {e}"));
-    assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     let mut edges = BTreeMap::new();
     for p in meta["packages"].as_array().into_iter().flatten() {
@@ -376,7 +386,13 @@ fn architecture_matches_manifests() {
     // to a lower row. Text after `│` is commentary.
     let (fences, _) = split_fences(&md);
     let mut row_of: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (row, line) in fences.first().map(|f| f.body.clone()).unwrap_or_default().iter().enumerate() {
+    for (row, line) in fences
+        .first()
+        .map(|f| f.body.clone())
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let crates = line.split('│').next().unwrap_or("");
         for word in crates.split_whitespace() {
             let full = if word.starts_with("remits-") {
@@ -401,7 +417,9 @@ fn architecture_matches_manifests() {
         for d in deps {
             if let (Some(a), Some(b)) = (row(k), row(d)) {
                 if a >= b {
-                    problems.push(format!("{k} → {d}: the diagram must put {d} in a lower row"));
+                    problems.push(format!(
+                        "{k} → {d}: the diagram must put {d} in a lower row"
+                    ));
                 }
             }
         }
@@ -423,12 +441,20 @@ fn smoke_crate_uses_the_workspace_profiles() {
     let ws = parse("Cargo.toml");
     let smoke = parse("smoke/Cargo.toml");
     assert!(
-        smoke.get("workspace").is_some_and(|w| w.as_table().is_some_and(|t| t.is_empty())),
+        smoke
+            .get("workspace")
+            .is_some_and(|w| w.as_table().is_some_and(|t| t.is_empty())),
         "smoke/Cargo.toml needs an empty [workspace] table (it must not join the workspace)"
     );
     let empty = toml::Table::new();
-    let ws_profile = ws.get("profile").and_then(|p| p.as_table()).unwrap_or(&empty);
-    let smoke_profile = smoke.get("profile").and_then(|p| p.as_table()).unwrap_or(&empty);
+    let ws_profile = ws
+        .get("profile")
+        .and_then(|p| p.as_table())
+        .unwrap_or(&empty);
+    let smoke_profile = smoke
+        .get("profile")
+        .and_then(|p| p.as_table())
+        .unwrap_or(&empty);
     // Every workspace profile setting is in smoke/Cargo.toml, identical: otherwise the smoke
     // build compiles every dependency a second time.
     fn check(path: &str, ws: &toml::Value, smoke: Option<&toml::Value>, out: &mut Vec<String>) {
@@ -460,7 +486,12 @@ fn smoke_crate_uses_the_workspace_profiles() {
                         .get(k)
                         .and_then(|p| p.get("package"))
                         .and_then(|p| p.get(pkg));
-                    check(&format!("profile.{k}.package.{pkg}"), pv, smoke_v, &mut problems);
+                    check(
+                        &format!("profile.{k}.package.{pkg}"),
+                        pv,
+                        smoke_v,
+                        &mut problems,
+                    );
                 }
             }
         }
@@ -478,5 +509,9 @@ fn smoke_crate_uses_the_workspace_profiles() {
             }
         }
     }
-    assert!(problems.is_empty(), "smoke/Cargo.toml: {}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "smoke/Cargo.toml: {}",
+        problems.join("\n")
+    );
 }

@@ -119,7 +119,7 @@ pub(crate) async fn run(testdata: &Path) -> Result<()> {
         })
         .await;
     match &a {
-        Ok(a) => println!("token {}", a.token),
+        Ok(a) => println!("{}: token of {} bytes", a.status, a.token.len()),
         // The leaf crate's error, typed, with the failed check's name.
         Err(Error::EvidenceRejected { source, .. }) => eprintln!("{}: {source}", source.check()),
         Err(Error::PolicyDenied(why)) => eprintln!("{}", why.summary()),
