@@ -43,6 +43,29 @@ phase "lint: default pure-Rust builds"
 cargo clippy -p remits-snp -p remits-measure -p remits-verify -p remits-kbs -p remits-sim --lib \
   -- -D warnings > target/test-output-default.txt 2>&1 || { status=1; cat target/test-output-default.txt; }
 
+# Docs that cannot drift (the snippet, link, architecture and CLI-flag checks are tests above).
+# rustdoc reuses the dependency metadata the lint phase checked; only the remits crates are
+# documented.
+phase "docs: rustdoc -D warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --exclude remits-benches --quiet \
+  > target/doc-output.txt 2>&1 || { status=1; cat target/doc-output.txt; }
+
+# smoke/ is an embedding project outside the workspace: it depends on the crates by path and
+# runs the documentation's examples on the real vectors. With the workspace's lock file and
+# target directory (and, in smoke/Cargo.toml, its profiles and feature sets) it reuses every
+# compiled third-party crate and compiles only the remits crates it uses.
+phase "docs: smoke crate outside the workspace"
+cp Cargo.lock smoke/Cargo.lock
+if CARGO_TARGET_DIR="$PWD/target" cargo build --offline --manifest-path smoke/Cargo.toml \
+  > target/smoke-build.txt 2>&1; then
+  echo "smoke: compiled $(grep -c '^ *Compiling' target/smoke-build.txt || true) crates" \
+    "($(grep -E '^ *Compiling' target/smoke-build.txt | grep -vc ' (/' || true) third-party)"
+  target/debug/remits-smoke || status=1
+else
+  status=1
+  cat target/smoke-build.txt
+fi
+
 passed=$(cat target/test-output.txt | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(cat target/test-output.txt | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
 phase "done"

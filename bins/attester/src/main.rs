@@ -128,7 +128,7 @@ enum Cmd {
         /// Broker URL (http://host:port or https://...).
         #[arg(long)]
         broker: String,
-        /// <repo>/<type>/<tag>.
+        /// `<repo>/<type>/<tag>`.
         #[arg(long)]
         path: String,
         #[command(flatten)]
@@ -139,7 +139,7 @@ enum Cmd {
         /// Broker URL.
         #[arg(long)]
         broker: String,
-        /// <repo>/<type>/<tag>=<path>; a relative path is placed in a private directory
+        /// `<repo>/<type>/<tag>=<path>`; a relative path is placed in a private directory
         /// (0700, on tmpfs when available), exported as REMITS_SECRETS_DIR.
         #[arg(long = "secret", required = true)]
         secrets: Vec<String>,
@@ -162,7 +162,7 @@ enum Cmd {
         /// Broker URL.
         #[arg(long)]
         broker: String,
-        /// <repo>/<type>/<tag> of the volume's key (the passphrase of a registered workload).
+        /// `<repo>/<type>/<tag>` of the volume's key (the passphrase of a registered workload).
         #[arg(long)]
         path: String,
         /// The LUKS2 device or image file.
@@ -191,7 +191,7 @@ enum Cmd {
         #[command(flatten)]
         opts: keyprovider::KeyProviderOptions,
     },
-    /// Serve GET /cdh/resource/<repo>/<type>/<tag> (CoCo confidential-data-hub API) and
+    /// Serve `GET /cdh/resource/<repo>/<type>/<tag>` (CoCo confidential-data-hub API) and
     /// GET /aa/token?token_type=kbs, /aa/evidence?runtime_data=... (attestation agent) to the
     /// workload, on a unix socket (access by file mode/owner) or on loopback TCP (access by a
     /// per-boot bearer token in --token-file, and a Host allow-list).

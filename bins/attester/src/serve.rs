@@ -23,7 +23,7 @@
 //!   optionally `--socket-owner`; the file permissions are the access control.
 //! * `--listen 127.0.0.1:PORT` (loopback only): every request needs
 //!   `Authorization: Bearer <token>` with the per-boot token written to `--token-file` (0600,
-//!   optionally `--token-owner`), else 401; a `Host` other than localhost, 127.0.0.1, [::1]
+//!   optionally `--token-owner`), else 401; a `Host` other than localhost, 127.0.0.1, `[::1]`
 //!   or an `--allow-host` name is 421 (DNS rebinding).
 
 use std::collections::HashMap;
@@ -73,7 +73,7 @@ pub(crate) struct AccessOptions {
     /// permission, so 0600 admits only the socket's owner, 0660 its group too).
     #[arg(long, default_value = "600", value_parser = parse_mode, value_name = "OCTAL")]
     pub(crate) socket_mode: u32,
-    /// unix socket only: chown the socket file to USER[:GROUP] (names or numeric ids), e.g.
+    /// unix socket only: chown the socket file to `USER[:GROUP]` (names or numeric ids), e.g.
     /// the workload's user. Needs the privilege to chown.
     #[arg(long, value_name = "USER[:GROUP]")]
     pub(crate) socket_owner: Option<String>,
@@ -82,12 +82,12 @@ pub(crate) struct AccessOptions {
     /// RUNTIME_DIRECTORY; otherwise this flag is required.
     #[arg(long, value_name = "PATH")]
     pub(crate) token_file: Option<PathBuf>,
-    /// TCP only: chown the token file to USER[:GROUP], so that only the workload's user can
+    /// TCP only: chown the token file to `USER[:GROUP]`, so that only the workload's user can
     /// read it.
     #[arg(long, value_name = "USER[:GROUP]")]
     pub(crate) token_owner: Option<String>,
     /// TCP only: also accept this name in the Host header (besides localhost, 127.0.0.1 and
-    /// [::1], with any port); anything else is 421. Repeatable.
+    /// `[::1]`, with any port); anything else is 421. Repeatable.
     #[arg(long = "allow-host", value_name = "NAME")]
     pub(crate) allow_hosts: Vec<String>,
 }

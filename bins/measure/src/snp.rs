@@ -65,7 +65,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "CMDLINE")]
     append: Option<String>,
     /// Hex representation of the guest kernel features expected to be included (defaults to
-    /// 0x1); see docs/launch-digest.md for possible values
+    /// 0x1); see docs/measure.md for possible values
     #[arg(long, value_name = "VALUE", value_parser = parse_auto_u64, default_value = "0x1")]
     guest_features: u64,
     /// Measurement output format
@@ -74,7 +74,7 @@ pub(crate) struct Args {
     /// Precalculated hash of the OVMF binary (hex string)
     #[arg(long, value_name = "HASH")]
     snp_ovmf_hash: Option<String>,
-    /// Write measured VMSAs to vmsa<N>.bin (seves, snp, and snp:svsm modes only)
+    /// Write measured VMSAs to `vmsa<N>.bin` (seves, snp, and snp:svsm modes only)
     #[arg(long)]
     dump_vmsa: bool,
     /// SVSM binary (snp:svsm mode)

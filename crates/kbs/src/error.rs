@@ -41,8 +41,8 @@ pub enum KbsError {
     #[error("the challenge of this session was already used")]
     NonceReused,
     /// The verifier refused or failed (evidence, binding, policy, token, ...): its typed error,
-    /// mapped to a status and body by [`verifier_answer`]. The detail (which names the failed
-    /// check) reaches the client unless the failure is internal.
+    /// mapped to a status and body by [`KbsError::status`] and [`KbsError::info`]. The detail
+    /// (which names the failed check) reaches the client unless the failure is internal.
     #[error("{}", verifier_detail(.0))]
     Verifier(remits_verify::Error),
     /// No attestation token: neither an attested session nor a bearer token.

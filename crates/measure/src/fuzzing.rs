@@ -1,6 +1,6 @@
 //! Entry points for the `measure_*` fuzz targets, one per parser of untrusted input:
 //! [`ovmf`] (firmware images and the launch digest over them), [`gpt`] (a whole disk image: GPT,
-//! FAT ESP, boot chain and `grub.cfg`), [`pe`] (PE/COFF and Authenticode) and [`tar`] (a
+//! FAT ESP, boot chain and `grub.cfg`), [`pe`] (PE/COFF and Authenticode) and [`tar`](mod@tar) (a
 //! container-image layer, plain or gzip). Each must return — never panic, hang or allocate
 //! without bound — whatever the input. `crates/measure/tests/fuzzing.rs` runs them over real
 //! inputs and bounded mutations of them.

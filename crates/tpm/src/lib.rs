@@ -7,7 +7,12 @@
 //! * [`eventlog`]: TCG PC Client event logs (crypto-agile and legacy SHA-1), typed events,
 //!   replay per bank and comparison with quoted PCRs.
 //! * [`azure`]: the HCL report and the full Azure SNP vTPM binding, trustee evidence v0/v1/v2.
-//! * [`evidence`]: trustee's `tpm` evidence JSON (with remits extensions) and its verification.
+//! * [`key`] (the attestation key: SPKI, TPM2B_PUBLIC or Azure's JWK), [`alg`] (hash
+//!   algorithms), [`error`] (the one error type, naming the field or check) and `fuzzing`
+//!   (entry points for the fuzz targets).
+//!
+//! trustee's `tpm` evidence JSON (with remits extensions) is parsed and appraised by
+//! `remits-verify`'s TPM driver, on top of these parsers. See `docs/tpm.md`.
 #![forbid(unsafe_code)]
 
 pub mod alg;

@@ -33,7 +33,7 @@ pub struct EnclaveConfig {
     pub env: BTreeMap<String, String>,
     /// Working directory.
     pub workdir: Option<String>,
-    /// User (name or uid[:gid]).
+    /// User (name or `uid[:gid]`).
     pub user: Option<String>,
     /// Key broker.
     pub broker: Option<Broker>,

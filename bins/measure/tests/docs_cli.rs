@@ -1,0 +1,11 @@
+//! Every `remits-measure <subcommand> --flag` that README.md and docs/*.md show exists.
+
+#[path = "../../tests-shared/docs_cli.rs"]
+mod docs_cli;
+
+#[test]
+fn documented_flags_exist() {
+    let checked =
+        docs_cli::Cli::new("remits-measure", env!("CARGO_BIN_EXE_remits-measure")).check_docs();
+    println!("remits-measure: {checked} documented flags checked");
+}

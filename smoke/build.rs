@@ -1,0 +1,2 @@
+//! Empty: it makes the `[build-dependencies]` of Cargo.toml count (see there).
+fn main() {}
