@@ -6,7 +6,7 @@
 //! which then declares `#[global_allocator] static A: alloc_cap::Counting = alloc_cap::Counting;`.
 //! The counters are process-wide (helper threads count too), so every test of such a binary takes
 //! [`serial`] first: one test measures at a time.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -26,7 +26,10 @@ fn grew(n: usize) {
     PEAK.fetch_max(live, Relaxed);
 }
 
-// SAFETY: every call is forwarded to `System` unchanged; only counters are updated.
+// The one `unsafe` of the test suites: a global allocator cannot be written without it.
+// SAFETY: every call is forwarded to `System` with the caller's arguments unchanged; only two
+// atomic counters are updated, which never allocate.
+#[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         let p = unsafe { System.alloc(l) };

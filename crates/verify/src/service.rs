@@ -452,6 +452,8 @@ impl AttestationService {
         rd_claims: Value,
         id_claims: Value,
     ) -> Result<Attested, Error> {
+        let (report_data_checked, init_data_checked) =
+            (out.report_data_checked, out.init_data_checked);
         let input = annotated_input(tee, out, binding, rd_claims, id_claims);
         let id = self.default_policy_id.clone();
         let text = self.policy_text(&id).await?;
@@ -491,8 +493,8 @@ impl AttestationService {
             claims,
             explanation: outcome.explanation,
             binding,
-            report_data_checked: out.report_data_checked,
-            init_data_checked: out.init_data_checked,
+            report_data_checked,
+            init_data_checked,
         })
     }
 
