@@ -87,19 +87,15 @@ fn sev_entry_survives_mutated_real_chains() {
     assert!(runs >= 600);
 }
 
-/// Issue 16's audit for the SEV formats: every offset of a real ARK, ASK and platform chain set
-/// in turn to a maximal 16- and 32-bit value (key sizes, usage fields, the sevctl export's
-/// lengths), each input under the allocation cap.
+/// Issue 16's audit for the SEV formats: every offset of the real Milan ARK and ASK set in turn
+/// to a maximal 16- and 32-bit value (key sizes, usage fields), each input under the allocation
+/// cap. (SEV certificates have a fixed size; the chains' mutations run in the test above.)
 #[test]
 fn hostile_declared_sizes_stay_under_the_cap() {
     let _serial = alloc_cap::serial();
     let g = remits_sev::Generation::Milan;
     let mut runs = alloc_cap::size_sweep("milan ARK", g.ark(), fuzzing::cert);
     runs += alloc_cap::size_sweep("milan ASK", g.ask(), fuzzing::cert);
-    if let Some(d) = common::sev_dir() {
-        let chain = common::chain(&d, "milan");
-        runs += alloc_cap::size_sweep("milan chain", &chain.to_sevctl_export(), fuzzing::cert);
-    }
     assert!(runs > 4000, "{runs}");
 }
 
