@@ -122,7 +122,9 @@ pub fn mutants(seed: &[u8], rounds: usize, mut x: u64) -> Vec<Vec<u8>> {
 pub fn exercise(name: &str, seed: &[u8], rounds: usize, entry: fn(&[u8])) -> usize {
     let mut runs = 0;
     let mut run = |what: &str, d: &[u8]| {
-        capped(&format_args!("{name}: {what} ({} bytes)", d.len()), || entry(d));
+        capped(&format_args!("{name}: {what} ({} bytes)", d.len()), || {
+            entry(d)
+        });
         runs += 1;
     };
     run("the seed", seed);

@@ -18,10 +18,18 @@ fn init_data_entry_survives_documents_mutations_and_hostile_sizes() {
         runs += alloc_cap::exercise("init-data", seed.as_bytes(), 800, fuzzing::init_data);
     }
     // Hostile sizes: deep nesting, a body over the 1 MiB limit, many keys.
-    let deep = format!("algorithm = \"sha256\"\nx = {}{}", "{a=".repeat(50_000), "}".repeat(50_000));
+    let deep = format!(
+        "algorithm = \"sha256\"\nx = {}{}",
+        "{a=".repeat(50_000),
+        "}".repeat(50_000)
+    );
     let over = format!("algorithm = \"sha256\"\nx = \"{}\"", "a".repeat(1 << 20));
     let many: String = (0..50_000).map(|i| format!("k{i} = {i}\n")).collect();
-    for (name, h) in [("deep tables", deep), ("over 1 MiB", over), ("50,000 keys", many)] {
+    for (name, h) in [
+        ("deep tables", deep),
+        ("over 1 MiB", over),
+        ("50,000 keys", many),
+    ] {
         runs += alloc_cap::exercise(name, h.as_bytes(), 2, fuzzing::init_data);
     }
     assert!(runs > 2400, "{runs}");

@@ -12,7 +12,12 @@ mod alloc_cap;
 static ALLOC: alloc_cap::Counting = alloc_cap::Counting;
 
 fn repo(p: &str) -> Vec<u8> {
-    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(p)).unwrap()
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(p),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -48,7 +53,10 @@ fn broker_config_entry_survives_shipped_configs_and_mutations() {
     for (name, h) in [
         ("deep arrays", deep.as_str()),
         ("1 MiB string", long.as_str()),
-        ("huge integer", "max_body_bytes = 99999999999999999999999999999"),
+        (
+            "huge integer",
+            "max_body_bytes = 99999999999999999999999999999",
+        ),
     ] {
         runs += alloc_cap::exercise(name, h.as_bytes(), 3, fuzzing::broker_config);
     }
@@ -79,7 +87,13 @@ fn write_fuzz_seeds() {
     let now = UNIX_EPOCH + Duration::from_secs(fuzzing::ADMIN_NOW_SECS - 60);
     let token = fuzzing::admin_key().mint(now, Duration::from_secs(600));
     w("admin_jwt", "bearer", format!("Bearer {token}").as_bytes());
-    w("admin_jwt", "expired", fuzzing::admin_key().mint(UNIX_EPOCH, Duration::from_secs(600)).as_bytes());
+    w(
+        "admin_jwt",
+        "expired",
+        fuzzing::admin_key()
+            .mint(UNIX_EPOCH, Duration::from_secs(600))
+            .as_bytes(),
+    );
     for f in ["deploy/broker.toml", "deploy/broker-replica.toml"] {
         w("broker_config", f.trim_start_matches("deploy/"), &repo(f));
     }

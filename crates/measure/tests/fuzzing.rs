@@ -2,9 +2,9 @@
 //! mutations and truncations of them: none may panic. The real inputs are the OVMF and SVSM
 //! fixtures of `../shared/testdata/measure`, Debian's OVMF, shim and GRUB when installed, and
 //! disk and container images built by the test helpers.
-mod predict_util;
 #[path = "../../../fuzz/support/alloc_cap.rs"]
 mod alloc_cap;
+mod predict_util;
 
 #[global_allocator]
 static ALLOC: alloc_cap::Counting = alloc_cap::Counting;
@@ -366,11 +366,12 @@ fn hostile_declared_sizes_stay_bounded() {
         return;
     };
     let mut fw = std::fs::read(dir.join("measure/ovmf_AmdSev_suffix.bin")).unwrap();
-    let at = fw.windows(4).rposition(|w| w == b"ASEV").expect("SEV metadata");
+    let at = fw
+        .windows(4)
+        .rposition(|w| w == b"ASEV")
+        .expect("SEV metadata");
     fw[at + 12..at + 16].copy_from_slice(&u32::MAX.to_le_bytes());
-    let (r, peak) = alloc_cap::peak_of(|| {
-        remits_measure::launch::Firmware::parse(&fw).map(|_| ())
-    });
+    let (r, peak) = alloc_cap::peak_of(|| remits_measure::launch::Firmware::parse(&fw).map(|_| ()));
     assert!(r.is_err(), "2^32 - 1 metadata items accepted");
     small("OVMF metadata count", peak);
 }
@@ -431,8 +432,14 @@ fn manifest_entry_survives_signed_manifests_and_mutations() {
         peak >> 20,
         doc.len() >> 10
     );
-    v["events"]["15"] = serde_json::json!([{"type": "x", "description": "d".repeat(4 << 20), "digest": "00"}]);
-    runs += exercise("long description", &serde_json::to_vec(&v).unwrap(), 3, fuzzing::manifest);
+    v["events"]["15"] =
+        serde_json::json!([{"type": "x", "description": "d".repeat(4 << 20), "digest": "00"}]);
+    runs += exercise(
+        "long description",
+        &serde_json::to_vec(&v).unwrap(),
+        3,
+        fuzzing::manifest,
+    );
     assert!(runs > 2300, "{runs}");
 }
 
@@ -452,7 +459,10 @@ fn enclave_yaml_entry_survives_configs_mutations_and_alias_bombs() {
         .iter()
         .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
     {
-        bomb.push_str(&format!("{name}: &{name} [{}]\n", vec![format!("*{prev}"); 9].join(", ")));
+        bomb.push_str(&format!(
+            "{name}: &{name} [{}]\n",
+            vec![format!("*{prev}"); 9].join(", ")
+        ));
     }
     bomb.push_str("entrypoint: *i\n");
     let started = std::time::Instant::now();
@@ -476,18 +486,50 @@ fn write_fuzz_seeds() {
     let shim = gpt_disk(&shim_grub_esp(b"kernel", "console=ttyS0"), [3; 16]);
     w("measure_gpt", "shim-grub.disk", &shim);
     let esp = &shim[2048 * 512..];
-    w("measure_gpt", "shim-grub.esp", &esp[..esp.len().min(1 << 20)]);
-    w("measure_gpt", "uki.disk", &gpt_disk(&uki_esp("console=ttyS0 quiet"), [4; 16]));
-    w("measure_gpt", "grub.cfg", b"set timeout=0\nmenuentry L {\n linux /vmlinuz ro quiet\n initrd /a /b\n}\n");
+    w(
+        "measure_gpt",
+        "shim-grub.esp",
+        &esp[..esp.len().min(1 << 20)],
+    );
+    w(
+        "measure_gpt",
+        "uki.disk",
+        &gpt_disk(&uki_esp("console=ttyS0 quiet"), [4; 16]),
+    );
+    w(
+        "measure_gpt",
+        "grub.cfg",
+        b"set timeout=0\nmenuentry L {\n linux /vmlinuz ro quiet\n initrd /a /b\n}\n",
+    );
     let linux = pe(&[(".text", b"kernel")]);
-    w("measure_pe", "synthetic.efi", &pe(&[(".text", b"code"), (".vendor_cert", b"cert"), (".sbat", b"sbat,1\n")]));
-    w("measure_pe", "uki.efi", &pe(&[(".osrel", b"ID=x\n"), (".cmdline", b"ro"), (".linux", &linux)]));
+    w(
+        "measure_pe",
+        "synthetic.efi",
+        &pe(&[
+            (".text", b"code"),
+            (".vendor_cert", b"cert"),
+            (".sbat", b"sbat,1\n"),
+        ]),
+    );
+    w(
+        "measure_pe",
+        "uki.efi",
+        &pe(&[
+            (".osrel", b"ID=x\n"),
+            (".cmdline", b"ro"),
+            (".linux", &linux),
+        ]),
+    );
     let mut files = layers(b"app")[0].clone();
     files.retain(|f| f.0 != "big.bin");
     files.push(("link", Some(b"x".to_vec()), 0o777));
     let plain = layer_tar(&files, false);
     w("measure_tar", "layer.tar", &plain);
-    w("measure_tar", "whiteouts.tar", &layer_tar(&layers(b"app")[1], true));
+    w(
+        "measure_tar",
+        "whiteouts.tar",
+        &layer_tar(&layers(b"app")[1], true),
+    );
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&plain).unwrap();
     w("measure_tar", "layer.tar.gz", &gz.finish().unwrap());
@@ -500,5 +542,9 @@ fn write_fuzz_seeds() {
         w(t, "unsigned.json", &unsigned);
     }
     w("enclave_yaml", "enclave.yaml", ENCLAVE_YAML.as_bytes());
-    assert!(w("enclave_yaml", "demo.yaml", include_bytes!("../../../scripts/demo/enclave.yaml")));
+    assert!(w(
+        "enclave_yaml",
+        "demo.yaml",
+        include_bytes!("../../../scripts/demo/enclave.yaml")
+    ));
 }

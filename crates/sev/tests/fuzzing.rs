@@ -1,9 +1,9 @@
 //! The `sev_cert` fuzz entry point over mutated real chains and certificates (what CI runs in
 //! place of a fuzzing campaign): no panic on any of them.
 
-mod common;
 #[path = "../../../fuzz/support/alloc_cap.rs"]
 mod alloc_cap;
+mod common;
 
 #[global_allocator]
 static ALLOC: alloc_cap::Counting = alloc_cap::Counting;
@@ -12,7 +12,9 @@ use remits_sev::fuzzing;
 
 /// `fuzzing::cert` under the allocation cap of `alloc_cap`.
 fn cert(d: &[u8]) {
-    alloc_cap::capped(&format_args!("cert on {} bytes", d.len()), || fuzzing::cert(d))
+    alloc_cap::capped(&format_args!("cert on {} bytes", d.len()), || {
+        fuzzing::cert(d)
+    })
 }
 
 /// xorshift64*: deterministic mutations.
@@ -112,7 +114,11 @@ fn write_fuzz_seeds() {
     if let Some(d) = common::sev_dir() {
         for gen in ["naples", "rome", "milan"] {
             let chain = common::chain(&d, gen);
-            alloc_cap::write_seed("sev_cert", &format!("{gen}-export"), &chain.to_sevctl_export());
+            alloc_cap::write_seed(
+                "sev_cert",
+                &format!("{gen}-export"),
+                &chain.to_sevctl_export(),
+            );
             alloc_cap::write_seed("sev_cert", &format!("{gen}-pdh"), &chain.pdh);
         }
     }

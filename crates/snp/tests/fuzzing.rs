@@ -1,9 +1,9 @@
 //! The fuzz entry points run over every real vector with bounded deterministic mutations and
 //! truncations: none may panic. (The fuzz targets under `fuzz/` call the same functions.)
 
-mod common;
 #[path = "../../../fuzz/support/alloc_cap.rs"]
 mod alloc_cap;
+mod common;
 
 #[global_allocator]
 static ALLOC: alloc_cap::Counting = alloc_cap::Counting;
@@ -13,12 +13,16 @@ use remits_snp::fuzzing;
 
 /// `fuzzing::report` under the allocation cap of `alloc_cap`.
 fn report(d: &[u8]) {
-    alloc_cap::capped(&format_args!("report on {} bytes", d.len()), || fuzzing::report(d))
+    alloc_cap::capped(&format_args!("report on {} bytes", d.len()), || {
+        fuzzing::report(d)
+    })
 }
 
 /// `fuzzing::cert` under the allocation cap of `alloc_cap`.
 fn cert(d: &[u8]) {
-    alloc_cap::capped(&format_args!("cert on {} bytes", d.len()), || fuzzing::cert(d))
+    alloc_cap::capped(&format_args!("cert on {} bytes", d.len()), || {
+        fuzzing::cert(d)
+    })
 }
 
 /// xorshift64*: deterministic, no dependency.
@@ -154,7 +158,12 @@ fn crl_entry_survives_forged_crls_mutations_and_hostile_sizes() {
         ("crl", f.crl(&revoked, this, next)),
         (
             "crl with IDP",
-            f.crl_full(&[3], this, None, Some("https://kdsintf.amd.com/vlek/v1/Milan/crl")),
+            f.crl_full(
+                &[3],
+                this,
+                None,
+                Some("https://kdsintf.amd.com/vlek/v1/Milan/crl"),
+            ),
         ),
         ("empty crl", f.crl(&[], this, next)),
     ] {
@@ -185,8 +194,25 @@ fn write_fuzz_seeds() {
     let this = UNIX_EPOCH + Duration::from_secs(1_740_000_000);
     let mut f = common::forge::Forged::milan(7);
     let w = alloc_cap::write_seed;
-    w("snp_crl", "forged.crl", &f.crl(&(1..40).collect::<Vec<_>>(), this, this + Duration::from_secs(86_400 * 365)));
-    w("snp_crl", "forged-idp.crl", &f.crl_full(&[3], this, None, Some("https://kdsintf.amd.com/vlek/v1/Milan/crl")));
+    w(
+        "snp_crl",
+        "forged.crl",
+        &f.crl(
+            &(1..40).collect::<Vec<_>>(),
+            this,
+            this + Duration::from_secs(86_400 * 365),
+        ),
+    );
+    w(
+        "snp_crl",
+        "forged-idp.crl",
+        &f.crl_full(
+            &[3],
+            this,
+            None,
+            Some("https://kdsintf.amd.com/vlek/v1/Milan/crl"),
+        ),
+    );
     let Some(dir) = snp_dir() else { return };
     let reports = files(&dir, "bin");
     let leaves = files(&dir, "der");

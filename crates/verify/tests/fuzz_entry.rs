@@ -12,7 +12,9 @@ static ALLOC: alloc_cap::Counting = alloc_cap::Counting;
 
 /// `fuzzing::evidence_json` under the allocation cap of `alloc_cap`.
 fn evidence_json(d: &[u8]) {
-    alloc_cap::capped(&format_args!("evidence_json on {} bytes", d.len()), || fuzzing::evidence_json(d))
+    alloc_cap::capped(&format_args!("evidence_json on {} bytes", d.len()), || {
+        fuzzing::evidence_json(d)
+    })
 }
 
 fn seeds() -> Option<Vec<Value>> {
@@ -163,7 +165,9 @@ fn normal_build_refuses_a_bad_signature_and_never_enables_fuzzing() {
         let t: toml::Table = toml::from_str(&text).unwrap();
         let default = t["features"]["default"].as_array().unwrap();
         assert!(
-            default.iter().all(|f| !f.as_str().unwrap().contains("fuzzing")),
+            default
+                .iter()
+                .all(|f| !f.as_str().unwrap().contains("fuzzing")),
             "{krate}: `fuzzing` is a default feature"
         );
     }
@@ -233,7 +237,12 @@ fn reference_values_entry_survives_registrations_and_mutations() {
     }
     // Hostile sizes: 200,000 values under one name, deep nesting.
     let many = json!({"x": vec!["a"; 200_000]}).to_string();
-    runs += alloc_cap::exercise("200,000 values", many.as_bytes(), 2, fuzzing::reference_values);
+    runs += alloc_cap::exercise(
+        "200,000 values",
+        many.as_bytes(),
+        2,
+        fuzzing::reference_values,
+    );
     let deep = format!("{{\"x\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
     runs += alloc_cap::exercise("deep", deep.as_bytes(), 2, fuzzing::reference_values);
     assert!(runs > 2000, "{runs}");
@@ -247,11 +256,17 @@ fn reference_values_entry_survives_registrations_and_mutations() {
 fn write_fuzz_seeds() {
     let _serial = alloc_cap::serial();
     let sample = json!({"snp_launch_measurement": ["ab".repeat(48)], "tpm_pcr11": "00".repeat(32)});
-    alloc_cap::write_seed("reference_values", "sample.json", sample.to_string().as_bytes());
+    alloc_cap::write_seed(
+        "reference_values",
+        "sample.json",
+        sample.to_string().as_bytes(),
+    );
     alloc_cap::write_seed(
         "reference_values",
         "registration.json",
-        json!({"values": sample, "expires_at": "2030-01-01T00:00:00Z"}).to_string().as_bytes(),
+        json!({"values": sample, "expires_at": "2030-01-01T00:00:00Z"})
+            .to_string()
+            .as_bytes(),
     );
     let Some(seeds) = seeds() else { return };
     for (i, s) in seeds.iter().enumerate() {

@@ -73,7 +73,10 @@ fn evidence_reaches_the_shipped_policies_past_the_signatures() {
         let n = capped(name, &bytes);
         println!("{name}: {n} policy outcomes");
         if name != "tpm quote" {
-            assert!(n >= 4, "{name}: the shipped policies were not reached ({n})");
+            assert!(
+                n >= 4,
+                "{name}: the shipped policies were not reached ({n})"
+            );
         }
         // Byte flips and truncations, bounded and deterministic.
         let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ bytes.len() as u64;
