@@ -39,6 +39,13 @@ grep -v -E '^test .* \.\.\. ok$' target/test-output.txt || true
 # vectors through both signature backends, tokens and JWEs across both, the measure hash
 # backend against `sha2` at every block boundary). What only the default (pure-Rust) build
 # compiles is linted here, as users get it.
+# The fuzzing build (feature `fuzzing`: SNP signatures accepted) is never part of the workspace
+# build; its one test runs evidence past the signatures into the shipped policies.
+phase "tests: fuzzing build (evidence past the signatures into the shipped policies)"
+cargo test -p remits-verify --features fuzzing --test fuzz_policy > target/test-output-fuzzing.txt 2>&1 \
+  || { status=1; cat target/test-output-fuzzing.txt; }
+grep -E '^test result' target/test-output-fuzzing.txt || true
+
 phase "lint: default pure-Rust builds"
 cargo clippy -p remits-snp -p remits-measure -p remits-verify -p remits-kbs -p remits-sim --lib \
   -- -D warnings > target/test-output-default.txt 2>&1 || { status=1; cat target/test-output-default.txt; }

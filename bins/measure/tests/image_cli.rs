@@ -305,3 +305,61 @@ fn memory_stays_bounded_while_hashing_a_1_gib_file() {
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(m["pcrs"]["15"].as_str().unwrap().len(), 64);
 }
+
+/// Issue 16's finding, end to end: a small GPT disk whose ESP holds an `EFI/BOOT/BOOTX64.EFI`
+/// with six sections of 1 GiB VirtualSize made `remits-measure image` allocate about 6 GiB. It is
+/// refused with an error naming the file and the zero fill, at a small peak RSS.
+#[test]
+fn hostile_pe_virtual_sizes_on_the_esp_are_refused_with_little_memory() {
+    if !Path::new("/usr/bin/time").is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but /usr/bin/time is missing"
+        );
+        println!("SKIPPED: /usr/bin/time (package `time`) is not installed");
+        return;
+    }
+    let t = Inputs::new();
+    let body = vec![0x90u8; 4096];
+    let mut pe_img = pe(&[".a", ".b", ".c", ".d", ".e", ".f"].map(|n| (n, &body[..])));
+    for i in 0..6 {
+        let sh = 0x44 + 20 + 240 + 40 * i;
+        pe_img[sh + 8..sh + 12].copy_from_slice(&(1u32 << 30).to_le_bytes());
+    }
+    let esp = fat(1 << 20, &[("EFI/BOOT/BOOTX64.EFI", pe_img)]);
+    let disk = t.write("hostile.raw", &gpt_disk(&esp, [9; 16]));
+    let rss = t.path("rss");
+    let out = t.path("hostile.json");
+    let started = std::time::Instant::now();
+    let o = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&rss)
+        .arg(BIN)
+        .args(t.image_args(&disk, &t.image, &out))
+        .output()
+        .unwrap();
+    let kib: u64 = std::fs::read_to_string(&rss)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let err = stderr(&o);
+    println!(
+        "hostile disk ({} KiB): exit {:?} in {:?}, peak RSS {} MiB: {}",
+        std::fs::metadata(&disk).unwrap().len() >> 10,
+        o.status.code(),
+        started.elapsed(),
+        kib / 1024,
+        err.trim()
+    );
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("BOOTX64.EFI") && err.contains("zero fill"),
+        "unclear error: {err}"
+    );
+    assert!(!out.exists(), "a manifest was written");
+    assert!(kib < 256 * 1024, "peak RSS {kib} KiB");
+}

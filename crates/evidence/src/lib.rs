@@ -12,6 +12,7 @@ pub mod b64ser;
 pub mod binding;
 pub mod clock;
 pub mod envelope;
+pub mod fuzzing;
 pub mod hexser;
 pub mod initdata;
 pub mod input;

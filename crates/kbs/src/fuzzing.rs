@@ -1,7 +1,8 @@
-//! Entry point for the `kbs_request` fuzz target: every request body and header the server
-//! parses — `Request` (/auth), `Attestation` (/attest, with its TEE key), resource paths,
-//! session cookies, admin JWTs, stored session records — and the client's JWE parser.
-//! Must never panic, hang or allocate without bound on any input.
+//! Entry points for the `kbs_request`, `admin_jwt` and `broker_config` fuzz targets: every request
+//! body and header the server parses — `Request` (/auth), `Attestation` (/attest, with its TEE
+//! key), resource paths, session cookies, admin JWTs, stored session records — the client's JWE
+//! parser, and the broker's TOML configuration. Must never panic, hang or allocate without bound
+//! on any input; `tests/fuzz_entry.rs` runs them over seeds and their mutations in CI.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -26,19 +27,59 @@ pub fn request(data: &[u8]) {
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = ResourcePath::parse(s);
         let _ = SessionId::parse(s);
-        let key = AdminSigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]));
-        let v = AdminVerifier::new(
-            vec![NamedKey {
-                name: "k".into(),
-                key: key.public_key(),
-            }],
-            Duration::from_secs(3600),
-        );
-        let _ = v.verify(Some(s), UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+        admin_jwt(data);
     }
     if let Ok(jwe) = serde_json::from_slice::<JweMessage>(data) {
         if let Ok(sk) = p256::SecretKey::from_slice(&[9u8; 32]) {
             let _ = TeeKeyPair::P256(sk).decrypt(&jwe);
+        }
+    }
+}
+
+/// The admin key the [`admin_jwt`] target verifies under (Ed25519, a fixed seed).
+pub fn admin_key() -> AdminSigningKey {
+    AdminSigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]))
+}
+
+/// The time [`admin_jwt`] verifies at (2027-01-15).
+pub const ADMIN_NOW_SECS: u64 = 1_800_000_000;
+
+/// The `admin_jwt` target: `data` as the `Authorization` header of an admin request (with or
+/// without `Bearer `), verified under [`admin_key`] at [`ADMIN_NOW_SECS`]: header, algorithm,
+/// claims, lifetime and signature checks.
+pub fn admin_jwt(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let v = AdminVerifier::new(
+        vec![NamedKey {
+            name: "k".into(),
+            key: admin_key().public_key(),
+        }],
+        Duration::from_secs(3600),
+    );
+    let now = UNIX_EPOCH + Duration::from_secs(ADMIN_NOW_SECS);
+    let _ = v.verify(Some(s), now);
+    if !s.starts_with("Bearer ") {
+        let _ = v.verify(Some(format!("Bearer {s}").as_str()), now);
+    }
+}
+
+/// The `broker_config` target: `data` as `remits-broker`'s TOML configuration, parsed and
+/// validated as `BrokerConfig::load` does (the file cap is `MAX_INPUT_FILE`).
+pub fn broker_config(data: &[u8]) {
+    if data.len() as u64 > remits_evidence::input::MAX_INPUT_FILE {
+        return;
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match toml::from_str::<crate::config::BrokerConfig>(text) {
+        Ok(cfg) => {
+            let _ = cfg.validate();
+        }
+        Err(e) => {
+            let _ = remits_evidence::parse_error::toml(&e, text);
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Entry points for the `measure_*` fuzz targets, one per parser of untrusted input:
 //! [`ovmf`] (firmware images and the launch digest over them), [`gpt`] (a whole disk image: GPT,
-//! FAT ESP, boot chain and `grub.cfg`), [`pe`] (PE/COFF and Authenticode) and [`tar`](mod@tar) (a
-//! container-image layer, plain or gzip). Each must return — never panic, hang or allocate
+//! FAT ESP, boot chain and `grub.cfg`), [`pe`] (PE/COFF and Authenticode), [`tar`](mod@tar) (a
+//! container-image layer, plain or gzip), [`manifest`] (measurement manifest JSON, signed or not)
+//! and [`enclave_yaml`] (the enclave configuration). Each must return — never panic, hang or
+//! allocate
 //! without bound — whatever the input. `crates/measure/tests/fuzzing.rs` runs them over real
 //! inputs and bounded mutations of them.
 
@@ -81,6 +83,35 @@ pub fn tar(data: &[u8]) {
         if fslist::apply(&mut fs, l).is_ok() {
             let _ = fslist::files_digest(&fs);
         }
+    }
+}
+
+/// The key [`manifest`] checks signatures under (Ed25519, a fixed seed); seeds signed with it
+/// reach the checks past the signature.
+pub fn manifest_key() -> crate::predict::signing::SigningKey {
+    crate::predict::signing::SigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&[5; 32]))
+}
+
+/// The `measure_manifest` target: `data` as a measurement manifest: parsed and checked for
+/// consistency (every PCR the replay of its events, the ENCLAVE ID), re-serialised, its extend
+/// plan computed, and verified as signed under [`manifest_key`].
+pub fn manifest(data: &[u8]) {
+    use crate::predict::manifest::{verify_signed, Manifest};
+    if let Ok(m) = Manifest::from_json(data) {
+        let _ = m.extend_plan();
+        let _ = m.to_json();
+    }
+    if let Ok(m) = verify_signed(data, &manifest_key().public_key()) {
+        let _ = m.extend_plan();
+    }
+}
+
+/// The `enclave_yaml` target: `data` as an enclave configuration (YAML): parsed and validated,
+/// its canonical parts and PCR15 events computed.
+pub fn enclave_yaml(data: &[u8]) {
+    if let Ok(c) = crate::predict::config::EnclaveConfig::from_yaml(data) {
+        let _ = c.canonical_parts();
+        let _ = c.events();
     }
 }
 

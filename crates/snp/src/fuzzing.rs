@@ -46,6 +46,14 @@ impl SignatureBackend for AcceptAll {
     }
 }
 
+/// FUZZING ONLY (feature `fuzzing`, never on in a normal build): a signature backend that
+/// accepts every signature, for fuzz targets that run evidence through the claim and policy code
+/// behind the signatures.
+#[cfg(feature = "fuzzing")]
+pub fn accept_all_signatures() -> Arc<dyn SignatureBackend> {
+    Arc::new(AcceptAll)
+}
+
 fn fuzz_time() -> SystemTime {
     // 2025-06-01: inside every real certificate's validity, the VLEK's included.
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_748_736_000)
@@ -178,4 +186,26 @@ pub fn cert(data: &[u8]) {
     let _ = v.verify_endorsement(&Endorsement::leaf(data.to_vec()), fuzz_time());
     let _ = v.add_crl(data, CrlKind::Vcek, fuzz_time());
     let _ = v.add_crl(data, CrlKind::Vlek, fuzz_time());
+}
+
+/// The `snp_crl` target: `data` as AMD's VCEK and VLEK CRLs (DER, or PEM as operators configure
+/// them), with the real RSA-PSS check and, past it (every signature accepted), the issuer,
+/// issuing-distribution-point, time and revoked-serial checks.
+pub fn crl(data: &[u8]) {
+    let der = if data.starts_with(b"-----BEGIN") {
+        match der::pem::decode_vec(data) {
+            Ok((_, d)) => d,
+            Err(_) => return,
+        }
+    } else {
+        data.to_vec()
+    };
+    let real = Verifier::new(TrustAnchors::amd());
+    let accept = Verifier::with_backend(TrustAnchors::amd(), Arc::new(AcceptAll));
+    for kind in [CrlKind::Vcek, CrlKind::Vlek] {
+        let _ = real.add_crl(&der, kind, fuzz_time());
+        if let Ok(info) = accept.add_crl(&der, kind, fuzz_time()) {
+            let _ = format!("{info:?}");
+        }
+    }
 }

@@ -4,6 +4,12 @@
 
 use remits_tpm::fuzzing;
 
+#[path = "../../../fuzz/support/alloc_cap.rs"]
+mod alloc_cap;
+
+#[global_allocator]
+static ALLOC: alloc_cap::Counting = alloc_cap::Counting;
+
 /// Deterministic xorshift, so a failure names a reproducible input.
 struct Rng(u64);
 
@@ -23,7 +29,7 @@ impl Rng {
 fn exercise(f: fn(&[u8]), seed: &[u8]) -> usize {
     let mut runs = 0;
     let mut run = |b: &[u8]| {
-        f(b);
+        alloc_cap::capped(&format_args!("input of {} bytes", b.len()), || f(b));
         runs += 1;
     };
     run(seed);
@@ -147,6 +153,7 @@ fn seeds() -> Option<Seeds> {
 
 #[test]
 fn tpm_attest_and_pcr_files() {
+    let _serial = alloc_cap::serial();
     let Some(s) = seeds() else { return };
     let n: usize = s
         .attest
@@ -158,6 +165,7 @@ fn tpm_attest_and_pcr_files() {
 
 #[test]
 fn tpm_signature() {
+    let _serial = alloc_cap::serial();
     let Some(s) = seeds() else { return };
     let n: usize = s
         .signature
@@ -169,6 +177,7 @@ fn tpm_signature() {
 
 #[test]
 fn tpm_public() {
+    let _serial = alloc_cap::serial();
     let Some(s) = seeds() else { return };
     // The seeds themselves parse: the mutations start from valid structures.
     for b in &s.public {
@@ -184,6 +193,7 @@ fn tpm_public() {
 
 #[test]
 fn event_log() {
+    let _serial = alloc_cap::serial();
     let Some(s) = seeds() else { return };
     assert_eq!(s.logs.len(), 12);
     let n: usize = s.logs.iter().map(|b| exercise(fuzzing::event_log, b)).sum();
@@ -192,6 +202,7 @@ fn event_log() {
 
 #[test]
 fn hcl_report() {
+    let _serial = alloc_cap::serial();
     let Some(s) = seeds() else { return };
     for b in &s.hcl {
         remits_tpm::azure::HclReport::parse(b).unwrap();
@@ -202,6 +213,7 @@ fn hcl_report() {
 
 #[test]
 fn az_evidence_json() {
+    let _serial = alloc_cap::serial();
     let Some(s) = seeds() else { return };
     let n: usize = s
         .evidence
@@ -209,4 +221,48 @@ fn az_evidence_json() {
         .map(|b| exercise(fuzzing::az_evidence_json, b))
         .sum();
     assert!(n > 600, "{n}");
+}
+
+/// Issue 16's audit for the TPM parsers: every offset of the real structures set in turn to a
+/// maximal 16- and 32-bit value (TPM2B sizes, TPML counts, event sizes, digest counts, the
+/// Spec ID event's algorithm count and vendor-info size, HCL sizes), each input under the
+/// allocation cap.
+#[test]
+fn hostile_declared_sizes_stay_under_the_cap() {
+    let _serial = alloc_cap::serial();
+    let Some(s) = seeds() else { return };
+    let mut runs = 0;
+    for b in &s.attest[..1] {
+        runs += alloc_cap::size_sweep("TPMS_ATTEST", b, fuzzing::tpm_attest);
+    }
+    for b in &s.public[..2] {
+        runs += alloc_cap::size_sweep("TPM2B_PUBLIC", b, fuzzing::tpm_public);
+    }
+    runs += alloc_cap::size_sweep("TPMT_SIGNATURE", &s.signature[0], fuzzing::tpm_signature);
+    for b in &s.logs[..2] {
+        runs += alloc_cap::size_sweep("event log", &b[..b.len().min(8192)], fuzzing::event_log);
+    }
+    runs += alloc_cap::size_sweep("HCL report", &s.hcl[0], fuzzing::hcl_report);
+    assert!(runs > 20_000, "{runs}");
+}
+
+/// Seeds for `fuzz/run.sh` (with `REMITS_FUZZ_SEEDS` set): the structures this test builds
+/// from `$REMITS_TESTDATA`, one directory per target.
+#[test]
+#[ignore = "writes fuzz seeds; run by fuzz/run.sh"]
+fn write_fuzz_seeds() {
+    let _serial = alloc_cap::serial();
+    let Some(s) = seeds() else { return };
+    for (target, list) in [
+        ("tpm_attest", &s.attest),
+        ("tpm_signature", &s.signature),
+        ("tpm_public", &s.public),
+        ("event_log", &s.logs),
+        ("hcl_report", &s.hcl),
+        ("az_evidence_json", &s.evidence),
+    ] {
+        for (i, b) in list.iter().enumerate() {
+            assert!(alloc_cap::write_seed(target, &format!("seed-{i}"), b));
+        }
+    }
 }

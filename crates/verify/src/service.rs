@@ -131,6 +131,35 @@ impl std::fmt::Debug for AttestationService {
     }
 }
 
+/// The policy input (the token's annotated evidence) for a driver's output: the TEE's claims
+/// under its name, report and init data, the runtime-data and init-data claims, and the binding.
+pub(crate) fn annotated_input(
+    tee: &str,
+    out: DriverOutput,
+    binding: &'static str,
+    rd_claims: Value,
+    id_claims: Value,
+) -> Value {
+    let mut tee_claims = out.claims;
+    let report_data = tee_claims.remove("report_data").unwrap_or(Value::Null);
+    let init_data = tee_claims.remove("init_data").unwrap_or(Value::Null);
+    let mut annotated = Map::new();
+    annotated.insert(tee.to_string(), Value::Object(tee_claims));
+    annotated.insert("report_data".into(), report_data);
+    annotated.insert("init_data".into(), init_data);
+    annotated.insert("runtime_data_claims".into(), rd_claims);
+    annotated.insert("init_data_claims".into(), id_claims);
+    annotated.insert(
+        "remits_binding".into(),
+        json!({
+            "kind": binding,
+            "report_data_checked": out.report_data_checked,
+            "init_data_checked": out.init_data_checked,
+        }),
+    );
+    Value::Object(annotated)
+}
+
 fn pem_or_der(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     use base64::Engine as _;
     let Ok(text) = std::str::from_utf8(bytes) else {
@@ -468,24 +497,9 @@ impl AttestationService {
         rd_claims: Value,
         id_claims: Value,
     ) -> Result<Attested, Error> {
-        let mut tee_claims = out.claims;
-        let report_data = tee_claims.remove("report_data").unwrap_or(Value::Null);
-        let init_data = tee_claims.remove("init_data").unwrap_or(Value::Null);
-        let mut annotated = Map::new();
-        annotated.insert(tee.to_string(), Value::Object(tee_claims));
-        annotated.insert("report_data".into(), report_data);
-        annotated.insert("init_data".into(), init_data);
-        annotated.insert("runtime_data_claims".into(), rd_claims);
-        annotated.insert("init_data_claims".into(), id_claims);
-        annotated.insert(
-            "remits_binding".into(),
-            json!({
-                "kind": binding,
-                "report_data_checked": out.report_data_checked,
-                "init_data_checked": out.init_data_checked,
-            }),
-        );
-        let input = Value::Object(annotated);
+        let (report_data_checked, init_data_checked) =
+            (out.report_data_checked, out.init_data_checked);
+        let input = annotated_input(tee, out, binding, rd_claims, id_claims);
         let id = self.default_policy_id.clone();
         let text = self.policy_text(&id).await?;
         let now = self.clock.now();
@@ -524,8 +538,8 @@ impl AttestationService {
             claims,
             explanation: outcome.explanation,
             binding,
-            report_data_checked: out.report_data_checked,
-            init_data_checked: out.init_data_checked,
+            report_data_checked,
+            init_data_checked,
         })
     }
 

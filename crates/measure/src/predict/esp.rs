@@ -13,6 +13,8 @@ pub const MAX_FILE: u64 = 1 << 30;
 /// An opened ESP.
 pub struct Esp<'a, D: ReadAt + ?Sized> {
     fs: fatfs::FileSystem<Partition<'a, D>>,
+    /// Bytes of the partition present on the disk: no file can hold more.
+    bytes: u64,
     /// The partition entry.
     pub entry: PartitionEntry,
 }
@@ -30,10 +32,11 @@ impl<'a, D: ReadAt + ?Sized> Esp<'a, D> {
         let len = (entry.last_lba - entry.first_lba + 1)
             .checked_mul(gpt.sector_size)
             .ok_or_else(|| Error::Esp("size overflow".into()))?;
+        let bytes = len.min(disk.len().saturating_sub(start));
         let part = Partition::new(disk, start, len);
         let opts = fatfs::FsOptions::new().update_accessed_date(false);
         let fs = fatfs::FileSystem::new(part, opts).map_err(|e| Error::Esp(format!("FAT: {e}")))?;
-        Ok(Esp { fs, entry })
+        Ok(Esp { fs, bytes, entry })
     }
 
     /// Reads a file (path relative to the ESP root, `/` or `\` separated; case-insensitive as in
@@ -46,13 +49,24 @@ impl<'a, D: ReadAt + ?Sized> Esp<'a, D> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::Esp(format!("{path}: {e}"))),
         };
+        // A file cannot hold more than the partition: a cluster chain that loops back on itself
+        // would otherwise repeat a few clusters up to the 4 GiB the directory entry may declare
+        // (a small disk costing gigabytes of memory, issue 16).
+        let limit = MAX_FILE.min(self.bytes);
         let mut out = Vec::new();
         (&mut f)
-            .take(MAX_FILE + 1)
+            .take(limit + 1)
             .read_to_end(&mut out)
             .map_err(|e| Error::Esp(format!("{path}: {e}")))?;
-        if out.len() as u64 > MAX_FILE {
-            return Err(Error::Esp(format!("{path}: larger than {MAX_FILE} bytes")));
+        if out.len() as u64 > limit {
+            return Err(Error::Esp(format!(
+                "{path}: more than {limit} bytes (larger than {}; a looping cluster chain?)",
+                if limit == MAX_FILE {
+                    "the 1 GiB file cap"
+                } else {
+                    "its partition"
+                }
+            )));
         }
         Ok(Some(out))
     }

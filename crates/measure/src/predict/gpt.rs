@@ -177,6 +177,16 @@ impl Gpt {
         let off = entry_lba
             .checked_mul(sector_size)
             .ok_or_else(|| Error::gpt("PartitionEntryLBA", "overflow"))?;
+        // The declared array must lie on the disk before anything is allocated for it.
+        if off.checked_add(total).is_none_or(|end| end > disk.len()) {
+            return Err(Error::gpt(
+                "PartitionEntryLBA",
+                format!(
+                    "{count} entries of {entry_size} bytes at LBA {entry_lba} leave the {}-byte disk",
+                    disk.len()
+                ),
+            ));
+        }
         let mut table = vec![0u8; total as usize];
         disk.read_exact_at(off, &mut table)
             .map_err(io("partition entries"))?;
