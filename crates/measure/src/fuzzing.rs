@@ -3,8 +3,7 @@
 //! FAT ESP, boot chain and `grub.cfg`), [`pe`] (PE/COFF and Authenticode), [`tar`](mod@tar) (a
 //! container-image layer, plain or gzip), [`manifest`] (measurement manifest JSON, signed or not)
 //! and [`enclave_yaml`] (the enclave configuration). Each must return — never panic, hang or
-//! allocate
-//! without bound — whatever the input. `crates/measure/tests/fuzzing.rs` runs them over real
+//! allocate without bound — whatever the input. `crates/measure/tests/fuzzing.rs` runs them over real
 //! inputs and bounded mutations of them.
 
 use std::io::Read as _;
