@@ -57,7 +57,9 @@ mkdir -p "$seeds"
 export REMITS_FUZZ_SEEDS="$seeds"
 for pt in remits-measure:fuzzing remits-snp:fuzzing remits-sev:fuzzing remits-tpm:fuzz_vectors \
   remits-verify:fuzz_entry remits-kbs:fuzz_entry remits-evidence:fuzz_entry; do
-  cargo test -q -p "${pt%%:*}" --test "${pt##*:}" -- --ignored --exact write_fuzz_seeds >/dev/null
+  # Without RUSTC_BOOTSTRAP (it changes every fingerprint): the seed builders reuse the normal
+  # test build instead of rebuilding the whole dependency tree.
+  env -u RUSTC_BOOTSTRAP cargo test -q -p "${pt%%:*}" --test "${pt##*:}" -- --ignored --exact write_fuzz_seeds >/dev/null
 done
 if [ -d "$testdata/measure" ]; then
   mkdir -p "$seeds/measure_ovmf"
