@@ -5,7 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 START=$SECONDS
-phase() { printf '== %s (at %d s)\n' "$1" "$((SECONDS - START))"; }
+# Each phase line gives the wall time and the CPU time (user+system, this script's children) spent
+# so far: CPU seconds compare across runs even when the machine is shared; wall seconds do not.
+# (`times` must run in this shell, not a subshell, to see the children.)
+TIMES_FILE="$(mktemp)"
+phase() {
+  times >"$TIMES_FILE"
+  printf '== %s (at %d s, %s CPU s)\n' "$1" "$((SECONDS - START))" \
+    "$(awk 'NR == 2 { split($1, u, "m"); split($2, s, "m"); printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$TIMES_FILE")"
+}
 
 phase "setup"
 bash scripts/setup.sh
