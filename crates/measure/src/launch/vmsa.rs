@@ -187,7 +187,7 @@ impl Vmsa {
     }
 
     /// The 4096-byte page.
-    pub(crate) fn to_page(&self) -> [u8; PAGE_SIZE] {
+    pub(crate) fn to_page(self) -> [u8; PAGE_SIZE] {
         let mut p = [0u8; PAGE_SIZE];
         let segs = [
             (off::ES, self.es),
