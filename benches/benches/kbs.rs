@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use criterion::{criterion_group, criterion_main, Criterion};
 use remits_kbs::admin::{AdminSigningKey, AdminVerifier, NamedKey};
 use remits_kbs::jwe::{RecipientKey, TeeKeyAlgorithm, TeeKeyPair};
-use remits_kbs::rng::{OsRandom, Rng};
+use remits_kbs::{OsRandom, Rng};
 
 fn bench(c: &mut Criterion) {
     let src = OsRandom;

@@ -16,7 +16,7 @@ use remits_measure::launch::{
 const EPYC_V4: u32 = 0x0080_0f12;
 
 fn measure_dir() -> Option<PathBuf> {
-    remits_evidence::testdata::dir().map(|d| d.join("measure"))
+    remits_testsupport::testdata::dir().map(|d| d.join("measure"))
 }
 
 /// A deterministic pseudo-kernel of `n` bytes.

@@ -19,7 +19,7 @@ struct Vectors {
 }
 
 fn vectors() -> Option<Vectors> {
-    let dir = remits_evidence::testdata::dir()?.join("snp");
+    let dir = remits_testsupport::testdata::dir()?.join("snp");
     let report = std::fs::read(dir.join("milan-v2-sev-report.bin")).ok()?;
     let vcek = std::fs::read(dir.join("milan-v2-sev-vcek.der")).ok()?;
     let (ark, ask, _) = TrustAnchors::amd_certificates(remits_snp::Generation::Milan)?;

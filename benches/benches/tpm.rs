@@ -7,11 +7,11 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use remits_tpm::azure::{verify_az_snp_vtpm, AzSnpVtpmEvidence};
-use remits_tpm::eventlog::{replay, EventLog};
+use remits_tpm::{replay, EventLog};
 use remits_tpm::{verify_quote, Attest, AttestationKey, HashAlg, NonceCheck, PcrValues, Signature};
 
 fn bench(c: &mut Criterion) {
-    let Some(d) = remits_evidence::testdata::dir() else {
+    let Some(d) = remits_testsupport::testdata::dir() else {
         eprintln!("SKIPPED: tpm benches need ../shared/testdata");
         return;
     };

@@ -29,7 +29,7 @@ struct Case {
 }
 
 fn cases() -> Option<Vec<Case>> {
-    let d = remits_evidence::testdata::dir()?;
+    let d = remits_testsupport::testdata::dir()?;
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let report = std::fs::read(d.join("snp/milan-v2-sev-report.bin")).ok()?;
     let vcek = std::fs::read(d.join("snp/milan-v2-sev-vcek.der")).ok()?;

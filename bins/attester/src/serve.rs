@@ -48,7 +48,7 @@ use remits_evidence::attester::{Attester, AttesterError};
 use remits_evidence::TeeKind;
 use remits_kbs::client::{ClientError, KbsClient};
 use remits_kbs::jwe::TeeKeyPair;
-use remits_kbs::protocol::ResourcePath;
+use remits_kbs::ResourcePath;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 

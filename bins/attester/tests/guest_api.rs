@@ -8,81 +8,52 @@
 
 mod common;
 
-use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
 use remits_evidence::envelope::SnpEvidence;
 use remits_kbs::client::{ClientOptions, KbsClient};
 use remits_kbs::jwe::TeeKeyPair;
+use remits_testsupport::net::get_over;
+use remits_testsupport::process::spawn_announced;
 use serde_json::Value;
 
-/// A running `serve` on loopback TCP: killed and reaped on drop.
+/// A running `serve` on loopback TCP (killed and reaped on drop) and its bearer token.
 struct Serve {
-    child: Child,
-    at: String,
+    proc: Proc,
     token: String,
 }
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_serve(sim: &Path, broker_url: &str, token_file: &Path) -> Serve {
-    let mut child = sim_attester(sim)
-        .args(["serve", "--listen", "127.0.0.1:0", "--broker", broker_url])
+    let mut cmd = sim_attester(sim);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--broker", broker_url])
         .arg("--token-file")
         .arg(token_file)
         .env("REMITS_LOG", "warn")
         .env_remove("RUNTIME_DIRECTORY")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let at = loop {
-        let Some(Ok(line)) = lines.next() else {
-            let st = child.wait().unwrap();
-            panic!("serve exited before serving: {st}");
-        };
-        if let Some(rest) = line.split(" on http://").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || {
-        for l in lines.map_while(Result::ok) {
-            eprintln!("serve: {l}");
-        }
-    });
+        .stderr(Stdio::piped());
+    let proc = spawn_announced(&mut cmd, "serve");
     let token = std::fs::read_to_string(token_file)
         .unwrap()
         .trim()
         .to_owned();
-    Serve { child, at, token }
+    Serve { proc, token }
 }
 
 /// One GET to the sidecar: `(status, head, body)`.
 fn get(at: &str, path: &str, bearer: Option<&str>) -> (u16, String, Vec<u8>) {
-    let mut s = TcpStream::connect(at).unwrap();
+    let s = TcpStream::connect(at).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    if let Some(t) = bearer {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    let auth = bearer.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Host", "localhost")];
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a.as_str()));
     }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&buf[..end]).to_string();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, head, buf[end + 4..].to_vec())
+    get_over(s, path, &headers)
 }
 
 /// `kbs_attest_total{result="ok"}` on the broker.
@@ -126,21 +97,21 @@ fn aa_token_evidence_and_one_attestation_for_many_requests() {
     let t = Some(s.token.as_str());
 
     // Same access control as /cdh/resource: no or a wrong bearer token is 401.
-    assert_eq!(get(&s.at, "/aa/token?token_type=kbs", None).0, 401);
+    assert_eq!(get(&s.proc.url, "/aa/token?token_type=kbs", None).0, 401);
     assert_eq!(
-        get(&s.at, "/aa/evidence?runtime_data=x", Some("nope")).0,
+        get(&s.proc.url, "/aa/evidence?runtime_data=x", Some("nope")).0,
         401
     );
     // token_type is required, and only "kbs" is served.
-    assert_eq!(get(&s.at, "/aa/token", t).0, 400);
-    let (st, _, body) = get(&s.at, "/aa/token?token_type=coco_as", t);
+    assert_eq!(get(&s.proc.url, "/aa/token", t).0, 400);
+    let (st, _, body) = get(&s.proc.url, "/aa/token?token_type=coco_as", t);
     assert_eq!(st, 400, "{}", String::from_utf8_lossy(&body));
 
     let before = attestations(&broker.url);
 
     // N sidecar requests: one attestation, then the cached token as a passport.
     for i in 0..5 {
-        let (st, _, body) = get(&s.at, "/cdh/resource/default/demo/key", t);
+        let (st, _, body) = get(&s.proc.url, "/cdh/resource/default/demo/key", t);
         assert_eq!(st, 200, "request {i}: {}", String::from_utf8_lossy(&body));
         assert_eq!(body, b"guest api \x00\xff");
     }
@@ -150,10 +121,13 @@ fn aa_token_evidence_and_one_attestation_for_many_requests() {
         "5 requests, 1 attestation"
     );
     // A missing resource is still 404 through the passport.
-    assert_eq!(get(&s.at, "/cdh/resource/default/demo/none", t).0, 404);
+    assert_eq!(
+        get(&s.proc.url, "/cdh/resource/default/demo/none", t).0,
+        404
+    );
 
     // /aa/token: the attestation agent's KBS message, from the same cached attestation.
-    let (st, head, body) = get(&s.at, "/aa/token?token_type=kbs", t);
+    let (st, head, body) = get(&s.proc.url, "/aa/token?token_type=kbs", t);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     assert!(
         head.to_ascii_lowercase()
@@ -182,27 +156,31 @@ fn aa_token_evidence_and_one_attestation_for_many_requests() {
     assert_eq!(&v[..], b"guest api \x00\xff");
 
     // /aa/evidence: the runtime data's bytes in REPORT_DATA, zero-padded (as AA's attesters).
-    let (st, _, body) = get(&s.at, "/aa/evidence?runtime_data=hello%20world", t);
+    let (st, _, body) = get(&s.proc.url, "/aa/evidence?runtime_data=hello%20world", t);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     let report = report_of(&body);
     let mut want = [0u8; 64];
     want[..11].copy_from_slice(b"hello world");
     assert_eq!(&report[0x50..0x90], &want[..]);
     // encoding=base64 (URL-safe, no padding) carries binary runtime data.
-    let (st, _, body) = get(&s.at, "/aa/evidence?runtime_data=AP8A_w&encoding=base64", t);
+    let (st, _, body) = get(
+        &s.proc.url,
+        "/aa/evidence?runtime_data=AP8A_w&encoding=base64",
+        t,
+    );
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(&report_of(&body)[0x50..0x54], &[0, 0xff, 0, 0xff]);
     // Bounded: 64 bytes fit, 65 do not; an oversized query is 414; no runtime_data is 400.
     let at64 = format!("/aa/evidence?runtime_data={}", "a".repeat(64));
-    assert_eq!(get(&s.at, &at64, t).0, 200);
-    let (st, _, body) = get(&s.at, &format!("{at64}a"), t);
+    assert_eq!(get(&s.proc.url, &at64, t).0, 200);
+    let (st, _, body) = get(&s.proc.url, &format!("{at64}a"), t);
     assert_eq!(st, 400);
     assert!(String::from_utf8_lossy(&body).contains("at most 64"));
     let huge = format!("/aa/evidence?runtime_data={}", "a".repeat(5000));
-    assert_eq!(get(&s.at, &huge, t).0, 414);
-    assert_eq!(get(&s.at, "/aa/evidence", t).0, 400);
+    assert_eq!(get(&s.proc.url, &huge, t).0, 414);
+    assert_eq!(get(&s.proc.url, "/aa/evidence", t).0, 400);
     assert_eq!(
-        get(&s.at, "/aa/evidence?runtime_data=x&encoding=hex", t).0,
+        get(&s.proc.url, "/aa/evidence?runtime_data=x&encoding=hex", t).0,
         400
     );
     // Evidence needs no broker: still one attestation in all.
@@ -215,7 +193,7 @@ fn aa_token_evidence_and_one_attestation_for_many_requests() {
     let broker = start_dev_on(&broker_bin, &dev, port);
     assert_eq!(attestations(&broker.url), 0);
     for _ in 0..3 {
-        let (st, _, body) = get(&s.at, "/cdh/resource/default/demo/key", t);
+        let (st, _, body) = get(&s.proc.url, "/cdh/resource/default/demo/key", t);
         assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
         assert_eq!(body, b"guest api \x00\xff");
     }

@@ -1,52 +1,32 @@
 //! `remits-attester serve` connection hardening on loopback: idle and partial-header
 //! connections are closed by the header timeout; SIGTERM stops it with exit 0.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Serve {
-    child: Child,
-    addr: String,
-}
+use remits_testsupport::process::{spawn_announced, Proc};
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(token_file: &std::path::Path) -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_remits-attester"))
-        .args([
-            "serve",
-            "--tee",
-            "sample",
-            "--listen",
-            "127.0.0.1:0",
-            "--broker",
-            "http://127.0.0.1:9",
-            "--header-timeout-secs",
-            "1",
-            "--token-file",
-        ])
-        .arg(token_file)
-        .env("REMITS_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("serve exited").unwrap();
-        if let Some(rest) = line.split("on http://").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Serve { child, addr }
+fn start(token_file: &std::path::Path) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_remits-attester"));
+    cmd.args([
+        "serve",
+        "--tee",
+        "sample",
+        "--listen",
+        "127.0.0.1:0",
+        "--broker",
+        "http://127.0.0.1:9",
+        "--header-timeout-secs",
+        "1",
+        "--token-file",
+    ])
+    .arg(token_file)
+    .env("REMITS_LOG", "warn")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    spawn_announced(&mut cmd, "serve")
 }
 
 #[test]
@@ -55,7 +35,7 @@ fn idle_and_partial_header_connections_are_closed_and_sigterm_exits_zero() {
     let mut serve = start(&tmp.path().join("token"));
     let mut conns: Vec<TcpStream> = (0..40)
         .map(|i| {
-            let mut s = TcpStream::connect(&serve.addr).unwrap();
+            let mut s = TcpStream::connect(&serve.url).unwrap();
             if i % 2 == 0 {
                 s.write_all(b"GET /cdh/resource/a/b/c HTTP/1.1\r\nHost: x\r\nX-Slow: a")
                     .unwrap();
@@ -101,7 +81,7 @@ fn healthz_without_token() {
     let tmp = tempfile::tempdir().unwrap();
     let serve = start(&tmp.path().join("token"));
     let get = |path: &str| {
-        let mut s = TcpStream::connect(&serve.addr).unwrap();
+        let mut s = TcpStream::connect(&serve.url).unwrap();
         write!(
             s,
             "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"

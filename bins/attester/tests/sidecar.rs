@@ -6,34 +6,22 @@
 
 mod common;
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-
-/// A running `serve`: killed and reaped on drop.
-struct Serve {
-    child: Child,
-    /// `host:port` for TCP, the socket path for unix.
-    at: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use remits_testsupport::net::get_over;
+use remits_testsupport::process::spawn_announced;
 
 /// Starts `serve` with `args` and waits for its "serving ... on " line.
-fn start_serve(sim: &Path, args: &[&str], env: &[(&str, &Path)]) -> Serve {
+fn start_serve(sim: &Path, args: &[&str], env: &[(&str, &Path)]) -> Proc {
     let mut cmd = sim_attester(sim);
     cmd.arg("serve")
         .args(args)
@@ -44,45 +32,12 @@ fn start_serve(sim: &Path, args: &[&str], env: &[(&str, &Path)]) -> Serve {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let at = loop {
-        let Some(Ok(line)) = lines.next() else {
-            let st = child.wait().unwrap();
-            panic!("serve {args:?} exited before serving: {st}");
-        };
-        if let Some(rest) = line.split(" on http://").nth(1) {
-            break rest.trim().to_owned();
-        }
-        if let Some(rest) = line.split(" on unix:").nth(1) {
-            break rest.split(" (mode").next().unwrap().trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || {
-        for l in lines.map_while(Result::ok) {
-            eprintln!("serve: {l}");
-        }
-    });
-    Serve { child, at }
+    spawn_announced(&mut cmd, "serve")
 }
 
 /// One HTTP/1.1 GET over `s`: `(status, head, body)`.
-fn get<S: Read + Write>(mut s: S, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
-    let mut req = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    let end = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("no response head");
-    let head = String::from_utf8_lossy(&buf[..end]).to_string();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, head, buf[end + 4..].to_vec())
+fn get<S: Read + Write>(s: S, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
+    get_over(s, path, headers)
 }
 
 fn tcp(at: &str) -> TcpStream {
@@ -147,14 +102,14 @@ fn unix_socket_mode_0600_serves_and_refuses_non_socket_path() {
         "5",
     ];
     let serve = start_serve(&s.sim, &args, &[]);
-    assert_eq!(serve.at, sock.display().to_string());
+    assert_eq!(serve.url, sock.display().to_string());
     assert_eq!(mode(&sock), 0o600);
     // No token and any Host: the socket's permissions are the access control.
-    let (st, _, body) = get(unix(&serve.at), "/cdh/resource/default/demo/key", &[]);
+    let (st, _, body) = get(unix(&serve.url), "/cdh/resource/default/demo/key", &[]);
     assert_eq!((st, &body[..]), (200, &b"sidecar secret \x00\xff"[..]));
-    let (st, _, _) = get(unix(&serve.at), "/cdh/resource/default/demo/none", &[]);
+    let (st, _, _) = get(unix(&serve.url), "/cdh/resource/default/demo/none", &[]);
     assert_eq!(st, 404);
-    let (st, _, _) = get(unix(&serve.at), "/cdh/resource/default/../key", &[]);
+    let (st, _, _) = get(unix(&serve.url), "/cdh/resource/default/../key", &[]);
     assert_eq!(st, 400);
 
     // A second server on the live socket is refused; the first keeps serving.
@@ -169,7 +124,7 @@ fn unix_socket_mode_0600_serves_and_refuses_non_socket_path() {
         "{}",
         show(&out)
     );
-    let (st, _, _) = get(unix(&serve.at), "/cdh/resource/default/demo/key", &[]);
+    let (st, _, _) = get(unix(&serve.url), "/cdh/resource/default/demo/key", &[]);
     assert_eq!(st, 200);
 
     // Killed without cleanup, the stale socket file is replaced on the next start, with the
@@ -186,7 +141,7 @@ fn unix_socket_mode_0600_serves_and_refuses_non_socket_path() {
     ];
     let serve = start_serve(&s.sim, &args2, &[]);
     assert_eq!(mode(&sock), 0o660);
-    let (st, _, _) = get(unix(&serve.at), "/cdh/resource/default/demo/key", &[]);
+    let (st, _, _) = get(unix(&serve.url), "/cdh/resource/default/demo/key", &[]);
     assert_eq!(st, 200);
     drop(serve);
 
@@ -254,7 +209,7 @@ fn tcp_needs_bearer_token_and_known_host() {
     for auth in [None, Some("Basic dXNlcjpwYXNz"), Some(wrong.as_str())] {
         let mut h = vec![ok_host];
         h.extend(auth.map(|a| ("Authorization", a)));
-        let (st, head, body) = get(tcp(&serve.at), path, &h);
+        let (st, head, body) = get(tcp(&serve.url), path, &h);
         assert_eq!(st, 401, "{auth:?}: {head}");
         assert!(
             head.to_ascii_lowercase()
@@ -272,7 +227,7 @@ fn tcp_needs_bearer_token_and_known_host() {
         "sidecar.local:1",
     ] {
         let (st, head, body) = get(
-            tcp(&serve.at),
+            tcp(&serve.url),
             path,
             &[("Host", host), ("Authorization", bearer.as_str())],
         );
@@ -288,7 +243,7 @@ fn tcp_needs_bearer_token_and_known_host() {
     ] {
         let mut h = vec![("Authorization", bearer.as_str())];
         h.extend(host.map(|v| ("Host", v)));
-        let (st, head, _) = get(tcp(&serve.at), path, &h);
+        let (st, head, _) = get(tcp(&serve.url), path, &h);
         assert_eq!(st, 421, "{host:?}: {head}");
     }
     // Malformed resource paths: 400.
@@ -304,12 +259,12 @@ fn tcp_needs_bearer_token_and_known_host() {
         "/cdh/resource",
         "/cdh/resource/",
     ] {
-        let (st, head, _) = get(tcp(&serve.at), bad, &auth);
+        let (st, head, _) = get(tcp(&serve.url), bad, &auth);
         assert_eq!(st, 400, "{bad}: {head}");
     }
-    let (st, _, _) = get(tcp(&serve.at), "/cdh/resource/default/demo/none", &auth);
+    let (st, _, _) = get(tcp(&serve.url), "/cdh/resource/default/demo/none", &auth);
     assert_eq!(st, 404);
-    let (st, _, _) = get(tcp(&serve.at), "/cdh/other", &auth);
+    let (st, _, _) = get(tcp(&serve.url), "/cdh/other", &auth);
     assert_eq!(st, 404);
 
     // A restart writes a new token; the old one no longer works.
@@ -320,7 +275,7 @@ fn tcp_needs_bearer_token_and_known_host() {
         .trim()
         .to_owned();
     assert_ne!(token, token2);
-    let (st, _, _) = get(tcp(&serve.at), path, &auth);
+    let (st, _, _) = get(tcp(&serve.url), path, &auth);
     assert_eq!(st, 401);
     drop(serve);
 
@@ -330,7 +285,7 @@ fn tcp_needs_bearer_token_and_known_host() {
     let serve = start_serve(&s.sim, &base, &[("RUNTIME_DIRECTORY", &rt)]);
     let token3 = std::fs::read_to_string(rt.join("cdh-token")).unwrap();
     let (st, _, _) = get(
-        tcp(&serve.at),
+        tcp(&serve.url),
         path,
         &[
             ok_host,
@@ -382,23 +337,12 @@ fn bad_resource_path_never_reaches_the_broker() {
     let mut cmd = Command::new(ATTESTER);
     cmd.args(["--tee", "sample"]);
     let serve = {
-        let mut child = cmd
-            .args(["serve", "--listen", "127.0.0.1:0", "--broker", &url])
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--broker", &url])
             .args(["--retry-for", "30", "--token-file"])
             .arg(&tf)
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let at = loop {
-            let line = lines.next().expect("serve exited").unwrap();
-            if let Some(rest) = line.split(" on http://").nth(1) {
-                break rest.trim().to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Serve { child, at }
+            .stderr(Stdio::piped());
+        spawn_announced(&mut cmd, "serve")
     };
     let token = std::fs::read_to_string(&tf).unwrap();
     let bearer = format!("Bearer {}", token.trim());
@@ -411,7 +355,7 @@ fn bad_resource_path_never_reaches_the_broker() {
         "/cdh/resource/a/b/c%00",
     ] {
         let (st, _, body) = get(
-            tcp(&serve.at),
+            tcp(&serve.url),
             bad,
             &[("Host", "127.0.0.1"), ("Authorization", bearer.as_str())],
         );

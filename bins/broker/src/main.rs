@@ -18,7 +18,7 @@ use remits_evidence::input::{read_capped, read_capped_string, MAX_INPUT_FILE};
 use remits_kbs::admin::AdminSigningKey;
 use remits_kbs::client::{AdminClient, ClientError, ClientOptions};
 use remits_kbs::config::BrokerConfig;
-use remits_kbs::rng::OsRandom;
+use remits_kbs::OsRandom;
 
 /// mimalloc instead of glibc's allocator: a handshake makes thousands of small, short-lived
 /// allocations across the runtime's threads (JSON, policy values, HTTP), where glibc's arenas

@@ -4,11 +4,9 @@
 //! in OpenSSL, and `compat = "trustee"`: a non-affirming attestation gets its token and the
 //! resource policy decides, while the default mode refuses at `/attest`.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -17,103 +15,31 @@ use remits_evidence::binding::{HashAlg, RuntimeData};
 use remits_kbs::admin::AdminSigningKey;
 use remits_kbs::client::SampleAttester;
 use remits_kbs::jwe::{JweMessage, TeeKeyAlgorithm, TeeKeyPair};
+use remits_testsupport::broker;
+use remits_testsupport::net::free_port;
+use remits_testsupport::process::Proc;
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_remits-broker");
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+fn bin() -> &'static Path {
+    Path::new(BIN)
 }
 
-struct Broker {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn healthy(hostport: &str) -> bool {
-    let Ok(mut s) = std::net::TcpStream::connect(hostport) else {
-        return false;
-    };
-    let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf);
-    buf.starts_with("HTTP/1.1 200")
-}
-
-fn start(args: &[&std::ffi::OsStr], port: u16) -> Broker {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let hp = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !healthy(&hp) {
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!("broker exited early: {st}");
-        }
-        assert!(Instant::now() < deadline, "broker did not become ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Broker {
-        child,
-        url: format!("http://{hp}"),
-    }
-}
-
-fn start_dev(dir: &Path) -> Broker {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    start(
-        &[
-            "serve".as_ref(),
-            "--dev".as_ref(),
-            "--listen".as_ref(),
-            listen.as_ref(),
-            "--data-dir".as_ref(),
-            dir.as_os_str(),
-        ],
-        port,
-    )
+fn start_dev(dir: &Path) -> Proc {
+    broker::start_dev(bin(), dir)
 }
 
 fn admin(url: &str, key: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(["admin", "--broker", url, "--key"])
-        .arg(key)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
+    broker::admin(bin(), url, key, args)
 }
 
 fn admin_ok(url: &str, key: &Path, args: &[&str]) -> String {
-    let out = admin(url, key, args);
-    assert!(out.status.success(), "admin {args:?}: {out:?}");
-    String::from_utf8(out.stdout).unwrap()
+    broker::admin_ok(bin(), url, key, args)
 }
 
 fn put(url: &str, key: &Path, path: &str, value: &[u8], tmp: &Path) {
-    let f = tmp.join(format!("secret-{}", path.replace('/', "_")));
-    std::fs::write(&f, value).unwrap();
-    admin_ok(
-        url,
-        key,
-        &["put-resource", path, "--file", f.to_str().unwrap()],
-    );
+    broker::put(bin(), url, key, path, value, tmp)
 }
 
 fn set_resource_policy(url: &str, key: &Path, rego: &str, tmp: &Path) {
@@ -382,10 +308,7 @@ attestation_policy = "development"
         ),
     )
     .unwrap();
-    let b = start(
-        &["serve".as_ref(), "--config".as_ref(), cfg.as_os_str()],
-        port,
-    );
+    let b = broker::start_config(bin(), &cfg, &format!("http://127.0.0.1:{port}"));
     put(&b.url, &adm, "default/t/1", b"released", d);
     admin_ok(
         &b.url,

@@ -3,136 +3,54 @@
 //! replicas sharing PostgreSQL with one handshake split across them.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use remits_evidence::attester::Attester;
 use remits_evidence::binding::{HashAlg, RuntimeData};
 use remits_kbs::client::{ClientError, ClientOptions, KbsClient, SampleAttester};
 use remits_kbs::jwe::{JweMessage, TeeKeyAlgorithm, TeeKeyPair};
+use remits_testsupport::broker;
+use remits_testsupport::net::free_port;
+use remits_testsupport::process::{spawn_ready, Probe, Proc};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_remits-broker");
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+fn bin() -> &'static Path {
+    Path::new(BIN)
 }
 
-/// A broker child process, killed (SIGKILL) on drop.
-struct Broker {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_ready(url: &str, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let client = probe::healthz();
-    while Instant::now() < deadline {
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!("broker exited early: {st}");
-        }
-        if client(url) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("broker at {url} did not become ready");
-}
-
-/// Minimal readiness probe without a blocking HTTP client: a TCP connect + raw GET /healthz.
-mod probe {
-    pub(super) fn healthz() -> impl Fn(&str) -> bool {
-        |url: &str| {
-            use std::io::{Read, Write};
-            let hostport = url
-                .trim_start_matches("http://")
-                .trim_start_matches("https://");
-            let Ok(mut s) = std::net::TcpStream::connect(hostport) else {
-                return false;
-            };
-            if url.starts_with("https://") {
-                return true;
-            }
-            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-            let mut buf = String::new();
-            let _ = s.read_to_string(&mut buf);
-            buf.starts_with("HTTP/1.1 200")
-        }
-    }
-}
-
-fn start_dev(dir: &Path) -> Broker {
+/// `serve --dev` on a free port, once healthy; the first stdout line must be the dev banner.
+fn start_dev(dir: &Path) -> Proc {
     let port = free_port();
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--dev",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    wait_ready(&url, &mut child);
+    let mut cmd = broker::dev_command(bin(), dir, port);
+    cmd.stdout(Stdio::piped());
+    let mut b = spawn_ready(
+        &mut cmd,
+        &format!("http://127.0.0.1:{port}"),
+        Probe::Healthz,
+    );
     // The dev banner tells the user how to use it.
-    let out = child.stdout.take().unwrap();
+    let out = b.child.stdout.take().unwrap();
     let mut lines = BufReader::new(out).lines();
     let first = lines.next().unwrap().unwrap();
     assert!(first.contains("DEVELOPMENT MODE"), "{first}");
     std::thread::spawn(move || for _ in lines {});
-    Broker { child, url }
+    b
 }
 
-fn start_config(config: &Path, url: String) -> Broker {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    wait_ready(&url, &mut child);
-    Broker { child, url }
+fn start_config(config: &Path, url: String) -> Proc {
+    broker::start_config(bin(), config, &url)
 }
 
 fn admin(url: &str, key: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(["admin", "--broker", url, "--key"])
-        .arg(key)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
+    broker::admin(bin(), url, key, args)
 }
 
 fn put(url: &str, key: &Path, path: &str, value: &[u8], tmp: &Path) {
-    let f = tmp.join(format!("secret-{}", path.replace('/', "_")));
-    std::fs::write(&f, value).unwrap();
-    let out = admin(
-        url,
-        key,
-        &["put-resource", path, "--file", f.to_str().unwrap()],
-    );
-    assert!(out.status.success(), "{out:?}");
+    broker::put(bin(), url, key, path, value, tmp)
 }
 
 #[tokio::test(flavor = "multi_thread")]

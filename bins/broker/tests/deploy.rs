@@ -3,7 +3,6 @@
 //! `systemd-analyze verify`), the Containerfile and the HAProxy configuration.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -11,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use remits_kbs::admin::{AdminPublicKey, AdminSigningKey, AdminVerifier, NamedKey};
 use remits_kbs::client::{ClientError, ClientOptions, KbsClient, SampleAttester};
 use remits_kbs::config::{Backend, BrokerConfig, PgSslMode, SessionPlace};
+use remits_testsupport::net::free_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_remits-broker");
 /// Where systemd puts the service's credentials (`$CREDENTIALS_DIRECTORY`).
@@ -134,14 +134,6 @@ fn keygen_writes_usable_private_files_and_never_overwrites() {
     let out = keygen(&["kek", "--out", s(&d.join("k2")), "--pub", s(&d.join("k3"))]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(!d.join("k2").exists());
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `text` with `from` replaced by `to`; `from` must occur (the shipped file changed shape

@@ -6,9 +6,9 @@
 //! that saw the newer one; a per-resource policy registered through one broker applies on the
 //! other, which had cached its absence.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,63 +17,22 @@ use remits_evidence::attester::Attester;
 use remits_evidence::binding::{HashAlg, RuntimeData};
 use remits_kbs::client::{ClientError, ClientOptions, KbsClient, SampleAttester};
 use remits_kbs::jwe::{JweMessage, TeeKeyAlgorithm, TeeKeyPair};
+use remits_testsupport::broker;
+use remits_testsupport::net::free_port;
+use remits_testsupport::process::Proc;
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_remits-broker");
 const PATH: &str = "ha/key/1";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+fn bin() -> &'static Path {
+    Path::new(BIN)
 }
 
-/// A broker child process, killed (SIGKILL) on drop.
-struct Broker {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn healthz(url: &str) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(url.trim_start_matches("http://")) else {
-        return false;
-    };
-    let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf);
-    buf.starts_with("HTTP/1.1 200")
-}
-
-fn start_config(config: &Path, url: String) -> Broker {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!("broker exited early: {st}");
-        }
-        if healthz(&url) {
-            return Broker { child, url };
-        }
-        assert!(Instant::now() < deadline, "broker at {url} not ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn start_config(config: &Path, url: String) -> Proc {
+    let mut cmd = broker::config_command(bin(), config);
+    cmd.env("RUST_LOG", "error");
+    broker::start(cmd, &url)
 }
 
 fn openssl(args: &[&str]) {
@@ -90,24 +49,11 @@ fn admin_keypair(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn admin(url: &str, key: &Path, args: &[&str]) {
-    let out = Command::new(BIN)
-        .args(["admin", "--broker", url, "--key"])
-        .arg(key)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "admin {args:?}: {out:?}");
+    broker::admin_ok(bin(), url, key, args);
 }
 
 fn put(url: &str, key: &Path, value: &[u8], tmp: &Path) {
-    let f = tmp.join("secret");
-    std::fs::write(&f, value).unwrap();
-    admin(
-        url,
-        key,
-        &["put-resource", PATH, "--file", f.to_str().unwrap()],
-    );
+    broker::put(bin(), url, key, PATH, value, tmp)
 }
 
 /// A round-robin TCP proxy: connection *n* goes to backend *n mod 3*; when that backend does

@@ -6,12 +6,12 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use remits_kbs::client::{ClientOptions, KbsClient, SampleAttester};
+use remits_testsupport::net::free_port;
+use remits_testsupport::process::{wait_ready, NotReady, Probe, Proc};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_remits-broker");
@@ -19,29 +19,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_remits-broker");
 /// A recognizable secret: must never appear on stderr or in a log.
 const SECRET: &str = "S3CRET-do-not-echo-5b1e0c";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A broker child process, killed on drop.
-struct Broker {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `remits-broker serve --dev` with `extra` arguments and env, stderr into `log`.
-fn start_dev(dir: &Path, log: &Path, extra: &[&str], env: &[(&str, &str)]) -> Broker {
+fn start_dev(dir: &Path, log: &Path, extra: &[&str], env: &[(&str, &str)]) -> Proc {
     let port = free_port();
     let mut cmd = Command::new(BIN);
     cmd.args(extra)
@@ -58,21 +37,14 @@ fn start_dev(dir: &Path, log: &Path, extra: &[&str], env: &[(&str, &str)]) -> Br
     }
     let mut child = cmd.spawn().unwrap();
     let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!(
-                "broker exited early: {st}: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "broker did not start");
-        std::thread::sleep(Duration::from_millis(100));
+    match wait_ready(&mut child, &url, Probe::Tcp) {
+        Ok(()) => Proc { child, url },
+        Err(NotReady::Exited(st)) => panic!(
+            "broker exited early: {st}: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        ),
+        Err(NotReady::Timeout) => panic!("broker did not start"),
     }
-    Broker { child, url }
 }
 
 fn admin(url: &str, key: &Path, args: &[&str]) -> std::process::Output {

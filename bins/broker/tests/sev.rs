@@ -4,10 +4,8 @@
 //! secret table laid out as securityfs and read through `remits_attest::efi_secret`).
 //! Registration is also checked on the ordinary attest path (SNP simulator evidence).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -16,6 +14,9 @@ use remits_kbs::admin::AdminSigningKey;
 use remits_kbs::client::{ClientError, ClientOptions, KbsClient};
 use remits_sev::sim::SimPlatform;
 use remits_sev::{LaunchMeasurement, LaunchPolicy, SecretPacket, SessionBlob, PACKET_HEADER_LEN};
+use remits_testsupport::broker;
+use remits_testsupport::net::free_port;
+use remits_testsupport::process::{spawn_ready, Probe, Proc};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_remits-broker");
@@ -24,49 +25,13 @@ const GUID: &str = "736869e5-84f0-4973-92ec-06879ce3da0b";
 /// Changes a secret submission (body) or the measurement in it.
 type Tamper = dyn Fn(&mut Value, &mut LaunchMeasurement);
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A broker child process, killed on drop.
-struct Broker {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(config: &Path, port: u16) -> Broker {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!("broker exited early: {st}");
-        }
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "broker did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Broker { child, url }
+/// `serve --config`, ready once its port accepts connections.
+fn start(config: &Path, port: u16) -> Proc {
+    spawn_ready(
+        &mut broker::config_command(Path::new(BIN), config),
+        &format!("http://127.0.0.1:{port}"),
+        Probe::Tcp,
+    )
 }
 
 /// Everything a test broker needs on disk.
@@ -105,7 +70,7 @@ impl Setup {
     /// A broker on the embedded store (sealed with a KEK). `policy`: `development` or
     /// `production`; `dev_roots`: trust the simulated SEV platform's ARK/ASK; `sev`: extra
     /// lines of `[sev]`.
-    fn broker(&self, name: &str, policy: &str, dev_roots: bool, sev: &str) -> Broker {
+    fn broker(&self, name: &str, policy: &str, dev_roots: bool, sev: &str) -> Proc {
         let port = free_port();
         let d = &self.dir;
         let roots = if dev_roots {
@@ -174,7 +139,7 @@ fn detail(v: &Value) -> String {
 fn expected_digest() -> Option<[u8; 32]> {
     let debian = Path::new("/usr/share/OVMF/OVMF_CODE.fd");
     let fixture =
-        remits_evidence::testdata::dir().map(|d| d.join("measure/ovmf_OvmfX64_suffix.bin"));
+        remits_testsupport::testdata::dir().map(|d| d.join("measure/ovmf_OvmfX64_suffix.bin"));
     let path = if debian.is_file() {
         debian.to_owned()
     } else {

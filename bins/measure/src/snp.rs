@@ -10,7 +10,8 @@ use clap::builder::PossibleValuesParser;
 use clap::error::ErrorKind;
 use clap::CommandFactory;
 use remits_measure::launch::{
-    self, hashes::SevHashes, vcpu, Error, ImageFile, LaunchInputs, Mode, VmmType,
+    self, cpu_sig, vcpu_type_sig, Error, ImageFile, LaunchInputs, Mode, SevHashes, VmmType,
+    VCPU_TYPES,
 };
 
 /// Arguments of `remits-measure snp` (sev-snp-measure's options).
@@ -35,7 +36,7 @@ pub(crate) struct Args {
     vcpus: Option<i64>,
     /// Type of guest vcpu (EPYC, EPYC-v1, ..., EPYC-Genoa, EPYC-Turin)
     #[arg(long, value_name = "CPUTYPE",
-          value_parser = PossibleValuesParser::new(vcpu::VCPU_TYPES.iter().map(|t| t.0)))]
+          value_parser = PossibleValuesParser::new(VCPU_TYPES.iter().map(|t| t.0)))]
     vcpu_type: Option<String>,
     /// Guest vcpu signature value
     #[arg(long, value_name = "VALUE", value_parser = parse_auto_u32)]
@@ -218,7 +219,7 @@ pub(crate) fn run(a: Args) -> ExitCode {
         Some(0)
     } else if let Some(family) = a.vcpu_family.filter(|f| *f != 0) {
         match (a.vcpu_model, a.vcpu_stepping) {
-            (Some(m), Some(s)) => Some(vcpu::cpu_sig(family, m, s)),
+            (Some(m), Some(s)) => Some(cpu_sig(family, m, s)),
             _ => {
                 return usage(
                     a.standalone,
@@ -229,7 +230,7 @@ pub(crate) fn run(a: Args) -> ExitCode {
     } else if let Some(sig) = a.vcpu_sig.filter(|s| *s != 0) {
         Some(sig)
     } else if let Some(t) = &a.vcpu_type {
-        match vcpu::vcpu_type_sig(t) {
+        match vcpu_type_sig(t) {
             Ok(s) => Some(s),
             Err(e) => return usage(a.standalone, e),
         }

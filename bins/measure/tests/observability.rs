@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 #[test]
 fn closed_stdout_exits_quietly() {
-    let Some(dir) = remits_evidence::testdata::dir().map(|d| d.join("measure")) else {
+    let Some(dir) = remits_testsupport::testdata::dir().map(|d| d.join("measure")) else {
         return;
     };
     let ovmf = dir.join("ovmf_AmdSev_suffix.bin");

@@ -11,7 +11,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_remits-measure");
 
 /// `../shared/testdata/measure` (env `REMITS_TESTDATA`; missing under `CI` fails).
 fn measure_dir() -> Option<PathBuf> {
-    remits_evidence::testdata::dir().map(|d| d.join("measure"))
+    remits_testsupport::testdata::dir().map(|d| d.join("measure"))
 }
 
 fn scratch(name: &str) -> PathBuf {

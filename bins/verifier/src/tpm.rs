@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use remits_tpm::azure::{verify_az_snp_vtpm, AzSnpVtpmEvidence};
-use remits_tpm::eventlog::{replay, CompareMode, EventLog};
+use remits_tpm::{replay, CompareMode, EventLog};
 use remits_tpm::{verify_quote, Attest, AttestationKey, HashAlg, NonceCheck, PcrValues, Signature};
 
 use crate::exit;
@@ -146,7 +146,7 @@ fn looks_like_json(b: &[u8]) -> bool {
 
 /// TPMS_ATTEST, or a TPM2B_ATTEST whose size prefix covers exactly the rest.
 fn attest_bytes(raw: &[u8]) -> &[u8] {
-    const MAGIC: [u8; 4] = remits_tpm::attest::TPM_GENERATED_VALUE.to_be_bytes();
+    const MAGIC: [u8; 4] = remits_tpm::TPM_GENERATED_VALUE.to_be_bytes();
     match raw {
         [a, b, rest @ ..]
             if !raw.starts_with(&MAGIC)

@@ -22,7 +22,7 @@ fn s(p: &Path) -> &str {
 }
 
 fn sev_dir() -> Option<PathBuf> {
-    remits_evidence::testdata::dir().map(|d| d.join("sev"))
+    remits_testsupport::testdata::dir().map(|d| d.join("sev"))
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn snp_dir() -> Option<PathBuf> {
-    remits_evidence::testdata::dir().map(|d| d.join("snp"))
+    remits_testsupport::testdata::dir().map(|d| d.join("snp"))
 }
 
 fn run(args: &[&str]) -> Output {

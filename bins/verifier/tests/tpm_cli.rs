@@ -82,7 +82,7 @@ struct AzureQuote {
 }
 
 fn azure_quote() -> Option<AzureQuote> {
-    let d = remits_evidence::testdata::dir()?.join("tpm");
+    let d = remits_testsupport::testdata::dir()?.join("tpm");
     Some(AzureQuote {
         msg: d.join("azure-snp-vtpm-quote.msg"),
         sig: d.join("azure-snp-vtpm-quote.sig"),
@@ -214,7 +214,7 @@ fn tpm_quote_rejections_and_usage() {
 }
 
 fn az_dir() -> Option<PathBuf> {
-    remits_evidence::testdata::dir().map(|d| d.join("az-snp-vtpm"))
+    remits_testsupport::testdata::dir().map(|d| d.join("az-snp-vtpm"))
 }
 
 #[test]
@@ -365,7 +365,7 @@ fn az_snp_vtpm_rejections_and_usage() {
 }
 
 fn eventlogs() -> Option<Vec<(PathBuf, PathBuf)>> {
-    let d = remits_evidence::testdata::dir()?.join("tpm/eventlog");
+    let d = remits_testsupport::testdata::dir()?.join("tpm/eventlog");
     let mut v: Vec<(PathBuf, PathBuf)> = std::fs::read_dir(&d)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -457,89 +457,27 @@ fn eventlog_mismatch_names_pcr_and_event() {
 /// A swtpm on free loopback ports, killed on drop (see crates/tpm/tests/swtpm.rs for the full
 /// scenarios; this one checks the command line on tpm2-tools' own output files).
 struct Swtpm {
-    child: std::process::Child,
-    port: u16,
+    tpm: remits_testsupport::swtpm::Swtpm,
     dir: Scratch,
 }
 
 impl Swtpm {
     fn start() -> Option<Swtpm> {
-        let present = |c: &str| {
-            Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        if !present("swtpm") || !present("tpm2_quote") {
-            let msg = "swtpm or tpm2-tools not installed (run scripts/setup.sh)";
-            assert!(std::env::var_os("CI").is_none(), "{msg}; CI is set");
-            eprintln!("SKIPPED: {msg}");
+        if !remits_testsupport::swtpm::tools_or_skip(&["swtpm", "tpm2_quote"]) {
             return None;
         }
         let dir = Scratch::new("swtpm");
-        std::fs::create_dir_all(dir.0.join("state")).unwrap();
-        for _ in 0..5 {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = l.local_addr().unwrap().port();
-            drop(l);
-            if port == u16::MAX || std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_err() {
-                continue;
-            }
-            let mut child = Command::new("swtpm")
-                .args(["socket", "--tpm2", "--flags", "not-need-init,startup-clear"])
-                .args([
-                    "--server",
-                    &format!("type=tcp,port={port},bindaddr=127.0.0.1"),
-                ])
-                .args([
-                    "--ctrl",
-                    &format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1),
-                ])
-                .args([
-                    "--tpmstate",
-                    &format!("dir={}", dir.0.join("state").display()),
-                ])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
-            for _ in 0..500 {
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    break;
-                }
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(Swtpm { child, port, dir });
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("swtpm did not start");
+        let tpm = remits_testsupport::swtpm::Swtpm::start(&dir.0.join("state"));
+        Some(Swtpm { tpm, dir })
     }
 
     fn tool(&self, args: &[&str]) {
-        let o = Command::new(args[0])
-            .args(&args[1..])
-            .current_dir(&self.dir.0)
-            .env(
-                "TPM2TOOLS_TCTI",
-                format!("swtpm:host=127.0.0.1,port={}", self.port),
-            )
-            .output()
-            .unwrap();
+        let o = self.tpm.run(&self.dir.0, args);
         assert!(
             o.status.success(),
             "{args:?}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
-    }
-}
-
-impl Drop for Swtpm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 const NOW: &str = "2026-11-01T00:00:00Z";
 
 fn td() -> Option<PathBuf> {
-    remits_evidence::testdata::dir()
+    remits_testsupport::testdata::dir()
 }
 
 /// A scratch directory for this test process, removed on drop.

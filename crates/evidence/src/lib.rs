@@ -1,8 +1,8 @@
 //! Types shared by every remits crate: the kinds of TEE ([`TeeKind`]), the project's own evidence
 //! envelopes ([`envelope`]), the CoCo runtime-data binding ([`binding`]), init-data digests
 //! ([`initdata`]), an injectable clock ([`clock`]), the [`attester::Attester`] seam, serde helpers
-//! ([`hexser`], [`b64ser`]), capped input-file reading ([`input`]) and the location of the shared
-//! test vectors ([`testdata`]).
+//! ([`hexser`], [`b64ser`]) and capped input-file reading ([`input`]). (The location of the shared
+//! test vectors is `remits_testsupport::testdata`, a dev-only crate.)
 //!
 //! This crate holds no cryptographic policy: it only says how things are encoded and bound.
 #![forbid(unsafe_code)]
@@ -12,13 +12,14 @@ pub mod b64ser;
 pub mod binding;
 pub mod clock;
 pub mod envelope;
+// Entry points for fuzz/ and tests only: not a stable API (rustls' `internal` pattern).
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod hexser;
 pub mod initdata;
 pub mod input;
 pub mod output;
 pub mod parse_error;
-pub mod testdata;
 
 mod tee;
 

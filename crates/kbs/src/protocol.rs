@@ -1,9 +1,7 @@
 //! KBS protocol v0 constants, message types (re-exported from `kbs-types`) and the
 //! resource-path rules trustee applies.
 
-pub use kbs_types::{
-    Attestation, Challenge, CompositeEvidence, InitData, Request, RuntimeData, Tee, TeePubKey,
-};
+pub(crate) use kbs_types::{Attestation, Challenge, Request};
 use serde::{Deserialize, Serialize};
 
 /// The only protocol version the server accepts and the client sends.
@@ -49,7 +47,7 @@ pub struct ResourcePath {
 pub struct PathError(pub String);
 
 /// trustee's segment rule `^[a-zA-Z0-9_\-]+[a-zA-Z0-9_\-\.]*$`, plus a length cap.
-pub fn valid_segment(s: &str) -> bool {
+pub(crate) fn valid_segment(s: &str) -> bool {
     let ok_char = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
     let b = s.as_bytes();
     match b.first() {
@@ -96,6 +94,7 @@ impl std::fmt::Display for ResourcePath {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kbs_types::Tee;
 
     #[test]
     fn path_rules() {

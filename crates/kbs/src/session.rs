@@ -14,11 +14,11 @@ use serde_json::Value;
 
 /// A session id: 32 lowercase hex digits (a UUIDv4 in simple form, as trustee uses).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct SessionId(String);
+pub(crate) struct SessionId(String);
 
 impl SessionId {
     /// Builds an id from 16 random bytes (UUIDv4 layout).
-    pub fn from_random(bytes: [u8; 16]) -> Self {
+    pub(crate) fn from_random(bytes: [u8; 16]) -> Self {
         Self(
             uuid::Builder::from_random_bytes(bytes)
                 .into_uuid()
@@ -28,7 +28,7 @@ impl SessionId {
     }
 
     /// Parses a cookie value: exactly 32 lowercase hex digits.
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         (s.len() == 32
             && s.bytes()
                 .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
@@ -36,55 +36,55 @@ impl SessionId {
     }
 
     /// The id string (the store key and cookie value).
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// A short prefix safe for logs (the full id is a bearer capability).
-    pub fn log_prefix(&self) -> &str {
+    pub(crate) fn log_prefix(&self) -> &str {
         self.0.get(..8).unwrap_or("")
     }
 }
 
 /// Seconds since the Unix epoch.
-pub fn unix(t: SystemTime) -> u64 {
+pub(crate) fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
 /// A session after `/auth`: holds the challenge nonce, not yet used.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-pub struct Challenged {
+pub(crate) struct Challenged {
     /// TEE named in the auth request.
-    pub tee: String,
+    pub(crate) tee: String,
     /// The challenge nonce (std base64 of 32 random bytes).
-    pub nonce: String,
+    pub(crate) nonce: String,
     /// Expiry (Unix seconds).
-    pub expires_at: u64,
+    pub(crate) expires_at: u64,
 }
 
 /// A session after a successful `/attest`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct Attested {
+pub(crate) struct Attested {
     /// TEE of the session.
-    pub tee: String,
+    pub(crate) tee: String,
     /// SHA-256 of the EAR token issued (base64url, no padding): a bearer token sent along with
     /// the session cookie is compared with it. The token itself is not kept (it is several KiB,
     /// and the session already holds its verified claims).
-    pub token_sha256: String,
+    pub(crate) token_sha256: String,
     /// The verified token claims (what resource policy sees).
-    pub claims: Value,
+    pub(crate) claims: Value,
     /// The TEE public key JWK the token is bound to.
-    pub tee_pubkey: Value,
+    pub(crate) tee_pubkey: Value,
     /// Expiry (Unix seconds): the session expiry capped by the token's `exp`.
-    pub expires_at: u64,
+    pub(crate) expires_at: u64,
 }
 
 /// What is stored under a session id.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub enum SessionRecord {
+pub(crate) enum SessionRecord {
     /// After `/auth`.
     Challenged(Challenged),
     /// After `/attest`.
@@ -93,7 +93,7 @@ pub enum SessionRecord {
 
 impl SessionRecord {
     /// Expiry (Unix seconds).
-    pub fn expires_at(&self) -> u64 {
+    pub(crate) fn expires_at(&self) -> u64 {
         match self {
             Self::Challenged(c) => c.expires_at,
             Self::Attested(a) => a.expires_at,
@@ -101,28 +101,28 @@ impl SessionRecord {
     }
 
     /// Whether the record has expired at `now`.
-    pub fn expired(&self, now: SystemTime) -> bool {
+    pub(crate) fn expired(&self, now: SystemTime) -> bool {
         unix(now) >= self.expires_at()
     }
 
     /// Serialised form (what the store holds).
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
     /// Parses a stored record.
-    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+    pub(crate) fn from_bytes(b: &[u8]) -> Option<Self> {
         serde_json::from_slice(b).ok()
     }
 
     /// Expiry as a `SystemTime`.
-    pub fn expiry_time(&self) -> SystemTime {
+    pub(crate) fn expiry_time(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(self.expires_at())
     }
 }
 
 /// The digest an [`Attested`] session keeps of its token (SHA-256, base64url without padding).
-pub fn token_digest(token: &str) -> String {
+pub(crate) fn token_digest(token: &str) -> String {
     use base64::Engine as _;
     use sha2::Digest as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(token.as_bytes()))
@@ -131,7 +131,7 @@ pub fn token_digest(token: &str) -> String {
 impl Attested {
     /// Whether `token` is the token this session was issued (constant-time comparison of the
     /// digests).
-    pub fn is_own_token(&self, token: &str) -> bool {
+    pub(crate) fn is_own_token(&self, token: &str) -> bool {
         use subtle::ConstantTimeEq as _;
         bool::from(
             token_digest(token)
@@ -144,7 +144,7 @@ impl Attested {
 impl Challenged {
     /// Consumes the challenge: the session becomes attested with `token`, valid until the
     /// earlier of the session expiry and `token_exp`.
-    pub fn attest(
+    pub(crate) fn attest(
         self,
         token: &str,
         claims: Value,

@@ -10,7 +10,7 @@ use std::io::Read as _;
 
 use crate::launch::{self, LaunchInputs, Mode, SevHashes, VmmType};
 use crate::predict::image::{fslist, layer};
-use crate::predict::{boot, gpt::Gpt};
+use crate::predict::{gpt::Gpt, parse_grub_cfg, predict_boot};
 
 /// Largest decompressed layer the [`tar`] entry reads (keeps one run bounded).
 const MAX_LAYER_BYTES: u64 = 64 << 20;
@@ -57,8 +57,8 @@ pub fn gpt(data: &[u8]) {
         let _ = g.event();
         let _ = g.esp();
     }
-    let _ = boot::predict(data);
-    let _ = boot::parse_grub_cfg(data);
+    let _ = predict_boot(data);
+    let _ = parse_grub_cfg(data);
 }
 
 /// Parses `data` as a PE/COFF image (Authenticode digest and sections).

@@ -3,6 +3,8 @@
 //! VM disk image, container image and enclave configuration ([`predict`]).
 #![forbid(unsafe_code)]
 
+// Entry points for fuzz/ and tests only: not a stable API (rustls' `internal` pattern).
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod launch;
 pub mod predict;

@@ -107,7 +107,7 @@ fn read_if(p: &Path) -> Option<Vec<u8>> {
 #[test]
 fn ovmf_entry_survives_real_firmware_and_mutations() {
     let _serial = alloc_cap::serial();
-    let Some(dir) = remits_evidence::testdata::dir().map(|d| d.join("measure")) else {
+    let Some(dir) = remits_testsupport::testdata::dir().map(|d| d.join("measure")) else {
         return;
     };
     let mut runs = 0;
@@ -322,7 +322,7 @@ fn hostile_declared_sizes_stay_bounded() {
     // FAT: a 4 GiB file over a cluster chain that loops (a 4 MiB disk).
     let disk = gpt_disk(&looping_esp(u32::MAX), [6; 16]);
     let (r, peak) =
-        alloc_cap::peak_of(|| remits_measure::predict::boot::predict(disk.as_slice()).err());
+        alloc_cap::peak_of(|| remits_measure::predict::predict_boot(disk.as_slice()).err());
     let e = r.expect("refused").to_string();
     assert!(e.contains("BOOTX64.EFI") && e.contains("partition"), "{e}");
     small("FAT looping chain", peak);
@@ -363,7 +363,7 @@ fn hostile_declared_sizes_stay_bounded() {
     );
     assert!(peak < alloc_cap::CAP, "peak {} KiB", peak >> 10);
     // OVMF: the SEV metadata declaring 2^32 - 1 items.
-    let Some(dir) = remits_evidence::testdata::dir() else {
+    let Some(dir) = remits_testsupport::testdata::dir() else {
         return;
     };
     let mut fw = std::fs::read(dir.join("measure/ovmf_AmdSev_suffix.bin")).unwrap();

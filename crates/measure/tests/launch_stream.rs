@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 use remits_measure::launch::guid::{self, Guid};
 use remits_measure::launch::ovmf::PAGE_SIZE;
 use remits_measure::launch::{
-    gctx, launch_digest, snp_ovmf_hash, Error, ImageFile, ImageSource, LaunchInputs, Measurement,
-    Mode, SevHashes, VmmType,
+    launch_digest, normal_page_digests, snp_ovmf_hash, Error, ImageFile, ImageSource, LaunchInputs,
+    Measurement, Mode, SevHashes, VmmType,
 };
 use serde_json::Value;
 
 fn measure_dir() -> Option<PathBuf> {
-    remits_evidence::testdata::dir().map(|d| d.join("measure"))
+    remits_testsupport::testdata::dir().map(|d| d.join("measure"))
 }
 
 /// Digest of one vector of `sev-snp-measure-vectors.json` with the firmware given by `src`
@@ -118,7 +118,7 @@ fn debian_ovmf_streamed_equals_in_memory() {
             .chunks(PAGE_SIZE)
             .map(|p| <sha2::Sha384 as sha2::Digest>::digest(p).into())
             .collect();
-        assert_eq!(gctx::normal_page_digests(&bytes), expected);
+        assert_eq!(normal_page_digests(&bytes), expected);
         assert_eq!(
             snp_ovmf_hash(&file).unwrap(),
             snp_ovmf_hash(&bytes).unwrap()

@@ -13,7 +13,7 @@ use remits_measure::launch::{
 use serde_json::Value;
 
 fn measure_dir() -> Option<PathBuf> {
-    remits_evidence::testdata::dir().map(|d| d.join("measure"))
+    remits_testsupport::testdata::dir().map(|d| d.join("measure"))
 }
 
 fn read(dir: &Path, name: &str) -> Vec<u8> {

@@ -7,7 +7,7 @@ use predict_util::*;
 use remits_measure::predict::image::ImageOptions;
 use remits_measure::predict::manifest::{self, Inputs, Manifest};
 use remits_measure::predict::signing::{PublicKey, SigningKey};
-use remits_measure::predict::{boot, events, Error};
+use remits_measure::predict::{events, predict_disk, Error};
 
 struct Case {
     dir: tempfile::TempDir,
@@ -191,13 +191,13 @@ fn fixed_vhd_equals_raw_and_other_formats_are_refused() {
     footer[64..68].copy_from_slice(&(!sum).to_be_bytes());
     let mut vhd = raw.clone();
     vhd.extend(&footer);
-    let a = boot::predict_disk(&c.write("d.raw", &raw)).unwrap();
-    let b = boot::predict_disk(&c.write("d.vhd", &vhd)).unwrap();
+    let a = predict_disk(&c.write("d.raw", &raw)).unwrap();
+    let b = predict_disk(&c.write("d.vhd", &vhd)).unwrap();
     assert_eq!(a.pcr5, b.pcr5);
     assert_eq!(a.pcr4, b.pcr4);
     let mut q = b"QFI\xfb".to_vec();
     q.resize(1 << 16, 0);
-    let e = boot::predict_disk(&c.write("d.qcow2", &q)).unwrap_err();
+    let e = predict_disk(&c.write("d.qcow2", &q)).unwrap_err();
     assert!(
         matches!(e, Error::UnsupportedDiskFormat { .. })
             && e.to_string().contains("qemu-img convert"),
@@ -206,7 +206,7 @@ fn fixed_vhd_equals_raw_and_other_formats_are_refused() {
     // A corrupted GPT entry array is refused (CRC).
     let mut bad = raw.clone();
     bad[1024 + 60] ^= 1;
-    let e = boot::predict_disk(&c.write("bad.raw", &bad)).unwrap_err();
+    let e = predict_disk(&c.write("bad.raw", &bad)).unwrap_err();
     assert!(e.to_string().contains("PartitionEntryArrayCRC32"), "{e}");
 }
 

@@ -17,7 +17,7 @@ use remits_measure::predict::disk::Disk;
 use remits_measure::predict::gpt::{guid_string, Gpt};
 use remits_measure::predict::image::ImageOptions;
 use remits_measure::predict::manifest::{self, Inputs};
-use remits_measure::predict::{boot, pe};
+use remits_measure::predict::{pe, predict_disk, Chain};
 
 const SHIM: &str = "/usr/lib/shim/shimx64.efi.signed";
 const GRUB: &str = "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed";
@@ -363,8 +363,8 @@ fn gpt_and_esp_built_by_sgdisk_and_mtools() {
     assert_eq!(&data[92..100], &2u64.to_le_bytes());
     assert_eq!(&data[100..356], &raw[1024..1024 + 256]);
     // The boot chain on the mtools-built ESP: PCR4 holds pesign's hashes of shim and GRUB.
-    let b = boot::predict_disk(&disk_path).unwrap();
-    assert_eq!(b.chain, boot::Chain::ShimGrub);
+    let b = predict_disk(&disk_path).unwrap();
+    assert_eq!(b.chain, Chain::ShimGrub);
     assert_eq!(b.pcr4.len(), 4);
     assert_eq!(hex::encode(b.pcr4[2].digest), pesign_hash(SHIM));
     assert_eq!(hex::encode(b.pcr4[3].digest), pesign_hash(GRUB));
@@ -378,71 +378,14 @@ fn gpt_and_esp_built_by_sgdisk_and_mtools() {
 }
 
 struct Swtpm {
-    child: std::process::Child,
-    port: u16,
+    tpm: remits_testsupport::swtpm::Swtpm,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Swtpm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A loopback port `p` with `p + 1` also free: the swtpm TCTI of tpm2-tools always uses the
-/// next port for the control channel.
-fn free_port_pair() -> u16 {
-    for _ in 0..200 {
-        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = a.local_addr().unwrap().port();
-        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no pair of adjacent free loopback ports");
 }
 
 fn start_swtpm() -> Swtpm {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port_pair();
-    let mut child = Command::new("swtpm")
-        .args(["socket", "--tpm2"])
-        .args([
-            "--server",
-            &format!("type=tcp,port={port},bindaddr=127.0.0.1"),
-        ])
-        .args([
-            "--ctrl",
-            &format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1),
-        ])
-        .arg("--tpmstate")
-        .arg(format!("dir={}", dir.path().display()))
-        .args(["--flags", "not-need-init,startup-clear"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut up = false;
-    for _ in 0..200 {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("swtpm exited early: {status}");
-        }
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            && std::net::TcpStream::connect(("127.0.0.1", port + 1)).is_ok()
-        {
-            up = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let tpm = Swtpm {
-        child,
-        port,
-        _dir: dir,
-    };
-    assert!(up, "swtpm did not listen on 127.0.0.1:{port}");
-    tpm
+    let tpm = remits_testsupport::swtpm::Swtpm::start(dir.path());
+    Swtpm { tpm, _dir: dir }
 }
 
 #[test]
@@ -470,7 +413,7 @@ fn replaying_the_manifest_into_swtpm_gives_its_pcrs() {
     )
     .unwrap();
     let tpm = start_swtpm();
-    let tcti = format!("swtpm:host=127.0.0.1,port={}", tpm.port);
+    let tcti = tpm.tpm.tcti().to_owned();
     for (pcr, events) in &m.events {
         for e in events {
             run(Command::new("tpm2_pcrextend")
@@ -498,7 +441,7 @@ fn replaying_the_manifest_into_swtpm_gives_its_pcrs() {
     // The attester's extend plan alone reproduces PCR15 and PCR16 on a fresh TPM.
     drop(tpm);
     let tpm = start_swtpm();
-    let tcti = format!("swtpm:host=127.0.0.1,port={}", tpm.port);
+    let tcti = tpm.tpm.tcti().to_owned();
     for (pcr, d) in m.extend_plan() {
         run(Command::new("tpm2_pcrextend")
             .env("TPM2TOOLS_TCTI", &tcti)

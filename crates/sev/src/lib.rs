@@ -28,6 +28,7 @@ mod amd_cert;
 mod builtin;
 mod chain;
 mod error;
+// Entry points for fuzz/ and tests only: not a stable API (rustls' `internal` pattern).
 #[doc(hidden)]
 pub mod fuzzing;
 mod kdf;

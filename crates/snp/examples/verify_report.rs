@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (report_path, vcek_path) = match args.as_slice() {
         [r, v, ..] => (r.into(), v.into()),
-        [] => match remits_evidence::testdata::dir() {
+        [] => match remits_testsupport::testdata::dir() {
             Some(d) => (
                 d.join("snp/milan-v2-sev-report.bin"),
                 d.join("snp/milan-v2-sev-vcek.der"),

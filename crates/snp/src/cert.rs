@@ -402,44 +402,24 @@ impl AmdCert {
     }
 }
 
-/// Decode one PEM CERTIFICATE block to DER.
+/// Decode one PEM CERTIFICATE block to DER (strict RFC 7468, see [`remits_codec::pem`]).
 pub(crate) fn pem_to_der(pem: &str, role: CertRole) -> Result<Vec<u8>, Error> {
-    let (label, der) = der::pem::decode_vec(pem.trim().as_bytes()).map_err(|e| perr(role, e))?;
-    if label != "CERTIFICATE" {
-        return Err(perr(
-            role,
-            format!("PEM label {label:?} is not CERTIFICATE"),
-        ));
-    }
-    Ok(der)
+    remits_codec::pem::decode(pem, "CERTIFICATE").map_err(|e| perr(role, e))
 }
 
-/// Split a PEM bundle into DER certificates (at most 16).
+/// Split a PEM bundle into DER certificates (at most 16), in file order.
+///
+/// Each `-----BEGIN ` starts a block that must end at the next `-----END CERTIFICATE-----` and
+/// be a strict RFC 7468 `CERTIFICATE` block; text between blocks is ignored; a 17th block, an
+/// unterminated block or another label is an error. No block at all gives an empty list
+/// (see [`remits_codec::pem::split_bundle`]).
 pub fn pem_bundle_to_der(text: &str) -> Result<Vec<Vec<u8>>, Error> {
-    const END: &str = "-----END CERTIFICATE-----";
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN ") {
-        let tail = rest.get(start..).unwrap_or("");
-        let Some(end) = tail.find(END) else {
-            return Err(perr(CertRole::Unknown, "PEM block without END CERTIFICATE"));
-        };
-        let block = tail.get(..end + END.len()).unwrap_or("");
-        out.push(pem_to_der(block, CertRole::Unknown)?);
-        if out.len() > 16 {
-            return Err(perr(
-                CertRole::Unknown,
-                "more than 16 certificates in a PEM bundle",
-            ));
-        }
-        rest = tail.get(end + END.len()..).unwrap_or("");
-    }
-    Ok(out)
+    remits_codec::pem::split_bundle(text, "CERTIFICATE", 16).map_err(|e| perr(CertRole::Unknown, e))
 }
 
 /// Encode DER as one PEM `CERTIFICATE` block (LF line endings).
 pub fn der_to_pem(der: &[u8]) -> String {
-    der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).unwrap_or_default()
+    remits_codec::pem::encode("CERTIFICATE", der)
 }
 
 /// Accept DER or PEM (one certificate) and return DER.

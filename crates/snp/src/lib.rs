@@ -25,6 +25,8 @@ pub mod cert;
 mod claims;
 mod crl;
 mod error;
+// Entry points for fuzz/ and tests only: not a stable API (rustls' `internal` pattern).
+#[doc(hidden)]
 pub mod fuzzing;
 mod generation;
 #[cfg(feature = "kds")]

@@ -280,7 +280,13 @@ impl<'a> Report<'a> {
             expected: REPORT_LEN,
             actual: bytes.len(),
         })?;
-        let version = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        // 1184 bytes were checked above: the read cannot run out.
+        let version = remits_codec::Cursor::new(bytes, "ATTESTATION_REPORT")
+            .u32_le("VERSION")
+            .map_err(|_| Error::ReportLength {
+                expected: REPORT_LEN,
+                actual: bytes.len(),
+            })?;
         if !(2..=5).contains(&version) {
             return Err(Error::UnsupportedVersion(version));
         }

@@ -46,7 +46,7 @@ pub(crate) fn run(testdata: &Path) -> Result<()> {
     let nonce = b"challenge";
 
     // snippet-start: tpm-quote
-    use remits_tpm::eventlog::{replay, CompareMode, EventLog};
+    use remits_tpm::{replay, CompareMode, EventLog};
     use remits_tpm::{verify_quote, AttestationKey, HashAlg, NonceCheck, PcrValues, Signature};
 
     let ak = AttestationKey::from_any(&ak_bytes)?; // SPKI (PEM or DER) or TPM2B_PUBLIC

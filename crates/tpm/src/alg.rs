@@ -21,7 +21,7 @@ pub enum HashAlg {
 }
 
 /// TPM_ALG_NULL.
-pub const ALG_NULL: u16 = 0x0010;
+pub(crate) const ALG_NULL: u16 = 0x0010;
 
 impl HashAlg {
     /// Every supported algorithm, in TPM_ALG_ID order.

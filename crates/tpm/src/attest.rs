@@ -10,9 +10,9 @@ use crate::pcr::PcrSelection;
 /// TPM_GENERATED_VALUE: restricted keys refuse to sign external data that starts with it.
 pub const TPM_GENERATED_VALUE: u32 = 0xFF54_4347;
 /// TPM_ST_ATTEST_QUOTE.
-pub const TPM_ST_ATTEST_QUOTE: u16 = 0x8018;
+pub(crate) const TPM_ST_ATTEST_QUOTE: u16 = 0x8018;
 /// Largest extraData a TPM accepts (TPM2B_DATA, sizeof(TPMT_HA)).
-pub const MAX_EXTRA_DATA: usize = 64;
+pub(crate) const MAX_EXTRA_DATA: usize = 64;
 
 /// TPMS_CLOCK_INFO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

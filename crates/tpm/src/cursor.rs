@@ -1,128 +1,131 @@
-//! A small bounded cursor over received bytes.
+//! The bounded cursor of `remits-codec` with TPM names on its errors.
 //!
 //! Every read names the structure and the field it is reading, so a parse error says exactly
 //! where the input went wrong ("TPMS_ATTEST.extraData at byte 10: truncated"). TPM structures are
-//! big-endian; TCG event logs and the HCL report are little-endian, so both readers are here.
+//! big-endian; TCG event logs and the HCL report are little-endian. The bounds are checked in
+//! [`remits_codec::Cursor`]; this wrapper maps its errors to [`Error::Truncated`] and
+//! [`Error::TrailingBytes`] and adds what only TPM structures have (TPM2B sizes, field checks).
+
+use remits_codec::Cursor as Inner;
 
 use crate::error::Error;
 
+impl From<remits_codec::Error> for Error {
+    fn from(e: remits_codec::Error) -> Self {
+        match e {
+            remits_codec::Error::Truncated {
+                structure,
+                field,
+                offset,
+                need,
+                have,
+            } => Error::Truncated {
+                structure,
+                field,
+                offset,
+                need,
+                have,
+            },
+            remits_codec::Error::Trailing {
+                structure,
+                offset,
+                trailing,
+            } => Error::TrailingBytes {
+                structure,
+                offset,
+                trailing,
+            },
+        }
+    }
+}
+
 /// A read position inside a borrowed byte slice. Reads never panic and never allocate.
 #[derive(Debug, Clone)]
-pub(crate) struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    structure: &'static str,
-}
+pub(crate) struct Cursor<'a>(Inner<'a>);
 
 impl<'a> Cursor<'a> {
     /// A cursor at the start of `buf`, reading the structure named `structure`.
     pub(crate) fn new(buf: &'a [u8], structure: &'static str) -> Self {
-        Self {
-            buf,
-            pos: 0,
-            structure,
-        }
+        Self(Inner::new(buf, structure))
     }
 
     /// The current offset from the start of the buffer.
     pub(crate) fn pos(&self) -> usize {
-        self.pos
+        self.0.pos()
     }
 
     /// Bytes not yet read.
     pub(crate) fn remaining(&self) -> usize {
-        self.buf.len().saturating_sub(self.pos)
+        self.0.remaining()
     }
 
     /// The unread rest of the buffer (does not advance).
     pub(crate) fn rest(&self) -> &'a [u8] {
-        self.buf.get(self.pos..).unwrap_or(&[])
+        self.0.rest()
     }
 
     /// An error at the current offset for `field`.
     pub(crate) fn invalid(&self, field: &'static str, reason: impl Into<String>) -> Error {
         Error::Invalid {
-            structure: self.structure,
+            structure: self.0.structure(),
             field,
-            offset: self.pos,
+            offset: self.0.pos(),
             reason: reason.into(),
         }
     }
 
     /// Take exactly `n` bytes.
     pub(crate) fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], Error> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.buf.len())
-            .ok_or(Error::Truncated {
-                structure: self.structure,
-                field,
-                offset: self.pos,
-                need: n,
-                have: self.remaining(),
-            })?;
-        let s = self.buf.get(self.pos..end).ok_or(Error::Truncated {
-            structure: self.structure,
-            field,
-            offset: self.pos,
-            need: n,
-            have: self.remaining(),
-        })?;
-        self.pos = end;
-        Ok(s)
+        Ok(self.0.take(n, field)?)
     }
 
     /// Take a fixed-size array.
     pub(crate) fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], Error> {
-        let s = self.take(N, field)?;
-        let mut out = [0u8; N];
-        out.copy_from_slice(s);
-        Ok(out)
+        Ok(self.0.array(field)?)
     }
 
     /// One byte.
     pub(crate) fn u8(&mut self, field: &'static str) -> Result<u8, Error> {
-        Ok(self.array::<1>(field)?[0])
+        Ok(self.0.u8(field)?)
     }
 
     /// Big-endian u16.
     pub(crate) fn u16_be(&mut self, field: &'static str) -> Result<u16, Error> {
-        Ok(u16::from_be_bytes(self.array(field)?))
+        Ok(self.0.u16_be(field)?)
     }
 
     /// Big-endian u32.
     pub(crate) fn u32_be(&mut self, field: &'static str) -> Result<u32, Error> {
-        Ok(u32::from_be_bytes(self.array(field)?))
+        Ok(self.0.u32_be(field)?)
     }
 
     /// Big-endian u64.
     pub(crate) fn u64_be(&mut self, field: &'static str) -> Result<u64, Error> {
-        Ok(u64::from_be_bytes(self.array(field)?))
+        Ok(self.0.u64_be(field)?)
     }
 
     /// Little-endian u16.
     pub(crate) fn u16_le(&mut self, field: &'static str) -> Result<u16, Error> {
-        Ok(u16::from_le_bytes(self.array(field)?))
+        Ok(self.0.u16_le(field)?)
     }
 
     /// Little-endian u32.
     pub(crate) fn u32_le(&mut self, field: &'static str) -> Result<u32, Error> {
-        Ok(u32::from_le_bytes(self.array(field)?))
+        Ok(self.0.u32_le(field)?)
     }
 
     /// Little-endian u64.
     pub(crate) fn u64_le(&mut self, field: &'static str) -> Result<u64, Error> {
-        Ok(u64::from_le_bytes(self.array(field)?))
+        Ok(self.0.u64_le(field)?)
     }
 
     /// A TPM2B: big-endian u16 size, then that many bytes, at most `max`.
     pub(crate) fn tpm2b(&mut self, field: &'static str, max: usize) -> Result<&'a [u8], Error> {
-        let at = self.pos;
+        let at = self.pos();
         let size = usize::from(self.u16_be(field)?);
         if size > max {
             return Err(Error::Invalid {
-                structure: self.structure,
+                structure: self.0.structure(),
                 field,
                 offset: at,
                 reason: format!("size {size} exceeds the maximum {max}"),
@@ -133,17 +136,9 @@ impl<'a> Cursor<'a> {
 
     /// Fail unless every byte was consumed.
     pub(crate) fn finish(&self) -> Result<(), Error> {
-        match self.remaining() {
-            0 => Ok(()),
-            trailing => Err(Error::TrailingBytes {
-                structure: self.structure,
-                offset: self.pos,
-                trailing,
-            }),
-        }
+        Ok(self.0.finish()?)
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use crate::cursor::Cursor;
 use crate::error::Error;
 
 /// The highest number of PCRs a selection may name (sizeofSelect ≤ 4 bytes).
-pub const MAX_PCRS: u32 = 32;
+pub(crate) const MAX_PCRS: u32 = 32;
 /// Most banks a selection may hold (one per supported hash).
 const MAX_BANKS: u32 = 16;
 

@@ -8,38 +8,39 @@ use crate::error::{hx, Error};
 use crate::signature::SigScheme;
 
 /// TPM_ALG_RSA.
-pub const ALG_RSA: u16 = 0x0001;
+pub(crate) const ALG_RSA: u16 = 0x0001;
 /// TPM_ALG_ECC.
-pub const ALG_ECC: u16 = 0x0023;
+pub(crate) const ALG_ECC: u16 = 0x0023;
 /// TPM_ECC_NIST_P256.
-pub const ECC_NIST_P256: u16 = 0x0003;
+pub(crate) const ECC_NIST_P256: u16 = 0x0003;
 /// TPM_ECC_NIST_P384.
-pub const ECC_NIST_P384: u16 = 0x0004;
+pub(crate) const ECC_NIST_P384: u16 = 0x0004;
 
-/// TPMA_OBJECT bits.
-pub mod attr {
+/// TPMA_OBJECT bits (the whole table, for reading the attribute checks; not every bit is tested).
+#[allow(dead_code)]
+pub(crate) mod attr {
     /// fixedTPM.
-    pub const FIXED_TPM: u32 = 1 << 1;
+    pub(crate) const FIXED_TPM: u32 = 1 << 1;
     /// stClear.
-    pub const ST_CLEAR: u32 = 1 << 2;
+    pub(crate) const ST_CLEAR: u32 = 1 << 2;
     /// fixedParent.
-    pub const FIXED_PARENT: u32 = 1 << 4;
+    pub(crate) const FIXED_PARENT: u32 = 1 << 4;
     /// sensitiveDataOrigin.
-    pub const SENSITIVE_DATA_ORIGIN: u32 = 1 << 5;
+    pub(crate) const SENSITIVE_DATA_ORIGIN: u32 = 1 << 5;
     /// userWithAuth.
-    pub const USER_WITH_AUTH: u32 = 1 << 6;
+    pub(crate) const USER_WITH_AUTH: u32 = 1 << 6;
     /// adminWithPolicy.
-    pub const ADMIN_WITH_POLICY: u32 = 1 << 7;
+    pub(crate) const ADMIN_WITH_POLICY: u32 = 1 << 7;
     /// noDA.
-    pub const NO_DA: u32 = 1 << 10;
+    pub(crate) const NO_DA: u32 = 1 << 10;
     /// encryptedDuplication.
-    pub const ENCRYPTED_DUPLICATION: u32 = 1 << 11;
+    pub(crate) const ENCRYPTED_DUPLICATION: u32 = 1 << 11;
     /// restricted.
-    pub const RESTRICTED: u32 = 1 << 16;
+    pub(crate) const RESTRICTED: u32 = 1 << 16;
     /// decrypt.
-    pub const DECRYPT: u32 = 1 << 17;
+    pub(crate) const DECRYPT: u32 = 1 << 17;
     /// sign / encrypt.
-    pub const SIGN: u32 = 1 << 18;
+    pub(crate) const SIGN: u32 = 1 << 18;
 }
 
 /// A key's scheme as TPMT_{RSA,ECC}_SCHEME: algorithm and (for hash-based schemes) hash.
@@ -259,7 +260,7 @@ pub struct PublicSummary {
 }
 
 /// Quote check 6 on raw objectAttributes.
-pub fn check_restricted_signing(a: u32) -> Result<(), Error> {
+pub(crate) fn check_restricted_signing(a: u32) -> Result<(), Error> {
     let need = [
         (attr::FIXED_TPM, "fixedTPM"),
         (attr::FIXED_PARENT, "fixedParent"),

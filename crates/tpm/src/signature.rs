@@ -7,11 +7,11 @@ use crate::cursor::Cursor;
 use crate::error::Error;
 
 /// TPM_ALG_RSASSA.
-pub const ALG_RSASSA: u16 = 0x0014;
+pub(crate) const ALG_RSASSA: u16 = 0x0014;
 /// TPM_ALG_RSAPSS.
-pub const ALG_RSAPSS: u16 = 0x0016;
+pub(crate) const ALG_RSAPSS: u16 = 0x0016;
 /// TPM_ALG_ECDSA.
-pub const ALG_ECDSA: u16 = 0x0018;
+pub(crate) const ALG_ECDSA: u16 = 0x0018;
 
 /// The signing schemes a quote can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

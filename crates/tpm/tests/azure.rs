@@ -18,7 +18,7 @@ fn verifier() -> remits_snp::Verifier {
 }
 
 fn load(name: &str) -> Option<AzSnpVtpmEvidence> {
-    let p = remits_evidence::testdata::dir()?
+    let p = remits_testsupport::testdata::dir()?
         .join("az-snp-vtpm")
         .join(name);
     Some(AzSnpVtpmEvidence::from_json(&std::fs::read(p).unwrap()).unwrap())
@@ -26,7 +26,7 @@ fn load(name: &str) -> Option<AzSnpVtpmEvidence> {
 
 /// hcl-report.bin + tpm-quote-v1.json + vcek.pem as V1 evidence.
 fn split_capture() -> Option<AzSnpVtpmEvidence> {
-    let d = remits_evidence::testdata::dir()?.join("az-snp-vtpm");
+    let d = remits_testsupport::testdata::dir()?.join("az-snp-vtpm");
     let q: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("tpm-quote-v1.json")).unwrap()).unwrap();
     let h = |v: &serde_json::Value| hex::decode(v.as_str().unwrap()).unwrap();
@@ -204,7 +204,7 @@ fn tampered_quote_pcrs_and_report_rejected() {
 
 #[test]
 fn evidence_json_strict() {
-    let Some(_) = remits_evidence::testdata::dir() else {
+    let Some(_) = remits_testsupport::testdata::dir() else {
         return;
     };
     assert!(AzSnpVtpmEvidence::from_json(
@@ -213,7 +213,7 @@ fn evidence_json_strict() {
     .is_err());
     assert!(AzSnpVtpmEvidence::from_json(br#"{"version":"1"}"#).is_err());
     assert!(AzSnpVtpmEvidence::from_json(b"[]").is_err());
-    let d = remits_evidence::testdata::dir()
+    let d = remits_testsupport::testdata::dir()
         .unwrap()
         .join("az-snp-vtpm");
     let mut v: serde_json::Value =

@@ -1,11 +1,11 @@
 //! Every real event log in the shared test data replays to its expected PCRs; corrupted and
 //! truncated logs fail cleanly.
 
-use remits_tpm::eventlog::{replay, CompareMode, EventData, EventLog, LogFormat};
+use remits_tpm::{replay, CompareMode, EventData, EventLog, LogFormat};
 use remits_tpm::{Error, HashAlg, PcrValues};
 
 fn logs() -> Option<Vec<(String, Vec<u8>, PcrValues)>> {
-    let d = remits_evidence::testdata::dir()?.join("tpm/eventlog");
+    let d = remits_testsupport::testdata::dir()?.join("tpm/eventlog");
     let mut out = Vec::new();
     for e in std::fs::read_dir(&d).unwrap() {
         let p = e.unwrap().path();

@@ -81,7 +81,7 @@ struct Seeds {
 }
 
 fn seeds() -> Option<Seeds> {
-    let d = remits_evidence::testdata::dir()?;
+    let d = remits_testsupport::testdata::dir()?;
     let read = |p: &str| std::fs::read(d.join(p)).unwrap();
     let msg = read("tpm/azure-snp-vtpm-quote.msg");
     let raw_sig = read("tpm/azure-snp-vtpm-quote.sig");

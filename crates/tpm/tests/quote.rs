@@ -10,7 +10,7 @@ struct Vec3 {
 }
 
 fn load() -> Option<Vec3> {
-    let d = remits_evidence::testdata::dir()?.join("tpm");
+    let d = remits_testsupport::testdata::dir()?.join("tpm");
     let msg = std::fs::read(d.join("azure-snp-vtpm-quote.msg")).unwrap();
     let raw = std::fs::read(d.join("azure-snp-vtpm-quote.sig")).unwrap();
     let pem = std::fs::read_to_string(d.join("azure-snp-vtpm-akpub.pem")).unwrap();
@@ -123,7 +123,7 @@ fn tampered_quote_and_signature_rejected() {
     // A key fixed to RSAPSS refuses an RSASSA signature.
     let pinned =
         v.ak.clone()
-            .with_scheme(remits_tpm::signature::SigScheme::Rsapss, HashAlg::Sha256);
+            .with_scheme(remits_tpm::SigScheme::Rsapss, HashAlg::Sha256);
     let e = verify_quote(&v.msg, &v.sig, &pinned, &v.pcrs, NonceCheck::Unchecked).unwrap_err();
     assert!(matches!(e, Error::SchemeNotAllowed { .. }), "{e}");
 }

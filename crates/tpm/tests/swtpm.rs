@@ -7,98 +7,31 @@
 //! Needs `swtpm` and `tpm2-tools` (scripts/setup.sh installs them). When they are missing the
 //! tests print SKIPPED, or fail when `CI` is set.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use remits_tpm::eventlog::{replay, CompareMode, EventLog};
-use remits_tpm::public::TpmPublic;
-use remits_tpm::signature::SigScheme;
+use remits_tpm::SigScheme;
+use remits_tpm::TpmPublic;
+use remits_tpm::{replay, CompareMode, EventLog};
 use remits_tpm::{
     verify_quote, Attest, AttestationKey, Error, HashAlg, NonceCheck, PcrValues, Signature,
 };
 
 /// Whether swtpm and tpm2-tools are installed; prints SKIPPED or panics under CI when not.
 fn tools_present() -> bool {
-    let ok = |cmd: &str| {
-        Command::new(cmd)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if ok("swtpm") && ok("tpm2_quote") {
-        return true;
-    }
-    let msg = "swtpm or tpm2-tools not installed (run scripts/setup.sh)";
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}; CI is set, so this is a failure");
-    }
-    eprintln!("SKIPPED: {msg}");
-    false
-}
-
-/// Two consecutive free loopback ports (server, control).
-fn free_port_pair() -> u16 {
-    for _ in 0..50 {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = l.local_addr().unwrap().port();
-        if p < u16::MAX && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free pair of loopback ports");
+    remits_testsupport::swtpm::tools_or_skip(&["swtpm", "tpm2_quote"])
 }
 
 /// A running swtpm with its own state directory; killed and reaped on drop.
 struct Swtpm {
-    child: Child,
-    port: u16,
+    tpm: remits_testsupport::swtpm::Swtpm,
     dir: tempfile::TempDir,
 }
 
 impl Swtpm {
     fn start() -> Swtpm {
         let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("state");
-        std::fs::create_dir(&state).unwrap();
-        // A port can be taken between probing and binding: retry a few times.
-        for _ in 0..5 {
-            let port = free_port_pair();
-            let child = Command::new("swtpm")
-                .args(["socket", "--tpm2"])
-                .args([
-                    "--server",
-                    &format!("type=tcp,port={port},bindaddr=127.0.0.1"),
-                ])
-                .args([
-                    "--ctrl",
-                    &format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1),
-                ])
-                .args(["--flags", "not-need-init,startup-clear"])
-                .args(["--tpmstate", &format!("dir={}", state.display())])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn swtpm");
-            let mut child = child;
-            // Readiness: the server port accepts connections (not a timing assertion).
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // exited: port clash, try another pair
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Swtpm { child, port, dir };
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("swtpm did not start");
+        let tpm = remits_testsupport::swtpm::Swtpm::start(&dir.path().join("state"));
+        Swtpm { tpm, dir }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -107,15 +40,7 @@ impl Swtpm {
 
     /// Run a tpm2-tools command against this TPM; panics with its stderr on failure.
     fn tool(&self, args: &[&str]) -> Vec<u8> {
-        let out = Command::new(args[0])
-            .args(&args[1..])
-            .current_dir(self.dir.path())
-            .env(
-                "TPM2TOOLS_TCTI",
-                format!("swtpm:host=127.0.0.1,port={}", self.port),
-            )
-            .output()
-            .unwrap_or_else(|e| panic!("{}: {e}", args[0]));
+        let out = self.tpm.run(self.dir.path(), args);
         assert!(
             out.status.success(),
             "{args:?} failed: {}",
@@ -215,13 +140,6 @@ impl Swtpm {
 
     fn read(&self, name: &str) -> Vec<u8> {
         std::fs::read(self.path(name)).unwrap()
-    }
-}
-
-impl Drop for Swtpm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -11,6 +11,8 @@ mod config;
 pub mod driver;
 pub mod drivers;
 mod error;
+// Entry points for fuzz/ and tests only: not a stable API (rustls' `internal` pattern).
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod refvalues;
 mod service;

@@ -26,7 +26,7 @@ fn bind(nonce: Option<Vec<u8>>) -> Binding {
 }
 
 fn td(rel: &str) -> Option<PathBuf> {
-    remits_evidence::testdata::dir().map(|d| d.join(rel))
+    remits_testsupport::testdata::dir().map(|d| d.join(rel))
 }
 
 fn read_json(p: PathBuf) -> Value {

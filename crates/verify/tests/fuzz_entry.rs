@@ -18,7 +18,7 @@ fn evidence_json(d: &[u8]) {
 }
 
 fn seeds() -> Option<Vec<Value>> {
-    let d = remits_evidence::testdata::dir()?;
+    let d = remits_testsupport::testdata::dir()?;
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let read = |p: &str| std::fs::read(d.join(p)).unwrap();
     let mut out = Vec::new();
@@ -192,7 +192,7 @@ fn normal_build_refuses_a_bad_signature_and_never_enables_fuzzing() {
             }
         }
     }
-    let Some(d) = remits_evidence::testdata::dir() else {
+    let Some(d) = remits_testsupport::testdata::dir() else {
         return;
     };
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);

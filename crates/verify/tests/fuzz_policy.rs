@@ -18,7 +18,7 @@ fn b64(b: &[u8]) -> String {
 
 /// SNP envelope, trustee SNP, Azure v0-v2 and TPM evidence from `$REMITS_TESTDATA`.
 fn seeds() -> Option<Vec<(String, Value)>> {
-    let d = remits_evidence::testdata::dir()?;
+    let d = remits_testsupport::testdata::dir()?;
     let read = |p: &str| std::fs::read(d.join(p)).unwrap();
     let mut out = Vec::new();
     for f in [

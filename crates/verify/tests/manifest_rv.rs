@@ -84,7 +84,7 @@ fn pub_pem(dir: &std::path::Path, name: &str, k: &SigningKey) -> std::path::Path
 
 #[tokio::test]
 async fn signed_manifest_only_under_configured_key() {
-    let Some(td) = remits_evidence::testdata::dir() else {
+    let Some(td) = remits_testsupport::testdata::dir() else {
         return;
     };
     let key =

@@ -17,7 +17,7 @@ use remits_verify::{
 use serde_json::{json, Value};
 
 fn td(rel: &str) -> Option<PathBuf> {
-    remits_evidence::testdata::dir().map(|d| d.join(rel))
+    remits_testsupport::testdata::dir().map(|d| d.join(rel))
 }
 
 fn b64(b: &[u8]) -> String {

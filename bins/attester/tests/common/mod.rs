@@ -1,11 +1,10 @@
 //! Shared helpers: the real binaries, a broker child killed on drop, loopback ports.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)] // each test uses a part of it
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+
+use remits_testsupport::broker;
 
 pub mod swtpm;
 
@@ -27,148 +26,35 @@ pub fn sibling(name: &str) -> Option<PathBuf> {
     None
 }
 
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use remits_testsupport::net::{free_port, http_get};
+pub use remits_testsupport::process::Proc;
 
-/// A child process killed (SIGKILL) and reaped on drop.
-pub struct Proc {
-    pub child: Child,
-    pub url: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Raw HTTP/1.1 GET on loopback: `(status, body)`; `None` when nothing answers.
-pub fn http_get(hostport: &str, path: &str) -> Option<(u16, Vec<u8>)> {
-    let mut s = std::net::TcpStream::connect(hostport).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).ok()?;
-    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
-    let mut body = buf[head_end + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    Some((status, body))
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
-        let n = usize::from_str_radix(String::from_utf8_lossy(&b[..i]).trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&b[i + 2..i + 2 + n]);
-        b = &b[i + 2 + n + 2..];
-    }
-    out
-}
-
-/// Waits until `GET /healthz` answers 200, or panics (also when the child exits).
-pub fn wait_healthy(hostport: &str, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!("broker exited early: {st}");
-        }
-        if matches!(http_get(hostport, "/healthz"), Some((200, _))) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("broker at {hostport} did not become ready");
-}
-
-/// `remits-broker serve --dev` on `127.0.0.1:port` with data in `dir`.
+/// `remits-broker serve --dev` on `127.0.0.1:port` with data in `dir`, once healthy.
 pub fn start_dev_on(broker: &Path, dir: &Path, port: u16) -> Proc {
-    let mut child = Command::new(broker)
-        .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let hp = format!("127.0.0.1:{port}");
-    wait_healthy(&hp, &mut child);
-    Proc {
-        child,
-        url: format!("http://{hp}"),
-    }
+    broker::start(
+        broker::dev_command(broker, dir, port),
+        &format!("http://127.0.0.1:{port}"),
+    )
 }
 
 /// `remits-broker serve --dev` on a free port.
 pub fn start_dev(broker: &Path, dir: &Path) -> Proc {
-    start_dev_on(broker, dir, free_port())
+    broker::start_dev(broker, dir)
 }
 
 /// `remits-broker serve --config FILE` listening on `port`.
 pub fn start_config(broker: &Path, cfg: &Path, port: u16) -> Proc {
-    let mut child = Command::new(broker)
-        .args(["serve", "--config"])
-        .arg(cfg)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let hp = format!("127.0.0.1:{port}");
-    wait_healthy(&hp, &mut child);
-    Proc {
-        child,
-        url: format!("http://{hp}"),
-    }
+    broker::start_config(broker, cfg, &format!("http://127.0.0.1:{port}"))
 }
 
 /// `remits-broker admin --broker URL --key KEY <args>`; asserts success.
 pub fn admin(broker: &Path, url: &str, key: &Path, args: &[&std::ffi::OsStr]) {
-    let out = Command::new(broker)
-        .args(["admin", "--broker", url, "--key"])
-        .arg(key)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "admin {args:?}: {out:?}");
+    broker::admin_ok(broker, url, key, args);
 }
 
 /// Puts `value` at `path` through the admin CLI.
 pub fn put(broker: &Path, url: &str, key: &Path, path: &str, value: &[u8], tmp: &Path) {
-    let f = tmp.join(format!("put-{}", path.replace('/', "_")));
-    std::fs::write(&f, value).unwrap();
-    admin(
-        broker,
-        url,
-        key,
-        &[
-            "put-resource".as_ref(),
-            path.as_ref(),
-            "--file".as_ref(),
-            f.as_os_str(),
-        ],
-    );
+    broker::put(broker, url, key, path, value, tmp)
 }
 
 /// The attester with `--tee sim-snp --sim-dir SIM`.

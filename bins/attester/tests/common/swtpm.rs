@@ -2,82 +2,30 @@
 //! attester's default persistent handle, PCR reads, and the attester pointed at it.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use super::{free_port, show, Proc, ATTESTER};
+use super::{show, Proc, ATTESTER};
 
 /// The persistent handle the AK is made resident at (the attester's `--ak-handle`).
 pub const AK_HANDLE: &str = "0x81010002";
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 /// swtpm and the tpm2-tools the tests call are installed, or SKIPPED (a failure under `CI`).
 pub fn tools_or_skip() -> bool {
-    let missing: Vec<&str> = [
+    remits_testsupport::swtpm::tools_or_skip(&[
         "swtpm",
         "tpm2_createek",
         "tpm2_createak",
         "tpm2_evictcontrol",
         "tpm2_pcrextend",
         "tpm2_pcrread",
-    ]
-    .into_iter()
-    .filter(|t| !have(t))
-    .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!("missing {missing:?} (bash scripts/setup.sh installs swtpm and tpm2-tools)");
-    assert!(std::env::var_os("CI").is_none(), "{msg}");
-    println!("SKIPPED: {msg}");
-    false
+    ])
 }
 
 /// swtpm with its state in `state` on loopback: the process (killed on drop) and its TCTI.
 pub fn start_swtpm(state: &Path) -> (Proc, String) {
-    // The swtpm TCTI finds the control channel at port + 1.
-    let (port, ctrl) = loop {
-        let p = free_port();
-        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            break (p, p + 1);
-        }
-    };
-    let child = Command::new("swtpm")
-        .args(["socket", "--tpm2", "--tpmstate"])
-        .arg(format!("dir={}", state.display()))
-        .args([
-            "--server",
-            &format!("type=tcp,port={port},bindaddr=127.0.0.1"),
-        ])
-        .args([
-            "--ctrl",
-            &format!("type=tcp,port={ctrl},bindaddr=127.0.0.1"),
-        ])
-        .args(["--flags", "not-need-init,startup-clear"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "swtpm did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let tcti = format!("swtpm:host=127.0.0.1,port={port}");
-    (
-        Proc {
-            child,
-            url: tcti.clone(),
-        },
-        tcti,
-    )
+    let t = remits_testsupport::swtpm::Swtpm::start(state);
+    let tcti = t.tcti().to_owned();
+    (t.proc, tcti)
 }
 
 /// Runs a tpm2-tools command (`args[0]`) in `dir` against `tcti`; asserts success.

@@ -18,8 +18,8 @@ use remits_kbs::admin::{AdminSigningKey, AdminVerifier, NamedKey};
 use remits_kbs::backend::{
     find_tee_pubkey, AttestInput, AttestOutput, AttestationBackend, BackendError,
 };
-use remits_kbs::rng::OsRandom;
 use remits_kbs::server::{router, serve, KbsState, Metrics, Settings};
+use remits_kbs::OsRandom;
 use remits_store::{MemoryStore, Store};
 use serde_json::{json, Value};
 

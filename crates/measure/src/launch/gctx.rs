@@ -9,14 +9,14 @@ use super::Error;
 /// Size of a SHA-384 digest: the launch digest and page contents digests.
 pub const LD_SIZE: usize = 48;
 /// Size of the PAGE_INFO structure.
-pub const PAGE_INFO_SIZE: usize = 0x70;
+pub(crate) const PAGE_INFO_SIZE: usize = 0x70;
 /// GPA recorded for VMSA pages (all ones, page aligned, bits above 51 cleared).
-pub const VMSA_GPA: u64 = 0x0000_FFFF_FFFF_F000;
+pub(crate) const VMSA_GPA: u64 = 0x0000_FFFF_FFFF_F000;
 
 /// PAGE_TYPE of a PAGE_INFO.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-pub enum PageType {
+pub(crate) enum PageType {
     /// Measured contents.
     Normal = 1,
     /// A VMSA (measured contents, GPA [`VMSA_GPA`]).
@@ -33,7 +33,7 @@ pub enum PageType {
 
 /// Builds the 0x70-byte PAGE_INFO for `(ld, contents, page_type, gpa)`; IS_IMI and the VMPL
 /// permissions are zero.
-pub fn page_info(
+pub(crate) fn page_info(
     ld: &[u8; LD_SIZE],
     contents: &[u8; LD_SIZE],
     page_type: PageType,
@@ -49,13 +49,13 @@ pub fn page_info(
 }
 
 /// SHA-384 of one page.
-pub fn sha384_page(page: &[u8]) -> [u8; LD_SIZE] {
+pub(crate) fn sha384_page(page: &[u8]) -> [u8; LD_SIZE] {
     sha384(page)
 }
 
 /// The SNP guest context: the running launch digest.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SnpLaunchDigest {
+pub(crate) struct SnpLaunchDigest {
     ld: [u8; LD_SIZE],
 }
 
@@ -67,35 +67,29 @@ impl Default for SnpLaunchDigest {
 
 impl SnpLaunchDigest {
     /// Starts from 48 zero bytes.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { ld: [0; LD_SIZE] }
     }
 
     /// Starts from a given digest (e.g. a precomputed OVMF hash).
-    pub fn from_seed(seed: [u8; LD_SIZE]) -> Self {
+    pub(crate) fn from_seed(seed: [u8; LD_SIZE]) -> Self {
         Self { ld: seed }
     }
 
     /// The current launch digest.
-    pub fn digest(&self) -> [u8; LD_SIZE] {
+    pub(crate) fn digest(&self) -> [u8; LD_SIZE] {
         self.ld
     }
 
     /// Adds one page with the given contents digest.
-    pub fn update(&mut self, page_type: PageType, gpa: u64, contents: &[u8; LD_SIZE]) {
+    pub(crate) fn update(&mut self, page_type: PageType, gpa: u64, contents: &[u8; LD_SIZE]) {
         self.ld = sha384(&page_info(&self.ld, contents, page_type, gpa));
-    }
-
-    /// Adds `data` (a whole number of pages) as NORMAL pages from `gpa` on.
-    pub fn update_normal_pages(&mut self, gpa: u64, data: &[u8]) {
-        // In-memory bytes cannot fail to read.
-        let _ = self.update_normal_pages_from(gpa, &ImageSource::Bytes(data));
     }
 
     /// Adds the image (a whole number of pages) as NORMAL pages from `gpa` on, streaming its
     /// pages if it is a file (see [`super::source`]: padding pages hashed once per byte value,
     /// large images on two threads).
-    pub fn update_normal_pages_from(
+    pub(crate) fn update_normal_pages_from(
         &mut self,
         gpa: u64,
         image: &ImageSource<'_>,
@@ -109,18 +103,13 @@ impl SnpLaunchDigest {
 
     /// Adds `len` bytes (rounded down to pages) of pages of `page_type` with zero contents
     /// (ZERO, UNMEASURED, SECRETS, CPUID).
-    pub fn update_empty_pages(&mut self, page_type: PageType, gpa: u64, len: u64) {
+    pub(crate) fn update_empty_pages(&mut self, page_type: PageType, gpa: u64, len: u64) {
         let zero = [0u8; LD_SIZE];
         let mut off = 0;
         while off + PAGE_SIZE as u64 <= len {
             self.update(page_type, gpa + off, &zero);
             off += PAGE_SIZE as u64;
         }
-    }
-
-    /// Adds one VMSA page.
-    pub fn update_vmsa(&mut self, vmsa: &[u8; PAGE_SIZE]) {
-        self.update(PageType::Vmsa, VMSA_GPA, &sha384_page(vmsa));
     }
 }
 

@@ -11,9 +11,9 @@ use super::ovmf::PAGE_SIZE;
 use super::Error;
 
 /// Size of the table without padding: header (GUID + u16) and three 50-byte entries.
-pub const TABLE_SIZE: usize = 18 + 3 * ENTRY_SIZE;
+pub(crate) const TABLE_SIZE: usize = 18 + 3 * ENTRY_SIZE;
 /// Size of the table padded to 16 bytes, as QEMU places it.
-pub const PADDED_TABLE_SIZE: usize = (TABLE_SIZE + 15) & !15;
+pub(crate) const PADDED_TABLE_SIZE: usize = (TABLE_SIZE + 15) & !15;
 const ENTRY_SIZE: usize = 16 + 2 + 32;
 
 /// SHA-256 digests of the kernel, initrd and command line.
@@ -105,7 +105,7 @@ fn cmdline_hash(append: Option<&str>) -> [u8; 32] {
 }
 
 /// SHA-256 of a file, streamed.
-pub fn sha256_file(path: &Path, what: &'static str) -> Result<[u8; 32], Error> {
+pub(crate) fn sha256_file(path: &Path, what: &'static str) -> Result<[u8; 32], Error> {
     let io = |source| Error::Io {
         what,
         path: path.to_path_buf(),

@@ -26,11 +26,11 @@ use super::sha::Sha256;
 use super::Error;
 
 /// Bytes hashed per unit of work (and size of each thread's read buffer).
-pub const CHUNK: usize = 64 << 10;
+pub(crate) const CHUNK: usize = 64 << 10;
 /// Smallest image whose pages are hashed on two threads. The helper thread is started without
 /// asking how many CPUs there are (finding out reads cgroup files and costs about as much as
 /// the thread); on one CPU the two threads simply take turns.
-pub const PARALLEL_MIN: usize = 512 << 10;
+pub(crate) const PARALLEL_MIN: usize = 512 << 10;
 /// Stack of the helper thread (it hashes pages: a few KiB of stack).
 const HELPER_STACK: usize = 256 << 10;
 

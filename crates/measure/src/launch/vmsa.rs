@@ -8,7 +8,7 @@ use super::ovmf::PAGE_SIZE;
 use super::Error;
 
 /// EIP of the bootstrap processor at reset.
-pub const BSP_EIP: u32 = 0xFFFF_FFF0;
+pub(crate) const BSP_EIP: u32 = 0xFFFF_FFF0;
 
 /// The hypervisor / VMM that launches the guest.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -92,7 +92,7 @@ mod off {
 
 /// The non-zero registers of an initial VMSA. Every other byte of the 4 KiB page is zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Vmsa {
+pub(crate) struct Vmsa {
     es: Seg,
     cs: Seg,
     ss: Seg,
@@ -117,7 +117,7 @@ const DEFAULT_G_PAT: u64 = 0x0007_0406_0007_0406;
 impl Vmsa {
     /// The reset-state VMSA of a vCPU starting at `eip` (the BSP at [`BSP_EIP`], APs at the
     /// OVMF AP reset address), for SEV-ES and SEV-SNP guests.
-    pub fn reset(eip: u32, sev_features: u64, vcpu_sig: u32, vmm: VmmType) -> Self {
+    pub(crate) fn reset(eip: u32, sev_features: u64, vcpu_sig: u32, vmm: VmmType) -> Self {
         let (mut cs_flags, mut ss_flags, mut tr_flags) = (0x9b, 0x93, 0x8b);
         let (mut g_pat, rdx, mxcsr, fcw) = match vmm {
             VmmType::Qemu => (DEFAULT_G_PAT, u64::from(vcpu_sig), 0x1f80, 0x37f),
@@ -158,7 +158,7 @@ impl Vmsa {
     /// The VMSA of every vCPU of a COCONUT-SVSM guest (QEMU): flat 32-bit segments, RIP at the
     /// SVSM entry, SEV_FEATURES 0x1. x87_fcw stays 0 as in sev-snp-measure, whose value real
     /// launches confirm.
-    pub fn svsm(entry: u64, vcpu_sig: u32) -> Self {
+    pub(crate) fn svsm(entry: u64, vcpu_sig: u32) -> Self {
         Vmsa {
             es: seg(16, 0xc93, 0xffff_ffff, 0),
             cs: seg(8, 0xc9b, 0xffff_ffff, 0),
@@ -181,13 +181,13 @@ impl Vmsa {
     }
 
     /// Overrides RDX (the value a hypervisor leaves there; used for the legacy EC2 VMSA).
-    pub fn with_rdx(mut self, rdx: u64) -> Self {
+    pub(crate) fn with_rdx(mut self, rdx: u64) -> Self {
         self.rdx = rdx;
         self
     }
 
     /// The 4096-byte page.
-    pub fn to_page(&self) -> [u8; PAGE_SIZE] {
+    pub(crate) fn to_page(self) -> [u8; PAGE_SIZE] {
         let mut p = [0u8; PAGE_SIZE];
         let segs = [
             (off::ES, self.es),

@@ -8,20 +8,20 @@ use super::gpt::{Gpt, PartitionEntry};
 use super::Error;
 
 /// Largest file read from the ESP (EFI binaries, UKIs, kernels, initrds).
-pub const MAX_FILE: u64 = 1 << 30;
+pub(crate) const MAX_FILE: u64 = 1 << 30;
 
 /// An opened ESP.
-pub struct Esp<'a, D: ReadAt + ?Sized> {
+pub(crate) struct Esp<'a, D: ReadAt + ?Sized> {
     fs: fatfs::FileSystem<Partition<'a, D>>,
     /// Bytes of the partition present on the disk: no file can hold more.
     bytes: u64,
     /// The partition entry.
-    pub entry: PartitionEntry,
+    pub(crate) entry: PartitionEntry,
 }
 
 impl<'a, D: ReadAt + ?Sized> Esp<'a, D> {
     /// Opens the ESP of `gpt` on `disk`.
-    pub fn open(disk: &'a D, gpt: &Gpt) -> Result<Self, Error> {
+    pub(crate) fn open(disk: &'a D, gpt: &Gpt) -> Result<Self, Error> {
         let entry = gpt.esp().cloned().ok_or_else(|| {
             Error::Esp("no partition with the EFI system partition type GUID".into())
         })?;
@@ -41,7 +41,7 @@ impl<'a, D: ReadAt + ?Sized> Esp<'a, D> {
 
     /// Reads a file (path relative to the ESP root, `/` or `\` separated; case-insensitive as in
     /// FAT). `Ok(None)` if it does not exist.
-    pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
+    pub(crate) fn read(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
         let p = path.replace('\\', "/");
         let p = p.trim_start_matches('/');
         let mut f = match self.fs.root_dir().open_file(p) {

@@ -200,19 +200,24 @@ impl Gpt {
         }
         let mut entries = Vec::new();
         for (i, raw) in table.chunks_exact(entry_size as usize).enumerate() {
-            let type_guid = guid(raw, 0);
+            // An entry is at least 128 bytes (checked above): these reads cannot run out.
+            let mut c = remits_codec::Cursor::new(raw, "GPT partition entry");
+            let cut = |e: remits_codec::Error| Error::gpt("partition entry", e.to_string());
+            let type_guid: [u8; 16] = c.array("PartitionTypeGUID").map_err(cut)?;
             if type_guid == [0; 16] {
                 continue;
             }
-            let units: Vec<u16> = raw
-                .get(56..128)
-                .unwrap_or_default()
+            let unique_guid: [u8; 16] = c.array("UniquePartitionGUID").map_err(cut)?;
+            let first_lba = c.u64_le("StartingLBA").map_err(cut)?;
+            let last_lba = c.u64_le("EndingLBA").map_err(cut)?;
+            let attributes = c.u64_le("Attributes").map_err(cut)?;
+            let units: Vec<u16> = c
+                .take(72, "PartitionName")
+                .map_err(cut)?
                 .chunks_exact(2)
                 .map(|c| u16::from_le_bytes([c[0], c[1]]))
                 .take_while(|u| *u != 0)
                 .collect();
-            let first_lba = le_u64(raw, 32);
-            let last_lba = le_u64(raw, 40);
             if first_lba > last_lba || last_lba > last_usable_lba || first_lba < first_usable_lba {
                 return Err(Error::gpt(
                     "partition entry",
@@ -225,10 +230,10 @@ impl Gpt {
             entries.push(PartitionEntry {
                 number: i as u32 + 1,
                 type_guid,
-                unique_guid: guid(raw, 16),
+                unique_guid,
                 first_lba,
                 last_lba,
-                attributes: le_u64(raw, 48),
+                attributes,
                 name: String::from_utf16_lossy(&units),
                 raw: raw.to_vec(),
             });

@@ -3,9 +3,9 @@
 //!
 //! The pipeline, documented byte for byte in `docs/measurements.md`:
 //! - [`disk`] opens a raw or fixed-VHD disk image, [`gpt`] reads its partition table (PCR5),
-//!   [`esp`] reads the EFI system partition and [`boot`] follows the supported boot chains
-//!   (shim + GRUB, UKI / systemd-stub) to predict PCR4, PCR9 and PCR11 ([`pe`] computes the
-//!   Authenticode hashes);
+//!   the EFI system partition is read as FAT and [`predict_disk`] / [`predict_boot`] follow the
+//!   supported boot chains (shim + GRUB, UKI / systemd-stub) to predict PCR4, PCR9 and PCR11
+//!   ([`pe`] computes the Authenticode hashes);
 //! - [`image`] measures a container image (docker-save tarball or OCI image layout) and
 //!   [`config`] the enclave configuration (YAML); together they form the PCR15 event sequence;
 //! - [`manifest`] assembles the PCRs, their events, the [`enclave_id`] and an optional
@@ -13,11 +13,11 @@
 //!
 //! [`events`] holds the event model and the PCR replay used everywhere.
 
-pub mod boot;
+mod boot;
 pub mod config;
 pub mod disk;
 pub mod enclave_id;
-pub mod esp;
+mod esp;
 pub mod events;
 pub mod gpt;
 pub mod image;
@@ -26,6 +26,10 @@ pub mod pe;
 pub mod signing;
 
 mod error;
+pub use boot::{
+    parse_grub_cfg, predict as predict_boot, predict_disk, BootPrediction, Chain, GrubEntry,
+    DEFAULT_BOOT, UKI_SECTIONS,
+};
 pub use error::Error;
 
 /// Version of this tool, written into every manifest.

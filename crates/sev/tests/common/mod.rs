@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// `<testdata>/sev`, or `None` (after printing SKIPPED) when the data is absent outside CI.
 pub(crate) fn sev_dir() -> Option<PathBuf> {
-    remits_evidence::testdata::dir().map(|d| d.join("sev"))
+    remits_testsupport::testdata::dir().map(|d| d.join("sev"))
 }
 
 pub(crate) fn read(d: &Path, name: &str) -> Vec<u8> {

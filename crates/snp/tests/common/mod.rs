@@ -12,7 +12,7 @@ use remits_snp::cert::pem_bundle_to_der;
 
 /// The snp/ test-data directory, or None (test prints SKIPPED).
 pub fn snp_dir() -> Option<PathBuf> {
-    remits_evidence::testdata::dir().map(|d| d.join("snp"))
+    remits_testsupport::testdata::dir().map(|d| d.join("snp"))
 }
 
 /// Read a file of the snp/ directory.

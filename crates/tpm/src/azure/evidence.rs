@@ -78,35 +78,11 @@ fn unhex(field: &str, s: &str) -> Result<Vec<u8>, Error> {
     hex::decode(s.trim()).map_err(|e| ev(format!("{field}: hex: {e}")))
 }
 
-/// DER certificates from PEM text (one or more CERTIFICATE blocks, nothing else).
+/// DER certificates from PEM text: one to eight CERTIFICATE blocks, strict RFC 7468, text
+/// between blocks ignored (see [`remits_codec::pem::split_bundle`]).
 pub fn pem_certificates(pem: &str) -> Result<Vec<Vec<u8>>, Error> {
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
-    let mut out = Vec::new();
-    let mut rest = pem.trim();
-    while !rest.is_empty() {
-        let body = rest
-            .strip_prefix(BEGIN)
-            .ok_or_else(|| ev("vcek: expected a PEM CERTIFICATE block"))?;
-        let end = body
-            .find(END)
-            .ok_or_else(|| ev("vcek: unterminated PEM block"))?;
-        let b64: String = body
-            .get(..end)
-            .unwrap_or("")
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        out.push(
-            base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .map_err(|e| ev(format!("vcek: PEM base64: {e}")))?,
-        );
-        rest = body.get(end + END.len()..).unwrap_or("").trim_start();
-        if out.len() > 8 {
-            return Err(ev("vcek: too many certificates"));
-        }
-    }
+    let out = remits_codec::pem::split_bundle(pem, "CERTIFICATE", 8)
+        .map_err(|e| ev(format!("vcek: {e}")))?;
     if out.is_empty() {
         return Err(ev("vcek: no certificate"));
     }

@@ -129,7 +129,7 @@ pub struct GptPartition {
 }
 
 /// The name of an event type ("EV_SEPARATOR"), or its hex value.
-pub fn event_type_name(t: u32) -> String {
+pub(crate) fn event_type_name(t: u32) -> String {
     let n = match t {
         0x0000_0000 => "EV_PREBOOT_CERT",
         0x0000_0001 => "EV_POST_CODE",

@@ -5,8 +5,9 @@
 mod data;
 mod replay;
 
-pub use data::{event_type_name, EventData};
-pub use replay::{replay, reset_value, CompareMode, Replay};
+pub(crate) use data::event_type_name;
+pub use data::{EventData, GptPartition};
+pub use replay::{replay, CompareMode, Replay};
 
 use serde::Serialize;
 

@@ -38,7 +38,7 @@ pub enum CompareMode {
 }
 
 /// The value a PCR holds before any extend.
-pub fn reset_value(alg: HashAlg, pcr: u32, startup_locality: Option<u8>) -> Vec<u8> {
+pub(crate) fn reset_value(alg: HashAlg, pcr: u32, startup_locality: Option<u8>) -> Vec<u8> {
     let mut v = vec![if (17..=22).contains(&pcr) { 0xFF } else { 0x00 }; alg.size()];
     if pcr == 0 {
         if let (Some(l), Some(last)) = (startup_locality, v.last_mut()) {

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use base64::Engine as _;
-use remits_tpm::eventlog::CompareMode;
+use remits_tpm::CompareMode;
 use remits_tpm::{
     replay, verify_quote, AttestationKey, EventLog, HashAlg, NonceCheck, PcrValues, Signature,
 };

@@ -1,0 +1,12 @@
+//! Decoding helpers shared by remits' parsers of untrusted input:
+//!
+//! - [`Cursor`]: a bounded reader over borrowed bytes (little- and big-endian integers, fixed
+//!   arrays, sized slices, `finish` on trailing data). Reads never panic and never allocate;
+//!   every error names the structure, the field and the byte offset.
+//! - [`pem`]: PEM (RFC 7468, strict) to DER and back, one block or a bundle of several.
+#![forbid(unsafe_code)]
+
+mod cursor;
+pub mod pem;
+
+pub use cursor::{Cursor, Error};
