@@ -27,6 +27,7 @@ mod crl;
 mod error;
 pub mod fuzzing;
 mod generation;
+mod hexser;
 #[cfg(feature = "kds")]
 pub mod kds;
 pub mod report;
