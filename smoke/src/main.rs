@@ -54,7 +54,10 @@ fn main() -> ExitCode {
         ("tpm_quote", tpm_quote::run(&dir)),
         ("azure_vtpm", azure_vtpm::run(&dir)),
         ("appraise", rt.block_on(appraise::run(&dir))),
-        ("store_defaults", rt.block_on(store_defaults()).map_err(Into::into)),
+        (
+            "store_defaults",
+            rt.block_on(store_defaults()).map_err(Into::into),
+        ),
     ];
     let mut failed = 0;
     for (name, r) in results {
