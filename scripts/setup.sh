@@ -47,4 +47,9 @@ if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
 for p in "${PIP_PACKAGES[@]}"; do
   "$VENV/bin/python" -m pip show -q "$p" >/dev/null 2>&1 || "$VENV/bin/python" -m pip install -q "$p"
 done
-echo "setup: system packages and Python tools ready (venv $VENV)"
+# cargo-machete: the unused-dependency check of scripts/test.sh.
+if ! cargo machete --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-machete"
+  cargo install cargo-machete --locked --quiet
+fi
+echo "setup: system packages, Python tools and cargo-machete ready (venv $VENV)"

@@ -34,6 +34,12 @@ cargo fmt --all -- --check
 phase "lint"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+# Dependencies declared but not used, in every Cargo.toml of the repository (the workspace,
+# fuzz/ and smoke/; false positives are listed, with the reason, under
+# [package.metadata.cargo-machete] in the crate's Cargo.toml).
+phase "lint: unused dependencies (cargo machete)"
+cargo machete --skip-target-dir
+
 phase "tests"
 mkdir -p target
 status=0
@@ -46,7 +52,9 @@ grep -v -E '^test .* \.\.\. ok$' target/test-output.txt || true
 # -kbs, -sim and -measure. Their tests then run both implementations on the same inputs (SNP
 # vectors through both signature backends, tokens and JWEs across both, the measure hash
 # backend against `sha2` at every block boundary). What only the default (pure-Rust) build
-# compiles is linted here, as users get it.
+# compiles is linted here, as users get it: remits-store without its backends (`redb`,
+# `postgres`), remits-policy without the extra Rego builtins (`rego-builtins`), which the
+# workspace build also turns on through the binaries.
 # The fuzzing build (feature `fuzzing`: SNP signatures accepted) is never part of the workspace
 # build; its one test runs evidence past the signatures into the shipped policies.
 phase "tests: fuzzing build (evidence past the signatures into the shipped policies)"
@@ -55,7 +63,8 @@ cargo test -p remits-verify --features fuzzing --test fuzz_policy > target/test-
 grep -E '^test result' target/test-output-fuzzing.txt || true
 
 phase "lint: default pure-Rust builds"
-cargo clippy -p remits-snp -p remits-measure -p remits-verify -p remits-kbs -p remits-sim --lib \
+cargo clippy -p remits-snp -p remits-measure -p remits-verify -p remits-kbs -p remits-sim \
+  -p remits-store -p remits-policy -p remits-manifest --lib \
   -- -D warnings > target/test-output-default.txt 2>&1 || { status=1; cat target/test-output-default.txt; }
 
 # Docs that cannot drift (the snippet, link, architecture and CLI-flag checks are tests above).

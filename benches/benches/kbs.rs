@@ -1,6 +1,9 @@
 //! KBS hot-path pieces: JWE to a TEE key (what every resource GET does), the client-side
 //! decrypt, TEE-key parsing, and admin JWT verification.
 
+// criterion_group!/criterion_main! generate undocumented public functions.
+#![allow(missing_docs)]
+
 use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -3,6 +3,9 @@
 //! (ubuntu-2104-no-dbx, 111 events, sha1/sha256/sha384) parsed and replayed; and the complete
 //! Azure SNP vTPM evidence check (HCL report, SNP report + VCEK chain, binding, quote).
 
+// criterion_group!/criterion_main! generate undocumented public functions.
+#![allow(missing_docs)]
+
 use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -54,6 +54,10 @@ fn main() -> ExitCode {
         ("tpm_quote", tpm_quote::run(&dir)),
         ("azure_vtpm", azure_vtpm::run(&dir)),
         ("appraise", rt.block_on(appraise::run(&dir))),
+        (
+            "store_defaults",
+            rt.block_on(store_defaults()).map_err(Into::into),
+        ),
     ];
     let mut failed = 0;
     for (name, r) in results {
@@ -68,6 +72,40 @@ fn main() -> ExitCode {
     if failed > 0 {
         return ExitCode::FAILURE;
     }
-    println!("smoke: 4 documentation examples ran outside the workspace");
+    println!("smoke: 4 documentation examples and the store defaults ran outside the workspace");
     ExitCode::SUCCESS
+}
+
+/// remits-store as an embedder gets it (default features): the trait and the memory store, and
+/// a persistent backend named at run time is the typed `BackendNotBuilt` error (docs/embedding.md).
+async fn store_defaults() -> Result<(), String> {
+    use remits_store::{AtRest, Backend, StoreError, StoreOptions};
+    let memory = remits_store::open(
+        &Backend::Memory,
+        &AtRest::default(),
+        StoreOptions::default(),
+    )
+    .await
+    .map_err(|e| format!("memory: {e}"))?;
+    memory
+        .put(remits_store::Namespace::Config, "k", b"v", None)
+        .await
+        .map_err(|e| format!("memory put: {e}"))?;
+    let dir = std::env::temp_dir().join("remits-smoke-never-created");
+    match remits_store::open(
+        &Backend::Embedded { dir: dir.clone() },
+        &AtRest::default(),
+        StoreOptions::default(),
+    )
+    .await
+    {
+        Err(StoreError::BackendNotBuilt {
+            backend: "embedded",
+            feature: "redb",
+        }) if !dir.exists() => Ok(()),
+        Err(e) => Err(format!(
+            "embedded without feature redb: want BackendNotBuilt, got {e}"
+        )),
+        Ok(_) => Err("embedded opened without feature redb".into()),
+    }
 }

@@ -60,7 +60,7 @@ pub(crate) fn run_image(a: ImageArgs) -> ExitCode {
         .transpose()
     {
         Ok(k) => k,
-        Err(e) => return fail("image", &e),
+        Err(e) => return fail("image", &e.into()),
     };
     let inputs = Inputs {
         disk: &a.disk,
@@ -98,7 +98,7 @@ pub(crate) fn run_image(a: ImageArgs) -> ExitCode {
 pub(crate) fn run_verify(a: VerifyArgs) -> ExitCode {
     let key = match PublicKey::from_file(&a.key) {
         Ok(k) => k,
-        Err(e) => return fail("verify", &e),
+        Err(e) => return fail("verify", &e.into()),
     };
     let bytes = match remits_evidence::input::read_capped(
         &a.manifest,
@@ -122,6 +122,6 @@ pub(crate) fn run_verify(a: VerifyArgs) -> ExitCode {
             remits_serve::outln!("OK: signature valid ({}), enclave_id {hex}", key.alg());
             ExitCode::SUCCESS
         }
-        Err(e) => fail("verify", &e),
+        Err(e) => fail("verify", &e.into()),
     }
 }

@@ -1,6 +1,6 @@
 //! Docs that cannot drift: workspace-wide checks of `README.md` and `docs/*.md` against the code.
 //!
-//! They live in `remits-evidence` because every remits crate depends on it (it builds first and
+//! They live in `remits-evidence` because it depends on no other remits crate (it builds first and
 //! this test binary links only `std`, `serde_json` and `toml`). Each check reads files only; the
 //! CLI flags the documents mention are checked by `tests/docs_cli.rs` of each binary.
 //!

@@ -6,10 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use remits_evidence::clock::Clock;
-use remits_store::{
-    EmbeddedStore, Kek, MemoryStore, PostgresOptions, PostgresStore, RollbackMarks, Store,
-    StoreOptions,
-};
+use remits_store::{AtRest, MemoryStore, PostgresOptions, Store, StoreOptions};
 use remits_verify::AttestationService;
 
 use crate::admin::{AdminPublicKey, AdminVerifier, NamedKey};
@@ -31,6 +28,18 @@ pub enum AssembleError {
     /// The store could not be opened.
     #[error("storage: {0}")]
     Store(String),
+    /// `storage.backend` names a backend this build does not include (its remits-store cargo
+    /// feature is off; remits-broker turns both on).
+    #[error(
+        "storage.backend = {backend:?} is not built into this program: build remits-store \
+         with feature \"{feature}\""
+    )]
+    BackendNotBuilt {
+        /// The backend configured: `embedded` or `postgres`.
+        backend: &'static str,
+        /// The remits-store feature that compiles it.
+        feature: &'static str,
+    },
     /// The attestation service could not be built.
     #[error("attestation service: {0}")]
     Verify(String),
@@ -67,46 +76,41 @@ pub async fn assemble(
     rng: Arc<dyn RandomSource>,
 ) -> Result<Assembled, AssembleError> {
     cfg.validate()?;
-    let kek = match &cfg.storage.kek_file {
-        Some(p) => Some(Kek::from_file(p).map_err(store_err)?),
-        None => None,
+    let backend = match cfg.storage.backend {
+        Backend::Embedded => remits_store::Backend::Embedded {
+            dir: cfg.storage.dir.clone().ok_or_else(|| {
+                AssembleError::Store("storage.dir is required for the embedded store".into())
+            })?,
+        },
+        Backend::Postgres => remits_store::Backend::Postgres(PostgresOptions {
+            url: cfg.storage.url.clone().unwrap_or_default(),
+            sslmode: cfg.storage.sslmode.map(Into::into),
+            ssl_root_cert: cfg.storage.ssl_root_cert.clone(),
+            password_file: cfg.storage.password_file.clone(),
+            max_connections: cfg.storage.max_connections,
+        }),
+        Backend::Memory => remits_store::Backend::Memory,
     };
-    let rollback_marks = match &cfg.storage.rollback_marks_file {
-        Some(p) => Some(RollbackMarks::open(p).map_err(store_err)?),
-        None => None,
+    // A backend this build does not include (remits-store feature `redb` / `postgres` off) is
+    // refused before any file is read.
+    backend.check_built().map_err(|e| match e {
+        remits_store::StoreError::BackendNotBuilt { backend, feature } => {
+            AssembleError::BackendNotBuilt { backend, feature }
+        }
+        other => store_err(other),
+    })?;
+    let at_rest = AtRest {
+        kek_file: cfg.storage.kek_file.clone(),
+        rollback_marks_file: cfg.storage.rollback_marks_file.clone(),
     };
     let opts = StoreOptions {
         allow_plaintext: cfg.storage.allow_plaintext,
-        rollback_marks,
         ..StoreOptions::default()
     }
     .with_clock(clock.clone());
-    let store: Arc<dyn Store> = match cfg.storage.backend {
-        Backend::Embedded => {
-            let dir = cfg.storage.dir.as_deref().ok_or_else(|| {
-                AssembleError::Store("storage.dir is required for the embedded store".into())
-            })?;
-            Arc::new(EmbeddedStore::open_with(dir, kek, opts.clone()).map_err(store_err)?)
-        }
-        Backend::Postgres => {
-            let pg = PostgresOptions {
-                url: cfg.storage.url.clone().unwrap_or_default(),
-                sslmode: cfg.storage.sslmode.map(Into::into),
-                ssl_root_cert: cfg.storage.ssl_root_cert.clone(),
-                password_file: cfg.storage.password_file.clone(),
-                max_connections: cfg.storage.max_connections,
-            };
-            Arc::new(
-                PostgresStore::connect_options(&pg, kek, opts.clone())
-                    .await
-                    .map_err(store_err)?,
-            )
-        }
-        Backend::Memory => Arc::new(MemoryStore::with_options(StoreOptions {
-            allow_plaintext: true,
-            ..opts.clone()
-        })),
-    };
+    let store = remits_store::open(&backend, &at_rest, opts.clone())
+        .await
+        .map_err(store_err)?;
     // Store failures are counted for /metrics (`remits_store_errors_total{op}`).
     let metrics = Metrics::default();
     let store = metrics.metered(store);

@@ -251,7 +251,9 @@ fn signing_key_changes_pcr16_only_and_verify_checks_everything() {
     let pcrs = m.pcrs.iter().map(|(k, v)| (*k, v.0)).collect();
     m.enclave_id =
         manifest::Hex32(remits_measure::predict::enclave_id::enclave_id_v1(&pcrs).unwrap());
-    let e = manifest::verify_signed(&m.to_json().unwrap(), &p1).unwrap_err();
+    let e: Error = manifest::verify_signed(&m.to_json().unwrap(), &p1)
+        .unwrap_err()
+        .into();
     assert!(matches!(e, Error::Signature(_)), "{e}");
     // Unsigned manifests are refused by verify.
     let u = c.measure(&disk, &image, ENCLAVE_YAML, None);

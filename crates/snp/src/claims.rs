@@ -89,34 +89,34 @@ pub struct SnpClaims {
     /// KEY_INFO.MASK_CHIP_KEY.
     pub mask_chip_key: bool,
     /// MEASUREMENT (48 bytes).
-    #[serde(with = "remits_evidence::hexser")]
+    #[serde(with = "crate::hexser")]
     pub measurement: Vec<u8>,
     /// REPORT_DATA (64 bytes).
-    #[serde(with = "remits_evidence::hexser")]
+    #[serde(with = "crate::hexser")]
     pub report_data: Vec<u8>,
     /// HOST_DATA (32 bytes).
-    #[serde(with = "remits_evidence::hexser")]
+    #[serde(with = "crate::hexser")]
     pub host_data: Vec<u8>,
     /// FAMILY_ID (16 bytes).
-    #[serde(with = "remits_evidence::hexser")]
+    #[serde(with = "crate::hexser")]
     pub family_id: Vec<u8>,
     /// IMAGE_ID (16 bytes).
-    #[serde(with = "remits_evidence::hexser")]
+    #[serde(with = "crate::hexser")]
     pub image_id: Vec<u8>,
     /// ID_KEY_DIGEST (48 bytes).
-    #[serde(with = "remits_evidence::hexser")]
+    #[serde(with = "crate::hexser")]
     pub id_key_digest: Vec<u8>,
     /// AUTHOR_KEY_DIGEST (48 bytes).
-    #[serde(with = "remits_evidence::hexser")]
+    #[serde(with = "crate::hexser")]
     pub author_key_digest: Vec<u8>,
     /// REPORT_ID (32 bytes).
-    #[serde(with = "remits_evidence::hexser")]
+    #[serde(with = "crate::hexser")]
     pub report_id: Vec<u8>,
     /// REPORT_ID_MA (32 bytes).
-    #[serde(with = "remits_evidence::hexser")]
+    #[serde(with = "crate::hexser")]
     pub report_id_ma: Vec<u8>,
     /// CHIP_ID (64 bytes).
-    #[serde(with = "remits_evidence::hexser")]
+    #[serde(with = "crate::hexser")]
     pub chip_id: Vec<u8>,
     /// REPORTED_TCB: the TCB the signing key was issued for.
     pub reported_tcb: TcbVersion,

@@ -295,8 +295,91 @@ impl Error {
     }
 }
 
+/// `t` in RFC 3339 form, UTC (`2024-05-01T12:34:56Z`, `2024-05-01T12:34:56.25Z`): the fraction
+/// only if non-zero, without trailing zeros (as the `time` crate writes it). For error messages.
+/// Total: a year outside 0000–9999 is written with its sign (`+10000-01-01T00:00:00Z`).
 pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let odt = time::OffsetDateTime::from(t);
-    odt.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| format!("{odt}"))
+    const NANOS: u32 = 1_000_000_000;
+    let (secs, nanos) = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => (i128::from(d.as_secs()), d.subsec_nanos()),
+        Err(e) => {
+            let d = e.duration();
+            match d.subsec_nanos() {
+                0 => (-i128::from(d.as_secs()), 0),
+                n => (-i128::from(d.as_secs()) - 1, NANOS - n),
+            }
+        }
+    };
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    let (hour, minute, second) = (sod / 3600, sod % 3600 / 60, sod % 60);
+    let mut out = if (0..=9999).contains(&year) {
+        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}")
+    } else {
+        format!("{year:+}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}")
+    };
+    if nanos != 0 {
+        let frac = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    out.push('Z');
+    out
+}
+
+/// Proleptic Gregorian (year, month, day) of `days` since 1970-01-01 (H. Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i128) -> (i128, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097; // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March-based
+    let day = doy - (153 * mp + 2) / 5 + 1; // [1, 31]
+    let month = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
+    let year = yoe + era * 400 + i128::from(month <= 2);
+    // Both are in range by construction (see the bounds above).
+    (year, month as u32, day as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::rfc3339;
+
+    /// The same text as the `time` crate's RFC 3339 formatter (what this crate used before),
+    /// across leap years, century rules, both sides of the epoch and every fraction length.
+    #[test]
+    fn rfc3339_matches_time_crate() {
+        let fmt = &time::format_description::well_known::Rfc3339;
+        let mut cases: Vec<SystemTime> = Vec::new();
+        let epoch = SystemTime::UNIX_EPOCH;
+        // Every day from 1599 to 2401 (both ways from the epoch), at varying times of day.
+        for day in -135_000i64..157_000 {
+            let secs = day * 86_400 + (day.rem_euclid(86_400) * 7919) % 86_400;
+            let nanos =
+                [0u32, 1, 10, 500_000_000, 123_456_789, 999_999_999][day.rem_euclid(6) as usize];
+            let t = if secs >= 0 {
+                epoch + Duration::new(secs as u64, nanos)
+            } else {
+                epoch - Duration::new(secs.unsigned_abs(), 0) + Duration::new(0, nanos)
+            };
+            cases.push(t);
+        }
+        cases.push(epoch);
+        cases.push(epoch - Duration::new(0, 1));
+        cases.push(epoch + Duration::from_secs(253_402_300_799)); // 9999-12-31T23:59:59Z
+        for t in cases {
+            let want = time::OffsetDateTime::from(t).format(fmt).expect("in range");
+            assert_eq!(rfc3339(t), want, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_outside_four_digit_years() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+        assert_eq!(rfc3339(t), "+10000-01-01T00:00:00Z");
+    }
 }

@@ -29,6 +29,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod generation;
+mod hexser;
 #[cfg(feature = "kds")]
 pub mod kds;
 pub mod report;

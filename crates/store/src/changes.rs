@@ -54,6 +54,7 @@ impl ChangeEpochs {
 
     /// Starts or stops answering [`ChangeEpochs::get`]. Going live bumps every epoch first, so
     /// nothing cached before (while announcements may have been missed) is served again.
+    #[cfg(any(feature = "postgres", test))]
     pub(crate) fn set_live(&self, live: bool) {
         if live {
             self.bump_all();

@@ -121,6 +121,17 @@ pub enum StoreError {
     /// The store was closed (its writer stopped).
     #[error("store is closed")]
     Closed,
+    /// A backend was named (e.g. in a configuration) that this build of remits-store does not
+    /// include: its cargo feature is off.
+    #[error(
+        "storage backend {backend:?} is not built in: enable the remits-store feature \"{feature}\""
+    )]
+    BackendNotBuilt {
+        /// The backend named: `embedded` or `postgres`.
+        backend: &'static str,
+        /// The cargo feature that compiles it: `redb` or `postgres`.
+        feature: &'static str,
+    },
 }
 
 impl StoreError {
@@ -133,6 +144,7 @@ impl StoreError {
         }
     }
 
+    #[cfg(any(feature = "redb", feature = "postgres"))]
     pub(crate) fn crypto(ns: Namespace, key: &str, reason: &'static str) -> Self {
         StoreError::Crypto {
             ns,
@@ -141,6 +153,7 @@ impl StoreError {
         }
     }
 
+    #[cfg(feature = "postgres")]
     pub(crate) fn corrupt(ns: Namespace, key: &str, reason: impl Into<String>) -> Self {
         StoreError::Corrupt {
             ns,
@@ -149,6 +162,7 @@ impl StoreError {
         }
     }
 
+    #[cfg(feature = "redb")]
     pub(crate) fn embedded(reason: impl std::fmt::Display) -> Self {
         StoreError::Backend {
             backend: "embedded",

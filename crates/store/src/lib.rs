@@ -3,16 +3,22 @@
 //!
 //! Backends:
 //! - [`MemoryStore`]: in process, for tests and development; nothing survives a restart.
-//! - [`EmbeddedStore`]: one `redb` file in a directory; ACID, every write is fsynced before the
-//!   call returns (writes arriving together share one fsync: group commit).
-//! - [`PostgresStore`]: PostgreSQL, shared by several broker replicas; compare-and-swap is a
-//!   single transaction with a row lock, so it is atomic across replicas.
+//!   Always compiled.
+//! - `EmbeddedStore` (feature `redb`): one `redb` file in a directory; ACID, every write is
+//!   fsynced before the call returns (writes arriving together share one fsync: group commit).
+//! - `PostgresStore` (feature `postgres`): PostgreSQL, shared by several broker replicas;
+//!   compare-and-swap is a single transaction with a row lock, so it is atomic across replicas.
 //!
-//! At rest (embedded and PostgreSQL), when a [`Kek`] is configured every value is sealed with
+//! Without features the crate is the [`Store`] trait and [`MemoryStore`] (what the verifier
+//! library needs). [`open`] opens a [`Backend`] named at run time and fails with
+//! [`StoreError::BackendNotBuilt`] for one whose feature is off.
+//!
+//! At rest (embedded and PostgreSQL), when a `Kek` is configured every value is sealed with
 //! AES-256-GCM under a fresh random nonce, bound to its namespace, key, version and expiry (see
-//! [`seal`]); with [`RollbackMarks`] a store refuses values older than ones it has seen. Without
+//! `seal`); with `RollbackMarks` a store refuses values older than ones it has seen. Without
 //! a KEK the persistent stores refuse [`Namespace::Resource`] values unless
 //! [`StoreOptions::allow_plaintext`] is set: secrets are never written in clear by accident.
+//! (`Kek`, `RollbackMarks` and `seal` exist with either persistent backend.)
 //!
 //! Keys are UTF-8 strings of 1..=[`StoreOptions::max_key_len`] bytes without NUL; values are at
 //! most [`StoreOptions::max_value_len`] bytes. An absent or expired entry reads as `None`; expiry
@@ -20,15 +26,23 @@
 #![forbid(unsafe_code)]
 
 mod changes;
+#[cfg(feature = "redb")]
 mod embedded;
 mod error;
+#[cfg(any(feature = "redb", feature = "postgres"))]
 mod kek;
 mod limits;
+#[cfg(any(feature = "redb", feature = "postgres"))]
 mod marks;
 mod memory;
 mod namespace;
+mod open;
+#[cfg(feature = "postgres")]
 mod pgconn;
+mod pgopts;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "redb", feature = "postgres"))]
 pub mod seal;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -38,14 +52,19 @@ use std::time::SystemTime;
 use zeroize::Zeroizing;
 
 pub use changes::ReadCache;
+#[cfg(feature = "redb")]
 pub use embedded::{EmbeddedStore, FILE_NAME as EMBEDDED_FILE_NAME};
 pub use error::StoreError;
+#[cfg(any(feature = "redb", feature = "postgres"))]
 pub use kek::Kek;
 pub use limits::StoreOptions;
+#[cfg(any(feature = "redb", feature = "postgres"))]
 pub use marks::RollbackMarks;
 pub use memory::MemoryStore;
 pub use namespace::Namespace;
-pub use pgconn::{PostgresOptions, SslMode};
+pub use open::{open, AtRest, Backend};
+pub use pgopts::{PostgresOptions, SslMode};
+#[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, NOTIFY_CHANNEL, SCHEMA as POSTGRES_SCHEMA};
 
 /// Most writes in one [`Store::transact`] call.

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use remits_evidence::clock::{Clock, SystemClock};
 
-use crate::{Namespace, RollbackMarks, StoreError};
+#[cfg(any(feature = "redb", feature = "postgres"))]
+use crate::RollbackMarks;
+use crate::{Namespace, StoreError};
 
 /// Options of a store. `Default`: 1 KiB keys, 16 MiB values, plaintext secrets refused, the
 /// system clock.
@@ -20,7 +22,8 @@ pub struct StoreOptions {
     /// The clock that decides expiry.
     pub clock: Arc<dyn Clock>,
     /// Rollback detection: the highest version seen of each key, kept in a local file
-    /// (default `None`: no detection). See [`RollbackMarks`].
+    /// (default `None`: no detection). See [`RollbackMarks`]. With a persistent backend only.
+    #[cfg(any(feature = "redb", feature = "postgres"))]
     pub rollback_marks: Option<Arc<RollbackMarks>>,
 }
 
@@ -31,6 +34,7 @@ impl Default for StoreOptions {
             max_value_len: 16 * 1024 * 1024,
             allow_plaintext: false,
             clock: Arc::new(SystemClock),
+            #[cfg(any(feature = "redb", feature = "postgres"))]
             rollback_marks: None,
         }
     }
@@ -38,12 +42,13 @@ impl Default for StoreOptions {
 
 impl std::fmt::Debug for StoreOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreOptions")
-            .field("max_key_len", &self.max_key_len)
+        let mut d = f.debug_struct("StoreOptions");
+        d.field("max_key_len", &self.max_key_len)
             .field("max_value_len", &self.max_value_len)
-            .field("allow_plaintext", &self.allow_plaintext)
-            .field("rollback_marks", &self.rollback_marks)
-            .finish_non_exhaustive()
+            .field("allow_plaintext", &self.allow_plaintext);
+        #[cfg(any(feature = "redb", feature = "postgres"))]
+        d.field("rollback_marks", &self.rollback_marks);
+        d.finish_non_exhaustive()
     }
 }
 
@@ -101,6 +106,7 @@ impl StoreOptions {
     /// Checks an authenticated `version` read or written at `ns`/`key` against the rollback
     /// marks and records it (`write`: the version was just written here, never refused). No-op
     /// without marks or for a plaintext value (`None`).
+    #[cfg(any(feature = "redb", feature = "postgres"))]
     pub(crate) async fn observe(
         &self,
         ns: Namespace,
@@ -115,6 +121,7 @@ impl StoreOptions {
     }
 
     /// Refuses `version` of `ns`/`key` if it is below its mark, without recording it.
+    #[cfg(any(feature = "redb", feature = "postgres"))]
     pub(crate) fn check_mark(
         &self,
         ns: Namespace,
@@ -137,6 +144,7 @@ impl StoreOptions {
     }
 
     /// The mark of `ns`/`key` (0 without marks or mark).
+    #[cfg(feature = "postgres")]
     pub(crate) fn mark(&self, ns: Namespace, key: &str) -> u64 {
         self.rollback_marks
             .as_ref()

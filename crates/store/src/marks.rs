@@ -119,6 +119,7 @@ impl RollbackMarks {
     }
 
     /// The highest mark of any key (0 when there is none).
+    #[cfg(feature = "redb")]
     pub(crate) fn max(&self) -> u64 {
         self.lock().values().copied().max().unwrap_or(0)
     }

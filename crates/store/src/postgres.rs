@@ -9,7 +9,8 @@ use zeroize::Zeroizing;
 
 use crate::changes::ChangeEpochs;
 use crate::memory::same_value;
-use crate::pgconn::{describe, resolve, PostgresOptions};
+use crate::pgconn::{describe, resolve};
+use crate::pgopts::PostgresOptions;
 use crate::seal::{normalize_expiry, Sealer};
 use crate::{
     check_transaction, Expect, Kek, Namespace, RollbackMarks, Store, StoreError, StoreOptions,

@@ -104,6 +104,7 @@ fn aad_v2(ns: Namespace, key: &str, version: u64, expires_at: Option<SystemTime>
 
 /// The version recorded in a stored envelope header, without authenticating it (`None`: not a
 /// sealed value). v1 envelopes are version 0. Used only to pick the next version to write.
+#[cfg(feature = "redb")]
 pub(crate) fn peek_version(stored: &[u8]) -> Option<u64> {
     let rest = stored.strip_prefix(&MAGIC)?;
     match rest.split_first()? {

@@ -65,7 +65,7 @@ pub fn evidence_json(data: &[u8]) {
 
 /// The `reference_values` target: `data` as a reference-value registration (the admin API's
 /// JSON), as the policy engine's reference-value document, and as a measurement manifest turned
-/// into reference values (unsigned, and signed under `remits_measure::fuzzing::manifest_key`).
+/// into reference values (unsigned, and signed under `remits_manifest::fuzzing::manifest_key`).
 pub fn reference_values(data: &[u8]) {
     if data.len() > MAX_INPUT {
         return;
@@ -75,7 +75,7 @@ pub fn reference_values(data: &[u8]) {
         let _ = rv.get("snp_launch_measurement");
     }
     let _ = crate::refvalues::manifest_reference_values(data, &[]);
-    let key = remits_measure::fuzzing::manifest_key().public_key();
+    let key = remits_manifest::fuzzing::manifest_key().public_key();
     let _ = crate::refvalues::manifest_reference_values(data, &[key]);
 }
 

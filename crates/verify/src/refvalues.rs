@@ -239,9 +239,9 @@ impl ReferenceValueStore {
 /// ENCLAVE ID matches the PCRs).
 pub fn manifest_reference_values(
     bytes: &[u8],
-    signers: &[remits_measure::predict::signing::PublicKey],
+    signers: &[remits_manifest::signing::PublicKey],
 ) -> Result<ReferenceValues, Error> {
-    use remits_measure::predict::manifest::{verify_signed, Manifest, PCR_SIGNER};
+    use remits_manifest::manifest::{verify_signed, Manifest, PCR_SIGNER};
     let v: Value = serde_json::from_slice(bytes).map_err(|e| {
         Error::ReferenceValues(format!(
             "manifest: not JSON: {}",

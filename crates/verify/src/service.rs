@@ -681,7 +681,7 @@ impl AttestationService {
         let mut keys = Vec::new();
         for p in &self.cfg.manifest_signers {
             keys.push(
-                remits_measure::predict::signing::PublicKey::from_file(p)
+                remits_manifest::signing::PublicKey::from_file(p)
                     .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?,
             );
         }

@@ -72,7 +72,7 @@ fn enclave_id(pcrs: &Value) -> String {
             (k.parse().unwrap(), b)
         })
         .collect();
-    hex::encode(remits_measure::predict::enclave_id::enclave_id_v1(&m).unwrap())
+    hex::encode(remits_manifest::enclave_id::enclave_id_v1(&m).unwrap())
 }
 
 enum Want {

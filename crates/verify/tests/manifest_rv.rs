@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use remits_evidence::clock::SystemClock;
-use remits_measure::predict::enclave_id::{enclave_id_v1, PCRS_V1, VERSION};
-use remits_measure::predict::events::{replay_all, Event};
-use remits_measure::predict::manifest::{Hex32, Manifest, FORMAT, FORMAT_VERSION};
-use remits_measure::predict::signing::SigningKey;
+use remits_manifest::enclave_id::{enclave_id_v1, PCRS_V1, VERSION};
+use remits_manifest::events::{replay_all, Event};
+use remits_manifest::manifest::{Hex32, Manifest, FORMAT, FORMAT_VERSION};
+use remits_manifest::signing::SigningKey;
 use remits_store::MemoryStore;
 use remits_verify::{AttestationService, Error, ServiceConfig};
 use serde_json::{json, Value};

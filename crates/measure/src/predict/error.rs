@@ -82,15 +82,27 @@ impl Error {
             reason: reason.into(),
         }
     }
-    pub(crate) fn manifest(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Manifest {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
     /// True when the error means "the input was rejected" (exit 1), false for I/O and usage
     /// problems (exit 2).
     pub fn is_rejection(&self) -> bool {
         matches!(self, Error::Signature(_) | Error::Manifest { .. })
+    }
+}
+
+/// The manifest, key and signature errors of `remits-manifest` are the same-named variants here.
+impl From<remits_manifest::Error> for Error {
+    fn from(e: remits_manifest::Error) -> Self {
+        use remits_manifest::Error as M;
+        match e {
+            M::Io { what, source } => Error::Io { what, source },
+            M::Key(k) => Error::Key(k),
+            M::Manifest { field, reason } => Error::Manifest { field, reason },
+            M::Signature(s) => Error::Signature(s),
+            // A variant added to remits-manifest later: still a rejected manifest.
+            other => Error::Manifest {
+                field: "manifest".into(),
+                reason: other.to_string(),
+            },
+        }
     }
 }

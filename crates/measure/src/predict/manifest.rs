@@ -1,90 +1,23 @@
 //! The measurement manifest (JSON, format version 1): predicted PCRs, their events, the ENCLAVE
 //! ID and an optional signature.
 //!
-//! Signature: over `"remits-measure manifest v1\0" || JCS(manifest without "signature")`
-//! (RFC 8785 canonical JSON of the received document), with the key that PCR16 measures.
+//! The format, its parsing, signing and verification are `remits_manifest::manifest`,
+//! re-exported here; this module builds a manifest from the predictions ([`build`], [`measure`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+pub use remits_manifest::manifest::{
+    verify_signed, Hex32, Manifest, Signature, FORMAT, FORMAT_VERSION, PCR_APP, PCR_SIGNER,
+    SIGNING_DOMAIN,
+};
 
 use super::boot::{BootPrediction, Chain};
 use super::config::{pcr15_digest, EnclaveConfig};
-use super::enclave_id;
-use super::events::{hex32, replay_all, types, Digest32, Event};
+use super::events::{types, Event};
 use super::image::{ImageMeasurement, ImageOptions};
 use super::signing::{PublicKey, SigningKey};
 use super::{Error, TOOL_VERSION};
-
-/// Value of the `format` field.
-pub const FORMAT: &str = "remits-measure-manifest";
-/// Manifest format version implemented here.
-pub const FORMAT_VERSION: u32 = 1;
-/// Domain prefix of the signed payload.
-pub const SIGNING_DOMAIN: &[u8] = b"remits-measure manifest v1\0";
-/// The PCR holding the application (container image + enclave config).
-pub const PCR_APP: u32 = 15;
-/// The PCR holding the manifest signer.
-pub const PCR_SIGNER: u32 = 16;
-
-/// A 32-byte digest serialized as lowercase hex.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Hex32(pub Digest32);
-
-impl Serialize for Hex32 {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        hex32::serialize(&self.0, s)
-    }
-}
-impl<'de> Deserialize<'de> for Hex32 {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        hex32::deserialize(d).map(Hex32)
-    }
-}
-
-/// The manifest signature.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Signature {
-    /// `ed25519` or `ecdsa-p384-sha384`.
-    pub alg: String,
-    /// Standard base64 of the signer's DER SPKI.
-    pub public_key: String,
-    /// Standard base64 of the signature (64 bytes Ed25519, 96 bytes r||s P-384).
-    pub value: String,
-}
-
-/// A measurement manifest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Manifest {
-    /// Always [`FORMAT`].
-    pub format: String,
-    /// Always [`FORMAT_VERSION`].
-    pub format_version: u32,
-    /// The tool that wrote it.
-    pub tool_version: String,
-    /// PCR bank of every value ("sha256").
-    pub bank: String,
-    /// Boot chain found on the disk ("uki", "shim+grub", "grub").
-    pub boot_chain: String,
-    /// Predicted PCR values.
-    pub pcrs: BTreeMap<u32, Hex32>,
-    /// The ENCLAVE ID.
-    pub enclave_id: Hex32,
-    /// Version of the ENCLAVE ID definition.
-    pub enclave_id_version: u8,
-    /// PCRs covered by the ENCLAVE ID.
-    pub enclave_id_pcrs: Vec<u32>,
-    /// Events per PCR, in extend order.
-    pub events: BTreeMap<u32, Vec<Event>>,
-    /// Signature, if signed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signature: Option<Signature>,
-}
 
 /// The PCR15 event sequence for an image and a configuration (see `docs/measurements.md`).
 pub fn pcr15_events(image: &ImageMeasurement, config: &EnclaveConfig) -> Result<Vec<Event>, Error> {
@@ -106,210 +39,32 @@ fn chain_name(c: &Chain) -> &'static str {
     }
 }
 
-impl Manifest {
-    /// Assembles an unsigned manifest. With `signer`, PCR16 measures that key (sign with
-    /// [`Manifest::sign`] afterwards); without, PCR16 has no events and stays zero.
-    pub fn build(
-        boot: &BootPrediction,
-        image: &ImageMeasurement,
-        config: &EnclaveConfig,
-        signer: Option<&PublicKey>,
-    ) -> Result<Self, Error> {
-        let mut events = BTreeMap::new();
-        events.insert(4, boot.pcr4.clone());
-        events.insert(5, boot.pcr5.clone());
-        events.insert(9, boot.pcr9.clone());
-        events.insert(11, boot.pcr11.clone());
-        events.insert(PCR_APP, pcr15_events(image, config)?);
-        events.insert(
-            PCR_SIGNER,
-            match signer {
-                Some(k) => vec![k.pcr16_event()?],
-                None => Vec::new(),
-            },
-        );
-        let pcrs = replay_all(&events);
-        let id = enclave_id::enclave_id_v1(&pcrs)?;
-        Ok(Manifest {
-            format: FORMAT.into(),
-            format_version: FORMAT_VERSION,
-            tool_version: TOOL_VERSION.into(),
-            bank: "sha256".into(),
-            boot_chain: chain_name(&boot.chain).into(),
-            pcrs: pcrs.into_iter().map(|(k, v)| (k, Hex32(v))).collect(),
-            enclave_id: Hex32(id),
-            enclave_id_version: enclave_id::VERSION,
-            enclave_id_pcrs: enclave_id::PCRS_V1.to_vec(),
-            events,
-            signature: None,
-        })
-    }
-
-    /// The PCR15 and PCR16 digests an attester extends (in order) into a real TPM so that its
-    /// PCRs match this manifest: `(pcr index, sha256 digest)`.
-    pub fn extend_plan(&self) -> Vec<(u32, [u8; 32])> {
-        [PCR_APP, PCR_SIGNER]
-            .iter()
-            .flat_map(|i| {
-                self.events
-                    .get(i)
-                    .into_iter()
-                    .flatten()
-                    .map(move |e| (*i, e.digest))
-            })
-            .collect()
-    }
-
-    /// Signs the manifest. PCR16 must measure this key's public key.
-    pub fn sign(&mut self, key: &SigningKey) -> Result<(), Error> {
-        let pk = key.public_key();
-        let expected = vec![pk.pcr16_event()?];
-        if self.events.get(&PCR_SIGNER) != Some(&expected) {
-            return Err(Error::manifest(
-                "events.16",
-                "PCR16 does not measure the signing key",
-            ));
-        }
-        self.signature = None;
-        let value =
-            serde_json::to_value(&*self).map_err(|e| Error::manifest("json", e.to_string()))?;
-        let payload = signing_payload(value)?;
-        let sig = key.sign(&payload);
-        let b64 = base64::engine::general_purpose::STANDARD;
-        self.signature = Some(Signature {
-            alg: pk.alg().into(),
-            public_key: b64.encode(pk.spki_der()?),
-            value: b64.encode(sig),
-        });
-        Ok(())
-    }
-
-    /// The manifest as pretty JSON with a trailing newline (deterministic).
-    pub fn to_json(&self) -> Result<Vec<u8>, Error> {
-        let mut v =
-            serde_json::to_vec_pretty(self).map_err(|e| Error::manifest("json", e.to_string()))?;
-        v.push(b'\n');
-        Ok(v)
-    }
-
-    /// Parses a manifest and checks that it is internally consistent: format and version,
-    /// every PCR equals the replay of its events, the ENCLAVE ID matches the PCRs. The signature
-    /// is not checked (see [`verify_signed`]).
-    pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
-        let m: Manifest =
-            serde_json::from_slice(bytes).map_err(|e| Error::manifest("json", e.to_string()))?;
-        if m.format != FORMAT {
-            return Err(Error::manifest(
-                "format",
-                format!("expected {FORMAT:?}, actual {:?}", m.format),
-            ));
-        }
-        if m.format_version != FORMAT_VERSION {
-            return Err(Error::manifest(
-                "format_version",
-                format!("expected {FORMAT_VERSION}, actual {}", m.format_version),
-            ));
-        }
-        if m.bank != "sha256" {
-            return Err(Error::manifest(
-                "bank",
-                format!("expected \"sha256\", actual {:?}", m.bank),
-            ));
-        }
-        if m.enclave_id_version != enclave_id::VERSION || m.enclave_id_pcrs != enclave_id::PCRS_V1 {
-            return Err(Error::manifest(
-                "enclave_id_version",
-                "unsupported ENCLAVE ID version or PCR selection",
-            ));
-        }
-        let replayed = replay_all(&m.events);
-        let pcrs: BTreeMap<u32, Digest32> = m.pcrs.iter().map(|(k, v)| (*k, v.0)).collect();
-        if replayed.keys().ne(pcrs.keys()) {
-            return Err(Error::manifest(
-                "pcrs",
-                "the PCR set differs from the event set",
-            ));
-        }
-        for (i, v) in &replayed {
-            if pcrs.get(i) != Some(v) {
-                return Err(Error::manifest(
-                    format!("pcrs.{i}"),
-                    format!(
-                        "expected {} (replay of events), actual {}",
-                        hex::encode(v),
-                        hex::encode(pcrs.get(i).copied().unwrap_or_default())
-                    ),
-                ));
-            }
-        }
-        let id = enclave_id::enclave_id_v1(&pcrs)?;
-        if id != m.enclave_id.0 {
-            return Err(Error::manifest(
-                "enclave_id",
-                format!(
-                    "expected {}, actual {}",
-                    hex::encode(id),
-                    hex::encode(m.enclave_id.0)
-                ),
-            ));
-        }
-        Ok(m)
-    }
-}
-
-fn signing_payload(mut value: Value) -> Result<Vec<u8>, Error> {
-    if let Some(o) = value.as_object_mut() {
-        o.remove("signature");
-    }
-    let mut out = SIGNING_DOMAIN.to_vec();
-    out.extend(
-        serde_json_canonicalizer::to_vec(&value)
-            .map_err(|e| Error::manifest("json", e.to_string()))?,
+/// Assembles an unsigned manifest from the predictions. With `signer`, PCR16 measures that key
+/// (sign with [`Manifest::sign`] afterwards); without, PCR16 has no events and stays zero.
+pub fn build(
+    boot: &BootPrediction,
+    image: &ImageMeasurement,
+    config: &EnclaveConfig,
+    signer: Option<&PublicKey>,
+) -> Result<Manifest, Error> {
+    let mut events = BTreeMap::new();
+    events.insert(4, boot.pcr4.clone());
+    events.insert(5, boot.pcr5.clone());
+    events.insert(9, boot.pcr9.clone());
+    events.insert(11, boot.pcr11.clone());
+    events.insert(PCR_APP, pcr15_events(image, config)?);
+    events.insert(
+        PCR_SIGNER,
+        match signer {
+            Some(k) => vec![k.pcr16_event()?],
+            None => Vec::new(),
+        },
     );
-    Ok(out)
-}
-
-/// Verifies a signed manifest with `key`: the signature over the received document, the
-/// embedded public key equals `key`, PCR16 measures `key`, and the manifest is consistent
-/// ([`Manifest::from_json`]).
-pub fn verify_signed(bytes: &[u8], key: &PublicKey) -> Result<Manifest, Error> {
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| Error::manifest("json", e.to_string()))?;
-    let sig: Signature = value
-        .get("signature")
-        .cloned()
-        .ok_or_else(|| Error::Signature("manifest is not signed".into()))
-        .and_then(|s| {
-            serde_json::from_value(s).map_err(|e| Error::manifest("signature", e.to_string()))
-        })?;
-    if sig.alg != key.alg() {
-        return Err(Error::Signature(format!(
-            "algorithm: expected {}, actual {}",
-            key.alg(),
-            sig.alg
-        )));
-    }
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let spki = key.spki_der()?;
-    let embedded = b64
-        .decode(&sig.public_key)
-        .map_err(|_| Error::manifest("signature.public_key", "not base64"))?;
-    if embedded != spki {
-        return Err(Error::Signature(
-            "the manifest was signed by a different key".into(),
-        ));
-    }
-    let raw = b64
-        .decode(&sig.value)
-        .map_err(|_| Error::manifest("signature.value", "not base64"))?;
-    key.verify(&signing_payload(value)?, &raw)?;
-    let m = Manifest::from_json(bytes)?;
-    if m.events.get(&PCR_SIGNER) != Some(&vec![key.pcr16_event()?]) {
-        return Err(Error::Signature(
-            "PCR16 does not measure the signing key".into(),
-        ));
-    }
-    Ok(m)
+    Ok(Manifest::from_events(
+        chain_name(&boot.chain),
+        TOOL_VERSION,
+        events,
+    )?)
 }
 
 /// Inputs of [`measure`].
@@ -342,7 +97,7 @@ pub fn measure(inputs: &Inputs<'_>, key: Option<&SigningKey>) -> Result<Manifest
     let boot = super::boot::predict_disk(inputs.disk)?;
     let image = super::image::measure_image(inputs.image, &inputs.image_options)?;
     let pk = key.map(SigningKey::public_key);
-    let mut m = Manifest::build(&boot, &image, &config, pk.as_ref())?;
+    let mut m = build(&boot, &image, &config, pk.as_ref())?;
     if let Some(k) = key {
         m.sign(k)?;
     }

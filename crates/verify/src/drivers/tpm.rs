@@ -103,7 +103,7 @@ fn pcr_map_sha256(pcrs: &PcrValues) -> BTreeMap<u32, [u8; 32]> {
 
 /// The ENCLAVE ID v1 (hex) of quoted sha256 PCRs, or `None` when a covered PCR is not quoted.
 pub fn enclave_id_hex(pcrs: &PcrValues) -> Option<String> {
-    remits_measure::predict::enclave_id::enclave_id_v1(&pcr_map_sha256(pcrs))
+    remits_manifest::enclave_id::enclave_id_v1(&pcr_map_sha256(pcrs))
         .ok()
         .map(hex::encode)
 }
