@@ -326,6 +326,7 @@ pub(crate) fn run(a: Args) -> ExitCode {
                 Error::Policy(_)
                 | Error::ReferenceValues(_)
                 | Error::Config(_)
+                | Error::Missing(_)
                 | Error::Store(_)
                 | Error::Internal(_) => exit::usage(e),
             }
@@ -384,6 +385,7 @@ impl From<Error> for ApiError {
             Error::Policy(_)
             | Error::ReferenceValues(_)
             | Error::Config(_)
+            | Error::Missing(_)
             | Error::Store(_)
             | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
