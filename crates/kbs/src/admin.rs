@@ -31,6 +31,7 @@ pub const DEFAULT_ADMIN_ISSUER: &str = "remits-admin";
 
 /// The registered claims an admin JWT carries besides `role`, `iat` and `exp`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct AdminClaims {
     /// `iss`.
     pub issuer: String,
@@ -169,6 +170,7 @@ impl AdminVerifier {
     }
 
     /// Verifies `Authorization` header value (`Bearer <jwt>`); returns the key name.
+    #[must_use = "the verified admin identity"]
     pub fn verify(&self, authorization: Option<&str>, now: SystemTime) -> Result<&str, AdminError> {
         if self.keys.is_empty() {
             return Err(AdminError::Disabled);

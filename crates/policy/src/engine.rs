@@ -13,6 +13,7 @@ pub const MAX_POLICY_LEN: usize = 1 << 20;
 
 /// The outcome of an attestation policy.
 #[derive(Debug, Clone, PartialEq)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct AttestationOutcome {
     /// AR4SI trust vector (`data.policy.trust_claims`).
     pub trust_vector: TrustVector,
@@ -26,6 +27,7 @@ pub struct AttestationOutcome {
 
 /// The outcome of a resource policy (`data.policy.allow`).
 #[derive(Debug, Clone, PartialEq)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct ResourceDecision {
     /// `data.policy.allow == true`.
     pub allow: bool,
@@ -256,10 +258,6 @@ impl PolicyEngine {
 
     /// Evaluate an attestation policy (package `policy`) over `input` (the annotated evidence),
     /// with `query_reference_value` answering from `rv`.
-    ///
-    /// Required output: `data.policy.trust_claims`, an object of AR4SI names (only the eight
-    /// known names) to integers, at least one set. Optional: `checks`, `deny_reasons`,
-    /// `extensions`.
     pub fn evaluate_attestation(
         &self,
         id: &str,

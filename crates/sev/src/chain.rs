@@ -57,6 +57,7 @@ impl PlatformChain {
 
     /// Verifies every link against AMD's pinned roots: ARK → ASK → CEK → PEK, OCA → OCA,
     /// OCA → PEK, PEK → PDH. The error names the first link that fails.
+    #[must_use = "the verified platform is the only trusted view of the chain"]
     pub fn verify(&self, roots: RootChoice) -> Result<VerifiedPlatform> {
         let candidates: Vec<Generation> = match roots {
             RootChoice::Generation(g) => vec![g],
@@ -95,6 +96,7 @@ impl PlatformChain {
 
     /// Verifies the chain under caller-supplied roots (an ARK → ASK pair the caller has
     /// decided to trust, e.g. a test platform). Never used for AMD's roots.
+    #[must_use = "the verified platform is the only trusted view of the chain"]
     pub fn verify_with_roots(&self, roots: &AmdRoots<'_>) -> Result<VerifiedPlatform> {
         let cek = SevCert::parse(&self.cek, CertName::Cek)?;
         cek.verify_signed_by_ask(roots.ask())?;
@@ -125,6 +127,7 @@ impl PlatformChain {
 /// A platform whose PDH was proven to chain to an ASK: the only input a launch session
 /// accepts. Built only by [`PlatformChain::verify`] and [`PlatformChain::verify_with_roots`].
 #[derive(Debug, Clone)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct VerifiedPlatform {
     generation: Option<Generation>,
     pdh: p384::PublicKey,

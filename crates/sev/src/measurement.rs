@@ -91,6 +91,7 @@ pub fn compute_measure(
 
 /// Checks the platform's measurement against the expected launch digest, in constant time.
 /// Only a match yields a [`VerifiedLaunch`], the one value that can build a secret packet.
+#[must_use = "only the verified launch may build a secret packet"]
 pub fn verify_measurement(
     keys: &TransportKeys,
     build: PlatformBuild,
@@ -113,6 +114,7 @@ pub fn verify_measurement(
 
 /// A launch whose measurement matched the expected digest under the session's TIK.
 #[derive(Debug, Clone)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct VerifiedLaunch {
     keys: TransportKeys,
     measure: [u8; 32],

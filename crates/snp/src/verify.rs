@@ -115,6 +115,7 @@ impl VerifyOptions {
 /// }
 /// ```
 #[derive(Debug, Clone)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct VerifiedReport {
     claims: SnpClaims,
     leaf_sha256: [u8; 32],
@@ -289,6 +290,7 @@ impl Verifier {
     }
 
     /// Verify `report` (the raw 1184 bytes as received) with `endorsement`.
+    #[must_use = "the verified report is the only trusted view of the evidence"]
     pub fn verify(
         &self,
         report: &[u8],

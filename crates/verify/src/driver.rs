@@ -23,6 +23,7 @@ pub struct Expected {
 
 /// What a driver returns after every check passed.
 #[derive(Debug, Clone, PartialEq)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct DriverOutput {
     /// Claims under trustee's names for this TEE (the object placed at `input.<tee>`).
     pub claims: Map<String, Value>,

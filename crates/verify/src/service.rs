@@ -40,6 +40,7 @@ pub const SEV_LAUNCH_BINDING: &str = "sev-launch";
 
 /// The outcome of an SEV pre-launch appraisal ([`AttestationService::appraise_sev_launch`]).
 #[derive(Debug, Clone)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct SevAppraisal {
     /// The appraisal status: only `Affirming` may release a launch secret.
     pub status: EarStatus,
@@ -62,6 +63,7 @@ pub struct AttestationRequest {
 
 /// A successful appraisal.
 #[derive(Debug, Clone)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct Attested {
     /// The EAR token (ES256 JWT).
     pub token: String,
@@ -416,6 +418,7 @@ impl AttestationService {
 
     /// Verify evidence, check the binding, run the policy and issue a token. Fails with
     /// [`Error::PolicyDenied`] unless the status is affirming.
+    #[must_use = "an attestation result: the token and status decide"]
     pub async fn attest(&self, req: AttestationRequest) -> Result<Attested, Error> {
         let a = self
             .appraise(
@@ -437,6 +440,7 @@ impl AttestationService {
     /// The token carries `runtime_data_claims` (the TEE key and nonce) only for
     /// [`Binding::RuntimeData`], after the evidence was found to carry their digest, and
     /// records the binding as `remits_binding.kind`.
+    #[must_use = "an appraisal: its status decides, not its success"]
     pub async fn appraise(
         &self,
         tee: &str,
@@ -610,11 +614,13 @@ impl AttestationService {
     }
 
     /// Verify a token issued by this service (issuer key, `ES256`, expiry pinned).
+    #[must_use = "the verified claims are the only trusted view of the token"]
     pub fn verify_token(&self, token: &str) -> Result<Value, Error> {
         self.token_verifier.verify(token, self.clock.now())
     }
 
     /// Evaluate the resource policy (`data.policy.allow`) for `path` = `repo/type/tag`.
+    #[must_use = "a resource decision: check `allow`"]
     pub async fn allow_resource(
         &self,
         token_claims: &Value,
@@ -676,6 +682,7 @@ impl AttestationService {
     /// (`remits_sev::verify_measurement`), with the default attestation policy: `claims` are
     /// the `sev` claims (guest policy bits by name, API version, build, launch digest, root),
     /// the binding is recorded as [`SEV_LAUNCH_BINDING`]. No token is issued.
+    #[must_use = "an appraisal: its status decides, not its success"]
     pub async fn appraise_sev_launch(
         &self,
         claims: Map<String, Value>,

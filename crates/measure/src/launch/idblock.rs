@@ -242,6 +242,7 @@ pub fn sign_id_block(
 
 /// Digests of the two keys of a verified ID_AUTH. Only [`verify_id_auth`] builds one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct VerifiedIdAuth {
     id_key_digest: [u8; LD_SIZE],
     author_key_digest: [u8; LD_SIZE],
@@ -261,6 +262,7 @@ impl VerifiedIdAuth {
 /// Checks an ID_AUTH against an ID block as the SNP firmware does: algorithms, the ID block
 /// signature by the ID key, and the ID key's signature by the author key. Returns the key
 /// digests the attestation report will carry.
+#[must_use = "the verified ID authentication is the only trusted view of the block"]
 pub fn verify_id_auth(id_block: &[u8], auth: &[u8]) -> Result<VerifiedIdAuth, Error> {
     if id_block.len() != ID_BLOCK_SIZE {
         return Err(Error::Length {

@@ -226,6 +226,7 @@ impl SnpDriver {
     }
 
     /// Verify raw report bytes + endorsement (shared with tests and the CLI).
+    #[must_use = "the driver output carries the verified claims"]
     pub fn verify_raw(
         &self,
         report: &[u8],
