@@ -26,7 +26,8 @@ fn bench(c: &mut Criterion) {
     )
     .expect("AK");
     let pcrs = PcrValues::from_json(&read("tpm/azure-snp-vtpm-quote-pcrs.json")).expect("PCRs");
-    let _ = verify_quote(&msg, &sig, &ak, &pcrs, NonceCheck::Expected(b"challenge")).expect("verifies");
+    let _ =
+        verify_quote(&msg, &sig, &ak, &pcrs, NonceCheck::Expected(b"challenge")).expect("verifies");
 
     let mut g = c.benchmark_group("tpm");
     g.bench_function("quote_verify_azure", |b| {
@@ -51,7 +52,8 @@ fn bench(c: &mut Criterion) {
     // 2026-11-01: inside the VCEK's validity.
     let opts =
         remits_snp::VerifyOptions::at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_793_491_200));
-    let _ = verify_az_snp_vtpm(&ev, &snp, &opts, NonceCheck::Expected(b"challenge")).expect("verifies");
+    let _ =
+        verify_az_snp_vtpm(&ev, &snp, &opts, NonceCheck::Expected(b"challenge")).expect("verifies");
     g.bench_function("az_snp_vtpm_verify_v1", |b| {
         b.iter(|| verify_az_snp_vtpm(&ev, &snp, &opts, NonceCheck::Expected(b"challenge")).is_ok())
     });

@@ -470,7 +470,9 @@ async fn attestation(
 
 async fn jwks(State(st): State<AppState>) -> Json<Value> {
     let mut jwk = remits_verify::token::public_jwk(&st.svc.token_public_key());
-    jwk["use"] = json!("sig");
+    if let Some(members) = jwk.as_object_mut() {
+        members.insert("use".into(), json!("sig"));
+    }
     Json(json!({"keys": [jwk], "issuer": st.svc.issuer()}))
 }
 

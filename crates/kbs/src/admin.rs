@@ -198,7 +198,10 @@ impl AdminVerifier {
         let sig = URL_SAFE_NO_PAD
             .decode(s64)
             .map_err(|_| AdminError::Malformed("signature is not base64url"))?;
-        let signed = &jwt.as_bytes()[..h64.len() + 1 + p64.len()];
+        let signed = jwt
+            .as_bytes()
+            .get(..h64.len() + 1 + p64.len())
+            .ok_or(AdminError::Malformed("not three dot-separated parts"))?;
         let mut candidates = self
             .keys
             .iter()

@@ -405,9 +405,10 @@ impl AnnotationPacket {
             return Err(KeyProviderError::Unwrap);
         }
         let tag_at = buf.len() - 16;
-        let tag: [u8; 16] = buf[tag_at..]
-            .try_into()
-            .map_err(|_| KeyProviderError::Unwrap)?;
+        let tag: [u8; 16] = buf
+            .get(tag_at..)
+            .and_then(|t| t.try_into().ok())
+            .ok_or(KeyProviderError::Unwrap)?;
         buf.truncate(tag_at);
         cipher
             .decrypt_in_place_detached(&Nonce::from(iv), b"", &mut buf[..], &tag.into())

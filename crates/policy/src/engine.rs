@@ -138,6 +138,10 @@ impl PolicyEngine {
 
     /// Parse (or fetch from the cache) the policy `rego` under `id`. A different text under
     /// the same id replaces the cached entry. Call it to validate a policy before storing it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parse`] when the text is not valid Rego (line, column and reason).
     pub fn compile(&self, id: &str, rego: &str) -> Result<(), Error> {
         self.compiled(id, rego).map(|_| ())
     }
@@ -258,6 +262,15 @@ impl PolicyEngine {
 
     /// Evaluate an attestation policy (package `policy`) over `input` (the annotated evidence),
     /// with `query_reference_value` answering from `rv`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parse`] when the policy does not compile, [`Error::Eval`] when evaluation fails,
+    /// [`Error::Output`] when the output lacks `trust_claims` or has values of the wrong shape.
+    ///
+    /// Required output: `data.policy.trust_claims`, an object of AR4SI names (only the eight
+    /// known names) to integers, at least one set. Optional: `checks`, `deny_reasons`,
+    /// `extensions`.
     pub fn evaluate_attestation(
         &self,
         id: &str,
@@ -315,6 +328,11 @@ impl PolicyEngine {
 
     /// Evaluate a resource policy: `data.policy.allow` over `input` (token claims) and `data`
     /// (trustee: `{"plugin","resource-path","query"}`). Anything but `true` denies.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parse`] when the policy does not compile, [`Error::Eval`] when evaluation fails,
+    /// [`Error::Output`] when `checks` or `deny_reasons` have the wrong shape.
     pub fn evaluate_resource(
         &self,
         id: &str,

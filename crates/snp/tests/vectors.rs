@@ -204,7 +204,8 @@ fn every_positive_vector_verifies_with_every_backend() {
             // Explicit generation agrees.
             let mut o = opts.clone();
             o.generation = Some(g);
-            let _ = v.verify(&c.report, &Endorsement::leaf(c.leaf.clone()), &o)
+            let _ = v
+                .verify(&c.report, &Endorsement::leaf(c.leaf.clone()), &o)
                 .unwrap();
         }
     }
@@ -353,7 +354,8 @@ fn cross_checks_are_rejected() {
     // Expected report_data / host_data.
     let mut o = opts.clone();
     o.expected_host_data = Some(vec![0u8; 4]);
-    let _ = v.verify(&sev_report, &Endorsement::leaf(sev_vcek.clone()), &o)
+    let _ = v
+        .verify(&sev_report, &Endorsement::leaf(sev_vcek.clone()), &o)
         .unwrap();
     o.expected_host_data = Some(vec![1u8]);
     let err = v
@@ -362,7 +364,8 @@ fn cross_checks_are_rejected() {
     assert!(matches!(err, Error::HostDataMismatch { .. }), "{err}");
     let mut o = opts.clone();
     o.expected_report_data = Some(Report::parse(&sev_report).unwrap().report_data().to_vec());
-    let _ = v.verify(&sev_report, &Endorsement::leaf(sev_vcek.clone()), &o)
+    let _ = v
+        .verify(&sev_report, &Endorsement::leaf(sev_vcek.clone()), &o)
         .unwrap();
     o.expected_report_data = Some(vec![0u8; 65]);
     let err = v
@@ -381,7 +384,8 @@ fn vlek_expired_at_real_time_and_valid_in_2025() {
         leaf: vlek.clone(),
         chain: bundle(&dir, "milan-ask-ark-asvk.pem"),
     };
-    let _ = v.verify(&report, &end, &VerifyOptions::at(at(VLEK_TIME)))
+    let _ = v
+        .verify(&report, &end, &VerifyOptions::at(at(VLEK_TIME)))
         .unwrap();
     let err = v
         .verify(
@@ -418,12 +422,13 @@ fn vlek_expired_at_real_time_and_valid_in_2025() {
         "{err}"
     );
     // Boundaries are inclusive.
-    let _ = v.verify(
-        &report,
-        &end,
-        &VerifyOptions::at(at("2025-12-10T22:14:21Z")),
-    )
-    .unwrap();
+    let _ = v
+        .verify(
+            &report,
+            &end,
+            &VerifyOptions::at(at("2025-12-10T22:14:21Z")),
+        )
+        .unwrap();
 
     // Checked against the ASK instead of the ASVK: rejected.
     let end = Endorsement {

@@ -256,7 +256,12 @@ impl AttestationServiceBuilder {
         self.snp_ark_labeled(label, ark.into(), true)
     }
 
-    pub(crate) fn snp_ark_labeled(mut self, label: String, bytes: Vec<u8>, production: bool) -> Self {
+    pub(crate) fn snp_ark_labeled(
+        mut self,
+        label: String,
+        bytes: Vec<u8>,
+        production: bool,
+    ) -> Self {
         self.arks.push(Ark {
             label,
             bytes,
@@ -304,8 +309,8 @@ impl AttestationServiceBuilder {
     ///
     /// [`Error::Config`] when the text is not such a key.
     pub fn manifest_signer_pem(self, pem: &str) -> Result<Self, Error> {
-        let key = PublicKey::from_pem(pem)
-            .map_err(|e| Error::Config(format!("manifest signer: {e}")))?;
+        let key =
+            PublicKey::from_pem(pem).map_err(|e| Error::Config(format!("manifest signer: {e}")))?;
         Ok(self.manifest_signer(key))
     }
 

@@ -47,6 +47,11 @@ pub trait TeeDriver: Send + Sync {
 
     /// Verify `evidence` at time `now`. Must check every signature over the received bytes and
     /// compare every `expected` binding that is set, before returning claims.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EvidenceRejected`] when the evidence is malformed or a check fails,
+    /// [`Error::Binding`] when an expected binding does not match.
     fn verify(
         &self,
         evidence: &Value,
@@ -91,6 +96,10 @@ impl Drivers {
 
 /// Compare an expected binding with the evidence's field in constant time; `Binding` error
 /// with both values in hex otherwise.
+///
+/// # Errors
+///
+/// [`Error::Binding`] naming `what`, with both values in hex, when they differ.
 pub fn compare_binding(
     tee: &str,
     what: &'static str,

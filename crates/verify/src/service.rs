@@ -17,12 +17,12 @@ use remits_measure::predict::signing::PublicKey;
 
 use crate::binding::{Binding, ReportDataCheck};
 use crate::builder::{AttestationServiceBuilder, PolicySource};
-use crate::snp_crl::CrlSettings;
 use crate::config::{PolicyChoice, ServiceConfig};
 use crate::driver::{DriverOutput, Drivers, Expected, TeeDriver};
 use crate::drivers::snp::{ProductionRoots, SnpDriver};
 use crate::drivers::{az::AzSnpVtpmDriver, sample::SampleDriver, tpm::TpmDriver};
 use crate::refvalues::{parse_registration, ReferenceValueStore};
+use crate::snp_crl::CrlSettings;
 use crate::token::{TokenSigner, TokenVerifier};
 use crate::Error;
 
@@ -200,6 +200,10 @@ fn read_config_text(p: &std::path::Path) -> Result<String, Error> {
 }
 
 /// Load a P-256 signing key from PEM (PKCS#8 or SEC1).
+///
+/// # Errors
+///
+/// [`Error::Config`] when `pem` is not a P-256 private key (PKCS#8 or SEC1 PEM).
 pub fn load_signing_key(pem: &str) -> Result<SigningKey, Error> {
     use p256::pkcs8::DecodePrivateKey;
     if let Ok(k) = SigningKey::from_pkcs8_pem(pem) {
@@ -214,6 +218,10 @@ pub fn load_signing_key(pem: &str) -> Result<SigningKey, Error> {
 /// [`load_signing_key`] reads, and its public half as SubjectPublicKeyInfo PEM (for relying
 /// parties that check EAR tokens offline). `remits-broker keygen token-key` writes them. The
 /// private PEM is zeroized on drop.
+///
+/// # Errors
+///
+/// [`Error::Config`] when a PEM encoding fails.
 pub fn generate_signing_key_pem(
     rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
 ) -> Result<(Zeroizing<String>, String), Error> {
@@ -301,7 +309,9 @@ impl AttestationService {
         b = match &cfg.attestation_policy {
             PolicyChoice::Production => b.production_policy(),
             PolicyChoice::Development => b.development_policy(),
-            PolicyChoice::File(p) => b.policy_text_labeled(p.display().to_string(), read_config_text(p)?),
+            PolicyChoice::File(p) => {
+                b.policy_text_labeled(p.display().to_string(), read_config_text(p)?)
+            }
         };
         let extra = cfg.snp_extra_arks.iter().map(|p| (p, false));
         for (p, production) in extra.chain(cfg.snp_production_arks.iter().map(|p| (p, true))) {
@@ -418,6 +428,11 @@ impl AttestationService {
 
     /// Verify evidence, check the binding, run the policy and issue a token. Fails with
     /// [`Error::PolicyDenied`] unless the status is affirming.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PolicyDenied`] when the status is not affirming, and every error of
+    /// [`AttestationService::appraise`].
     #[must_use = "an attestation result: the token and status decide"]
     pub async fn attest(&self, req: AttestationRequest) -> Result<Attested, Error> {
         let a = self
@@ -440,6 +455,14 @@ impl AttestationService {
     /// The token carries `runtime_data_claims` (the TEE key and nonce) only for
     /// [`Binding::RuntimeData`], after the evidence was found to carry their digest, and
     /// records the binding as `remits_binding.kind`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadRequest`] for an unknown TEE or a malformed binding or init-data,
+    /// [`Error::TeeDisabled`] for `sample` unless allowed, [`Error::EvidenceRejected`] or
+    /// [`Error::Binding`] when the evidence fails, [`Error::Policy`] when the policy fails to run,
+    /// [`Error::Store`] when the store fails. A policy that does not affirm is not an error here:
+    /// see the status.
     #[must_use = "an appraisal: its status decides, not its success"]
     pub async fn appraise(
         &self,
@@ -614,12 +637,22 @@ impl AttestationService {
     }
 
     /// Verify a token issued by this service (issuer key, `ES256`, expiry pinned).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Token`] naming the check that failed (signature, algorithm, issuer, expiry, ...).
     #[must_use = "the verified claims are the only trusted view of the token"]
     pub fn verify_token(&self, token: &str) -> Result<Value, Error> {
         self.token_verifier.verify(token, self.clock.now())
     }
 
     /// Evaluate the resource policy (`data.policy.allow`) for `path` = `repo/type/tag`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadRequest`] when `path` is not `repo/type/tag`, [`Error::Policy`] when a policy
+    /// fails to run, [`Error::Store`] when the store fails. A denial is not an error: see
+    /// [`ResourceDecision::allow`].
     #[must_use = "a resource decision: check `allow`"]
     pub async fn allow_resource(
         &self,
@@ -682,6 +715,11 @@ impl AttestationService {
     /// (`remits_sev::verify_measurement`), with the default attestation policy: `claims` are
     /// the `sev` claims (guest policy bits by name, API version, build, launch digest, root),
     /// the binding is recorded as [`SEV_LAUNCH_BINDING`]. No token is issued.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Policy`] when the policy fails to run, [`Error::Store`] when the store fails. A
+    /// policy that does not affirm is not an error: see the status.
     #[must_use = "an appraisal: its status decides, not its success"]
     pub async fn appraise_sev_launch(
         &self,
@@ -707,11 +745,20 @@ impl AttestationService {
     }
 
     /// Validate a resource policy without storing it (as [`Self::set_resource_policy`] does).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Policy`] when the text does not compile.
     pub fn check_resource_policy(&self, id: &str, rego: &str) -> Result<(), Error> {
         Ok(self.policy.compile(id, rego)?)
     }
 
     /// Store an attestation policy under `id` (validated first; takes effect immediately).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadRequest`] for an id that is empty or longer than 128 bytes, [`Error::Policy`]
+    /// when the text does not compile, [`Error::Store`] when storing fails.
     pub async fn set_attestation_policy(&self, id: &str, rego: &str) -> Result<(), Error> {
         if id.is_empty() || id.len() > 128 {
             return Err(Error::BadRequest("policy id must be 1..=128 bytes".into()));
@@ -724,6 +771,10 @@ impl AttestationService {
     }
 
     /// Store the resource policy (validated first; takes effect immediately).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Policy`] when the text does not compile, [`Error::Store`] when storing fails.
     pub async fn set_resource_policy(&self, rego: &str) -> Result<(), Error> {
         self.policy.compile("resource", rego)?;
         self.store
@@ -738,6 +789,11 @@ impl AttestationService {
     }
 
     /// Register reference values (trustee sample form, RVPS message, or remits form with expiry).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReferenceValues`] when the JSON is none of the accepted forms, [`Error::Store`]
+    /// when storing fails.
     pub async fn register_reference_values(&self, json: &[u8]) -> Result<(), Error> {
         let (rv, exp) = parse_registration(json)?;
         self.rvs.register(&rv, exp).await
@@ -746,6 +802,11 @@ impl AttestationService {
     /// Register the reference values of a `remits-measure` manifest (see
     /// [`crate::refvalues::manifest_reference_values`]), checking its signature against the
     /// configured `manifest_signers`. Returns what was registered.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReferenceValues`] when the manifest is malformed or its signature is not accepted
+    /// (see [`crate::refvalues::manifest_reference_values`]), [`Error::Store`] when storing fails.
     pub async fn register_manifest(
         &self,
         json: &[u8],

@@ -41,7 +41,8 @@ async fn service_from_bytes_appraises_a_real_snp_report() {
     let report = std::fs::read(td.join("snp/milan-v2-sev-report.bin")).unwrap();
     let vcek = std::fs::read(td.join("snp/milan-v2-sev-vcek.der")).unwrap();
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-    let evidence = json!({"report": b64(&report), "cert_chain": [{"cert_type": "VCEK", "data": b64(&vcek)}]});
+    let evidence =
+        json!({"report": b64(&report), "cert_chain": [{"cert_type": "VCEK", "data": b64(&vcek)}]});
     let rv = json!({
         "snp_launch_measurement": [MILAN_SEV_MEAS],
         "snp_min_tcb_milan": [{"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115}],
@@ -84,7 +85,12 @@ async fn service_from_bytes_appraises_a_real_snp_report() {
     // Without its reference values the production policy does not affirm.
     let bare = complete().build().await.unwrap();
     let a = bare
-        .appraise("snp", &evidence, &Binding::ReportData(report[0x50..0x90].to_vec()), None)
+        .appraise(
+            "snp",
+            &evidence,
+            &Binding::ReportData(report[0x50..0x90].to_vec()),
+            None,
+        )
         .await
         .unwrap();
     assert_ne!(a.status, EarStatus::Affirming);
@@ -143,7 +149,12 @@ async fn bad_inputs_fail_closed() {
         Ok(_) => panic!("expected Config, got a service"),
     };
     // Not a certificate, not an ARK.
-    let m = config(complete().snp_ark(b"not a certificate".to_vec()).build().await);
+    let m = config(
+        complete()
+            .snp_ark(b"not a certificate".to_vec())
+            .build()
+            .await,
+    );
     assert!(m.contains("snp ark #1"), "{m}");
     // Fail-closed CRL checking with no CRL would deny everything: refused at build.
     let m = config(complete().snp_crl_check(CrlMode::FailClosed).build().await);
@@ -165,7 +176,10 @@ async fn bad_inputs_fail_closed() {
     ));
     // Policy text that does not compile; reference values that do not parse.
     assert!(matches!(
-        complete().policy_text("package policy\nallow {").build().await,
+        complete()
+            .policy_text("package policy\nallow {")
+            .build()
+            .await,
         Err(Error::Policy(_))
     ));
     assert!(matches!(
