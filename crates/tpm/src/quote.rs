@@ -78,6 +78,13 @@ impl VerifiedQuote {
 /// * `ak`: the trusted attestation key;
 /// * `pcrs`: the PCR values the quote is claimed to cover, per bank;
 /// * `nonce`: the expected extraData.
+///
+/// # Errors
+///
+/// The typed error of the first check that fails, in the order of the module documentation: the
+/// signature ([`AttestationKey::verify`]'s errors), structure ([`Error::Truncated`],
+/// [`Error::Invalid`]), [`Error::NonceMismatch`], [`Error::PcrSelectionMismatch`],
+/// [`Error::PcrDigestMismatch`].
 #[must_use = "the verified quote is the only trusted view of the evidence"]
 pub fn verify_quote(
     attest: &[u8],

@@ -79,6 +79,11 @@ fn unhex(field: &str, s: &str) -> Result<Vec<u8>, Error> {
 }
 
 /// DER certificates from PEM text (one or more CERTIFICATE blocks, nothing else).
+///
+/// # Errors
+///
+/// [`Error::Evidence`] when the text holds no certificate block, something else, or a block that is
+/// not base64.
 pub fn pem_certificates(pem: &str) -> Result<Vec<Vec<u8>>, Error> {
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     const END: &str = "-----END CERTIFICATE-----";
@@ -116,6 +121,11 @@ pub fn pem_certificates(pem: &str) -> Result<Vec<Vec<u8>>, Error> {
 impl AzSnpVtpmEvidence {
     /// Parse trustee evidence JSON: `version` 2 or 1 selects V2/V1, no `version` means V0,
     /// any other version is rejected. Unknown fields are rejected.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Evidence`] naming the member that is missing, unknown, of the wrong type or not
+    /// valid base64/hex, or an unsupported `version`.
     pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
         if bytes.len() > MAX_EVIDENCE_JSON {
             return Err(ev(format!(
@@ -129,6 +139,10 @@ impl AzSnpVtpmEvidence {
     }
 
     /// As [`AzSnpVtpmEvidence::from_json`], from a parsed JSON value.
+    ///
+    /// # Errors
+    ///
+    /// As [`AzSnpVtpmEvidence::from_json`].
     pub fn from_value(v: serde_json::Value) -> Result<Self, Error> {
         match v.get("version") {
             None => {
