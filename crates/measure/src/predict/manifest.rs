@@ -87,6 +87,11 @@ pub struct Manifest {
 }
 
 /// The PCR15 event sequence for an image and a configuration (see `docs/measurements.md`).
+///
+/// # Errors
+///
+/// [`Error::Manifest`] when a PCR of the ENCLAVE ID is missing, [`Error::Config`] when the
+/// configuration cannot be canonicalized.
 pub fn pcr15_events(image: &ImageMeasurement, config: &EnclaveConfig) -> Result<Vec<Event>, Error> {
     let mut ev = vec![Event::new(
         types::REMITS_EVENT,
@@ -109,6 +114,10 @@ fn chain_name(c: &Chain) -> &'static str {
 impl Manifest {
     /// Assembles an unsigned manifest. With `signer`, PCR16 measures that key (sign with
     /// [`Manifest::sign`] afterwards); without, PCR16 has no events and stays zero.
+    ///
+    /// # Errors
+    ///
+    /// As `pcr15_events`, and [`Error::Key`] when the signer's key cannot be encoded.
     pub fn build(
         boot: &BootPrediction,
         image: &ImageMeasurement,
@@ -161,6 +170,11 @@ impl Manifest {
     }
 
     /// Signs the manifest. PCR16 must measure this key's public key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Signature`] when PCR16 does not measure `key`, [`Error::Key`] or
+    /// [`Error::Manifest`] when the payload cannot be encoded.
     pub fn sign(&mut self, key: &SigningKey) -> Result<(), Error> {
         let pk = key.public_key();
         let expected = vec![pk.pcr16_event()?];
@@ -185,6 +199,10 @@ impl Manifest {
     }
 
     /// The manifest as pretty JSON with a trailing newline (deterministic).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Manifest`] when encoding fails.
     pub fn to_json(&self) -> Result<Vec<u8>, Error> {
         let mut v =
             serde_json::to_vec_pretty(self).map_err(|e| Error::manifest("json", e.to_string()))?;
@@ -195,6 +213,11 @@ impl Manifest {
     /// Parses a manifest and checks that it is internally consistent: format and version,
     /// every PCR equals the replay of its events, the ENCLAVE ID matches the PCRs. The signature
     /// is not checked (see [`verify_signed`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Manifest`] naming the inconsistency (format, version, a PCR that is not its replay,
+    /// the ENCLAVE ID).
     pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
         let m: Manifest =
             serde_json::from_slice(bytes).map_err(|e| Error::manifest("json", e.to_string()))?;
@@ -272,6 +295,11 @@ fn signing_payload(mut value: Value) -> Result<Vec<u8>, Error> {
 /// Verifies a signed manifest with `key`: the signature over the received document, the
 /// embedded public key equals `key`, PCR16 measures `key`, and the manifest is consistent
 /// ([`Manifest::from_json`]).
+///
+/// # Errors
+///
+/// [`Error::Signature`] when the manifest is unsigned, signed by another key or the signature does
+/// not verify, and as `Manifest::from_json`.
 pub fn verify_signed(bytes: &[u8], key: &PublicKey) -> Result<Manifest, Error> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| Error::manifest("json", e.to_string()))?;
@@ -326,6 +354,11 @@ pub struct Inputs<'a> {
 }
 
 /// End to end: predicts every PCR, builds the manifest and signs it if `key` is given.
+///
+/// # Errors
+///
+/// Every error of the steps: `EnclaveConfig::from_yaml`, `measure_image`, `predict_disk`, `build`
+/// and `Manifest::sign`.
 pub fn measure(inputs: &Inputs<'_>, key: Option<&SigningKey>) -> Result<Manifest, Error> {
     let cfg_bytes = remits_evidence::input::read_capped(
         inputs.config,
