@@ -29,7 +29,7 @@ fn guid(s: &str) -> Result<Uuid> {
 ///
 /// # Errors
 ///
-/// [`Error::Invalid`] for a malformed, nil or repeated GUID or a table larger than `max_len`.
+/// [`crate::Error::Invalid`] for a malformed, nil or repeated GUID or a table larger than `max_len`.
 pub fn build_secret_table(secrets: &[(&str, &[u8])], max_len: usize) -> Result<Zeroizing<Vec<u8>>> {
     let mut seen = Vec::new();
     let mut body: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
@@ -72,7 +72,7 @@ pub type SecretEntry = (String, Zeroizing<Vec<u8>>);
 ///
 /// # Errors
 ///
-/// [`Error::Invalid`] when the header, a length or a GUID is malformed.
+/// [`crate::Error::Invalid`] when the header, a length or a GUID is malformed.
 pub fn parse_secret_table(table: &[u8]) -> Result<Vec<SecretEntry>> {
     let bad = |reason: &str| invalid("secret table", reason.to_string());
     let hdr = table
