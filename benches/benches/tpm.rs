@@ -2,7 +2,9 @@
 //! SHA-256 PCRs) through the whole quote checklist and parsing alone; a real TCG event log
 //! (ubuntu-2104-no-dbx, 111 events, sha1/sha256/sha384) parsed and replayed; and the complete
 //! Azure SNP vTPM evidence check (HCL report, SNP report + VCEK chain, binding, quote).
-
+// A test may panic: unwrap, expect and indexing are the test failing (the workspace lints
+// deny them in library and binary code only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 // criterion_group!/criterion_main! generate undocumented public functions.
 #![allow(missing_docs)]
 
@@ -26,7 +28,8 @@ fn bench(c: &mut Criterion) {
     )
     .expect("AK");
     let pcrs = PcrValues::from_json(&read("tpm/azure-snp-vtpm-quote-pcrs.json")).expect("PCRs");
-    verify_quote(&msg, &sig, &ak, &pcrs, NonceCheck::Expected(b"challenge")).expect("verifies");
+    let _ =
+        verify_quote(&msg, &sig, &ak, &pcrs, NonceCheck::Expected(b"challenge")).expect("verifies");
 
     let mut g = c.benchmark_group("tpm");
     g.bench_function("quote_verify_azure", |b| {
@@ -51,7 +54,8 @@ fn bench(c: &mut Criterion) {
     // 2026-11-01: inside the VCEK's validity.
     let opts =
         remits_snp::VerifyOptions::at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_793_491_200));
-    verify_az_snp_vtpm(&ev, &snp, &opts, NonceCheck::Expected(b"challenge")).expect("verifies");
+    let _ =
+        verify_az_snp_vtpm(&ev, &snp, &opts, NonceCheck::Expected(b"challenge")).expect("verifies");
     g.bench_function("az_snp_vtpm_verify_v1", |b| {
         b.iter(|| verify_az_snp_vtpm(&ev, &snp, &opts, NonceCheck::Expected(b"challenge")).is_ok())
     });

@@ -134,11 +134,11 @@ fn host_name(value: &str) -> Option<String> {
     let port_ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
     let name = if value.starts_with('[') {
         let end = value.find(']')?;
-        let rest = &value[end + 1..];
+        let rest = value.get(end + 1..)?;
         if !(rest.is_empty() || rest.strip_prefix(':').is_some_and(port_ok)) {
             return None;
         }
-        &value[..=end]
+        value.get(..=end)?
     } else {
         match value.split_once(':') {
             Some((n, p)) if port_ok(p) => n,
@@ -199,10 +199,8 @@ impl Gate {
     /// `Some(true)` right token, `Some(false)` a wrong one, `None` no bearer credentials.
     fn token_ok(&self, req: &Request) -> Option<bool> {
         let v = req.headers().get(header::AUTHORIZATION)?.as_bytes();
-        let (scheme, rest) = match v.iter().position(|&b| b == b' ') {
-            Some(i) => (&v[..i], &v[i + 1..]),
-            None => return None,
-        };
+        let i = v.iter().position(|&b| b == b' ')?;
+        let (scheme, rest) = (v.get(..i)?, v.get(i + 1..)?);
         if !scheme.eq_ignore_ascii_case(b"bearer") {
             return None;
         }

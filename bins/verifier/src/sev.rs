@@ -246,11 +246,14 @@ pub(crate) fn run_session(a: SessionCmd) -> ExitCode {
             remits_sev::start_session(&platform, LaunchPolicy(a.policy), &mut rand::rngs::OsRng)
                 .map_err(|e| Fail::Usage(e.to_string()))?;
         let f = |s: &str| a.out_dir.join(format!("{}_{s}", a.name));
-        let tk = keys.to_bytes();
         write_new(&f("godh.b64"), start.godh_b64().as_bytes())?;
         write_new(&f("session.b64"), start.session_b64().as_bytes())?;
-        write_new(&f("tek.bin"), &tk[..16])?;
-        write_new(&f("tik.bin"), &tk[16..])?;
+        let tk = keys.to_bytes();
+        let (tek, tik) = tk
+            .split_at_checked(16)
+            .ok_or_else(|| Fail::Usage("transport keys: shorter than TEK + TIK".into()))?;
+        write_new(&f("tek.bin"), tek)?;
+        write_new(&f("tik.bin"), tik)?;
         println!(
             "{}; session written: {} and {} (QEMU sev-guest dh-cert-file / session-file, policy={:#x}); keep {} and {} secret",
             describe(&platform, a.chain.ark.is_some()),

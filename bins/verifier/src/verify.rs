@@ -326,6 +326,7 @@ pub(crate) fn run(a: Args) -> ExitCode {
                 Error::Policy(_)
                 | Error::ReferenceValues(_)
                 | Error::Config(_)
+                | Error::Missing(_)
                 | Error::Store(_)
                 | Error::Internal(_) => exit::usage(e),
             }
@@ -384,6 +385,7 @@ impl From<Error> for ApiError {
             Error::Policy(_)
             | Error::ReferenceValues(_)
             | Error::Config(_)
+            | Error::Missing(_)
             | Error::Store(_)
             | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -468,7 +470,9 @@ async fn attestation(
 
 async fn jwks(State(st): State<AppState>) -> Json<Value> {
     let mut jwk = remits_verify::token::public_jwk(&st.svc.token_public_key());
-    jwk["use"] = json!("sig");
+    if let Some(members) = jwk.as_object_mut() {
+        members.insert("use".into(), json!("sig"));
+    }
     Json(json!({"keys": [jwk], "issuer": st.svc.issuer()}))
 }
 

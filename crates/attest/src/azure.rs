@@ -91,6 +91,11 @@ pub fn has_hcl_report(tcti: &str) -> bool {
 
 /// Writes `data` (zero-padded to 64 bytes) to [`USER_DATA_NV`], defining the index
 /// (owner read/write, 64 bytes) when absent or of another size.
+///
+/// # Errors
+///
+/// [`AttestError::ReportDataTooLong`] for more than 64 bytes, [`AttestError::Tpm`] when the TPM
+/// refuses to define or write the index.
 pub fn write_user_data(tcti: &str, data: &[u8]) -> Result<(), AttestError> {
     if data.len() > 64 {
         return Err(AttestError::ReportDataTooLong {
@@ -159,6 +164,11 @@ fn define(
 }
 
 /// Reads the HCL report from [`HCL_REPORT_NV`].
+///
+/// # Errors
+///
+/// [`AttestError::Tpm`] when the index cannot be read, [`AttestError::Hcl`] when it holds no HCL
+/// report.
 pub fn read_hcl_report(tcti: &str) -> Result<Vec<u8>, AttestError> {
     let mut ctx = open_context(tcti)?;
     let idx = NvIndexTpmHandle::new(HCL_REPORT_NV).map_err(|e| tpm_err("NV index", e))?;
@@ -169,6 +179,11 @@ pub fn read_hcl_report(tcti: &str) -> Result<Vec<u8>, AttestError> {
 }
 
 /// The `user-data` bytes of an HCL report's runtime claims, if present.
+///
+/// # Errors
+///
+/// [`AttestError::Hcl`] or [`AttestError::Invalid`] when the report or its runtime claims are
+/// malformed.
 pub fn hcl_user_data(hcl: &[u8]) -> Result<Option<Vec<u8>>, AttestError> {
     let size_bytes = hcl
         .get(0x4D0..0x4D4)
@@ -192,6 +207,11 @@ pub fn hcl_user_data(hcl: &[u8]) -> Result<Option<Vec<u8>>, AttestError> {
 }
 
 /// Fetches the VCEK (DER) from IMDS.
+///
+/// # Errors
+///
+/// [`AttestError::Io`] when IMDS cannot be reached, [`AttestError::Invalid`] when its answer is not
+/// a certificate.
 pub fn fetch_vcek_imds() -> Result<Vec<u8>, AttestError> {
     let host = "169.254.169.254:80";
     let io = |e: std::io::Error| AttestError::io(format!("http://{host}{IMDS_VCEK}"), e);
@@ -226,12 +246,16 @@ pub fn fetch_vcek_imds() -> Result<Vec<u8>, AttestError> {
 }
 
 /// DER passes through; the first PEM block is decoded.
+///
+/// # Errors
+///
+/// [`AttestError::Invalid`] when the PEM body is not base64.
 pub fn pem_to_der(data: &[u8]) -> Result<Vec<u8>, AttestError> {
     let text = String::from_utf8_lossy(data);
     let Some(start) = text.find("-----BEGIN") else {
         return Ok(data.to_vec());
     };
-    let rest = &text[start..];
+    let rest = text.get(start..).unwrap_or_default();
     let body_start = rest.find('\n').map(|i| i + 1).unwrap_or(rest.len());
     let body_end = rest.find("-----END").unwrap_or(rest.len());
     let b64: String = rest
@@ -259,6 +283,11 @@ impl AzSnpVtpmAttester {
     }
 
     /// Collects the v2 evidence for `report_data`.
+    ///
+    /// # Errors
+    ///
+    /// Every error of [`read_hcl_report`], [`fetch_vcek_imds`] and the TPM quote, and
+    /// [`AttestError::Invalid`] when the HCL report does not carry `report_data`.
     pub fn collect(&self, report_data: &[u8]) -> Result<Value, AttestError> {
         write_user_data(&self.cfg.tcti, report_data)?;
         let deadline = Instant::now() + HCL_REFRESH_TIMEOUT;

@@ -49,6 +49,10 @@ pub fn default_secrets_parent() -> PathBuf {
 }
 
 /// Creates a fresh private (0700) directory `remits-secrets-<random>` under `parent`.
+///
+/// # Errors
+///
+/// [`AttestError::Io`] when the directory cannot be created.
 pub fn create_private_dir(parent: &Path) -> Result<PathBuf, AttestError> {
     for _ in 0..16 {
         let mut r = [0u8; 8];
@@ -107,6 +111,11 @@ fn parent_dir(path: &Path) -> PathBuf {
 /// directory, written, fsynced, then renamed over the destination. On any failure the temporary
 /// file is removed, so the destination either holds the complete secret or is untouched.
 /// A missing parent directory is created (0700).
+///
+/// # Errors
+///
+/// [`AttestError::Io`] when the temporary file cannot be created, written, synced or renamed;
+/// [`AttestError::Invalid`] when the parent directory is missing.
 pub fn write_secret_atomic(path: &Path, value: &[u8]) -> Result<(), AttestError> {
     let dir = parent_dir(path);
     if !dir.is_dir() {
@@ -270,6 +279,11 @@ fn rollback(undo: Vec<Undo>) {
 ///   owner when linked).
 ///
 /// After success the backups are removed.
+///
+/// # Errors
+///
+/// The first error of [`write_secret_atomic`] or of creating a directory, after everything done so
+/// far was undone.
 pub fn write_all_or_nothing(secrets: &[Secret]) -> Result<(), AttestError> {
     let mut undo: Vec<Undo> = Vec::new();
     let step = |s: &Secret, undo: &mut Vec<Undo>| -> Result<(), AttestError> {

@@ -74,6 +74,10 @@ pub struct CollectorOptions {
 
 /// The init-data digest fitted to 32 bytes: the SNP HOST_DATA value, and what is extended
 /// into PCR8 on a TPM (as the verifier compares them).
+///
+/// # Errors
+///
+/// [`AttesterError::Failed`] when the init-data document is invalid.
 pub fn init_data_digest32(init_data: &InitData) -> Result<[u8; 32], AttesterError> {
     let (_, digest) = init_data.digest().map_err(|e| AttesterError::Failed {
         tee: "init-data",
@@ -85,6 +89,11 @@ pub fn init_data_digest32(init_data: &InitData) -> Result<[u8; 32], AttesterErro
 }
 
 /// Builds the collector for `choice` (in trustee's evidence forms when `opts.trustee_forms`).
+///
+/// # Errors
+///
+/// [`AttesterError::Unavailable`] when the chosen TEE is not present, [`AttesterError::Failed`]
+/// when its collector cannot be set up.
 pub fn select(
     choice: TeeChoice,
     opts: &CollectorOptions,

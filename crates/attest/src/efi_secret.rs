@@ -38,6 +38,10 @@ fn table_error(e: remits_sev::Error) -> AttestError {
 
 /// Builds the secret table from `(guid, value)` pairs (see [`remits_sev::table`]). GUIDs must
 /// be distinct and non-nil; the table must fit in `max_len` bytes.
+///
+/// # Errors
+///
+/// [`AttestError::Invalid`] for a duplicate or nil GUID or a table larger than `max_len`.
 pub fn build_secret_table(
     secrets: &[(&str, &[u8])],
     max_len: usize,
@@ -47,12 +51,21 @@ pub fn build_secret_table(
 
 /// Parses a secret table (the inverse of [`build_secret_table`]), skipping wiped (nil-GUID)
 /// entries, as the guest driver does. Returns `(guid, value)` pairs.
+///
+/// # Errors
+///
+/// [`AttestError::Invalid`] when the table is malformed (header, lengths, GUIDs).
 pub fn parse_secret_table(table: &[u8]) -> Result<Vec<SecretEntry>, AttestError> {
     remits_sev::table::parse_secret_table(table).map_err(table_error)
 }
 
 /// Reads the injected secret `guid` from `dir` (the securityfs directory, configurable for
 /// tests) and deletes the file, which makes the kernel wipe it. At most 64 KiB.
+///
+/// # Errors
+///
+/// [`AttestError::Invalid`] for a malformed GUID or a file over 64 KiB, [`AttestError::Io`] when it
+/// cannot be read or deleted.
 pub fn read_injected_secret(dir: &Path, guid_str: &str) -> Result<Zeroizing<Vec<u8>>, AttestError> {
     let id = guid(guid_str)?;
     let path = dir.join(id.to_string());

@@ -83,6 +83,10 @@ pub enum LuksError {
 
 /// Checks a device-mapper name: 1–127 characters of `[A-Za-z0-9_.-]`, not `.`/`..`, not
 /// starting with `-` (it would read as an option).
+///
+/// # Errors
+///
+/// [`LuksError::Name`] when the name breaks these rules.
 pub fn check_name(name: &str) -> Result<(), LuksError> {
     let bad = |reason| {
         Err(LuksError::Name {
@@ -106,6 +110,11 @@ pub fn check_name(name: &str) -> Result<(), LuksError> {
 }
 
 /// Whether `device` is a LUKS2 volume (`cryptsetup isLuks --type luks2`).
+///
+/// # Errors
+///
+/// [`LuksError::Spawn`] when cryptsetup cannot run, [`LuksError::NotLuks`] when the device is not
+/// LUKS2.
 pub fn is_luks2(cryptsetup: &Path, device: &Path) -> Result<(), LuksError> {
     let out = Command::new(cryptsetup)
         .args(["isLuks", "--type", "luks2", "--"])
@@ -131,6 +140,12 @@ pub fn is_luks2(cryptsetup: &Path, device: &Path) -> Result<(), LuksError> {
 }
 
 /// Opens (or tests) the volume with `key`, which is consumed and zeroized.
+///
+/// # Errors
+///
+/// [`LuksError::EmptyKey`] for an empty key, [`LuksError::Name`] or [`LuksError::NotLuks`] as
+/// [`check_name`] and [`is_luks2`], [`LuksError::Spawn`] or [`LuksError::Cryptsetup`] when
+/// cryptsetup fails.
 pub fn unlock(req: &UnlockRequest, key: Zeroizing<Vec<u8>>) -> Result<(), LuksError> {
     if key.is_empty() {
         return Err(LuksError::EmptyKey);

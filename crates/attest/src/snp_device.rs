@@ -22,6 +22,10 @@ pub struct SnpDeviceAttester {
 
 impl SnpDeviceAttester {
     /// Checks that the device can be opened; requests at VMPL 0.
+    ///
+    /// # Errors
+    ///
+    /// [`AttesterError::Unavailable`] when the SEV guest device cannot be opened.
     pub fn open() -> Result<Self, AttesterError> {
         Firmware::open().map_err(|e| AttesterError::Unavailable {
             tee: "snp",
@@ -37,6 +41,11 @@ impl SnpDeviceAttester {
     }
 
     /// The evidence envelope for `report_data` (zero-padded to 64 bytes).
+    ///
+    /// # Errors
+    ///
+    /// [`AttesterError::ReportDataTooLong`] for more than 64 bytes, [`AttesterError::Failed`] when
+    /// the firmware refuses the request.
     pub fn snp_evidence(&self, report_data: &[u8]) -> Result<SnpEvidence, AttesterError> {
         if report_data.len() > 64 {
             return Err(AttesterError::ReportDataTooLong {

@@ -157,6 +157,10 @@ fn tpm_err(op: &'static str, e: tss_esapi::Error) -> AttestError {
 }
 
 /// Opens a context on `tcti`.
+///
+/// # Errors
+///
+/// [`AttestError::Tpm`] when the TCTI does not parse or the TPM cannot be reached.
 pub fn open_context(tcti: &str) -> Result<Context, AttestError> {
     let conf = TctiNameConf::from_str(tcti).map_err(|e| tpm_err("TCTI configuration", e))?;
     Context::new(conf).map_err(|e| tpm_err("connect", e))
@@ -171,6 +175,10 @@ fn selection(banks: &[Bank]) -> Result<PcrSelectionList, AttestError> {
 }
 
 /// Extends `digest` (SHA-256) into PCR `index` (15 or 16 in remits' plan; any 0..=23 allowed).
+///
+/// # Errors
+///
+/// [`AttestError::Tpm`] when the index is out of range or the TPM refuses the extend.
 pub fn extend_sha256(ctx: &mut Context, index: u32, digest: &[u8; 32]) -> Result<(), AttestError> {
     let handle = pcr_handle(index)?;
     let mut vals = DigestValues::new();
@@ -184,6 +192,10 @@ pub fn extend_sha256(ctx: &mut Context, index: u32, digest: &[u8; 32]) -> Result
 
 /// Applies an extend plan (`remits_measure` manifest `extend_plan()`): `(pcr, sha256 digest)` in order.
 /// Gives up after `timeout` with a busy error (see [`TpmConfig::timeout`]).
+///
+/// # Errors
+///
+/// [`AttestError::Tpm`] when an extend fails or the TPM stays busy past `timeout`.
 pub fn apply_extend_plan(
     tcti: &str,
     plan: &[(u32, [u8; 32])],
@@ -215,6 +227,11 @@ pub enum Pcr8Binding {
 /// fitted to 32 bytes): extends `digest` into PCR8 when it is still zero, does nothing when it
 /// already holds exactly that value, and never extends a PCR8 that holds anything else. Gives
 /// up after `timeout` with a busy error.
+///
+/// # Errors
+///
+/// [`AttestError::Tpm`] when PCR8 holds another value, a read or extend fails, or the TPM stays
+/// busy past `timeout`.
 pub fn bind_init_data_pcr8(
     tcti: &str,
     digest: &[u8; 32],
@@ -356,6 +373,12 @@ fn bank_digest(alg: remits_tpm::HashAlg, values: &[(Bank, Vec<Vec<u8>>)]) -> Vec
 /// Takes a quote over `cfg.banks` (PCRs 0-23) with `nonce` as qualifying data, reads the PCRs,
 /// and retakes the quote while the values read do not hash to the quoted PCR digest. Gives up
 /// after `cfg.timeout` with a busy error.
+///
+/// # Errors
+///
+/// [`AttestError::Tpm`] when the AK cannot be loaded or the TPM fails or stays busy,
+/// [`AttestError::PcrsUnstable`] when the PCRs keep changing, [`AttestError::Invalid`] when an
+/// answer is malformed.
 pub fn quote(cfg: &TpmConfig, nonce: &[u8]) -> Result<TpmQuote, AttestError> {
     let (cfg, nonce) = (cfg.clone(), nonce.to_vec());
     within("quote", cfg.timeout, move || quote_blocking(&cfg, &nonce))
@@ -490,6 +513,11 @@ impl TpmAttester {
     }
 
     /// Checks that the TPM answers and the AK exists (used by auto-detection).
+    ///
+    /// # Errors
+    ///
+    /// [`AttesterError::Unavailable`] when no TPM answers or the AK does not exist,
+    /// [`AttesterError::Busy`] when it stays busy.
     pub fn probe(cfg: TpmConfig) -> Result<Self, AttestError> {
         let (tcti, ak) = (cfg.tcti.clone(), cfg.ak_handle);
         within("probe", cfg.timeout, move || {

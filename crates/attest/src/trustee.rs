@@ -19,6 +19,10 @@ use crate::AttestError;
 /// Converts remits' SNP envelope into trustee's form. trustee's form has no place for the
 /// `simulated` label, so simulator evidence in this form is recognisable only by its ARK, which
 /// no verifier trusts by default.
+///
+/// # Errors
+///
+/// [`AttestError::Invalid`] when the envelope or its report is malformed.
 pub fn snp_to_trustee(evidence: &Value) -> Result<Value, AttestError> {
     let env: SnpEvidence =
         serde_json::from_value(evidence.clone()).map_err(|e| AttestError::Invalid {

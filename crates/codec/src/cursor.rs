@@ -73,6 +73,10 @@ impl<'a> Cursor<'a> {
     }
 
     /// Takes exactly `n` bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] naming `field` when too few bytes remain.
     pub fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], Error> {
         let s = self
             .pos
@@ -90,11 +94,19 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips exactly `n` bytes (reserved or ignored fields).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] naming `field` when too few bytes remain.
     pub fn skip(&mut self, n: usize, field: &'static str) -> Result<(), Error> {
         self.take(n, field).map(|_| ())
     }
 
     /// Takes a fixed-size array.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] naming `field` when too few bytes remain.
     pub fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], Error> {
         let s = self.take(N, field)?;
         let mut out = [0u8; N];
@@ -103,42 +115,74 @@ impl<'a> Cursor<'a> {
     }
 
     /// One byte.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] naming `field` when too few bytes remain.
     pub fn u8(&mut self, field: &'static str) -> Result<u8, Error> {
         let [b] = self.array::<1>(field)?;
         Ok(b)
     }
 
     /// Little-endian u16.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] naming `field` when too few bytes remain.
     pub fn u16_le(&mut self, field: &'static str) -> Result<u16, Error> {
         Ok(u16::from_le_bytes(self.array(field)?))
     }
 
     /// Little-endian u32.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] naming `field` when too few bytes remain.
     pub fn u32_le(&mut self, field: &'static str) -> Result<u32, Error> {
         Ok(u32::from_le_bytes(self.array(field)?))
     }
 
     /// Little-endian u64.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] naming `field` when too few bytes remain.
     pub fn u64_le(&mut self, field: &'static str) -> Result<u64, Error> {
         Ok(u64::from_le_bytes(self.array(field)?))
     }
 
     /// Big-endian u16.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] naming `field` when too few bytes remain.
     pub fn u16_be(&mut self, field: &'static str) -> Result<u16, Error> {
         Ok(u16::from_be_bytes(self.array(field)?))
     }
 
     /// Big-endian u32.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] naming `field` when too few bytes remain.
     pub fn u32_be(&mut self, field: &'static str) -> Result<u32, Error> {
         Ok(u32::from_be_bytes(self.array(field)?))
     }
 
     /// Big-endian u64.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] naming `field` when too few bytes remain.
     pub fn u64_be(&mut self, field: &'static str) -> Result<u64, Error> {
         Ok(u64::from_be_bytes(self.array(field)?))
     }
 
     /// Fails unless every byte was consumed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Trailing`] when bytes are left over.
     pub fn finish(&self) -> Result<(), Error> {
         match self.remaining() {
             0 => Ok(()),

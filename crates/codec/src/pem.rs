@@ -56,6 +56,10 @@ pub enum PemError {
 }
 
 /// Decodes one PEM block (the whole of `pem`, surrounding whitespace ignored) labelled `label`.
+///
+/// # Errors
+///
+/// [`PemError`] when `pem` is not one strict RFC 7468 block labelled `label`.
 pub fn decode(pem: &str, label: &str) -> Result<Vec<u8>, PemError> {
     decode_at(pem.trim(), label, 0)
 }
@@ -77,6 +81,10 @@ fn decode_at(block: &str, label: &str, index: usize) -> Result<Vec<u8>, PemError
 
 /// Splits `text` into the DER of its PEM blocks, each labelled `label`, at most `max` of them
 /// (see the [module documentation](self) for what is ignored and what is rejected).
+///
+/// # Errors
+///
+/// [`PemError`] for an unterminated block, another label, bad base64 or more than `max` blocks.
 pub fn split_bundle(text: &str, label: &str, max: usize) -> Result<Vec<Vec<u8>>, PemError> {
     let end = format!("-----END {label}-----");
     let mut out = Vec::new();

@@ -11,6 +11,10 @@ pub trait Attester: Send + Sync {
     /// Which TEE the evidence is for, as the KBS protocol names it.
     fn tee(&self) -> TeeKind;
     /// Produce evidence whose TEE-signed data binds `report_data`.
+    ///
+    /// # Errors
+    ///
+    /// [`AttesterError`] when the TEE cannot be reached or refuses to produce evidence.
     fn evidence(&self, report_data: &[u8]) -> Result<serde_json::Value, AttesterError>;
 }
 

@@ -6,17 +6,29 @@ use base64::Engine;
 use serde::{Deserialize, Deserializer, Serializer};
 
 /// Serialize bytes as standard base64 with padding.
+///
+/// # Errors
+///
+/// Only the serializer's own errors.
 pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&STANDARD.encode(bytes))
 }
 
 /// Deserialize bytes from base64 (standard or URL-safe alphabet, padded or not).
+///
+/// # Errors
+///
+/// When the value is not a string or not base64 in any of the accepted forms.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
     let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
     decode_any(s.as_ref()).map_err(serde::de::Error::custom)
 }
 
 /// Decode base64 in any of the four common forms.
+///
+/// # Errors
+///
+/// [`base64::DecodeError`] when `s` is not base64 in any of the four forms.
 pub fn decode_any(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
     let s = s.trim();
     if s.contains(['-', '_']) {

@@ -83,6 +83,11 @@ pub struct RuntimeData {
 
 impl RuntimeData {
     /// The RFC 8785 canonical JSON that is hashed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TeePubKey`] when `tee-pubkey` is not a supported JWK ([`sanitize_tee_pubkey`]),
+    /// [`Error::Canonical`] when canonicalization fails.
     pub fn canonical_json(&self) -> Result<String, Error> {
         let mut obj = Map::new();
         obj.insert(
@@ -98,6 +103,10 @@ impl RuntimeData {
     }
 
     /// The binding digest: `alg(canonical_json)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`RuntimeData::canonical_json`].
     pub fn digest(&self, alg: HashAlg) -> Result<Vec<u8>, Error> {
         Ok(alg.digest(self.canonical_json()?.as_bytes()))
     }
@@ -105,6 +114,11 @@ impl RuntimeData {
 
 /// Reduce a TEE public key JWK to the members the KBS protocol keeps: `kty`, `crv`, `alg`, `x`,
 /// `y` for EC keys and `kty`, `alg`, `n`, `e` for RSA keys. Other key types are refused.
+///
+/// # Errors
+///
+/// [`Error::TeePubKey`] when `jwk` is not an object, has no string `kty`, or its key type is
+/// neither `EC` nor `RSA`.
 pub fn sanitize_tee_pubkey(jwk: &Value) -> Result<Value, Error> {
     let obj = jwk
         .as_object()
@@ -140,9 +154,8 @@ pub fn sanitize_tee_pubkey(jwk: &Value) -> Result<Value, Error> {
 /// Fit a digest to a TEE field of `len` bytes: zero-padded when shorter, truncated when longer
 /// (trustee's `regularize_data`).
 pub fn fit(digest: &[u8], len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    let n = digest.len().min(len);
-    out[..n].copy_from_slice(&digest[..n]);
+    let mut out: Vec<u8> = digest.iter().copied().take(len).collect();
+    out.resize(len, 0);
     out
 }
 

@@ -21,6 +21,11 @@ pub struct InitData {
 impl InitData {
     /// The digest of the raw body, under the algorithm the document names in its top-level
     /// `algorithm` key (`sha256`, `sha384` or `sha512`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InitData`] when the format is not `toml`, the body is too large or not TOML, or its
+    /// `algorithm` is missing or unsupported.
     pub fn digest(&self) -> Result<(HashAlg, Vec<u8>), Error> {
         if self.format != "toml" {
             return Err(Error::InitData(format!(
@@ -47,6 +52,10 @@ impl InitData {
 
     /// The PCR8 value a TPM shows after init-data was extended once from zero:
     /// `SHA-256(0^32 || digest)`, with the digest fitted to 32 bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`InitData::digest`].
     pub fn expected_pcr8(&self) -> Result<[u8; 32], Error> {
         use sha2::{Digest, Sha256};
         let (_, d) = self.digest()?;

@@ -46,6 +46,11 @@ pub enum InputError {
 }
 
 /// Reads all of `path`, refusing more than `max` bytes. `what` names the input in errors.
+///
+/// # Errors
+///
+/// [`InputError::Io`] when the file cannot be opened or read, [`InputError::TooLarge`] when it
+/// holds more than `max` bytes.
 pub fn read_capped(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, InputError> {
     let io = |source| InputError::Io {
         what: what.to_string(),
@@ -74,6 +79,10 @@ pub fn read_capped(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, InputEr
 }
 
 /// [`read_capped`] for text files.
+///
+/// # Errors
+///
+/// As [`read_capped`], and [`InputError::NotUtf8`] when the content is not UTF-8.
 pub fn read_capped_string(path: &Path, max: u64, what: &str) -> Result<String, InputError> {
     let bytes = read_capped(path, max, what)?;
     String::from_utf8(bytes).map_err(|_| InputError::NotUtf8 {

@@ -5,6 +5,10 @@ use std::path::Path;
 
 /// Writes `data` to a new file `path` created with `mode` (Unix permissions); fails if the file
 /// exists, so a key is never silently replaced. The data is fsynced before returning.
+///
+/// # Errors
+///
+/// The I/O error when the file exists already, cannot be created with `mode`, written or synced.
 pub fn write_new(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()

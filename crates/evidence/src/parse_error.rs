@@ -12,11 +12,14 @@ const REDACTED: &str = "…";
 /// Whether the word at `i` in `msg` is `expected`/`expecting` as a whole word (not the end of
 /// `unexpected`).
 fn expected_word_at(msg: &str, i: usize) -> bool {
-    let before_ok = msg[..i]
+    let (Some(before), Some(after)) = (msg.get(..i), msg.get(i..)) else {
+        return false;
+    };
+    let before_ok = before
         .chars()
         .next_back()
         .is_none_or(|c| !c.is_alphanumeric());
-    before_ok && (msg[i..].starts_with("expected") || msg[i..].starts_with("expecting"))
+    before_ok && (after.starts_with("expected") || after.starts_with("expecting"))
 }
 
 /// One line of reason, without anything of the input: the first line of `msg`, with every
@@ -71,7 +74,7 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    let before = &text[..end];
+    let before = text.get(..end).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let col = before
         .rsplit_once('\n')

@@ -31,6 +31,7 @@ pub const DEFAULT_ADMIN_ISSUER: &str = "remits-admin";
 
 /// The registered claims an admin JWT carries besides `role`, `iat` and `exp`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct AdminClaims {
     /// `iss`.
     pub issuer: String,
@@ -95,6 +96,10 @@ pub enum AdminPublicKey {
 
 impl AdminPublicKey {
     /// Parses a PEM SubjectPublicKeyInfo (Ed25519 or P-256).
+    ///
+    /// # Errors
+    ///
+    /// [`AdminError::Key`] when `pem` is not an Ed25519 or P-256 SubjectPublicKeyInfo.
     pub fn from_pem(name: &str, pem: &str) -> Result<Self, AdminError> {
         if let Ok(k) = ed25519_dalek::VerifyingKey::from_public_key_pem(pem) {
             return Ok(Self::Ed25519(k));
@@ -169,6 +174,14 @@ impl AdminVerifier {
     }
 
     /// Verifies `Authorization` header value (`Bearer <jwt>`); returns the key name.
+    ///
+    /// # Errors
+    ///
+    /// [`AdminError::Disabled`] when no admin key is configured, [`AdminError::Missing`] without
+    /// bearer credentials, [`AdminError::Malformed`] or [`AdminError::Alg`] for a token that is not
+    /// a compact EdDSA/ES256 JWT, [`AdminError::Signature`] when no configured key verifies it,
+    /// [`AdminError::Claim`] when `exp`, `iat` or `nbf` refuse it at `now`.
+    #[must_use = "the verified admin identity"]
     pub fn verify(&self, authorization: Option<&str>, now: SystemTime) -> Result<&str, AdminError> {
         if self.keys.is_empty() {
             return Err(AdminError::Disabled);
@@ -196,7 +209,10 @@ impl AdminVerifier {
         let sig = URL_SAFE_NO_PAD
             .decode(s64)
             .map_err(|_| AdminError::Malformed("signature is not base64url"))?;
-        let signed = &jwt.as_bytes()[..h64.len() + 1 + p64.len()];
+        let signed = jwt
+            .as_bytes()
+            .get(..h64.len() + 1 + p64.len())
+            .ok_or(AdminError::Malformed("not three dot-separated parts"))?;
         let mut candidates = self
             .keys
             .iter()
@@ -304,6 +320,10 @@ impl AdminSigningKey {
     }
 
     /// Parses a PKCS#8 PEM private key (Ed25519 or P-256).
+    ///
+    /// # Errors
+    ///
+    /// [`AdminError::Key`] when `pem` is not an Ed25519 or P-256 PKCS#8 key.
     pub fn from_pem(pem: &str) -> Result<Self, AdminError> {
         if let Ok(k) = ed25519_dalek::SigningKey::from_pkcs8_pem(pem) {
             return Ok(Self::Ed25519(k));
@@ -321,6 +341,10 @@ impl AdminSigningKey {
     /// PKCS#8 v1 (RFC 8410 `OneAsymmetricKey` version 0, without the optional public key),
     /// the form OpenSSL 3.0 and Python's `cryptography` load; ed25519-dalek's own encoder
     /// writes v2.
+    ///
+    /// # Errors
+    ///
+    /// [`AdminError::Key`] when the encoding fails.
     pub fn to_pem(&self) -> Result<zeroize::Zeroizing<String>, AdminError> {
         let r = match self {
             Self::Ed25519(k) => ed25519_dalek::pkcs8::KeypairBytes {
@@ -337,6 +361,10 @@ impl AdminSigningKey {
     }
 
     /// SPKI PEM of the public key (what goes into the broker configuration).
+    ///
+    /// # Errors
+    ///
+    /// [`AdminError::Key`] when the encoding fails.
     pub fn public_pem(&self) -> Result<String, AdminError> {
         let r = match self {
             Self::Ed25519(k) => k.verifying_key().to_public_key_pem(Default::default()),

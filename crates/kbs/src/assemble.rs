@@ -70,6 +70,12 @@ fn store_err(e: remits_store::StoreError) -> AssembleError {
 }
 
 /// Opens the store, the attestation service and the rest; spawns the session purger.
+///
+/// # Errors
+///
+/// [`AssembleError::Config`] for an invalid configuration, [`AssembleError::Store`] when the store
+/// cannot be opened, [`AssembleError::Verify`] when the attestation service cannot be built,
+/// [`AssembleError::Admin`] for a bad admin key, [`AssembleError::Tls`] for bad TLS files.
 pub async fn assemble(
     cfg: &BrokerConfig,
     clock: Arc<dyn Clock>,

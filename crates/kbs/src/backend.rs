@@ -48,6 +48,10 @@ pub trait AttestationBackend: Send + Sync + 'static {
         self.attest(input).await
     }
     /// Verifies a token issued by this (or a trusted) service; returns its claims.
+    ///
+    /// # Errors
+    ///
+    /// A token error when the signature, issuer or expiry does not verify.
     fn verify_token(&self, token: &str) -> Result<Value, BackendError>;
     /// The TEE public key JWK a token's claims are bound to.
     fn tee_pubkey(&self, claims: &Value) -> Option<Value>;
@@ -73,6 +77,10 @@ pub trait AttestationBackend: Send + Sync + 'static {
         })
     }
     /// Validates a resource policy text under `id` without storing it. The default refuses.
+    ///
+    /// # Errors
+    ///
+    /// A policy error when the text does not compile; the default implementation always refuses.
     fn check_resource_policy(&self, id: &str, rego: &str) -> Result<(), BackendError> {
         let _ = (id, rego);
         Err(BackendError::BadRequest(

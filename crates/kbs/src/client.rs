@@ -226,6 +226,12 @@ fn net(e: reqwest::Error) -> ClientError {
 
 impl KbsClient {
     /// A client for the broker at `base_url` (`http://host:port` or `https://...`).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::InvalidArgument`] for a malformed URL, [`ClientError::InsecureHttp`] for
+    /// plain HTTP to a non-loopback host unless allowed, [`ClientError::RootCert`] when an extra
+    /// root certificate cannot be read, [`ClientError::Tls`] when the HTTP client cannot be built.
     pub fn new(base_url: &str, opts: ClientOptions) -> Result<Self, ClientError> {
         let mut b = reqwest::Client::builder()
             .timeout(opts.timeout)
@@ -251,6 +257,11 @@ impl KbsClient {
     }
 
     /// A client sharing an existing `reqwest` client (connection pool), e.g. for load tests.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::InvalidArgument`] for a malformed URL, [`ClientError::InsecureHttp`] for
+    /// plain HTTP to a non-loopback host unless allowed.
     pub fn with_http(
         base_url: &str,
         opts: ClientOptions,
@@ -306,6 +317,13 @@ impl KbsClient {
     }
 
     /// Runs `auth` and `attest` with `attester`; returns the attestation token.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Network`] or [`ClientError::Tls`] when the broker cannot be reached,
+    /// [`ClientError::Attester`] when evidence cannot be produced, [`ClientError::Denied`] when the
+    /// broker refuses the evidence, [`ClientError::Server`] or [`ClientError::Protocol`] for an
+    /// error or malformed answer.
     pub async fn attest(&mut self, attester: &dyn Attester) -> Result<String, ClientError> {
         self.session = None;
         let tee = attester.tee();
@@ -413,6 +431,12 @@ impl KbsClient {
 
     /// Fetches and decrypts `repo/type/tag`, attesting first when there is no session
     /// (or once more when the broker answers 401 to an existing one).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::InvalidArgument`] for a malformed path, every error of [`KbsClient::attest`],
+    /// [`ClientError::Denied`] when the resource policy refuses, [`ClientError::Jwe`] when the
+    /// answer does not decrypt.
     pub async fn get_resource(
         &mut self,
         path: &str,
@@ -430,6 +454,12 @@ impl KbsClient {
     }
 
     /// Passport mode: fetches `path` with a bearer token whose claims are bound to `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::InvalidArgument`] for a malformed path, [`ClientError::Denied`] when refused,
+    /// [`ClientError::Network`], [`ClientError::Server`] or [`ClientError::Protocol`] for transport
+    /// and answer errors, [`ClientError::Jwe`] when the answer does not decrypt.
     pub async fn get_resource_with_token(
         &self,
         path: &str,
@@ -480,6 +510,11 @@ pub const ADMIN_TOKEN_TTL: Duration = Duration::from_secs(300);
 
 impl AdminClient {
     /// An admin client for `base_url` signing with `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::InvalidArgument`] for a malformed URL, [`ClientError::InsecureHttp`] for
+    /// plain HTTP to a non-loopback host unless allowed.
     pub fn new(
         base_url: &str,
         key: crate::admin::AdminSigningKey,
@@ -520,6 +555,11 @@ impl AdminClient {
     }
 
     /// The stored resource paths (`GET /kbs/v0/resource`).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Network`], [`ClientError::Denied`], [`ClientError::Server`] or
+    /// [`ClientError::Protocol`] for transport, authorization and answer errors.
     pub async fn list_resources(&self) -> Result<Vec<String>, ClientError> {
         let body = self
             .send_read(self.http.get(format!("{}/kbs/v0/resource", self.base)))
@@ -530,6 +570,10 @@ impl AdminClient {
 
     /// The reference values registered under `id` (`GET /kbs/v0/reference-value/<id>`), as
     /// the broker returns them (JSON).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::InvalidArgument`] for a malformed id, and as [`AdminClient::list_resources`].
     pub async fn get_reference_value(&self, id: &str) -> Result<Value, ClientError> {
         if id.is_empty() || id.contains(['/', '?', '#']) {
             return Err(ClientError::InvalidArgument(format!(
@@ -547,6 +591,11 @@ impl AdminClient {
     }
 
     /// Stores `value` as resource `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::InvalidArgument`] for a malformed path, and as
+    /// [`AdminClient::list_resources`].
     pub async fn put_resource(&self, path: &str, value: Vec<u8>) -> Result<(), ClientError> {
         let rp = ResourcePath::parse(path).map_err(|e| ClientError::InvalidArgument(e.0))?;
         self.send(
@@ -559,6 +608,11 @@ impl AdminClient {
     }
 
     /// Deletes resource `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::InvalidArgument`] for a malformed path, and as
+    /// [`AdminClient::list_resources`].
     pub async fn delete_resource(&self, path: &str) -> Result<(), ClientError> {
         let rp = ResourcePath::parse(path).map_err(|e| ClientError::InvalidArgument(e.0))?;
         self.send(
@@ -569,6 +623,10 @@ impl AdminClient {
     }
 
     /// Replaces the resource policy with `rego`.
+    ///
+    /// # Errors
+    ///
+    /// As [`AdminClient::list_resources`] (a policy the broker refuses is [`ClientError::Server`]).
     pub async fn set_resource_policy(&self, rego: &str) -> Result<(), ClientError> {
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         self.send(
@@ -580,6 +638,11 @@ impl AdminClient {
     }
 
     /// Replaces attestation policy `id` with `rego`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::InvalidArgument`] for a malformed id, and as
+    /// [`AdminClient::set_resource_policy`].
     pub async fn set_attestation_policy(&self, id: &str, rego: &str) -> Result<(), ClientError> {
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         self.send(
@@ -591,6 +654,10 @@ impl AdminClient {
     }
 
     /// Registers reference values (body sent as is).
+    ///
+    /// # Errors
+    ///
+    /// As [`AdminClient::list_resources`] (values the broker refuses are [`ClientError::Server`]).
     pub async fn register_reference_values(&self, body: Vec<u8>) -> Result<(), ClientError> {
         self.send(
             self.http
@@ -603,6 +670,10 @@ impl AdminClient {
 
     /// Registers (or re-registers) a workload: remits' form or the seed system's
     /// `{workload_id, launch_measurement, tee_config, passphrase}` (JSON body as given).
+    ///
+    /// # Errors
+    ///
+    /// As [`AdminClient::list_resources`] (a record the broker refuses is [`ClientError::Server`]).
     pub async fn register_workload(&self, body: Vec<u8>) -> Result<(), ClientError> {
         self.send(
             self.http
@@ -614,6 +685,10 @@ impl AdminClient {
     }
 
     /// Removes a workload: its record, secrets, their policies and its reference value.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::InvalidArgument`] for a malformed id, and as [`AdminClient::list_resources`].
     pub async fn delete_workload(&self, id: &str) -> Result<(), ClientError> {
         if !crate::protocol::valid_segment(id) {
             return Err(ClientError::InvalidArgument(format!(

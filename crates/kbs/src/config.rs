@@ -376,6 +376,11 @@ pub enum ConfigError {
 
 impl BrokerConfig {
     /// Reads and validates a TOML file.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`] when the file cannot be read, [`ConfigError::Parse`] when it is not
+    /// valid TOML of this schema, [`ConfigError::Invalid`] as [`BrokerConfig::validate`].
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = remits_evidence::input::read_capped_string(
             path,
@@ -400,6 +405,10 @@ impl BrokerConfig {
     }
 
     /// Checks option combinations.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the option combination that cannot work.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.tls.is_none() && !self.listen.ip().is_loopback() && !self.insecure_http {
             return Err(ConfigError::Invalid(format!(

@@ -202,7 +202,12 @@ fn verifier_answer(e: &remits_verify::Error) -> (&'static str, StatusCode, bool)
         }
         V::PolicyDenied(_) => ("PolicyDeny", StatusCode::FORBIDDEN, true),
         V::Token(_) => ("TokenVerifierError", StatusCode::UNAUTHORIZED, true),
-        V::Policy(_) | V::ReferenceValues(_) | V::Config(_) | V::Store(_) | V::Internal(_) => (
+        V::Policy(_)
+        | V::ReferenceValues(_)
+        | V::Config(_)
+        | V::Missing(_)
+        | V::Store(_)
+        | V::Internal(_) => (
             "PluginInternalError",
             StatusCode::INTERNAL_SERVER_ERROR,
             false,
@@ -236,6 +241,7 @@ fn admin_answer(e: &remits_verify::Error) -> (&'static str, StatusCode, bool) {
         | V::Binding { .. }
         | V::Token(_)
         | V::Config(_)
+        | V::Missing(_)
         | V::Store(_)
         | V::Internal(_) => (
             "PluginInternalError",

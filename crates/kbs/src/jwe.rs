@@ -200,6 +200,12 @@ impl RecipientKey {
     ///
     /// Accepted: `{"kty":"EC","crv":"P-256"|"P-521","alg":"ECDH-ES+A256KW","x","y"}` and
     /// `{"kty":"RSA","alg":"RSA-OAEP-256","n","e"}` with a 2048..=4096-bit modulus.
+    ///
+    /// # Errors
+    ///
+    /// [`JweError::UnsupportedKey`] for another key type, curve or algorithm,
+    /// [`JweError::InvalidKey`] or [`JweError::Base64`] for malformed members or an RSA modulus
+    /// outside 2048..=4096 bits.
     pub fn from_jwk(jwk: &Value) -> Result<Self, JweError> {
         use p256::elliptic_curve::sec1::FromEncodedPoint;
         let kty = member(jwk, "kty")?;
@@ -262,6 +268,10 @@ impl RecipientKey {
     /// Encrypts `plaintext` to this key: fresh CEK and IV from `rng`, `A256GCM` content.
     ///
     /// With the `aws-lc` feature the ECDH ephemeral key comes from aws-lc-rs' system RNG.
+    ///
+    /// # Errors
+    ///
+    /// [`JweError::Encrypt`] when key agreement, key wrapping or encryption fails.
     pub fn encrypt<R: RngCore + CryptoRng>(
         &self,
         plaintext: &[u8],
@@ -369,6 +379,10 @@ impl std::fmt::Debug for TeeKeyPair {
 
 impl TeeKeyPair {
     /// Generates a fresh key pair with `rng`.
+    ///
+    /// # Errors
+    ///
+    /// [`JweError::Encrypt`] when key generation fails.
     pub fn generate<R: RngCore + CryptoRng>(
         alg: TeeKeyAlgorithm,
         rng: &mut R,
@@ -449,6 +463,10 @@ impl TeeKeyPair {
     /// The private key in PEM as guest-components' `TeeKeyPair::to_pem` writes it (what the
     /// attestation agent returns as `tee_keypair` from `/aa/token`): PKCS#8 for EC keys,
     /// PKCS#1 (`RSA PRIVATE KEY`) for RSA. Zeroized on drop.
+    ///
+    /// # Errors
+    ///
+    /// [`JweError::Encrypt`] when the encoding fails.
     pub fn to_pem(&self) -> Result<Zeroizing<String>, JweError> {
         use p256::pkcs8::EncodePrivateKey;
         use rsa::pkcs1::EncodeRsaPrivateKey;
@@ -468,6 +486,10 @@ impl TeeKeyPair {
 
     /// Parses a key written by [`TeeKeyPair::to_pem`] (or by guest-components): RSA in
     /// PKCS#1, or P-256 / P-521 in PKCS#8.
+    ///
+    /// # Errors
+    ///
+    /// [`JweError::InvalidKey`] when `pem` is none of these forms.
     pub fn from_pem(pem: &str) -> Result<Self, JweError> {
         use p256::pkcs8::DecodePrivateKey;
         use rsa::pkcs1::DecodeRsaPrivateKey;
@@ -495,6 +517,12 @@ impl TeeKeyPair {
     /// Decrypts a KBS JWE addressed to this key. Checks, in order: no `aad`; header is
     /// JSON with `enc` = `A256GCM` and the `alg` of this key; `epk` on the right curve;
     /// key unwrap; IV/tag lengths; the GCM tag over the received `protected` text.
+    ///
+    /// # Errors
+    ///
+    /// [`JweError::UnexpectedAad`], [`JweError::Header`], [`JweError::AlgMismatch`],
+    /// [`JweError::Base64`], [`JweError::Length`] or [`JweError::Decrypt`] for the first check that
+    /// fails.
     pub fn decrypt(&self, jwe: &JweMessage) -> Result<Zeroizing<Vec<u8>>, JweError> {
         self.decrypt_with(Backend::preferred(), jwe)
     }

@@ -191,6 +191,13 @@ impl Request {
     /// Parses the JSON ocicrypt writes to the command's stdin. `provider` is the name this
     /// command is registered under in `OCICRYPT_KEYPROVIDER_CONFIG` (its parameters are taken
     /// from `ec.Parameters[provider]`).
+    ///
+    /// # Errors
+    ///
+    /// [`KeyProviderError::TooLarge`] for oversized input, [`KeyProviderError::Request`] when it is
+    /// not the JSON ocicrypt writes, [`KeyProviderError::Operation`] for an unknown operation,
+    /// [`KeyProviderError::Missing`] or [`KeyProviderError::Parameters`] when the parameters for
+    /// `provider` are missing or malformed.
     pub fn parse(input: &[u8], provider: &str) -> Result<Self, KeyProviderError> {
         if input.len() as u64 > MAX_REQUEST_BYTES {
             return Err(KeyProviderError::TooLarge);
@@ -269,6 +276,11 @@ impl KeyId {
     /// Parses the forms CoCo accepts: `kbs:///<r>/<t>/<g>`, `kbs://<addr>/<r>/<t>/<g>`,
     /// `kbs+<plugin>:///…`, `/<r>/<t>/<g>` and `<addr>/<r>/<t>/<g>`. The address part is
     /// ignored (the broker is the one the key provider is configured with), as CoCo does.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyProviderError::KeyId`] when `kid` is none of these forms or its path is not
+    /// `repo/type/tag`.
     pub fn parse(kid: &str) -> Result<Self, KeyProviderError> {
         let err = |reason: &str| KeyProviderError::KeyId {
             kid: kid.chars().take(256).collect(),
@@ -333,6 +345,11 @@ struct PacketIn {
 
 impl AnnotationPacket {
     /// Parses the annotation JSON (v1, or v2 with provider `kbs`).
+    ///
+    /// # Errors
+    ///
+    /// [`KeyProviderError::Annotation`] when it is not such JSON, [`KeyProviderError::Unsupported`]
+    /// for another version or provider, [`KeyProviderError::Missing`] for a missing member.
     pub fn parse(bytes: &[u8]) -> Result<Self, KeyProviderError> {
         let p: PacketIn = serde_json::from_slice(bytes)
             .map_err(|e| KeyProviderError::Annotation(e.to_string()))?;
@@ -361,12 +378,21 @@ impl AnnotationPacket {
     }
 
     /// The key id, validated.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyProviderError::KeyId`] when the key id does not parse.
     pub fn key_id(&self) -> Result<KeyId, KeyProviderError> {
         KeyId::parse(&self.kid)
     }
 
     /// Checks everything but the key: wrap type, base64, IV length, key id. Done before the
     /// broker is contacted, so a malformed image costs no attestation.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyProviderError::WrapType`], [`KeyProviderError::Base64`], [`KeyProviderError::IvLength`]
+    /// or [`KeyProviderError::KeyId`] for the first check that fails.
     pub fn check(&self) -> Result<KeyId, KeyProviderError> {
         if self.wrap_type != WRAP_TYPE_A256GCM {
             return Err(KeyProviderError::WrapType(
@@ -386,6 +412,11 @@ impl AnnotationPacket {
     }
 
     /// Decrypts `wrapped_data` with `kek`: the `optsdata` (zeroized on drop).
+    ///
+    /// # Errors
+    ///
+    /// As [`AnnotationPacket::check`], [`KeyProviderError::KekLength`] for a KEK that is not 32
+    /// bytes, [`KeyProviderError::Unwrap`] when the tag does not verify.
     pub fn unwrap(&self, kek: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyProviderError> {
         self.check()?;
         let cipher = aead(kek)?;
@@ -405,9 +436,10 @@ impl AnnotationPacket {
             return Err(KeyProviderError::Unwrap);
         }
         let tag_at = buf.len() - 16;
-        let tag: [u8; 16] = buf[tag_at..]
-            .try_into()
-            .map_err(|_| KeyProviderError::Unwrap)?;
+        let tag: [u8; 16] = buf
+            .get(tag_at..)
+            .and_then(|t| t.try_into().ok())
+            .ok_or(KeyProviderError::Unwrap)?;
         buf.truncate(tag_at);
         cipher
             .decrypt_in_place_detached(&Nonce::from(iv), b"", &mut buf[..], &tag.into())
@@ -439,6 +471,11 @@ fn aead(kek: &[u8]) -> Result<Aes256Gcm, KeyProviderError> {
 }
 
 /// Wraps `optsdata` under `kek` (AES-256-GCM, random 12-byte IV from `rng`) for `kid`.
+///
+/// # Errors
+///
+/// [`KeyProviderError::KekLength`] for a KEK that is not 32 bytes, [`KeyProviderError::Wrap`] when
+/// encryption fails.
 pub fn wrap<R: RngCore + CryptoRng>(
     kid: &KeyId,
     kek: &[u8],
@@ -484,6 +521,12 @@ pub struct WrapRequest {
 impl WrapRequest {
     /// Parses the parameter string. `sample=true` (CoCo's hard-coded key) and any algorithm
     /// but A256GCM are refused; a key id is required (CoCo would invent one).
+    ///
+    /// # Errors
+    ///
+    /// [`KeyProviderError::Parameters`] for a malformed string or a refused option,
+    /// [`KeyProviderError::Missing`] without a key id, [`KeyProviderError::WrapType`] for another
+    /// algorithm.
     pub fn parse(params: &str) -> Result<Self, KeyProviderError> {
         let params = params.trim();
         if !params.contains('=') {

@@ -59,6 +59,10 @@ pub(crate) fn valid_segment(s: &str) -> bool {
 
 impl ResourcePath {
     /// Parses `repo/type/tag`: exactly three segments, each valid per [`valid_segment`].
+    ///
+    /// # Errors
+    ///
+    /// [`PathError`] when there are not exactly three segments or one is invalid.
     pub fn parse(path: &str) -> Result<Self, PathError> {
         let mut it = path.split('/');
         let (Some(repo), Some(ty), Some(tag), None) = (it.next(), it.next(), it.next(), it.next())

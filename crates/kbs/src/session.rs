@@ -66,6 +66,7 @@ pub(crate) struct Challenged {
 /// A session after a successful `/attest`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub(crate) struct Attested {
     /// TEE of the session.
     pub(crate) tee: String,

@@ -24,6 +24,10 @@ const TPM_ALG_SHA256: u16 = 0x000B;
 
 /// Computes ENCLAVE ID v1 from PCR values (e.g. quoted PCRs). Every PCR of [`PCRS_V1`] must be
 /// present; others are ignored.
+///
+/// # Errors
+///
+/// [`Error::Manifest`] when a PCR of `PCRS_V1` is missing.
 pub fn enclave_id_v1(pcrs: &BTreeMap<u32, Digest32>) -> Result<Digest32, Error> {
     let mut h = Sha256::new();
     h.update(DOMAIN);

@@ -88,6 +88,10 @@ impl Manifest {
     /// [`enclave_id::PCRS_V1`] must have an entry). `boot_chain` (`uki`, `shim+grub`, `grub`)
     /// and `tool_version` are recorded as given. Sign with [`Manifest::sign`] afterwards; PCR16
     /// must then hold exactly the signer's event ([`PublicKey::pcr16_event`]).
+    ///
+    /// # Errors
+    ///
+    /// The ENCLAVE ID's error when a PCR of [`enclave_id::PCRS_V1`] has no entry.
     pub fn from_events(
         boot_chain: &str,
         tool_version: &str,
@@ -126,6 +130,11 @@ impl Manifest {
     }
 
     /// Signs the manifest. PCR16 must measure this key's public key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Signature`] when PCR16 does not measure `key`, [`Error::Key`] or
+    /// [`Error::Manifest`] when the payload cannot be encoded.
     pub fn sign(&mut self, key: &SigningKey) -> Result<(), Error> {
         let pk = key.public_key();
         let expected = vec![pk.pcr16_event()?];
@@ -150,6 +159,10 @@ impl Manifest {
     }
 
     /// The manifest as pretty JSON with a trailing newline (deterministic).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Manifest`] when encoding fails.
     pub fn to_json(&self) -> Result<Vec<u8>, Error> {
         let mut v =
             serde_json::to_vec_pretty(self).map_err(|e| Error::manifest("json", e.to_string()))?;
@@ -160,6 +173,11 @@ impl Manifest {
     /// Parses a manifest and checks that it is internally consistent: format and version,
     /// every PCR equals the replay of its events, the ENCLAVE ID matches the PCRs. The signature
     /// is not checked (see [`verify_signed`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Manifest`] naming the inconsistency (format, version, a PCR that is not its replay,
+    /// the ENCLAVE ID).
     pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
         let m: Manifest =
             serde_json::from_slice(bytes).map_err(|e| Error::manifest("json", e.to_string()))?;
@@ -237,6 +255,11 @@ fn signing_payload(mut value: Value) -> Result<Vec<u8>, Error> {
 /// Verifies a signed manifest with `key`: the signature over the received document, the
 /// embedded public key equals `key`, PCR16 measures `key`, and the manifest is consistent
 /// ([`Manifest::from_json`]).
+///
+/// # Errors
+///
+/// [`Error::Signature`] when the manifest is unsigned, signed by another key or the signature does
+/// not verify, and as `Manifest::from_json`.
 pub fn verify_signed(bytes: &[u8], key: &PublicKey) -> Result<Manifest, Error> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| Error::manifest("json", e.to_string()))?;

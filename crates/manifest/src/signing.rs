@@ -35,6 +35,10 @@ pub const ALG_ES384: &str = "ecdsa-p384-sha384";
 
 impl SigningKey {
     /// Parses a PEM private key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Key`] when `pem` is not an Ed25519 or P-384 SPKI public key.
     pub fn from_pem(pem: &str) -> Result<Self, Error> {
         if pem.contains("-----BEGIN EC PRIVATE KEY-----") {
             use p384::elliptic_curve::SecretKey;
@@ -55,6 +59,10 @@ impl SigningKey {
     }
 
     /// Reads a PEM private key file (the file contents are zeroized after parsing).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the file cannot be read, and as `PublicKey::from_pem`.
     pub fn from_file(path: &std::path::Path) -> Result<Self, Error> {
         let text = Zeroizing::new(read_key_file(path)?);
         Self::from_pem(&text)
@@ -82,6 +90,10 @@ impl SigningKey {
 
 impl PublicKey {
     /// Parses a PEM SPKI public key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Key`] when `pem` is not an Ed25519 or P-384 SPKI public key.
     pub fn from_pem(pem: &str) -> Result<Self, Error> {
         if let Ok(k) = ed25519_dalek::VerifyingKey::from_public_key_pem(pem) {
             return Ok(PublicKey::Ed25519(k));
@@ -96,6 +108,10 @@ impl PublicKey {
     }
 
     /// Parses a DER SPKI public key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Key`] when `der` is not an Ed25519 or P-384 SPKI public key.
     pub fn from_spki_der(der: &[u8]) -> Result<Self, Error> {
         if let Ok(k) = ed25519_dalek::VerifyingKey::from_public_key_der(der) {
             return Ok(PublicKey::Ed25519(k));
@@ -110,12 +126,20 @@ impl PublicKey {
     }
 
     /// Reads a PEM public key file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the file cannot be read, and as `PublicKey::from_pem`.
     pub fn from_file(path: &std::path::Path) -> Result<Self, Error> {
         let text = read_key_file(path)?;
         Self::from_pem(&text)
     }
 
     /// The DER SubjectPublicKeyInfo.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Key`] when encoding fails.
     pub fn spki_der(&self) -> Result<Vec<u8>, Error> {
         let doc = match self {
             PublicKey::Ed25519(k) => k.to_public_key_der(),
@@ -137,6 +161,10 @@ impl PublicKey {
     }
 
     /// Verifies `sig` over `msg`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Signature`] when `sig` is malformed or does not verify.
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
         let bad = || {
             Error::Signature(format!(
@@ -157,6 +185,10 @@ impl PublicKey {
     }
 
     /// The PCR16 event: SHA-256 of the DER SPKI.
+    ///
+    /// # Errors
+    ///
+    /// As `PublicKey::spki_der`.
     pub fn pcr16_event(&self) -> Result<Event, Error> {
         Ok(Event::new(
             types::REMITS_EVENT,

@@ -2,6 +2,9 @@
 //! mutations and truncations of them: none may panic. The real inputs are the OVMF and SVSM
 //! fixtures of `../shared/testdata/measure`, Debian's OVMF, shim and GRUB when installed, and
 //! disk and container images built by the test helpers.
+// A test may panic: unwrap, expect and indexing are the test failing (the workspace lints
+// deny them in library and binary code only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 #[path = "../../../fuzz/support/alloc_cap.rs"]
 mod alloc_cap;
 mod predict_util;

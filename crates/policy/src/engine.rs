@@ -13,6 +13,7 @@ pub const MAX_POLICY_LEN: usize = 1 << 20;
 
 /// The outcome of an attestation policy.
 #[derive(Debug, Clone, PartialEq)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct AttestationOutcome {
     /// AR4SI trust vector (`data.policy.trust_claims`).
     pub trust_vector: TrustVector,
@@ -26,6 +27,7 @@ pub struct AttestationOutcome {
 
 /// The outcome of a resource policy (`data.policy.allow`).
 #[derive(Debug, Clone, PartialEq)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct ResourceDecision {
     /// `data.policy.allow == true`.
     pub allow: bool,
@@ -136,6 +138,10 @@ impl PolicyEngine {
 
     /// Parse (or fetch from the cache) the policy `rego` under `id`. A different text under
     /// the same id replaces the cached entry. Call it to validate a policy before storing it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parse`] when the text is not valid Rego (line, column and reason).
     pub fn compile(&self, id: &str, rego: &str) -> Result<(), Error> {
         self.compiled(id, rego).map(|_| ())
     }
@@ -257,6 +263,11 @@ impl PolicyEngine {
     /// Evaluate an attestation policy (package `policy`) over `input` (the annotated evidence),
     /// with `query_reference_value` answering from `rv`.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Parse`] when the policy does not compile, [`Error::Eval`] when evaluation fails,
+    /// [`Error::Output`] when the output lacks `trust_claims` or has values of the wrong shape.
+    ///
     /// Required output: `data.policy.trust_claims`, an object of AR4SI names (only the eight
     /// known names) to integers, at least one set. Optional: `checks`, `deny_reasons`,
     /// `extensions`.
@@ -317,6 +328,11 @@ impl PolicyEngine {
 
     /// Evaluate a resource policy: `data.policy.allow` over `input` (token claims) and `data`
     /// (trustee: `{"plugin","resource-path","query"}`). Anything but `true` denies.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parse`] when the policy does not compile, [`Error::Eval`] when evaluation fails,
+    /// [`Error::Output`] when `checks` or `deny_reasons` have the wrong shape.
     pub fn evaluate_resource(
         &self,
         id: &str,

@@ -22,6 +22,11 @@ impl ReferenceValues {
 
     /// Parse trustee's sample form `{"name": [v, ...], ...}` (a scalar is taken as a one-element
     /// list), or an RVPS message `{"version","type":"sample","payload":"<std base64 of that>"}`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReferenceValues`] when the bytes are not JSON of either form (the message names the
+    /// member).
     pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
         let v: Value = serde_json::from_slice(bytes)
             .map_err(|e| Error::ReferenceValues(format!("not JSON: {e}")))?;
@@ -29,6 +34,10 @@ impl ReferenceValues {
     }
 
     /// Same as [`ReferenceValues::from_json`], from a parsed value.
+    ///
+    /// # Errors
+    ///
+    /// As [`ReferenceValues::from_json`].
     pub fn from_value(v: &Value) -> Result<Self, Error> {
         let obj = v
             .as_object()

@@ -90,7 +90,9 @@ pub struct Stopped {
 /// keep-alive connections close; after `limits.drain_timeout` the remaining connections are
 /// left to be dropped. Returns `Ok` in both cases (a stop is not an error).
 ///
-/// Errors: only a `limits` value that fails [`Limits::validate`] (as
+/// # Errors
+///
+/// Only a `limits` value that fails [`Limits::validate`] (as
 /// [`std::io::ErrorKind::InvalidInput`]). Accept errors never end the loop.
 pub async fn serve(
     listener: TcpListener,
@@ -107,7 +109,9 @@ pub async fn serve(
 /// `ConnectInfo<UnixPeer>` (the peer's uid, gid and pid). The socket file is not removed when
 /// the server stops (see [`remove_socket`]).
 ///
-/// Errors: only a `limits` value that fails [`Limits::validate`].
+/// # Errors
+///
+/// Only a `limits` value that fails [`Limits::validate`].
 pub async fn serve_unix(
     listener: UnixListener,
     app: Router,

@@ -86,6 +86,11 @@ impl Limits {
 
     /// Checks ranges: timeouts positive, `max_header_bytes` 8 KiB ..= 1 MiB, `max_headers`
     /// 1 ..= 1000, `max_connections` 1 ..= 1,000,000.
+    ///
+    /// # Errors
+    ///
+    /// [`LimitsError::Zero`] for a zero timeout or count, [`LimitsError::Range`] for a value
+    /// outside its range.
     pub fn validate(&self) -> Result<(), LimitsError> {
         for (name, d) in [
             ("header_read_timeout", self.header_read_timeout),
@@ -121,6 +126,11 @@ impl Limits {
 
     /// [`Limits::validate`], and `idle_timeout` longer than `request_timeout` (the server's
     /// per-request deadline).
+    ///
+    /// # Errors
+    ///
+    /// As [`Limits::validate`], and [`LimitsError::IdleShorterThanRequest`] when `idle_timeout` is
+    /// not longer than `request_timeout`.
     pub fn validate_with_request_timeout(
         &self,
         request_timeout: Duration,

@@ -43,8 +43,12 @@ struct Series {
 impl Series {
     fn observe(&self, took: Duration) {
         let secs = took.as_secs_f64();
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|le| secs <= *le) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        let bucket = LATENCY_BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .find(|(le, _)| secs <= **le);
+        if let Some((_, b)) = bucket {
+            b.fetch_add(1, Ordering::Relaxed);
         }
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
@@ -156,7 +160,7 @@ impl HttpMetrics {
                     escape_label(ep)
                 );
                 let count = s.count.load(Ordering::Relaxed);
-                let b = std::array::from_fn(|i| s.buckets[i].load(Ordering::Relaxed));
+                let b = s.buckets.each_ref().map(|b| b.load(Ordering::Relaxed));
                 (labels, b, s.sum_nanos.load(Ordering::Relaxed), count)
             })
             .collect();

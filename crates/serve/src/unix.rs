@@ -46,6 +46,12 @@ fn at(path: &Path, e: io::Error) -> io::Error {
 ///
 /// The directory holding `path` must not be writable by untrusted users (as for any socket).
 /// Errors name the path. Must be called within a tokio runtime.
+///
+/// # Errors
+///
+/// [`io::ErrorKind::AddrInUse`] when a server still listens on `path`,
+/// [`io::ErrorKind::AlreadyExists`] when something other than a socket is there, and the I/O error
+/// of binding or setting mode and owner.
 pub fn bind_unix(path: &Path, opts: &UnixSocketOptions) -> io::Result<UnixListener> {
     if opts.mode & !0o777 != 0 {
         return Err(io::Error::new(

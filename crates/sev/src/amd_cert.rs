@@ -54,9 +54,14 @@ fn le_uint(b: &[u8]) -> BigUint {
 impl<'a> AmdCert<'a> {
     /// Parses `raw` as the certificate `name` (ARK or ASK). The whole input must be one
     /// certificate: trailing bytes are refused.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Malformed`] for a short input, wrong lengths or an RSA key that does not parse,
+    /// [`Error::WrongField`] for a version or key size AMD does not use.
     pub fn parse(raw: &'a [u8], name: CertName) -> Result<Self> {
         let m = |r: &str| malformed(name, r.to_string());
-        let header = raw.get(..HEADER_LEN).ok_or_else(|| {
+        let header = raw.first_chunk::<HEADER_LEN>().ok_or_else(|| {
             m(&format!(
                 "{} bytes, shorter than its 64-byte header",
                 raw.len()
@@ -105,8 +110,11 @@ impl<'a> AmdCert<'a> {
                 signed_len + n
             )));
         }
-        let pubexp = le_uint(&raw[HEADER_LEN..HEADER_LEN + n]);
-        let modulus = le_uint(&raw[HEADER_LEN + n..signed_len]);
+        let (pubexp, modulus) = raw
+            .get(HEADER_LEN..signed_len)
+            .and_then(|keys| keys.split_at_checked(n))
+            .ok_or_else(|| m("public exponent and modulus"))?;
+        let (pubexp, modulus) = (le_uint(pubexp), le_uint(modulus));
         let key =
             RsaPublicKey::new(modulus, pubexp).map_err(|e| m(&format!("RSA public key: {e}")))?;
         Ok(Self {
@@ -165,6 +173,10 @@ impl<'a> AmdCert<'a> {
 
     /// Verifies that `issuer` signed this certificate: CERTIFYING_ID equals the issuer's
     /// KEY_ID and the RSA-PSS signature over the received bytes verifies.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Signature`] naming the link when the ids differ or the signature does not verify.
     pub fn verify_signed_by(&self, issuer: &AmdCert<'_>) -> Result<()> {
         let link = Link {
             issuer: issuer.name,
@@ -180,13 +192,20 @@ impl<'a> AmdCert<'a> {
                 ),
             });
         }
-        let sig_le = &self.raw[self.signed_len..];
+        // `parse` checked raw.len() == signed_len + the modulus size.
+        let (signed, sig_le) =
+            self.raw
+                .split_at_checked(self.signed_len)
+                .ok_or_else(|| Error::Signature {
+                    link,
+                    reason: "certificate shorter than its signed part".into(),
+                })?;
         let hash = if issuer.modulus_bits == 2048 {
             rsa_pss::Hash::Sha256
         } else {
             rsa_pss::Hash::Sha384
         };
-        rsa_pss::verify_le(&issuer.key, hash, &self.raw[..self.signed_len], sig_le)
+        rsa_pss::verify_le(&issuer.key, hash, signed, sig_le)
             .map_err(|reason| Error::Signature { link, reason })
     }
 }

@@ -105,6 +105,11 @@ impl Generation {
     }
 
     /// The verified built-in ARK → ASK pair of this generation.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotPinned`] or a parse or signature error if the built-in pair fails its own checks
+    /// (a build defect: fail closed).
     pub fn roots(self) -> Result<AmdRoots<'static>> {
         let (ark, ask, ark_pin, ask_pin) = self.files();
         for (cert, bytes, pin) in [(CertName::Ark, ark, ark_pin), (CertName::Ask, ask, ask_pin)] {
@@ -138,6 +143,12 @@ impl<'a> AmdRoots<'a> {
     /// Parses and verifies an ARK (self-signed, usage 0x0) and the ASK it signs (usage 0x13).
     /// Use [`Generation::roots`] for AMD's pinned pairs; this is for caller-supplied roots
     /// (a test or private root), which a caller must trust explicitly.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Malformed`] or [`Error::WrongField`] when a certificate does not parse or has the
+    /// wrong usage, [`Error::Signature`] when a link does not verify, [`Error::NotPinned`] when
+    /// `generation` is given and the pair is not AMD's for it.
     pub fn verify(ark: &'a [u8], ask: &'a [u8], generation: Option<Generation>) -> Result<Self> {
         let ark = AmdCert::parse(ark, CertName::Ark)?;
         let ask = AmdCert::parse(ask, CertName::Ask)?;

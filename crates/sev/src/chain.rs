@@ -30,6 +30,10 @@ pub enum RootChoice {
 impl PlatformChain {
     /// Splits the single-file form `sevctl export` writes: PDH ‖ PEK ‖ OCA ‖ CEK, 0x824 bytes
     /// each.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] unless `bytes` is exactly four certificates long.
     pub fn from_sevctl_export(bytes: &[u8]) -> Result<Self> {
         if bytes.len() != 4 * SEV_CERT_LEN {
             return Err(invalid(
@@ -41,13 +45,13 @@ impl PlatformChain {
                 ),
             ));
         }
-        let part = |i: usize| bytes[i * SEV_CERT_LEN..(i + 1) * SEV_CERT_LEN].to_vec();
-        Ok(Self {
-            pdh: part(0),
-            pek: part(1),
-            oca: part(2),
-            cek: part(3),
-        })
+        let mut parts = bytes.chunks_exact(SEV_CERT_LEN).map(<[u8]>::to_vec);
+        let (Some(pdh), Some(pek), Some(oca), Some(cek)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid("platform chain", "fewer than four certificates"));
+        };
+        Ok(Self { pdh, pek, oca, cek })
     }
 
     /// The single-file form: PDH ‖ PEK ‖ OCA ‖ CEK.
@@ -57,6 +61,13 @@ impl PlatformChain {
 
     /// Verifies every link against AMD's pinned roots: ARK → ASK → CEK → PEK, OCA → OCA,
     /// OCA → PEK, PEK → PDH. The error names the first link that fails.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Malformed`] or [`Error::WrongField`] when a certificate does not parse,
+    /// [`Error::Signature`] naming the first link that fails, [`Error::NoGeneration`] when no
+    /// generation's ASK signed the CEK.
+    #[must_use = "the verified platform is the only trusted view of the chain"]
     pub fn verify(&self, roots: RootChoice) -> Result<VerifiedPlatform> {
         let candidates: Vec<Generation> = match roots {
             RootChoice::Generation(g) => vec![g],
@@ -95,6 +106,11 @@ impl PlatformChain {
 
     /// Verifies the chain under caller-supplied roots (an ARK → ASK pair the caller has
     /// decided to trust, e.g. a test platform). Never used for AMD's roots.
+    ///
+    /// # Errors
+    ///
+    /// As [`PlatformChain::verify`], without [`Error::NoGeneration`].
+    #[must_use = "the verified platform is the only trusted view of the chain"]
     pub fn verify_with_roots(&self, roots: &AmdRoots<'_>) -> Result<VerifiedPlatform> {
         let cek = SevCert::parse(&self.cek, CertName::Cek)?;
         cek.verify_signed_by_ask(roots.ask())?;
@@ -125,6 +141,7 @@ impl PlatformChain {
 /// A platform whose PDH was proven to chain to an ASK: the only input a launch session
 /// accepts. Built only by [`PlatformChain::verify`] and [`PlatformChain::verify_with_roots`].
 #[derive(Debug, Clone)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct VerifiedPlatform {
     generation: Option<Generation>,
     pdh: p384::PublicKey,

@@ -20,9 +20,9 @@ pub fn cert(data: &[u8]) {
     let _ = AmdRoots::verify(Generation::Milan.ark(), data, None);
     if let Ok(chain) = PlatformChain::from_sevctl_export(data) {
         let _ = chain.verify(RootChoice::AnyGeneration);
-    } else if data.len() >= SEV_CERT_LEN {
+    } else if let Some(c) = data.get(..SEV_CERT_LEN) {
         // One (possibly mutated) certificate in every position of an otherwise empty chain.
-        let c = data[..SEV_CERT_LEN].to_vec();
+        let c = c.to_vec();
         let chain = PlatformChain {
             cek: c.clone(),
             oca: c.clone(),

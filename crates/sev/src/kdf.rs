@@ -12,10 +12,15 @@ type HmacSha256 = Hmac<Sha256>;
 pub(crate) fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     use sha2::Digest;
     let mut block = Zeroizing::new([0u8; 64]);
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
+    let hashed: [u8; 32];
+    let key = if key.len() > 64 {
+        hashed = Sha256::digest(key).into();
+        &hashed[..]
     } else {
-        block[..key.len()].copy_from_slice(key);
+        key
+    };
+    for (d, s) in block.iter_mut().zip(key) {
+        *d = *s;
     }
     let mut mac = <HmacSha256 as hmac::digest::KeyInit>::new(block.as_ref().into());
     for p in parts {
@@ -36,7 +41,9 @@ pub(crate) fn derive<const N: usize>(
     for (i, chunk) in out.chunks_mut(32).enumerate() {
         let ctr = (i as u32 + 1).to_le_bytes();
         let block = Zeroizing::new(hmac(key, &[&ctr, label.as_bytes(), &[0u8], context, &bits]));
-        chunk.copy_from_slice(&block[..chunk.len()]);
+        for (d, s) in chunk.iter_mut().zip(block.iter()) {
+            *d = *s;
+        }
     }
     out
 }

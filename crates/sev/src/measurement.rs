@@ -31,6 +31,10 @@ pub struct LaunchMeasurement {
 
 impl LaunchMeasurement {
     /// Parses the 48 bytes MEASURE ‖ MNONCE.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] unless `b` is 48 bytes.
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
         if b.len() != 48 {
             return Err(invalid(
@@ -42,12 +46,18 @@ impl LaunchMeasurement {
             measure: [0; 32],
             mnonce: [0; 16],
         };
-        m.measure.copy_from_slice(&b[..32]);
-        m.mnonce.copy_from_slice(&b[32..]);
+        // 48 bytes (checked above): the first 32 and the last 16.
+        if let (Some(measure), Some(mnonce)) = (b.first_chunk::<32>(), b.last_chunk::<16>()) {
+            (m.measure, m.mnonce) = (*measure, *mnonce);
+        }
         Ok(m)
     }
 
     /// Parses QEMU's base64 `data` field.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] when `s` is not base64 of 48 bytes.
     pub fn from_b64(s: &str) -> Result<Self> {
         let b = base64::engine::general_purpose::STANDARD
             .decode(s.trim())
@@ -91,6 +101,11 @@ pub fn compute_measure(
 
 /// Checks the platform's measurement against the expected launch digest, in constant time.
 /// Only a match yields a [`VerifiedLaunch`], the one value that can build a secret packet.
+///
+/// # Errors
+///
+/// [`Error::MeasurementMismatch`] when the measurement differs from the expected one.
+#[must_use = "only the verified launch may build a secret packet"]
 pub fn verify_measurement(
     keys: &TransportKeys,
     build: PlatformBuild,
@@ -113,6 +128,7 @@ pub fn verify_measurement(
 
 /// A launch whose measurement matched the expected digest under the session's TIK.
 #[derive(Debug, Clone)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct VerifiedLaunch {
     keys: TransportKeys,
     measure: [u8; 32],
@@ -189,6 +205,11 @@ impl VerifiedLaunch {
 
     /// Encrypts `secret` (normally an EFI secret table, see [`crate::table`]) with the TEK
     /// under a fresh IV and MACs it with the TIK, bound to this launch's MEASURE.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] when `secret` is too large for the packet MAC (its length must fit 32
+    /// bits).
     pub fn secret_packet(
         &self,
         secret: &[u8],

@@ -84,6 +84,10 @@ impl TransportKeys {
     }
 
     /// Restores keys kept between the session and measurement steps (TEK ‖ TIK, 32 bytes).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] unless `tek_tik` is 32 bytes.
     pub fn from_bytes(tek_tik: &[u8]) -> Result<Self> {
         if tek_tik.len() != 32 {
             return Err(invalid(
@@ -93,8 +97,10 @@ impl TransportKeys {
         }
         let mut tek = Zeroizing::new([0u8; 16]);
         let mut tik = Zeroizing::new([0u8; 16]);
-        tek.copy_from_slice(&tek_tik[..16]);
-        tik.copy_from_slice(&tek_tik[16..]);
+        // 32 bytes (checked above): the first 16 and the last 16.
+        if let (Some(a), Some(b)) = (tek_tik.first_chunk::<16>(), tek_tik.last_chunk::<16>()) {
+            (*tek, *tik) = (*a, *b);
+        }
         Ok(Self { tek, tik })
     }
 
@@ -144,6 +150,10 @@ impl SessionBlob {
     }
 
     /// Parses the 128-byte wire form.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] unless `b` is 128 bytes.
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
         if b.len() != SESSION_BLOB_LEN {
             return Err(invalid(
@@ -157,6 +167,9 @@ impl SessionBlob {
             wrap_iv: [0; 16],
             wrap_mac: [0; 32],
             policy_mac: [0; 32],
+        };
+        let Ok(b) = <&[u8; SESSION_BLOB_LEN]>::try_from(b) else {
+            return Err(invalid("session blob", "not 128 bytes"));
         };
         s.nonce.copy_from_slice(&b[..16]);
         s.wrap_tk.copy_from_slice(&b[16..48]);
@@ -202,6 +215,10 @@ pub(crate) fn kek_kik(z: &[u8], nonce: &[u8; 16]) -> (Zeroizing<[u8; 16]>, Zeroi
 /// Starts a launch session with a verified platform: generates the GODH key and the transport
 /// keys, wraps TEK ‖ TIK for the platform and MACs the policy. Returns what the hypervisor
 /// needs and the transport keys, which the caller keeps secret until the measurement check.
+///
+/// # Errors
+///
+/// [`Error::KeyAgreement`] when the platform's PDH key cannot be used for ECDH.
 pub fn start_session(
     platform: &VerifiedPlatform,
     policy: LaunchPolicy,
@@ -246,8 +263,9 @@ pub(crate) fn wrap(
 ) -> SessionBlob {
     let (kek, kik) = kek_kik(z, &nonce);
     let mut wrap_tk = Zeroizing::new([0u8; 32]);
-    wrap_tk[..16].copy_from_slice(keys.tek());
-    wrap_tk[16..].copy_from_slice(keys.tik());
+    let w: &mut [u8; 32] = &mut wrap_tk;
+    w[..16].copy_from_slice(keys.tek());
+    w[16..].copy_from_slice(keys.tik());
     kdf::aes128_ctr(&kek, &iv, wrap_tk.as_mut());
     let wrap_mac = kdf::hmac(&kik[..], &[&wrap_tk[..]]);
     let policy_mac = kdf::hmac(keys.tik(), &[&policy.to_le_bytes()]);

@@ -96,7 +96,7 @@ fn le72_to_be48(field: &[u8]) -> Option<[u8; P384_LEN]> {
 /// A parsed SEV certificate, borrowing the received bytes.
 #[derive(Debug, Clone)]
 pub struct SevCert<'a> {
-    raw: &'a [u8],
+    raw: &'a [u8; SEV_CERT_LEN],
     name: CertName,
     usage: u32,
     algo: u32,
@@ -107,13 +107,18 @@ pub struct SevCert<'a> {
 impl<'a> SevCert<'a> {
     /// Parses `raw` (exactly 0x824 bytes) as certificate `name`, whose public key must be a
     /// P-384 ECDSA (CEK, OCA, PEK) or ECDH (PDH, GODH) key with the usage of that name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Malformed`] for another length or a key not on P-384, [`Error::WrongField`] for a
+    /// version, usage, algorithm or curve that does not fit `name`.
     pub fn parse(raw: &'a [u8], name: CertName) -> Result<Self> {
-        if raw.len() != SEV_CERT_LEN {
-            return Err(malformed(
+        let raw: &'a [u8; SEV_CERT_LEN] = raw.try_into().map_err(|_| {
+            malformed(
                 name,
                 format!("{} bytes, an SEV certificate is {SEV_CERT_LEN}", raw.len()),
-            ));
-        }
+            )
+        })?;
         let version = u32_at(raw, 0);
         if version != 1 {
             return Err(Error::WrongField {
@@ -230,14 +235,13 @@ impl<'a> SevCert<'a> {
     }
 
     /// The signature slot filled by a signer of usage `by`: `(algo, sig bytes)`.
-    fn slot_by(&self, by: u32) -> Option<(u32, &'a [u8])> {
+    fn slot_by(&self, by: u32) -> Option<(u32, &'a [u8; SIG_LEN])> {
         [SIG1, SIG2].into_iter().find_map(|off| {
-            (u32_at(self.raw, off) == by).then(|| {
-                (
-                    u32_at(self.raw, off + 4),
-                    &self.raw[off + 8..off + 8 + SIG_LEN],
-                )
-            })
+            if u32_at(self.raw, off) != by {
+                return None;
+            }
+            let sig = self.raw.get(off + 8..off + 8 + SIG_LEN)?.try_into().ok()?;
+            Some((u32_at(self.raw, off + 4), sig))
         })
     }
 
@@ -247,6 +251,11 @@ impl<'a> SevCert<'a> {
 
     /// Verifies that the ECDSA key of `issuer` signed this certificate (the slot whose usage is
     /// the issuer's).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Signature`] naming the link when `issuer` is not a signing key, no slot has its
+    /// usage, or the signature does not verify.
     pub fn verify_signed_by(&self, issuer: &SevCert<'_>) -> Result<()> {
         let link = Link {
             issuer: issuer.name,
@@ -282,6 +291,11 @@ impl<'a> SevCert<'a> {
 
     /// Verifies that the AMD ASK signed this certificate (the CEK): RSA-PSS in the slot of
     /// usage 0x13.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Signature`] naming the link when no slot has the ASK's usage or the signature does
+    /// not verify.
     pub fn verify_signed_by_ask(&self, ask: &AmdCert<'_>) -> Result<()> {
         let link = Link {
             issuer: CertName::Ask,
@@ -313,7 +327,7 @@ pub(crate) fn unsigned_cert(
     api: (u8, u8),
 ) -> Vec<u8> {
     use p384::elliptic_curve::sec1::ToEncodedPoint;
-    let mut out = vec![0u8; SEV_CERT_LEN];
+    let mut out = [0u8; SEV_CERT_LEN];
     out[0..4].copy_from_slice(&1u32.to_le_bytes());
     (out[4], out[5]) = api;
     out[0x08..0x0C].copy_from_slice(&usage_v.to_le_bytes());
@@ -322,17 +336,19 @@ pub(crate) fn unsigned_cert(
     let point = key.to_encoded_point(false);
     // An uncompressed point always has both coordinates.
     if let (Some(x), Some(y)) = (point.x(), point.y()) {
-        for (i, b) in x.iter().rev().enumerate() {
-            out[0x14 + i] = *b;
+        for (d, b) in out[0x14..0x14 + COORD].iter_mut().zip(x.iter().rev()) {
+            *d = *b;
         }
-        for (i, b) in y.iter().rev().enumerate() {
-            out[0x14 + COORD + i] = *b;
+        for (d, b) in out[0x14 + COORD..0x14 + 2 * COORD]
+            .iter_mut()
+            .zip(y.iter().rev())
+        {
+            *d = *b;
         }
     }
-    for off in [SIG1, SIG2] {
-        out[off..off + 4].copy_from_slice(&usage::INVALID.to_le_bytes());
-    }
-    out
+    out[SIG1..SIG1 + 4].copy_from_slice(&usage::INVALID.to_le_bytes());
+    out[SIG2..SIG2 + 4].copy_from_slice(&usage::INVALID.to_le_bytes());
+    out.to_vec()
 }
 
 /// The guest owner's Diffie-Hellman certificate (what QEMU's `dh-cert-file` carries): usage

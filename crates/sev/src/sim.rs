@@ -88,6 +88,16 @@ fn sev_cert_body(usage_v: u32, algo_v: u32, key: &p384::PublicKey) -> Vec<u8> {
     unsigned_cert(usage_v, algo_v, key, SIM_API)
 }
 
+/// The part of a simulated certificate its signatures cover.
+// in bounds: every simulated certificate comes from `unsigned_cert` (SEV_CERT_LEN bytes).
+#[allow(clippy::indexing_slicing)]
+fn signed_part(cert: &[u8]) -> &[u8] {
+    &cert[..0x414]
+}
+
+// in bounds: `cert` is SEV_CERT_LEN (0x824) bytes, a slot ends at 0x61C + 8 + 0x200 = 0x824,
+// and a signature is at most 0x200 bytes (RSA-4096).
+#[allow(clippy::indexing_slicing)]
 fn put_slot(cert: &mut [u8], slot: usize, usage_v: u32, algo_v: u32, sig_le: &[u8]) {
     let off = if slot == 0 { 0x414 } else { 0x61C };
     cert[off..off + 4].copy_from_slice(&usage_v.to_le_bytes());
@@ -103,19 +113,23 @@ fn ecdsa_sign_le(key: &p384::SecretKey, body: &[u8]) -> Result<Vec<u8>> {
         .sign_prehash(&digest)
         .map_err(|e| Error::KeyAgreement(format!("signing: {e}")))?;
     let (r, s) = sig.split_bytes();
-    let mut out = vec![0u8; 144];
-    for (i, b) in r.iter().rev().enumerate() {
-        out[i] = *b;
+    let mut out = [0u8; 144];
+    for (d, b) in out[..72].iter_mut().zip(r.iter().rev()) {
+        *d = *b;
     }
-    for (i, b) in s.iter().rev().enumerate() {
-        out[72 + i] = *b;
+    for (d, b) in out[72..].iter_mut().zip(s.iter().rev()) {
+        *d = *b;
     }
-    Ok(out)
+    Ok(out.to_vec())
 }
 
 impl SimPlatform {
     /// Generates a platform: ARK → ASK (RSA-2048, RSA-PSS SHA-256 as on Naples), CEK, OCA,
     /// PEK, PDH (P-384), every link signed; firmware API 0.24 build 15.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::KeyAgreement`] when key generation or signing fails.
     pub fn generate(rng: &mut impl CryptoRngCore) -> Result<Self> {
         let rsa_key = |rng: &mut _| {
             rsa::RsaPrivateKey::new(rng, 2048).map_err(|e| Error::KeyAgreement(e.to_string()))
@@ -142,21 +156,21 @@ impl SimPlatform {
         let pdh_k = p384::SecretKey::random(rng);
 
         let mut cek = sev_cert_body(usage::CEK, algo::ECDSA_SHA256, &cek_k.public_key());
-        let sig = rsa_pss_sign_le(&ask_key, &cek[..0x414], rng);
+        let sig = rsa_pss_sign_le(&ask_key, signed_part(&cek), rng);
         put_slot(&mut cek, 0, usage::ASK, algo::RSA_PSS_SHA256, &sig);
 
         let mut oca = sev_cert_body(usage::OCA, algo::ECDSA_SHA256, &oca_k.public_key());
-        let sig = ecdsa_sign_le(&oca_k, &oca[..0x414])?;
+        let sig = ecdsa_sign_le(&oca_k, signed_part(&oca))?;
         put_slot(&mut oca, 0, usage::OCA, algo::ECDSA_SHA256, &sig);
 
         let mut pek = sev_cert_body(usage::PEK, algo::ECDSA_SHA256, &pek_k.public_key());
-        let sig = ecdsa_sign_le(&oca_k, &pek[..0x414])?;
+        let sig = ecdsa_sign_le(&oca_k, signed_part(&pek))?;
         put_slot(&mut pek, 0, usage::OCA, algo::ECDSA_SHA256, &sig);
-        let sig = ecdsa_sign_le(&cek_k, &pek[..0x414])?;
+        let sig = ecdsa_sign_le(&cek_k, signed_part(&pek))?;
         put_slot(&mut pek, 1, usage::CEK, algo::ECDSA_SHA256, &sig);
 
         let mut pdh = sev_cert_body(usage::PDH, algo::ECDH_SHA256, &pdh_k.public_key());
-        let sig = ecdsa_sign_le(&pek_k, &pdh[..0x414])?;
+        let sig = ecdsa_sign_le(&pek_k, signed_part(&pdh))?;
         put_slot(&mut pdh, 0, usage::PEK, algo::ECDSA_SHA256, &sig);
 
         Ok(Self {
@@ -193,12 +207,21 @@ impl SimPlatform {
     }
 
     /// The generated ARK → ASK pair, verified — for a caller that chooses to trust it.
+    ///
+    /// # Errors
+    ///
+    /// As [`AmdRoots::verify`].
     pub fn roots(&self) -> Result<AmdRoots<'_>> {
         AmdRoots::verify(&self.ark, &self.ask, None)
     }
 
     /// What the firmware does on LAUNCH_START: agree Z with the GODH, derive KEK/KIK, check
     /// WRAP_MAC, unwrap TEK ‖ TIK and check POLICY_MAC.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] for a malformed GODH certificate or session, [`Error::KeyAgreement`] when
+    /// ECDH fails, [`Error::MacMismatch`] when WRAP_MAC or POLICY_MAC does not verify.
     pub fn launch_start(
         &self,
         godh_cert: &[u8],
@@ -218,7 +241,7 @@ impl SimPlatform {
         let mut tk = Zeroizing::new(session.wrap_tk);
         kdf::aes128_ctr(&kek, &session.wrap_iv, tk.as_mut());
         let keys = TransportKeys::from_bytes(&tk[..])?;
-        let pmac = kdf::hmac(&tk[16..], &[&policy.to_le_bytes()]);
+        let pmac = kdf::hmac(keys.tik(), &[&policy.to_le_bytes()]);
         if !bool::from(pmac.ct_eq(&session.policy_mac)) {
             return Err(Error::MacMismatch { what: "POLICY_MAC" });
         }
@@ -244,6 +267,11 @@ impl SimPlatform {
 
     /// What the firmware does on LAUNCH_SECRET: check the packet MAC (bound to the launch's
     /// MEASURE) and decrypt with the TEK — the bytes placed in guest memory.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MacMismatch`] when the packet MAC does not verify, [`Error::Invalid`] for a
+    /// malformed packet.
     pub fn launch_secret(
         keys: &TransportKeys,
         m: &LaunchMeasurement,

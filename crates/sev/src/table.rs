@@ -26,6 +26,10 @@ fn guid(s: &str) -> Result<Uuid> {
 
 /// Builds the secret table from `(guid, value)` pairs. GUIDs must be distinct and non-nil;
 /// the table must fit in `max_len` bytes.
+///
+/// # Errors
+///
+/// [`crate::Error::Invalid`] for a malformed, nil or repeated GUID or a table larger than `max_len`.
 pub fn build_secret_table(secrets: &[(&str, &[u8])], max_len: usize) -> Result<Zeroizing<Vec<u8>>> {
     let mut seen = Vec::new();
     let mut body: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
@@ -65,6 +69,10 @@ pub type SecretEntry = (String, Zeroizing<Vec<u8>>);
 
 /// Parses a secret table (the inverse of [`build_secret_table`]), skipping wiped (nil-GUID)
 /// entries as the guest driver does.
+///
+/// # Errors
+///
+/// [`crate::Error::Invalid`] when the header, a length or a GUID is malformed.
 pub fn parse_secret_table(table: &[u8]) -> Result<Vec<SecretEntry>> {
     let bad = |reason: &str| invalid("secret table", reason.to_string());
     let hdr = table

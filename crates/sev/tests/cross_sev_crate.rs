@@ -1,5 +1,8 @@
 //! Cross-checks with an independent implementation: virtee's `sev` crate (OpenSSL), the
 //! guest-owner library sevctl and Kata's SEV pre-attestation path use. Tests only.
+// A test may panic: unwrap, expect and indexing are the test failing (the workspace lints
+// deny them in library and binary code only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
 
@@ -102,7 +105,7 @@ fn sev_crate_sessions_measurements_and_packets_agree_with_remits() {
     let verified = session.verify(&digest, sev_build, msr(&m)).unwrap();
 
     // remits' own check agrees.
-    verify_measurement(&keys, build, policy, &digest, &m).unwrap();
+    let _ = verify_measurement(&keys, build, policy, &digest, &m).unwrap();
     assert_eq!(
         compute_measure(&keys, build, policy, &digest, &m.mnonce),
         m.measure

@@ -20,6 +20,11 @@ pub struct SimSnpAttester {
 
 impl SimSnpAttester {
     /// Loads the chain that `remits-broker serve --dev` writes (default `./remits-dev/sim`).
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::Io`] or [`SimError::InvalidFile`] when the chain files are missing or malformed,
+    /// as [`SimChain::load`].
     pub fn load(dir: &Path) -> Result<Self, SimError> {
         Ok(Self::new(SimChain::load(dir)?))
     }
@@ -44,11 +49,21 @@ impl SimSnpAttester {
     }
 
     /// The report parameters in use.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::ReportDataTooLong`] for more than 64 bytes of report data, [`SimError::Sign`]
+    /// when signing fails.
     pub fn params(&self) -> &ReportParams {
         &self.params
     }
 
     /// The evidence envelope: report plus VCEK, ASK and ARK, `simulated: true`.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::ReportDataTooLong`] for more than 64 bytes of report data, [`SimError::Sign`]
+    /// when signing fails.
     pub fn snp_evidence(&self, report_data: &[u8]) -> Result<SnpEvidence, SimError> {
         let report = self.chain.report(&self.params, report_data)?;
         Ok(SnpEvidence {

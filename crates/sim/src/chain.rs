@@ -178,12 +178,22 @@ impl std::fmt::Debug for SimChain {
 
 impl SimChain {
     /// Generates a fresh Milan chain valid from now (see [`SimChain::generate_with`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::KeyGeneration`] or [`SimError::Certificate`] when a key or certificate cannot be
+    /// made.
     pub fn generate(rng: &mut (impl rand::CryptoRng + rand::RngCore)) -> Result<Self, SimError> {
         Self::generate_with(rng, &SimOptions::default())
     }
 
     /// Generates ARK and ASK (RSA, `opts.rsa_bits`) and a P-384 VCEK, issues their certificates in
     /// AMD's profile with `O=remits simulator - NOT AMD`, and picks a random 64-byte chip id.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::KeyGeneration`] or [`SimError::Certificate`] when a key or certificate cannot be
+    /// made.
     pub fn generate_with(
         rng: &mut (impl rand::CryptoRng + rand::RngCore),
         opts: &SimOptions,
@@ -194,6 +204,10 @@ impl SimChain {
     /// Like [`SimChain::generate_with`], and also returns the ARK's signing key as a [`SimArk`]
     /// (never written by [`SimChain::write_to`]), which signs CRLs in AMD's format for
     /// revocation tests.
+    ///
+    /// # Errors
+    ///
+    /// As [`SimChain::generate_with`].
     pub fn generate_with_ark(
         rng: &mut (impl rand::CryptoRng + rand::RngCore),
         opts: &SimOptions,
@@ -286,6 +300,11 @@ impl SimChain {
     /// `ask.der`, `vcek.der`, `vcek-key.pem` (0600), `sim.json` and a `README.txt` warning.
     /// Each file is written to a temporary name, synced and renamed, so readers never see a
     /// partial file.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::Io`] when the directory or a file cannot be created, written, synced or renamed;
+    /// [`SimError::KeyGeneration`] when the key cannot be encoded.
     pub fn write_to(&self, dir: &Path) -> Result<(), SimError> {
         fsutil::create_private_dir(dir)?;
         let key_pem = self
@@ -307,6 +326,11 @@ impl SimChain {
 
     /// Loads a chain written by [`SimChain::write_to`] and checks that the VCEK certificate
     /// certifies the stored private key.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::Io`] when a file cannot be read, [`SimError::InvalidFile`] when one does not
+    /// parse or the VCEK certificate does not certify the stored key.
     pub fn load(dir: &Path) -> Result<Self, SimError> {
         let read = |name: &str| -> Result<Vec<u8>, SimError> {
             let p = dir.join(name);

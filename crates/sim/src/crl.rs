@@ -80,6 +80,10 @@ impl SimArk {
 
     /// A CRL (DER) in AMD's format: X.509 v2, issuer = the ARK's subject, RSASSA-PSS SHA-384
     /// salt 48, revoked certificates by serial (revocation date = thisUpdate).
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::Certificate`] when the CRL cannot be built, signed or encoded.
     pub fn crl(
         &self,
         spec: &CrlSpec,

@@ -57,6 +57,11 @@ impl SimChain {
     /// VCEK", and signs bytes `[0, 0x2A0)` with the VCEK key (ECDSA P-384, SHA-384), storing R and
     /// S little-endian and zero-extended to 72 bytes at 0x2A0 and 0x2E8. With the `aws-lc`
     /// feature the signature is computed by aws-lc-rs (several times faster than `p384`).
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::ReportDataTooLong`] for more than 64 bytes of report data, [`SimError::Sign`]
+    /// when signing fails.
     pub fn report(&self, params: &ReportParams, report_data: &[u8]) -> Result<Vec<u8>, SimError> {
         self.report_with(params, report_data, true)
     }

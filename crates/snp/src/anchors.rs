@@ -135,6 +135,11 @@ impl TrustAnchors {
     /// Add an explicit extra root (DER or PEM). It must be a self-issued RSA certificate following
     /// AMD's profile, with CN `ARK-Milan`, `ARK-Genoa` or `ARK-Turin`; its self-signature is checked
     /// during chain verification. Its intermediates must be supplied in the endorsement.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CertParse`] when `ark` is not a certificate, [`Error::CertProfile`] when it is not
+    /// a self-issued ARK in AMD's profile.
     pub fn with_ark(mut self, ark: &[u8]) -> Result<Self, Error> {
         let der = crate::cert::der_or_pem(ark)?;
         let c = AmdCert::from_der(&der, CertRole::Ark)?;

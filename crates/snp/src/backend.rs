@@ -12,6 +12,10 @@ pub struct BadSignature;
 /// A P-384 public key prepared once (parsed, validated) and reused for every report it signs.
 pub trait P384Key: Send + Sync + Debug {
     /// Verify ECDSA P-384 with SHA-384 over `msg`; `sig` is big-endian `r || s`.
+    ///
+    /// # Errors
+    ///
+    /// [`BadSignature`] when the signature does not verify.
     fn verify(&self, msg: &[u8], sig: &[u8; 96]) -> Result<(), BadSignature>;
 }
 
@@ -20,9 +24,17 @@ pub trait SignatureBackend: Send + Sync + Debug {
     /// Short name, for benchmarks and logs.
     fn name(&self) -> &'static str;
     /// Parse and validate a SEC1 uncompressed P-384 point.
+    ///
+    /// # Errors
+    ///
+    /// [`BadSignature`] when `sec1` is not a valid uncompressed P-384 point.
     fn p384_key(&self, sec1: &[u8]) -> Result<Box<dyn P384Key>, BadSignature>;
     /// Verify RSASSA-PSS with SHA-384, MGF1-SHA-384 and a 48-byte salt over `msg`, under the
     /// PKCS#1 `RSAPublicKey` DER `key` (2048 to 8192 bits).
+    ///
+    /// # Errors
+    ///
+    /// [`BadSignature`] when the key does not parse or the signature does not verify.
     fn verify_rsa_pss_sha384(&self, key: &[u8], msg: &[u8], sig: &[u8])
         -> Result<(), BadSignature>;
 }

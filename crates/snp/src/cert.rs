@@ -244,6 +244,11 @@ pub(crate) fn check_pss_alg(
 impl AmdCert {
     /// Parse a DER certificate. Checks only structure and the RSASSA-PSS signature profile;
     /// role-specific checks happen during chain verification.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CertParse`] when `der` is not an X.509 certificate, [`Error::CertProfile`] when its
+    /// signature algorithm is not AMD's RSASSA-PSS profile.
     pub fn from_der(der: &[u8], role: CertRole) -> Result<Self, Error> {
         let cert = Certificate::from_der(der).map_err(|e| perr(role, e))?;
         let tbs = tbs_range(der, role)?;
@@ -314,6 +319,10 @@ impl AmdCert {
     }
 
     /// Parse one PEM `CERTIFICATE` block.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CertParse`] when `pem` holds no certificate block, and as [`AmdCert::from_der`].
     pub fn from_pem(pem: &str, role: CertRole) -> Result<Self, Error> {
         let der = pem_to_der(pem, role)?;
         Self::from_der(&der, role)
@@ -377,6 +386,10 @@ impl AmdCert {
     }
 
     /// Check validity at `time`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CertValidity`] when `time` is outside the certificate's validity.
     pub fn check_validity(&self, time: SystemTime, role: CertRole) -> Result<(), Error> {
         if time < self.not_before || time > self.not_after {
             return Err(Error::CertValidity {
@@ -413,6 +426,10 @@ pub(crate) fn pem_to_der(pem: &str, role: CertRole) -> Result<Vec<u8>, Error> {
 /// be a strict RFC 7468 `CERTIFICATE` block; text between blocks is ignored; a 17th block, an
 /// unterminated block or another label is an error. No block at all gives an empty list
 /// (see [`remits_codec::pem::split_bundle`]).
+///
+/// # Errors
+///
+/// [`Error::CertParse`] for a malformed block or more than 16 certificates.
 pub fn pem_bundle_to_der(text: &str) -> Result<Vec<Vec<u8>>, Error> {
     remits_codec::pem::split_bundle(text, "CERTIFICATE", 16).map_err(|e| perr(CertRole::Unknown, e))
 }
@@ -423,6 +440,10 @@ pub fn der_to_pem(der: &[u8]) -> String {
 }
 
 /// Accept DER or PEM (one certificate) and return DER.
+///
+/// # Errors
+///
+/// [`Error::CertParse`] when the PEM holds no certificate or a malformed one.
 pub fn der_or_pem(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     if bytes.first() == Some(&0x30) {
         return Ok(bytes.to_vec());

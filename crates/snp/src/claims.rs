@@ -64,6 +64,7 @@ pub struct PlatformInfoClaims {
 
 /// Claims of a report whose signature and endorsement chain verified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct SnpClaims {
     /// Report VERSION.
     pub version: u32,

@@ -46,6 +46,10 @@ impl Generation {
     ///
     /// Venice (family 1Ah models 50h-57h, 90h-AFh, C0h-C7h) is recognised but not supported: AMD
     /// publishes no chain for it yet, so it is an error like any unknown model.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownCpu`] for a family and model that is not Milan, Genoa or Turin.
     pub fn from_cpuid(family: u8, model: u8) -> Result<Self, Error> {
         match (family, model) {
             (0x19, 0x00..=0x0F) => Ok(Generation::Milan),

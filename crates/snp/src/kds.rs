@@ -145,6 +145,11 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 
 /// The generation of a report for KDS purposes: the caller's, else CPUID (v3+), else (v2) Turin
 /// when only the first 8 chip-ID bytes are set; Milan and Genoa v2 reports need the caller's.
+///
+/// # Errors
+///
+/// [`Error::KdsNotFetchable`] for a v2 Milan or Genoa report without `given`, [`Error::UnknownCpu`]
+/// for a CPUID that names no supported generation.
 pub fn report_generation(
     report: &Report<'_>,
     given: Option<Generation>,
@@ -169,6 +174,10 @@ pub fn report_generation(
 
 impl Kds {
     /// A client for `cfg`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::KdsUnavailable`] when the HTTP client cannot be built.
     pub fn new(cfg: KdsConfig) -> Result<Self, Error> {
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
@@ -274,6 +283,12 @@ impl Kds {
     }
 
     /// The VCEK (DER) for a chip and TCB: from the cache, else from the KDS (then cached).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::KdsNotCached`] offline without a cached copy, [`Error::KdsRateLimited`],
+    /// [`Error::KdsHttp`] or [`Error::KdsUnavailable`] when the KDS refuses or cannot be reached,
+    /// [`Error::KdsNotFetchable`] for a TCB the KDS has no VCEK for.
     pub async fn vcek(
         &self,
         generation: Generation,
@@ -309,6 +324,11 @@ impl Kds {
 
     /// The VCEK for a raw report (its CHIP_ID and REPORTED_TCB). VLEKs are not publicly
     /// fetchable: a VLEK-signed report is refused with [`Error::KdsNotFetchable`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::KdsNotFetchable`] for a VLEK-signed report, the parse errors of the report, and as
+    /// [`Kds::vcek`].
     pub async fn vcek_for_report(
         &self,
         report: &[u8],
@@ -326,6 +346,10 @@ impl Kds {
     }
 
     /// The CA chain for `signer` (VCEK: ASK then ARK; VLEK: ASVK then ARK), DER.
+    ///
+    /// # Errors
+    ///
+    /// As [`Kds::vcek`].
     pub async fn cert_chain(
         &self,
         generation: Generation,
@@ -372,6 +396,11 @@ impl Kds {
     /// The CRL (DER) of the `signer` path. Online, a fresh copy is fetched and cached; when the
     /// KDS cannot be reached (or rate-limits), the cached copy is returned. Offline, the cached
     /// copy. Verify it with [`crate::Verifier::add_crl`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::KdsNotCached`] when there is neither a fresh nor a cached copy, and as
+    /// [`Kds::vcek`].
     pub async fn crl(&self, generation: Generation, signer: Signer) -> Result<Vec<u8>, Error> {
         let file = match signer {
             Signer::Vcek => "crl.der",
@@ -400,6 +429,10 @@ impl Kds {
     }
 
     /// VCEK and CA chain for a raw VCEK-signed report, ready for [`crate::Verifier::verify`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Kds::vcek_for_report`] and [`Kds::cert_chain`].
     pub async fn endorsement(
         &self,
         report: &[u8],

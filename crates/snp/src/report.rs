@@ -254,6 +254,10 @@ impl KeyInfo {
         ((self.0 >> 2) & 0x7) as u8
     }
     /// The signer named by SIGNING_KEY, or an error if the report is unsigned or the value unknown.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SigningKey`] when the report is unsigned or names an unknown key.
     pub fn signer(self) -> Result<Signer, Error> {
         match self.signing_key() {
             0 => Ok(Signer::Vcek),
@@ -275,6 +279,11 @@ macro_rules! field {
 impl<'a> Report<'a> {
     /// View `bytes` as a report. Checks the length (exactly 1184) and the version (2 to 5);
     /// nothing else, and no byte is copied. The signature is not checked here.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReportLength`] for another length, [`Error::UnsupportedVersion`] for a version
+    /// outside 2 to 5.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         let bytes: &'a [u8; REPORT_LEN] = bytes.try_into().map_err(|_| Error::ReportLength {
             expected: REPORT_LEN,
@@ -477,8 +486,8 @@ impl<'a> Report<'a> {
     /// Reserved byte ranges inside the report, as `(offset, bytes)`, for inspection. They are
     /// covered by the signature where they lie below 0x2A0, and never rejected.
     pub fn reserved(&self) -> Vec<(usize, &'a [u8])> {
-        let b: &'a [u8] = self.bytes;
-        let mut out = vec![(0x4C, &b[0x4C..0x50])];
+        let b: &'a [u8; REPORT_LEN] = self.bytes;
+        let mut out: Vec<(usize, &'a [u8])> = vec![(0x4C, &b[0x4C..0x50])];
         out.push(if self.version >= 3 {
             (0x18B, &b[0x18B..0x1A0])
         } else {
@@ -503,11 +512,15 @@ impl<'a> Report<'a> {
 
     /// The signature as big-endian `r || s` (48 bytes each), after checking that the upper 24
     /// bytes of each 72-byte little-endian value are zero.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SignatureFormat`] when the upper 24 bytes of r or s are not zero.
     pub fn signature_be(&self) -> Result<[u8; 96], Error> {
         let mut out = [0u8; 96];
-        for (i, v) in [self.signature_r(), self.signature_s()]
-            .into_iter()
-            .enumerate()
+        for (dst, v) in out
+            .chunks_exact_mut(48)
+            .zip([self.signature_r(), self.signature_s()])
         {
             let (low, high) = v.split_at(48);
             if high.iter().any(|&x| x != 0) {
@@ -515,7 +528,6 @@ impl<'a> Report<'a> {
                     "upper 24 bytes of r or s are not zero",
                 ));
             }
-            let dst = &mut out[i * 48..(i + 1) * 48];
             for (d, s) in dst.iter_mut().zip(low.iter().rev()) {
                 *d = *s;
             }

@@ -115,6 +115,7 @@ impl VerifyOptions {
 /// }
 /// ```
 #[derive(Debug, Clone)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct VerifiedReport {
     claims: SnpClaims,
     leaf_sha256: [u8; 32],
@@ -283,12 +284,27 @@ impl Verifier {
     /// issuing distribution point, if present, must name the same kind. It replaces an older
     /// CRL of the same ARK and kind (never the other kind); an older one than held is ignored.
     /// A stale CRL is kept too (its revocations count; fail-closed still wants a fresh one).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CrlInvalid`] when the CRL does not parse, is not signed by a trusted ARK, is from
+    /// the future at `time` or names the other kind.
     pub fn add_crl(&self, der: &[u8], kind: CrlKind, time: SystemTime) -> Result<CrlInfo, Error> {
         self.crls
             .add(der, kind, time, &self.anchors, self.backend.as_ref())
     }
 
     /// Verify `report` (the raw 1184 bytes as received) with `endorsement`.
+    ///
+    /// # Errors
+    ///
+    /// The typed error of the first check that fails, in the order listed in the function:
+    /// structure ([`Error::ReportLength`], [`Error::UnsupportedVersion`],
+    /// [`Error::SignatureAlgo`]), the chain ([`Error::CertParse`], [`Error::CertProfile`],
+    /// [`Error::UntrustedRoot`], [`Error::CertSignature`], [`Error::CertValidity`], CRL errors),
+    /// the leaf ([`Error::LeafKind`], [`Error::TcbMismatch`], [`Error::ChipIdMismatch`]),
+    /// [`Error::ReportSignature`], and the expected values ([`Error::ReportDataMismatch`]).
+    #[must_use = "the verified report is the only trusted view of the evidence"]
     pub fn verify(
         &self,
         report: &[u8],
@@ -450,6 +466,11 @@ impl Verifier {
 
     /// Verify the chain of `endorsement` alone (no report), returning nothing on success.
     /// Used for certificate-only vectors; results are not cached.
+    ///
+    /// # Errors
+    ///
+    /// The chain errors of [`Verifier::verify`], and [`Error::CertValidity`] when a certificate is
+    /// not valid at `time`.
     pub fn verify_endorsement(
         &self,
         endorsement: &Endorsement,

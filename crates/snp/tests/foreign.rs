@@ -1,5 +1,8 @@
 //! A chain that is not AMD's (same profile and names, other keys) is rejected unless its ARK is
 //! an explicit trust anchor; CRLs signed by the ARK revoke ASKs, fail-open and fail-closed.
+// A test may panic: unwrap, expect and indexing are the test failing (the workspace lints
+// deny them in library and binary code only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
 
@@ -58,7 +61,7 @@ fn foreign_chain_rejected_unless_its_ark_is_trusted() {
             leaf: f.vcek.clone(),
             chain: vec![f.ask.clone()],
         };
-        v.verify(&report, &e, &opts).unwrap();
+        let _ = v.verify(&report, &e, &opts).unwrap();
 
         // Another forged ARK with the same names is still rejected.
         let g = Forged::milan(2);
@@ -114,13 +117,13 @@ fn crl_revokes_the_ask_and_modes_behave() {
         Error::CrlUnavailable(_)
     ));
     opts.check_crl = CrlCheck::FailOpen;
-    v.verify(&report, &end(&f), &opts).unwrap();
+    let _ = v.verify(&report, &end(&f), &opts).unwrap();
 
     // A fresh CRL that does not list the ASK: accepted fail-closed.
     let clean = f.crl(&[0x10002], t - day, t + day);
     v.add_crl(&clean, CrlKind::Vcek, t).unwrap();
     opts.check_crl = CrlCheck::FailClosed;
-    v.verify(&report, &end(&f), &opts).unwrap();
+    let _ = v.verify(&report, &end(&f), &opts).unwrap();
 
     // A newer CRL that lists the ASK: rejected in both modes, even with the chain cached.
     let revoking = f.crl(&[f.ask_serial], t - day / 2, t + day);
@@ -140,7 +143,7 @@ fn crl_revokes_the_ask_and_modes_behave() {
         );
     }
     opts.check_crl = CrlCheck::Off;
-    v.verify(&report, &end(&f), &opts).unwrap();
+    let _ = v.verify(&report, &end(&f), &opts).unwrap();
 
     // At a later time the revoking CRL is stale: its revocation still counts in both modes.
     let mut later = VerifyOptions::at(t + 3 * day);
@@ -167,7 +170,7 @@ fn crl_revokes_the_ask_and_modes_behave() {
     );
     assert!(err.to_string().starts_with("crl: "), "{err}");
     later.check_crl = CrlCheck::FailOpen;
-    v.verify(&report, &end(&f), &later).unwrap();
+    let _ = v.verify(&report, &end(&f), &later).unwrap();
 
     // A CRL already stale when loaded verifies and is kept (its revocations count), but does
     // not satisfy fail-closed.
@@ -224,7 +227,7 @@ fn vcek_and_vlek_crls_are_both_kept_and_both_apply() {
     // A VCEK CRL alone does not vouch for the VLEK path.
     let vcek_crl = f.crl(&[0x10002], t - day, t + day);
     v.add_crl(&vcek_crl, CrlKind::Vcek, t).unwrap();
-    v.verify(&vcek_report, &end(&f), &opts).unwrap();
+    let _ = v.verify(&vcek_report, &end(&f), &opts).unwrap();
     let err = v
         .verify(&vlek_report, &vlek_end(&vl, &f), &opts)
         .unwrap_err();
@@ -247,7 +250,7 @@ fn vcek_and_vlek_crls_are_both_kept_and_both_apply() {
         "{err}"
     );
     assert!(err.to_string().contains("ASVK serial"), "{err}");
-    v.verify(&vcek_report, &end(&f), &opts).unwrap();
+    let _ = v.verify(&vcek_report, &end(&f), &opts).unwrap();
     assert_eq!(v.crls().len(), 2);
     // A newer VCEK CRL revoking the ASK: both revocations apply at once.
     let vcek_crl2 = f.crl(&[f.ask_serial], t - day / 2, t + day);
@@ -279,8 +282,8 @@ fn vcek_and_vlek_crls_are_both_kept_and_both_apply() {
     let swapped_vlek = f.crl(&[f.ask_serial], t - day, t + day);
     v.add_crl(&swapped_vcek, CrlKind::Vcek, t).unwrap();
     v.add_crl(&swapped_vlek, CrlKind::Vlek, t).unwrap();
-    v.verify(&vcek_report, &end(&f), &opts).unwrap();
-    v.verify(&vlek_report, &vlek_end(&vl, &f), &opts).unwrap();
+    let _ = v.verify(&vcek_report, &end(&f), &opts).unwrap();
+    let _ = v.verify(&vlek_report, &vlek_end(&vl, &f), &opts).unwrap();
 }
 
 #[test]
@@ -321,7 +324,7 @@ fn maximum_crl_age_makes_an_old_crl_stale_without_next_update() {
     // No maximum age: no nextUpdate means never stale.
     let v = Verifier::new(anchors.clone());
     v.add_crl(&old, CrlKind::Vcek, t).unwrap();
-    v.verify(&report, &end(&f), &opts).unwrap();
+    let _ = v.verify(&report, &end(&f), &opts).unwrap();
     // 30 days: stale, fail-closed denies, fail-open passes.
     let v = Verifier::new(anchors).with_crl_max_age(Some(30 * day));
     v.add_crl(&old, CrlKind::Vcek, t).unwrap();
@@ -329,12 +332,12 @@ fn maximum_crl_age_makes_an_old_crl_stale_without_next_update() {
     assert!(matches!(err, Error::CrlStale { .. }), "{err}");
     assert!(err.to_string().contains("maximum CRL age"), "{err}");
     opts.check_crl = CrlCheck::FailOpen;
-    v.verify(&report, &end(&f), &opts).unwrap();
+    let _ = v.verify(&report, &end(&f), &opts).unwrap();
     // A fresh one (also without nextUpdate) replaces it.
     let fresh = f.crl_full(&[], t - day, None, None);
     v.add_crl(&fresh, CrlKind::Vcek, t).unwrap();
     opts.check_crl = CrlCheck::FailClosed;
-    v.verify(&report, &end(&f), &opts).unwrap();
+    let _ = v.verify(&report, &end(&f), &opts).unwrap();
 }
 
 #[test]
@@ -347,7 +350,7 @@ fn leaf_serial_revocation_but_serial_zero_names_no_leaf() {
     let mut f = Forged::with_vcek_serial(9, remits_snp::Generation::Milan, 0x4242);
     let report = f.report(b"leaf");
     let v = Verifier::new(TrustAnchors::amd().with_ark(&f.ark).unwrap());
-    v.verify(&report, &end(&f), &VerifyOptions::at(t)).unwrap();
+    let _ = v.verify(&report, &end(&f), &VerifyOptions::at(t)).unwrap();
     let crl = f.crl(&[0x4242], t - day, t + day);
     v.add_crl(&crl, CrlKind::Vcek, t).unwrap();
     let err = v.verify(&report, &end(&f), &opts).unwrap_err();
@@ -367,5 +370,5 @@ fn leaf_serial_revocation_but_serial_zero_names_no_leaf() {
     let v = Verifier::new(TrustAnchors::amd().with_ark(&f.ark).unwrap());
     let crl = f.crl(&[0], t - day, t + day);
     v.add_crl(&crl, CrlKind::Vcek, t).unwrap();
-    v.verify(&report, &end(&f), &opts).unwrap();
+    let _ = v.verify(&report, &end(&f), &opts).unwrap();
 }

@@ -37,12 +37,17 @@ impl ChangeEpochs {
         if !self.live.load(Ordering::Acquire) {
             return None;
         }
-        Some(self.epochs[ns.index()].load(Ordering::Acquire))
+        // Every namespace has a slot (`Namespace::ALL`); a missing one reads as "not tracked".
+        self.epochs
+            .get(ns.index())
+            .map(|e| e.load(Ordering::Acquire))
     }
 
     /// Marks `ns` as (possibly) changed.
     pub(crate) fn bump(&self, ns: Namespace) {
-        self.epochs[ns.index()].fetch_add(1, Ordering::AcqRel);
+        if let Some(e) = self.epochs.get(ns.index()) {
+            e.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     /// Marks every namespace as (possibly) changed.
@@ -106,6 +111,10 @@ impl<T> ReadCache<T> {
 
     /// The cached value if `store` says `ns` has not changed since it was loaded; otherwise
     /// the result of `load` (kept for later when the store tracks changes).
+    ///
+    /// # Errors
+    ///
+    /// The error of `load`, when it runs.
     pub async fn get_or_load<E, F, Fut>(&self, store: &dyn Store, load: F) -> Result<Arc<T>, E>
     where
         F: FnOnce() -> Fut,

@@ -140,11 +140,21 @@ impl EmbeddedStore {
     /// Opens (creating if needed) the store in `dir` with default options. With a `kek`, every
     /// value is encrypted at rest; the KEK must be the one the store was created with
     /// ([`StoreError::KekMismatch`] otherwise). Without one, [`Namespace::Resource`] is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] when `dir` cannot be created or opened, [`StoreError::Backend`] when the
+    /// database fails to open, [`StoreError::KekMismatch`] for another KEK than the store's,
+    /// [`StoreError::Rollback`] or [`StoreError::MarksFile`] when the rollback marks refuse it.
     pub fn open(dir: &Path, kek: Option<Kek>) -> Result<Self, StoreError> {
         Self::open_with(dir, kek, StoreOptions::default())
     }
 
     /// Like [`EmbeddedStore::open`], with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`EmbeddedStore::open`].
     pub fn open_with(dir: &Path, kek: Option<Kek>, opts: StoreOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             op: "create directory",

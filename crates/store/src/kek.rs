@@ -36,6 +36,11 @@ impl Kek {
     /// On Unix the file is refused when group or others have any permission on it (mode must be
     /// `0600` or `0400`): whoever reads the KEK and a copy of the database reads every secret,
     /// and whoever can replace it can make the broker seal new secrets under their key.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] when the file cannot be read, [`StoreError::KekFile`] when its mode lets
+    /// group or others in or its content is neither 32 raw bytes nor 64 hex characters.
     pub fn from_file(path: &Path) -> Result<Self, StoreError> {
         let bad = |reason: &str| StoreError::KekFile {
             path: path.to_owned(),
@@ -73,6 +78,10 @@ impl Kek {
 
     /// Generates a KEK and writes it as 64 hex characters and a newline to a NEW file `path`
     /// (mode 0600 on Unix; fails if the file exists). Used by the broker's `--dev` mode.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] when the file exists already or cannot be created, written or synced.
     pub fn generate_file(
         path: &Path,
         rng: &mut (impl RngCore + CryptoRng),

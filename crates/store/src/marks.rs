@@ -62,6 +62,11 @@ impl RollbackMarks {
     /// Loads the marks in `path`, or starts empty when the file does not exist (it is created on
     /// the first mark). A file that exists but cannot be parsed is an error (fail closed: an
     /// empty set of marks would accept any rollback).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] when the file exists but cannot be read, [`StoreError::MarksFile`] when
+    /// it does not parse.
     pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {
         let mut marks = BTreeMap::new();
         match std::fs::File::open(path) {
@@ -185,6 +190,10 @@ impl RollbackMarks {
 
     /// Writes every mark to the file unless a write already covered the current marks:
     /// temporary file in the same directory, fsync, rename over the file, fsync the directory.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] when the temporary file cannot be written, synced or renamed.
     pub fn persist(&self) -> Result<(), StoreError> {
         let mut persisted = self.persisted.lock().unwrap_or_else(|p| p.into_inner());
         let generation = self.generation.load(Ordering::SeqCst);

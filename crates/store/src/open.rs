@@ -54,6 +54,10 @@ impl Backend {
 
     /// `Ok` if the backend is compiled in, else [`StoreError::BackendNotBuilt`] naming it and
     /// its feature. Needs no I/O: call it while checking a configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::BackendNotBuilt`] when the backend's feature is off.
     pub fn check_built(&self) -> Result<(), StoreError> {
         match self.feature() {
             Some(feature) if !self.is_built() => Err(StoreError::BackendNotBuilt {
@@ -78,7 +82,10 @@ pub struct AtRest {
 /// first for every backend (a bad KEK or marks file fails even for `memory`); without one,
 /// `memory` ignores them (it keeps nothing at rest). `opts.allow_plaintext` is set for `memory`.
 ///
-/// Fails with [`StoreError::BackendNotBuilt`] before any I/O for a backend whose feature is off.
+/// # Errors
+///
+/// [`StoreError::BackendNotBuilt`] before any I/O for a backend whose feature is off; the
+/// backend's own error when a file cannot be read or the database cannot be reached.
 pub async fn open(
     backend: &Backend,
     at_rest: &AtRest,

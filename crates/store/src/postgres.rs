@@ -170,11 +170,19 @@ impl PostgresStore {
     /// `url`: a libpq-style URL or key=value string (`postgresql://user@127.0.0.1:5432/db`).
     /// The KEK rules are those of [`crate::EmbeddedStore::open`]; every replica must use the
     /// same KEK ([`StoreError::KekMismatch`] otherwise).
+    ///
+    /// # Errors
+    ///
+    /// As [`PostgresStore::connect_options`].
     pub async fn connect(url: &str, kek: Option<Kek>) -> Result<Self, StoreError> {
         Self::connect_with(url, kek, StoreOptions::default(), 16).await
     }
 
     /// Like [`PostgresStore::connect`], with options and a connection-pool size.
+    ///
+    /// # Errors
+    ///
+    /// As [`PostgresStore::connect_options`].
     pub async fn connect_with(
         url: &str,
         kek: Option<Kek>,
@@ -191,6 +199,11 @@ impl PostgresStore {
     /// Connects as `pg` says (TLS, password file, `PG*` environment variables; see
     /// [`PostgresOptions`]), creating the schema if needed. Errors name the host and port,
     /// never the password.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] naming host and port when the connection, TLS set-up or schema
+    /// creation fails, [`StoreError::KekMismatch`] for another KEK than the database's.
     pub async fn connect_options(
         pg: &PostgresOptions,
         kek: Option<Kek>,

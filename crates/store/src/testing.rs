@@ -105,12 +105,21 @@ impl PostgresServer {
     /// Starts a server (blocking, about a second). `Ok(None)` when the PostgreSQL binaries are
     /// not installed and the environment variable `CI` is unset (a `SKIPPED: ...` line is
     /// printed); with `CI` set a missing installation is an error.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] or [`StoreError::Backend`] when `initdb` or the server fails to start, or
+    /// when the binaries are missing while `CI` is set.
     pub fn start() -> Result<Option<Self>, StoreError> {
         Self::start_with(None)
     }
 
     /// Like [`PostgresServer::start`], with TLS on: `cert_pem` (chain) and `key_pem` (private
     /// key) for the server, and TCP connections without TLS rejected (`hostnossl … reject`).
+    ///
+    /// # Errors
+    ///
+    /// As [`PostgresServer::start`].
     pub fn start_tls(cert_pem: &[u8], key_pem: &[u8]) -> Result<Option<Self>, StoreError> {
         Self::start_with(Some((cert_pem, key_pem)))
     }
@@ -181,6 +190,10 @@ impl PostgresServer {
 
     /// Stops the server (fast shutdown: open connections are closed) and starts it again on
     /// the same port and data directory, as a database restart in production would.
+    ///
+    /// # Errors
+    ///
+    /// As [`PostgresServer::start`].
     pub fn restart(&mut self) -> Result<(), StoreError> {
         self.stop();
         self.launch()

@@ -44,6 +44,10 @@ impl HashAlg {
     }
 
     /// From a TPM_ALG_ID, or an error naming `field`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedAlgorithm`] naming `field` for an algorithm this crate does not handle.
     pub fn from_id_for(id: u16, field: &'static str) -> Result<Self, Error> {
         Self::from_id(id).ok_or(Error::UnsupportedAlgorithm { field, alg: id })
     }

@@ -42,6 +42,11 @@ pub struct Attest<'a> {
 impl<'a> Attest<'a> {
     /// Parse a TPMS_ATTEST (the bytes the TPM signed, without the TPM2B_ATTEST size prefix).
     /// Requires magic TPM_GENERATED_VALUE, type TPM_ST_ATTEST_QUOTE and no trailing bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`], [`Error::Invalid`] or [`Error::TrailingBytes`] naming the field that
+    /// does not parse or has the wrong value.
     pub fn parse(raw: &'a [u8]) -> Result<Self, Error> {
         let mut c = Cursor::new(raw, "TPMS_ATTEST");
         let magic = c.u32_be("magic")?;

@@ -33,6 +33,11 @@ pub struct AttestationKey {
 
 impl AttestationKey {
     /// From DER SubjectPublicKeyInfo (RSA, EC P-256 or EC P-384).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Key`] when `der` is not SubjectPublicKeyInfo, [`Error::UnsupportedAlgorithm`] for
+    /// another key type or curve.
     pub fn from_spki_der(der: &[u8]) -> Result<Self, Error> {
         let material = if let Ok(k) = RsaPublicKey::from_public_key_der(der) {
             Material::Rsa(k)
@@ -54,6 +59,11 @@ impl AttestationKey {
     }
 
     /// From a PEM "PUBLIC KEY" (SubjectPublicKeyInfo), as `tpm2_readpublic -f pem` writes it.
+    ///
+    /// # Errors
+    ///
+    /// As [`AttestationKey::from_spki_der`], and [`Error::Key`] for text that is not such a PEM
+    /// block.
     pub fn from_spki_pem(pem: &str) -> Result<Self, Error> {
         let (label, doc) =
             rsa::pkcs8::Document::from_pem(pem).map_err(|e| Error::Key(format!("PEM: {e}")))?;
@@ -67,6 +77,11 @@ impl AttestationKey {
 
     /// From a TPM2B_PUBLIC (`tpm2_createak -u`). Enforces quote check 6: the key must be a
     /// restricted signing key. The key's scheme (if not NULL) becomes the only one allowed.
+    ///
+    /// # Errors
+    ///
+    /// The parse errors of [`TpmPublic::parse`], [`Error::NotRestrictedSigningKey`] for a key that
+    /// is not a restricted signing key, [`Error::UnsupportedAlgorithm`] for another type or scheme.
     pub fn from_tpm2b_public(bytes: &[u8]) -> Result<Self, Error> {
         let p = TpmPublic::parse(bytes)?;
         p.check_restricted_signing()?;
@@ -105,6 +120,10 @@ impl AttestationKey {
     }
 
     /// From PEM SubjectPublicKeyInfo, DER SubjectPublicKeyInfo or TPM2B_PUBLIC, by content.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Key`] when `bytes` is none of the three forms, and the errors of the form it is.
     pub fn from_any(bytes: &[u8]) -> Result<Self, Error> {
         if let Some(text) = std::str::from_utf8(bytes)
             .ok()
@@ -121,6 +140,10 @@ impl AttestationKey {
     }
 
     /// From an RSA JWK's base64url `n` and `e` (Azure HCLAkPub), fixed to `scheme`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Key`] when `n` or `e` is not base64url or not a valid RSA key.
     pub fn from_rsa_jwk(
         n_b64url: &str,
         e_b64url: &str,
@@ -179,6 +202,11 @@ impl AttestationKey {
 
     /// Quote check 2: the signature's scheme and hash are allowed for this key and on the
     /// allow-list, and it verifies over exactly `message`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SchemeNotAllowed`] or [`Error::HashNotAllowed`] for a scheme or hash this key or
+    /// the allow-list refuses, [`Error::BadSignature`] when it does not verify.
     pub fn verify(&self, message: &[u8], sig: &Signature) -> Result<(), Error> {
         let hash = sig.hash();
         if let Some((scheme, h)) = self.scheme {

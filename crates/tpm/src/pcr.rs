@@ -58,6 +58,11 @@ impl PcrSelection {
     }
 
     /// Parse a complete TPML_PCR_SELECTION (no trailing bytes).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`], [`Error::Invalid`] or [`Error::TrailingBytes`] for a malformed
+    /// selection, [`Error::UnsupportedAlgorithm`] for an unknown bank.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         let mut c = Cursor::new(bytes, "TPML_PCR_SELECTION");
         let s = Self::read(&mut c)?;
@@ -66,6 +71,10 @@ impl PcrSelection {
     }
 
     /// Build a selection from banks and PCR indices (banks kept in the given order).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PcrValues`] for a PCR index above 23 or a bank given twice.
     pub fn new(banks: impl IntoIterator<Item = (HashAlg, Vec<u32>)>) -> Result<Self, Error> {
         let mut out: Vec<(HashAlg, u32)> = Vec::new();
         for (alg, pcrs) in banks {
@@ -151,6 +160,10 @@ impl PcrValues {
     }
 
     /// Set one PCR value; its length must be the bank's digest size.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PcrValues`] when `value` is not the bank's digest size or `pcr` is above 23.
     pub fn insert(&mut self, alg: HashAlg, pcr: u32, value: Vec<u8>) -> Result<(), Error> {
         if pcr >= MAX_PCRS {
             return Err(Error::PcrValues(format!(
@@ -189,6 +202,10 @@ impl PcrValues {
     }
 
     /// Values of `alg` indexed 0..n from a list (trustee's `pcrs` array).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PcrValues`] when a value is not the bank's digest size or there are more than 24.
     pub fn from_list(alg: HashAlg, values: &[Vec<u8>]) -> Result<Self, Error> {
         let mut v = Self::new();
         for (i, val) in values.iter().enumerate() {
@@ -235,12 +252,21 @@ impl PcrValues {
     }
 
     /// Parse the JSON form `{"sha256":{"0":"hex",...},...}` (strict: known banks, indices, lengths).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PcrValues`] naming the bank, index or value that is unknown, malformed or of the
+    /// wrong length.
     pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
         serde_json::from_slice(bytes).map_err(|e| Error::PcrValues(format!("JSON: {e}")))
     }
 
     /// Split tpm2-tools' `values` output (`tpm2_quote -o`, default format): the digests
     /// concatenated in the order of `sel`, nothing else. The length must match exactly.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PcrValues`] when the length is not exactly the digests `sel` names.
     pub fn from_tpm2_values(bytes: &[u8], sel: &PcrSelection) -> Result<Self, Error> {
         let mut c = Cursor::new(bytes, "PCR values file");
         let mut v = PcrValues::new();
@@ -256,12 +282,20 @@ impl PcrValues {
 
     /// Parse tpm2-tools' `serialized` output (`tpm2_quote -F serialized`, as keylime sends it):
     /// TPML_PCR_SELECTION (host-endian on x86: little-endian counts), u32 count, TPML_DIGEST[].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PcrValues`] when the structure is malformed, truncated or followed by other bytes.
     pub fn from_tpm2_serialized(bytes: &[u8]) -> Result<(PcrSelection, Self), Error> {
         serialized::parse(bytes)
     }
 
     /// Parse the YAML text `tpm2_pcrread` prints (`sha256:` then `  16: 0x…` lines), strictly:
     /// known banks, decimal indices, hex values of the bank's size, nothing else.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PcrValues`] naming the line that does not parse.
     pub fn from_tpm2_pcrread(text: &str) -> Result<Self, Error> {
         const MAX_LINES: usize = 1024;
         let mut v = PcrValues::new();

@@ -92,6 +92,11 @@ pub struct TpmPublic<'a> {
 impl<'a> TpmPublic<'a> {
     /// Parse a TPM2B_PUBLIC (u16 size + TPMT_PUBLIC), as `tpm2_createak -u` writes it.
     /// The size must cover the TPMT_PUBLIC exactly and nothing may follow it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`], [`Error::Invalid`] or [`Error::TrailingBytes`] for a malformed
+    /// structure, [`Error::UnsupportedAlgorithm`] for an unknown type or algorithm.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         let mut outer = Cursor::new(bytes, "TPM2B_PUBLIC");
         let tpmt = outer.tpm2b("size", 0xFFFF)?;
@@ -100,6 +105,10 @@ impl<'a> TpmPublic<'a> {
     }
 
     /// Parse a bare TPMT_PUBLIC.
+    ///
+    /// # Errors
+    ///
+    /// As [`TpmPublic::parse`].
     pub fn parse_tpmt(tpmt: &'a [u8]) -> Result<Self, Error> {
         let mut c = Cursor::new(tpmt, "TPMT_PUBLIC");
         let ty = c.u16_be("type")?;
@@ -189,6 +198,11 @@ impl<'a> TpmPublic<'a> {
     }
 
     /// The signing scheme and hash the key fixes, if any (`None` = TPM_ALG_NULL).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedAlgorithm`] for an unknown scheme or hash, [`Error::Key`] for a scheme
+    /// that does not fit the key type.
     pub fn signing_scheme(&self) -> Result<Option<(SigScheme, HashAlg)>, Error> {
         let s = match &self.key {
             PublicKey::Rsa { scheme, .. } | PublicKey::Ecc { scheme, .. } => *scheme,
@@ -217,6 +231,10 @@ impl<'a> TpmPublic<'a> {
 
     /// Quote check 6: a restricted signing key — fixedTPM, fixedParent, sensitiveDataOrigin,
     /// restricted and sign set; decrypt clear.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotRestrictedSigningKey`] naming the attribute that is wrong.
     pub fn check_restricted_signing(&self) -> Result<(), Error> {
         check_restricted_signing(self.attributes)
     }
@@ -260,6 +278,10 @@ pub struct PublicSummary {
 }
 
 /// Quote check 6 on raw objectAttributes.
+///
+/// # Errors
+///
+/// [`Error::NotRestrictedSigningKey`] naming the attribute that is wrong.
 pub(crate) fn check_restricted_signing(a: u32) -> Result<(), Error> {
     let need = [
         (attr::FIXED_TPM, "fixedTPM"),

@@ -39,6 +39,7 @@ pub enum NonceCheck<'a> {
 
 /// A quote that passed every check of [`verify_quote`].
 #[derive(Debug, Clone, Serialize)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct VerifiedQuote {
     quote: QuoteInfo,
     signature: String,
@@ -77,6 +78,14 @@ impl VerifiedQuote {
 /// * `ak`: the trusted attestation key;
 /// * `pcrs`: the PCR values the quote is claimed to cover, per bank;
 /// * `nonce`: the expected extraData.
+///
+/// # Errors
+///
+/// The typed error of the first check that fails, in the order of the module documentation: the
+/// signature ([`AttestationKey::verify`]'s errors), structure ([`Error::Truncated`],
+/// [`Error::Invalid`]), [`Error::NonceMismatch`], [`Error::PcrSelectionMismatch`],
+/// [`Error::PcrDigestMismatch`].
+#[must_use = "the verified quote is the only trusted view of the evidence"]
 pub fn verify_quote(
     attest: &[u8],
     signature: &Signature,

@@ -90,6 +90,11 @@ pub enum Signature {
 
 impl Signature {
     /// Parse a TPMT_SIGNATURE (as `tpm2_quote -s` writes it); no trailing bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`], [`Error::Invalid`] or [`Error::TrailingBytes`] for a malformed
+    /// structure, [`Error::UnsupportedAlgorithm`] for an unknown scheme or hash.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         let mut c = Cursor::new(bytes, "TPMT_SIGNATURE");
         let alg = c.u16_be("sigAlg")?;

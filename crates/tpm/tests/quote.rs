@@ -1,4 +1,7 @@
 //! Quote verification against the real Azure vTPM quote in the shared test data, and tampered copies.
+// A test may panic: unwrap, expect and indexing are the test failing (the workspace lints
+// deny them in library and binary code only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use remits_tpm::{verify_quote, AttestationKey, Error, HashAlg, NonceCheck, PcrValues, Signature};
 

@@ -9,6 +9,9 @@
 //! ```sh
 //! cargo run -p remits-verify --example appraise
 //! ```
+// A test may panic: unwrap, expect and indexing are the test failing (the workspace lints
+// deny them in library and binary code only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -66,15 +69,20 @@ pub(crate) async fn run(testdata: &Path) -> Result<()> {
     .to_string();
 
     // snippet-start: verifier-library
-    use remits_verify::{AttestationService, Binding, ServiceConfig};
+    use remits_verify::{AttestationService, Binding};
     use std::sync::Arc;
 
-    let svc = AttestationService::new(
-        ServiceConfig::default(), // production policy, sample refused
-        Arc::new(remits_store::MemoryStore::new()), // or EmbeddedStore / PostgresStore
-        Arc::new(remits_evidence::clock::SystemClock),
-    )
-    .await?;
+    // Every input in memory, no file read (from a TOML config naming files instead:
+    // `AttestationService::new(ServiceConfig, store, clock)`).
+    let svc = AttestationService::builder()
+        .store(Arc::new(remits_store::MemoryStore::new())) // or EmbeddedStore / PostgresStore
+        .clock(Arc::new(remits_evidence::clock::SystemClock))
+        .ephemeral_token_signing_key() // or .token_signing_key_pem(&pem)?
+        .production_policy() // or .policy_text(rego); sample refused unless .allow_sample(true)
+        // Trust anchors besides AMD's: .snp_ark(der_or_pem); signed manifests:
+        // .manifest_signer_pem(&pem)?
+        .build()
+        .await?;
     // {"snp_launch_measurement": ["7a1e…"], …}; a signed manifest: `register_manifest`.
     svc.register_reference_values(reference_values.as_bytes())
         .await?;
@@ -127,6 +135,6 @@ pub(crate) async fn run(testdata: &Path) -> Result<()> {
     }
     // snippet-end: embedding-attest
 
-    a?;
+    let _ = a?;
     Ok(())
 }

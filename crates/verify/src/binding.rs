@@ -42,6 +42,11 @@ impl Binding {
     ///   [`Binding::RuntimeData`]. Anything else is [`Error::BadRequest`]: a request must not
     ///   get a key signed that the evidence does not carry;
     /// - neither: [`Error::BadRequest`] unless `unchecked` is true (the caller spelled it out).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadRequest`] in the cases above, for report data longer than 64 bytes, and for
+    /// `unchecked` together with runtime or report data.
     pub fn from_parts(
         runtime_data: Option<RuntimeData>,
         report_data: Option<Vec<u8>>,

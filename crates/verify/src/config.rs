@@ -125,6 +125,12 @@ impl Default for ServiceConfig {
 
 impl ServiceConfig {
     /// Parse TOML; unknown keys are errors.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for TOML that does not parse (position and reason only), an unknown key, a
+    /// token lifetime outside 1..=604800 s, an empty issuer, or CRL settings
+    /// [`ServiceConfig::validate_crl`] refuses.
     pub fn from_toml(text: &str) -> Result<Self, Error> {
         // Position and reason only, never the file's text (it may be a secret given by mistake).
         let c: ServiceConfig = toml::from_str(text)
@@ -140,6 +146,11 @@ impl ServiceConfig {
     }
 
     /// Check the CRL settings (also done when a service is built from this config).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a refresh interval outside 60..=604800 s, a zero maximum age,
+    /// `snp_crl_fetch` without feature `kds`, or `fail-closed` without any CRL source.
     pub fn validate_crl(&self) -> Result<(), Error> {
         if !(60..=7 * 24 * 3600).contains(&self.snp_crl_refresh_secs) {
             return Err(Error::Config(

@@ -23,6 +23,7 @@ pub struct Expected {
 
 /// What a driver returns after every check passed.
 #[derive(Debug, Clone, PartialEq)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct DriverOutput {
     /// Claims under trustee's names for this TEE (the object placed at `input.<tee>`).
     pub claims: Map<String, Value>,
@@ -46,6 +47,11 @@ pub trait TeeDriver: Send + Sync {
 
     /// Verify `evidence` at time `now`. Must check every signature over the received bytes and
     /// compare every `expected` binding that is set, before returning claims.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EvidenceRejected`] when the evidence is malformed or a check fails,
+    /// [`Error::Binding`] when an expected binding does not match.
     fn verify(
         &self,
         evidence: &Value,
@@ -90,6 +96,10 @@ impl Drivers {
 
 /// Compare an expected binding with the evidence's field in constant time; `Binding` error
 /// with both values in hex otherwise.
+///
+/// # Errors
+///
+/// [`Error::Binding`] naming `what`, with both values in hex, when they differ.
 pub fn compare_binding(
     tee: &str,
     what: &'static str,

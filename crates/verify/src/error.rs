@@ -54,6 +54,9 @@ pub enum Error {
     /// Configuration is invalid.
     #[error("config: {0}")]
     Config(String),
+    /// A mandatory piece of an [`crate::AttestationServiceBuilder`] was not given.
+    #[error("attestation service: no {0} given")]
+    Missing(crate::ServicePart),
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] remits_store::StoreError),

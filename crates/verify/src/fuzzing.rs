@@ -153,8 +153,12 @@ mod policy {
         let Ok(spki) = sk.verifying_key().to_public_key_der() else {
             return;
         };
-        v["tpm_quote"]["signature"] = Value::String(b64(&tpmt));
-        v["ak_public"] = Value::String(b64(spki.as_bytes()));
+        if let Some(quote) = v.get_mut("tpm_quote").and_then(Value::as_object_mut) {
+            quote.insert("signature".into(), Value::String(b64(&tpmt)));
+        }
+        if let Some(members) = v.as_object_mut() {
+            members.insert("ak_public".into(), Value::String(b64(spki.as_bytes())));
+        }
     }
 
     /// Reference values that the input's own claims satisfy, so the policies' accepting

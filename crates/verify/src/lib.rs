@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod binding;
+mod builder;
 mod config;
 pub mod driver;
 pub mod drivers;
@@ -20,6 +21,7 @@ mod snp_crl;
 pub mod token;
 
 pub use binding::{Binding, ReportDataCheck};
+pub use builder::{AttestationServiceBuilder, ServicePart};
 pub use config::{CrlMode, PolicyChoice, ServiceConfig};
 pub use driver::{DriverOutput, Drivers, Expected, TeeDriver};
 pub use error::{Error, EvidenceError};

@@ -58,6 +58,10 @@ fn secs(t: SystemTime) -> u64 {
 }
 
 /// Parse RFC 3339 into a `SystemTime`.
+///
+/// # Errors
+///
+/// A message when `s` is not an RFC 3339 time at or after the Unix epoch.
 pub fn parse_rfc3339(s: &str) -> Result<SystemTime, String> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map_err(|e| format!("{s:?} is not RFC 3339: {e}"))?;
@@ -68,6 +72,11 @@ pub fn parse_rfc3339(s: &str) -> Result<SystemTime, String> {
 }
 
 /// Parse any accepted registration form into values + optional expiry.
+///
+/// # Errors
+///
+/// [`Error::ReferenceValues`] when the JSON is none of the accepted forms or an expiry is not RFC
+/// 3339.
 pub fn parse_registration(json: &[u8]) -> Result<(ReferenceValues, Option<SystemTime>), Error> {
     let v: Value = serde_json::from_slice(json).map_err(|e| {
         Error::ReferenceValues(format!(
@@ -96,6 +105,11 @@ pub fn parse_registration(json: &[u8]) -> Result<(ReferenceValues, Option<System
 
 impl ReferenceValueStore {
     /// Open over a store and load what it holds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the store fails, [`Error::ReferenceValues`] when a stored entry does
+    /// not parse.
     pub async fn open(store: Arc<dyn Store>) -> Result<Self, Error> {
         let s = ReferenceValueStore {
             store,
@@ -122,6 +136,10 @@ impl ReferenceValueStore {
     /// Brings the in-memory copy up to date with the store: no I/O when the store reports no
     /// change since the last load, a full reload otherwise (and on every call while the store
     /// does not track changes). Later [`ReferenceValueStore::snapshot`]s see the result.
+    ///
+    /// # Errors
+    ///
+    /// As [`ReferenceValueStore::open`].
     pub async fn refresh(&self) -> Result<(), Error> {
         let store = self.store.as_ref();
         let map = self.cache.get_or_load(store, || Self::load(store)).await?;
@@ -136,6 +154,10 @@ impl ReferenceValueStore {
     }
 
     /// Re-read every name from the store, whatever the change epochs say.
+    ///
+    /// # Errors
+    ///
+    /// As [`ReferenceValueStore::open`].
     pub async fn reload(&self) -> Result<(), Error> {
         self.cache.invalidate();
         self.refresh().await
@@ -144,6 +166,11 @@ impl ReferenceValueStore {
     /// Add values (merged with what is there; a re-registered value gets the new expiry). Each
     /// name is updated with compare-and-swap, so registrations through several replicas at once
     /// are all kept.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the store fails, [`Error::Internal`] when a value cannot be encoded,
+    /// [`Error::ReferenceValues`] when a stored entry does not parse.
     pub async fn register(
         &self,
         values: &ReferenceValues,
@@ -201,6 +228,11 @@ impl ReferenceValueStore {
     }
 
     /// Remove a name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the store fails, [`Error::ReferenceValues`] when a stored entry does
+    /// not parse.
     pub async fn remove(&self, name: &str) -> Result<bool, Error> {
         let r = self.store.delete(Namespace::ReferenceValue, name).await?;
         self.refresh().await?;
@@ -237,6 +269,11 @@ impl ReferenceValueStore {
 /// operator's configured keys); an unsigned one only when no signer is configured. Either way
 /// the manifest must be internally consistent (every PCR is the replay of its events, the
 /// ENCLAVE ID matches the PCRs).
+///
+/// # Errors
+///
+/// [`Error::ReferenceValues`] when the manifest does not parse or is inconsistent, is signed but no
+/// key in `keys` verifies it, or is unsigned while `keys` is not empty.
 pub fn manifest_reference_values(
     bytes: &[u8],
     signers: &[remits_manifest::signing::PublicKey],

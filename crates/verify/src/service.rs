@@ -13,12 +13,16 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use remits_manifest::signing::PublicKey;
+
 use crate::binding::{Binding, ReportDataCheck};
+use crate::builder::{AttestationServiceBuilder, PolicySource};
 use crate::config::{PolicyChoice, ServiceConfig};
 use crate::driver::{DriverOutput, Drivers, Expected, TeeDriver};
 use crate::drivers::snp::{ProductionRoots, SnpDriver};
 use crate::drivers::{az::AzSnpVtpmDriver, sample::SampleDriver, tpm::TpmDriver};
 use crate::refvalues::{parse_registration, ReferenceValueStore};
+use crate::snp_crl::CrlSettings;
 use crate::token::{TokenSigner, TokenVerifier};
 use crate::Error;
 
@@ -36,6 +40,7 @@ pub const SEV_LAUNCH_BINDING: &str = "sev-launch";
 
 /// The outcome of an SEV pre-launch appraisal ([`AttestationService::appraise_sev_launch`]).
 #[derive(Debug, Clone)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct SevAppraisal {
     /// The appraisal status: only `Affirming` may release a launch secret.
     pub status: EarStatus,
@@ -58,6 +63,7 @@ pub struct AttestationRequest {
 
 /// A successful appraisal.
 #[derive(Debug, Clone)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct Attested {
     /// The EAR token (ES256 JWT).
     pub token: String,
@@ -80,7 +86,8 @@ pub type Decision = ResourceDecision;
 
 /// The attestation service. `Send + Sync`; share it behind an `Arc`.
 pub struct AttestationService {
-    cfg: ServiceConfig,
+    issuer: String,
+    manifest_signers: Vec<PublicKey>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     drivers: RwLock<Drivers>,
@@ -126,7 +133,9 @@ impl PerResourceMemo {
 impl std::fmt::Debug for AttestationService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AttestationService")
-            .field("cfg", &self.cfg)
+            .field("issuer", &self.issuer)
+            .field("default_policy_id", &self.default_policy_id)
+            .field("manifest_signers", &self.manifest_signers.len())
             .finish_non_exhaustive()
     }
 }
@@ -165,14 +174,13 @@ fn pem_or_der(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Ok(bytes.to_vec());
     };
-    let Some(start) = text.find("-----BEGIN CERTIFICATE-----") else {
+    let Some((_, body)) = text.split_once("-----BEGIN CERTIFICATE-----") else {
         return Ok(bytes.to_vec());
     };
-    let body = &text[start + 27..];
-    let end = body
-        .find("-----END")
+    let (body, _) = body
+        .split_once("-----END")
         .ok_or_else(|| Error::Config("PEM without END line".into()))?;
-    let b64: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
+    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
     base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|e| Error::Config(format!("PEM: {e}")))
@@ -192,6 +200,10 @@ fn read_config_text(p: &std::path::Path) -> Result<String, Error> {
 }
 
 /// Load a P-256 signing key from PEM (PKCS#8 or SEC1).
+///
+/// # Errors
+///
+/// [`Error::Config`] when `pem` is not a P-256 private key (PKCS#8 or SEC1 PEM).
 pub fn load_signing_key(pem: &str) -> Result<SigningKey, Error> {
     use p256::pkcs8::DecodePrivateKey;
     if let Ok(k) = SigningKey::from_pkcs8_pem(pem) {
@@ -206,6 +218,10 @@ pub fn load_signing_key(pem: &str) -> Result<SigningKey, Error> {
 /// [`load_signing_key`] reads, and its public half as SubjectPublicKeyInfo PEM (for relying
 /// parties that check EAR tokens offline). `remits-broker keygen token-key` writes them. The
 /// private PEM is zeroized on drop.
+///
+/// # Errors
+///
+/// [`Error::Config`] when a PEM encoding fails.
 pub fn generate_signing_key_pem(
     rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
 ) -> Result<(Zeroizing<String>, String), Error> {
@@ -221,9 +237,37 @@ pub fn generate_signing_key_pem(
     Ok((private, public))
 }
 
+/// What [`crate::AttestationServiceBuilder::build`] hands to [`AttestationService::assemble`].
+pub(crate) struct Parts {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) key: SigningKey,
+    pub(crate) policy: PolicySource,
+    pub(crate) issuer: String,
+    pub(crate) token_ttl: Duration,
+    /// Extra SNP roots: label, DER or PEM bytes, trusted for production.
+    pub(crate) arks: Vec<(String, Vec<u8>, bool)>,
+    pub(crate) allow_sample: bool,
+    pub(crate) tpm_allow_untrusted_ak: bool,
+    pub(crate) manifest_signers: Vec<PublicKey>,
+    pub(crate) crl: CrlSettings,
+}
+
 impl AttestationService {
-    /// Build from configuration: loads (or generates) the signing key, the SNP trust anchors,
-    /// the policy and the configured reference-value files.
+    /// A builder taking every input in memory (no filesystem access); see
+    /// [`AttestationServiceBuilder`].
+    pub fn builder() -> AttestationServiceBuilder {
+        AttestationServiceBuilder::new()
+    }
+
+    /// Build from configuration: reads the files it names (signing key, SNP trust anchors,
+    /// policy, reference values, manifest signer keys, CRLs) and calls
+    /// [`AttestationServiceBuilder`]. Without `token_signing_key` a fresh key is generated.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when a named file cannot be read or parsed, and what
+    /// [`AttestationServiceBuilder::build`] returns.
     pub async fn new(
         cfg: ServiceConfig,
         store: Arc<dyn Store>,
@@ -240,27 +284,80 @@ impl AttestationService {
     }
 
     /// Like [`AttestationService::new`] with an explicit signing key (tests, HSM-less setups).
+    ///
+    /// # Errors
+    ///
+    /// As [`AttestationService::new`].
     pub async fn with_signing_key(
         cfg: ServiceConfig,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         key: SigningKey,
     ) -> Result<Self, Error> {
+        if cfg.token_ttl_secs == 0 || cfg.token_ttl_secs > 7 * 24 * 3600 {
+            return Err(Error::Config("token_ttl_secs must be 1..=604800".into()));
+        }
+        let mut b = AttestationServiceBuilder::new()
+            .store(store)
+            .clock(clock)
+            .token_signing_key(key)
+            .issuer(cfg.issuer.clone())
+            .token_ttl(Duration::from_secs(cfg.token_ttl_secs))
+            .allow_sample(cfg.allow_sample)
+            .tpm_allow_untrusted_ak(cfg.tpm_allow_untrusted_ak)
+            .crl_settings(CrlSettings::from_config(&cfg)?);
+        b = match &cfg.attestation_policy {
+            PolicyChoice::Production => b.production_policy(),
+            PolicyChoice::Development => b.development_policy(),
+            PolicyChoice::File(p) => {
+                b.policy_text_labeled(p.display().to_string(), read_config_text(p)?)
+            }
+        };
+        let extra = cfg.snp_extra_arks.iter().map(|p| (p, false));
+        for (p, production) in extra.chain(cfg.snp_production_arks.iter().map(|p| (p, true))) {
+            b = b.snp_ark_labeled(p.display().to_string(), read_config_file(p)?, production);
+        }
+        for p in &cfg.manifest_signers {
+            let pem = read_config_text(p)?;
+            let key = PublicKey::from_pem(&pem)
+                .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?;
+            b = b.manifest_signer(key);
+        }
+        for p in &cfg.reference_values {
+            b = b.reference_values_labeled(p.display().to_string(), read_config_file(p)?);
+        }
+        b.build().await
+    }
+
+    /// The service from in-memory parts (no filesystem access).
+    pub(crate) async fn assemble(parts: Parts) -> Result<Self, Error> {
+        let Parts {
+            store,
+            clock,
+            key,
+            policy: policy_source,
+            issuer,
+            token_ttl,
+            arks,
+            allow_sample,
+            tpm_allow_untrusted_ak,
+            manifest_signers,
+            crl,
+        } = parts;
         let mut anchors = remits_snp::TrustAnchors::amd();
         let mut production = Vec::new();
-        let extra = cfg.snp_extra_arks.iter().map(|p| (p, false));
-        for (p, for_production) in extra.chain(cfg.snp_production_arks.iter().map(|p| (p, true))) {
-            let der = pem_or_der(&read_config_file(p)?)?;
+        for (label, bytes, for_production) in arks {
+            let der = pem_or_der(&bytes)?;
             anchors = anchors
                 .with_ark(&der)
-                .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?;
+                .map_err(|e| Error::Config(format!("{label}: {e}")))?;
             if for_production {
                 production.push(Sha256::digest(&der).into());
             }
         }
         let roots = Arc::new(ProductionRoots::new(production));
         let rvs = Arc::new(ReferenceValueStore::open(store.clone()).await?);
-        let snp_verifier = crate::snp_crl::snp_verifier(anchors, &cfg, clock.clone())?;
+        let snp_verifier = crate::snp_crl::snp_verifier(anchors, &crl, clock.clone())?;
         let mut drivers = Drivers::new();
         drivers.register(Arc::new(SnpDriver::new(
             snp_verifier.clone(),
@@ -269,40 +366,32 @@ impl AttestationService {
         drivers.register(Arc::new(AzSnpVtpmDriver::new(snp_verifier, roots)));
         drivers.register(Arc::new(TpmDriver::new(
             Some(rvs.clone()),
-            cfg.tpm_allow_untrusted_ak,
+            tpm_allow_untrusted_ak,
         )));
-        if cfg.allow_sample {
+        if allow_sample {
             drivers.register(Arc::new(SampleDriver));
         }
-        let (default_policy_id, default_policy_text) = match &cfg.attestation_policy {
-            PolicyChoice::Production => (shipped::PRODUCTION_ID.to_string(), None),
-            PolicyChoice::Development => (shipped::DEVELOPMENT_ID.to_string(), None),
-            PolicyChoice::File(p) => {
-                let t = read_config_text(p)?;
-                ("default".to_string(), Some((p, t)))
+        let policy = PolicyEngine::new();
+        let (default_policy_id, default_policy_text) = match policy_source {
+            PolicySource::Shipped(id) => (id.to_string(), None),
+            PolicySource::Text { label, text } => {
+                let id = "default".to_string();
+                // Name the source (the message has line, column and reason, never its text).
+                policy.compile(&id, &text).map_err(|e| match (e, &label) {
+                    (remits_policy::Error::Parse { id, reason }, Some(l)) => {
+                        Error::Policy(remits_policy::Error::Parse {
+                            id: format!("{id} ({l})"),
+                            reason,
+                        })
+                    }
+                    (other, _) => other.into(),
+                })?;
+                (id, Some(text))
             }
         };
-        let policy = PolicyEngine::new();
-        if let Some((path, t)) = &default_policy_text {
-            // Name the file (the message has line, column and reason, never its text).
-            policy.compile(&default_policy_id, t).map_err(|e| match e {
-                remits_policy::Error::Parse { id, reason } => {
-                    Error::Policy(remits_policy::Error::Parse {
-                        id: format!("{id} ({})", path.display()),
-                        reason,
-                    })
-                }
-                other => other.into(),
-            })?;
-        }
-        let default_policy_text = default_policy_text.map(|(_, t)| t);
-        let signer = TokenSigner::new(
-            key,
-            cfg.issuer.clone(),
-            Duration::from_secs(cfg.token_ttl_secs),
-        );
-        let token_verifier = TokenVerifier::new(signer.verifying_key(), cfg.issuer.clone());
-        let svc = AttestationService {
+        let signer = TokenSigner::new(key, issuer.clone(), token_ttl);
+        let token_verifier = TokenVerifier::new(signer.verifying_key(), issuer.clone());
+        Ok(AttestationService {
             store,
             clock,
             drivers: RwLock::new(drivers),
@@ -312,23 +401,12 @@ impl AttestationService {
             signer,
             token_verifier,
             rvs,
-            cfg,
+            issuer,
+            manifest_signers,
             default_policy_cache: ReadCache::new(Namespace::AttestationPolicy),
             resource_policy_cache: ReadCache::new(Namespace::ResourcePolicy),
             per_resource_cache: ReadCache::new(Namespace::ResourcePolicy),
-        };
-        for p in svc.cfg.reference_values.clone() {
-            let bytes = read_config_file(&p)?;
-            svc.register_reference_values(&bytes)
-                .await
-                .map_err(|e| match e {
-                    Error::ReferenceValues(m) => {
-                        Error::ReferenceValues(format!("{}: {m}", p.display()))
-                    }
-                    other => other,
-                })?;
-        }
-        Ok(svc)
+        })
     }
 
     /// Add (or replace) a TEE driver: how an embedder adds a TEE.
@@ -340,7 +418,7 @@ impl AttestationService {
 
     /// The token issuer (`iss`) this service writes and its verifier pins.
     pub fn issuer(&self) -> &str {
-        &self.cfg.issuer
+        &self.issuer
     }
 
     /// The token signer's public key (publish it to token consumers).
@@ -350,6 +428,12 @@ impl AttestationService {
 
     /// Verify evidence, check the binding, run the policy and issue a token. Fails with
     /// [`Error::PolicyDenied`] unless the status is affirming.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PolicyDenied`] when the status is not affirming, and every error of
+    /// [`AttestationService::appraise`].
+    #[must_use = "an attestation result: the token and status decide"]
     pub async fn attest(&self, req: AttestationRequest) -> Result<Attested, Error> {
         let a = self
             .appraise(
@@ -371,6 +455,15 @@ impl AttestationService {
     /// The token carries `runtime_data_claims` (the TEE key and nonce) only for
     /// [`Binding::RuntimeData`], after the evidence was found to carry their digest, and
     /// records the binding as `remits_binding.kind`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadRequest`] for an unknown TEE or a malformed binding or init-data,
+    /// [`Error::TeeDisabled`] for `sample` unless allowed, [`Error::EvidenceRejected`] or
+    /// [`Error::Binding`] when the evidence fails, [`Error::Policy`] when the policy fails to run,
+    /// [`Error::Store`] when the store fails. A policy that does not affirm is not an error here:
+    /// see the status.
+    #[must_use = "an appraisal: its status decides, not its success"]
     pub async fn appraise(
         &self,
         tee: &str,
@@ -544,11 +637,23 @@ impl AttestationService {
     }
 
     /// Verify a token issued by this service (issuer key, `ES256`, expiry pinned).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Token`] naming the check that failed (signature, algorithm, issuer, expiry, ...).
+    #[must_use = "the verified claims are the only trusted view of the token"]
     pub fn verify_token(&self, token: &str) -> Result<Value, Error> {
         self.token_verifier.verify(token, self.clock.now())
     }
 
     /// Evaluate the resource policy (`data.policy.allow`) for `path` = `repo/type/tag`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadRequest`] when `path` is not `repo/type/tag`, [`Error::Policy`] when a policy
+    /// fails to run, [`Error::Store`] when the store fails. A denial is not an error: see
+    /// [`ResourceDecision::allow`].
+    #[must_use = "a resource decision: check `allow`"]
     pub async fn allow_resource(
         &self,
         token_claims: &Value,
@@ -610,6 +715,12 @@ impl AttestationService {
     /// (`remits_sev::verify_measurement`), with the default attestation policy: `claims` are
     /// the `sev` claims (guest policy bits by name, API version, build, launch digest, root),
     /// the binding is recorded as [`SEV_LAUNCH_BINDING`]. No token is issued.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Policy`] when the policy fails to run, [`Error::Store`] when the store fails. A
+    /// policy that does not affirm is not an error: see the status.
+    #[must_use = "an appraisal: its status decides, not its success"]
     pub async fn appraise_sev_launch(
         &self,
         claims: Map<String, Value>,
@@ -634,11 +745,20 @@ impl AttestationService {
     }
 
     /// Validate a resource policy without storing it (as [`Self::set_resource_policy`] does).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Policy`] when the text does not compile.
     pub fn check_resource_policy(&self, id: &str, rego: &str) -> Result<(), Error> {
         Ok(self.policy.compile(id, rego)?)
     }
 
     /// Store an attestation policy under `id` (validated first; takes effect immediately).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadRequest`] for an id that is empty or longer than 128 bytes, [`Error::Policy`]
+    /// when the text does not compile, [`Error::Store`] when storing fails.
     pub async fn set_attestation_policy(&self, id: &str, rego: &str) -> Result<(), Error> {
         if id.is_empty() || id.len() > 128 {
             return Err(Error::BadRequest("policy id must be 1..=128 bytes".into()));
@@ -651,6 +771,10 @@ impl AttestationService {
     }
 
     /// Store the resource policy (validated first; takes effect immediately).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Policy`] when the text does not compile, [`Error::Store`] when storing fails.
     pub async fn set_resource_policy(&self, rego: &str) -> Result<(), Error> {
         self.policy.compile("resource", rego)?;
         self.store
@@ -665,6 +789,11 @@ impl AttestationService {
     }
 
     /// Register reference values (trustee sample form, RVPS message, or remits form with expiry).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReferenceValues`] when the JSON is none of the accepted forms, [`Error::Store`]
+    /// when storing fails.
     pub async fn register_reference_values(&self, json: &[u8]) -> Result<(), Error> {
         let (rv, exp) = parse_registration(json)?;
         self.rvs.register(&rv, exp).await
@@ -673,19 +802,17 @@ impl AttestationService {
     /// Register the reference values of a `remits-measure` manifest (see
     /// [`crate::refvalues::manifest_reference_values`]), checking its signature against the
     /// configured `manifest_signers`. Returns what was registered.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReferenceValues`] when the manifest is malformed or its signature is not accepted
+    /// (see [`crate::refvalues::manifest_reference_values`]), [`Error::Store`] when storing fails.
     pub async fn register_manifest(
         &self,
         json: &[u8],
         expires_at: Option<std::time::SystemTime>,
     ) -> Result<remits_policy::ReferenceValues, Error> {
-        let mut keys = Vec::new();
-        for p in &self.cfg.manifest_signers {
-            keys.push(
-                remits_manifest::signing::PublicKey::from_file(p)
-                    .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?,
-            );
-        }
-        let rv = crate::refvalues::manifest_reference_values(json, &keys)?;
+        let rv = crate::refvalues::manifest_reference_values(json, &self.manifest_signers)?;
         self.rvs.register(&rv, expires_at).await?;
         Ok(rv)
     }

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use remits_evidence::clock::Clock;
 use remits_snp::{CrlKind, TrustAnchors, Verifier};
 
-use crate::{Error, ServiceConfig};
+use crate::{CrlMode, Error, ServiceConfig};
 
 /// Largest CRL file accepted (AMD's are a few KiB).
 const MAX_CRL_FILE: u64 = 1 << 20;
@@ -40,7 +40,7 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
 }
 
 /// DER, or the body of a `-----BEGIN X509 CRL-----` PEM block.
-fn crl_der(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>, Error> {
+fn crl_der(bytes: Vec<u8>, label: &str) -> Result<Vec<u8>, Error> {
     use base64::Engine as _;
     const BEGIN: &str = "-----BEGIN X509 CRL-----";
     let Ok(text) = std::str::from_utf8(&bytes) else {
@@ -52,7 +52,7 @@ fn crl_der(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>, Error> {
     let body = text.get(start + BEGIN.len()..).unwrap_or("");
     let end = body
         .find("-----END X509 CRL-----")
-        .ok_or_else(|| config_err(path, "PEM without END X509 CRL line"))?;
+        .ok_or_else(|| Error::Config(format!("{label}: PEM without END X509 CRL line")))?;
     let b64: String = body
         .get(..end)
         .unwrap_or("")
@@ -61,36 +61,84 @@ fn crl_der(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>, Error> {
         .collect();
     base64::engine::general_purpose::STANDARD
         .decode(b64)
-        .map_err(|e| config_err(path, format!("PEM: {e}")))
+        .map_err(|e| Error::Config(format!("{label}: PEM: {e}")))
 }
 
-/// The SNP verifier of a service: trust anchors, CRL mode and maximum age, configured CRL files
+/// The CRL settings of a service's SNP verifier (from [`ServiceConfig`] or the builder).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CrlSettings {
+    /// How chains are checked against CRLs.
+    pub(crate) mode: CrlMode,
+    /// Maximum CRL age.
+    pub(crate) max_age: Option<Duration>,
+    /// VCEK CRLs (DER or PEM), each with a label naming it in errors.
+    pub(crate) vcek: Vec<(String, Vec<u8>)>,
+    /// VLEK CRLs likewise.
+    pub(crate) vlek: Vec<(String, Vec<u8>)>,
+    /// Background KDS fetching (feature `kds`): the configuration it is read from.
+    pub(crate) fetch: Option<ServiceConfig>,
+}
+
+impl CrlSettings {
+    /// The settings of `cfg`, reading its CRL files (at most 1 MiB each).
+    pub(crate) fn from_config(cfg: &ServiceConfig) -> Result<Self, Error> {
+        cfg.validate_crl()?;
+        let read = |files: &[std::path::PathBuf]| -> Result<Vec<(String, Vec<u8>)>, Error> {
+            files
+                .iter()
+                .map(|p| Ok((p.display().to_string(), read_bounded(p)?)))
+                .collect()
+        };
+        Ok(CrlSettings {
+            mode: cfg.snp_crl_check,
+            max_age: cfg.snp_crl_max_age_secs.map(Duration::from_secs),
+            vcek: read(&cfg.snp_vcek_crl_files)?,
+            vlek: read(&cfg.snp_vlek_crl_files)?,
+            fetch: cfg.snp_crl_fetch.then(|| cfg.clone()),
+        })
+    }
+
+    /// Refuse settings that cannot work: fail-closed with no CRL source denies every report.
+    fn validate(&self) -> Result<(), Error> {
+        if self.max_age == Some(Duration::ZERO) {
+            return Err(Error::Config("snp crl max age must be at least 1 s".into()));
+        }
+        let sources = self.fetch.is_some() || !self.vcek.is_empty() || !self.vlek.is_empty();
+        if self.mode == CrlMode::FailClosed && !sources {
+            return Err(Error::Config(
+                "snp_crl_check = \"fail-closed\" needs snp_vcek_crl_files, snp_vlek_crl_files \
+                 or snp_crl_fetch: without a CRL every SNP attestation would be denied"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The SNP verifier of a service: trust anchors, CRL mode and maximum age, the given CRLs
 /// loaded, and (feature `kds`, `snp_crl_fetch`) cached KDS CRLs loaded and the background
 /// refresh started.
 pub(crate) fn snp_verifier(
     anchors: TrustAnchors,
-    cfg: &ServiceConfig,
+    crl: &CrlSettings,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<Verifier>, Error> {
-    cfg.validate_crl()?;
+    crl.validate()?;
     let verifier = Verifier::new(anchors)
-        .with_crl_check(cfg.snp_crl_check.into())
-        .with_crl_max_age(cfg.snp_crl_max_age_secs.map(Duration::from_secs));
+        .with_crl_check(crl.mode.into())
+        .with_crl_max_age(crl.max_age);
     let now = clock.now();
-    for (files, kind) in [
-        (&cfg.snp_vcek_crl_files, CrlKind::Vcek),
-        (&cfg.snp_vlek_crl_files, CrlKind::Vlek),
-    ] {
-        for p in files {
-            let der = crl_der(read_bounded(p)?, p)?;
+    for (list, kind) in [(&crl.vcek, CrlKind::Vcek), (&crl.vlek, CrlKind::Vlek)] {
+        for (label, bytes) in list {
+            let der = crl_der(bytes.clone(), label)?;
             verifier
                 .add_crl(&der, kind, now)
-                .map_err(|e| Error::Config(format!("{} ({kind} CRL): {e}", p.display())))?;
+                .map_err(|e| Error::Config(format!("{label} ({kind} CRL): {e}")))?;
         }
     }
     let verifier = Arc::new(verifier);
     #[cfg(feature = "kds")]
-    if cfg.snp_crl_fetch {
+    if let Some(cfg) = &crl.fetch {
         fetch::start(&verifier, cfg, clock, now)?;
     }
     Ok(verifier)

@@ -45,6 +45,10 @@ pub fn public_jwk(key: &VerifyingKey) -> Value {
 
 /// The P-256 public key of a JWK as [`public_jwk`] writes it (`kty` EC, `crv` P-256, `x`, `y`
 /// base64url). Token consumers use it with [`TokenVerifier::new`].
+///
+/// # Errors
+///
+/// [`Error::Token`] when the JWK is not a P-256 EC key with base64url `x` and `y`.
 pub fn verifying_key_from_jwk(jwk: &Value) -> Result<VerifyingKey, Error> {
     let field = |name: &str| -> Result<Vec<u8>, Error> {
         let s = jwk
@@ -120,6 +124,10 @@ impl TokenSigner {
 
     /// Sign `claims` (the caller's `submods` etc.) after adding `iat`, `exp`, `iss`,
     /// `eat_profile`. Header: `{"alg":"ES256","typ":"JWT","jwk":<public key>}`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Internal`] when the claims cannot be encoded or signing fails.
     pub fn sign(&self, claims: Map<String, Value>, now: SystemTime) -> Result<String, Error> {
         self.sign_with_claims(claims, now).map(|(token, _)| token)
     }
@@ -127,6 +135,10 @@ impl TokenSigner {
     /// Like [`TokenSigner::sign`], also returning the exact claims that were signed (with
     /// `iat`, `exp`, `iss`, `eat_profile`), so an in-process caller needs no verify round trip
     /// to learn them.
+    ///
+    /// # Errors
+    ///
+    /// As [`TokenSigner::sign`].
     pub fn sign_with_claims(
         &self,
         mut claims: Map<String, Value>,
@@ -182,6 +194,11 @@ impl TokenVerifier {
     /// `crit`; the signature (64-byte r||s) verifies under the pinned key over the received
     /// `header.payload` text; payload is a JSON object; `iss` equals the pinned issuer; `exp` is a
     /// number after `now`; `iat` is a number not after `now + 60 s`; `eat_profile` is trustee's.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Token`] naming the first check that failed.
+    #[must_use = "the verified claims are the only trusted view of the token"]
     pub fn verify(&self, token: &str, now: SystemTime) -> Result<Value, Error> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(tok(format!("longer than {MAX_TOKEN_LEN} bytes")));
@@ -209,7 +226,9 @@ impl TokenVerifier {
         if sig_bytes.len() != 64 {
             return Err(tok("signature is not a 64-byte ES256 signature"));
         }
-        let signing_input = &token[..h.len() + 1 + p.len()];
+        let signing_input = token
+            .get(..h.len() + 1 + p.len())
+            .ok_or_else(|| tok("not three dot-separated parts"))?;
         if !self.key.verify(signing_input.as_bytes(), &sig_bytes) {
             return Err(tok("signature does not verify under the pinned issuer key"));
         }

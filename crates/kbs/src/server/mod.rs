@@ -149,6 +149,10 @@ pub fn router(state: Arc<KbsState>) -> Router {
 
 /// Serves `router` on `listener` (plain TCP or TLS) with default [`Limits`] until `shutdown`
 /// resolves; see [`serve_with`].
+///
+/// # Errors
+///
+/// As [`serve_with`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
@@ -161,6 +165,10 @@ pub async fn serve(
 /// Serves `router` on `listener` (plain TCP or TLS) with `limits` (header-read, idle and TLS
 /// handshake timeouts, header size, connection cap) until `shutdown` resolves, then drains
 /// in-flight requests for at most `limits.drain_timeout`. `Ok` after a stop.
+///
+/// # Errors
+///
+/// The listener's I/O error; a stop is `Ok`.
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     router: Router,

@@ -79,6 +79,10 @@ impl PendingChallenges {
 
     /// Counts one more challenge expiring at `expires_at` (Unix seconds), unless `max` are
     /// already outstanding at `now`.
+    ///
+    /// # Errors
+    ///
+    /// [`Full`] when `max` challenges are outstanding.
     pub fn try_admit(&self, now: u64, expires_at: u64) -> Result<(), Full> {
         let mut b = self.lock();
         b.expire(now);

@@ -91,6 +91,10 @@ impl std::fmt::Debug for DevRoots {
 
 impl DevRoots {
     /// An ARK/ASK pair from bytes (AMD certificate format); the ASK must verify under the ARK.
+    ///
+    /// # Errors
+    ///
+    /// When a certificate does not parse or the ASK does not verify under the ARK.
     pub fn new(ark: Vec<u8>, ask: Vec<u8>) -> Result<Self, remits_sev::Error> {
         AmdRoots::verify(&ark, &ask, None)?;
         Ok(Self { ark, ask })
@@ -120,6 +124,10 @@ impl Default for SevSettings {
 
 impl SevSettings {
     /// Reads and checks the configured development roots.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] when a file cannot be read or the pair does not verify.
     pub fn load(cfg: &SevConfig) -> Result<Self, ConfigError> {
         let mut dev_roots = Vec::new();
         for (i, r) in cfg.dev_roots.iter().enumerate() {

@@ -33,6 +33,11 @@ pub enum TlsError {
 }
 
 /// Builds a server configuration (TLS 1.2 and 1.3, ALPN http/1.1) from PEM files.
+///
+/// # Errors
+///
+/// [`TlsError::Cert`] or [`TlsError::Key`] when a file cannot be read or parsed,
+/// [`TlsError::Config`] when they do not form a configuration.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls_ring::ServerConfig>, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| TlsError::Cert {

@@ -151,6 +151,11 @@ impl<'a> LaunchInputs<'a> {
 }
 
 /// Parses a precomputed OVMF hash given in hex (96 digits).
+///
+/// # Errors
+///
+/// [`Error::OvmfHashHex`] for non-hex text, [`Error::OvmfHashLength`] for another length than 48
+/// bytes.
 pub fn parse_ovmf_hash(hex_str: &str) -> Result<[u8; LD_SIZE], Error> {
     let bytes = hex::decode(hex_str).map_err(|_| Error::OvmfHashHex)?;
     <[u8; LD_SIZE]>::try_from(bytes.as_slice()).map_err(|_| Error::OvmfHashLength(bytes.len()))
@@ -158,6 +163,11 @@ pub fn parse_ovmf_hash(hex_str: &str) -> Result<[u8; LD_SIZE], Error> {
 
 /// The SNP launch digest after the OVMF pages only (`snp:ovmf-hash`); it can seed
 /// [`LaunchInputs::ovmf_hash`]. `ovmf` is the image bytes or an opened [`super::ImageFile`].
+///
+/// # Errors
+///
+/// [`Error::Truncated`] or another image error when `ovmf` does not parse, [`Error::Io`] when a
+/// file cannot be read.
 pub fn snp_ovmf_hash<'a>(ovmf: impl Into<ImageSource<'a>>) -> Result<[u8; LD_SIZE], Error> {
     let ovmf = ovmf.into();
     let fw = ovmf.firmware(FOUR_GIB, "OVMF")?;
@@ -167,12 +177,23 @@ pub fn snp_ovmf_hash<'a>(ovmf: impl Into<ImageSource<'a>>) -> Result<[u8; LD_SIZ
 }
 
 /// Computes the launch digest.
+///
+/// # Errors
+///
+/// The image and table errors of the OVMF, kernel hashes and SVSM inputs, [`Error::VcpuCount`] or
+/// [`Error::MissingVcpuSignature`] for an unusable vCPU set, [`Error::NoApResetAddress`] when the
+/// AP reset address is missing, [`Error::OvmfHashOnlySnp`] for a precomputed hash outside SNP,
+/// [`Error::Io`] when a file cannot be read.
 pub fn launch_digest(inputs: &LaunchInputs<'_>) -> Result<Measurement, Error> {
     launch_digest_with(inputs, |_, _| {})
 }
 
 /// Computes the launch digest and hands each measured VMSA page (vCPU index, page) to
 /// `on_vmsa` (sev-snp-measure `--dump-vmsa`).
+///
+/// # Errors
+///
+/// As `launch_digest`.
 pub fn launch_digest_with(
     inputs: &LaunchInputs<'_>,
     mut on_vmsa: impl FnMut(u32, &[u8; PAGE_SIZE]),

@@ -89,6 +89,10 @@ impl SnpLaunchDigest {
     /// Adds the image (a whole number of pages) as NORMAL pages from `gpa` on, streaming its
     /// pages if it is a file (see [`super::source`]: padding pages hashed once per byte value,
     /// large images on two threads).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a page of the file cannot be read.
     pub(crate) fn update_normal_pages_from(
         &mut self,
         gpa: u64,

@@ -39,6 +39,10 @@ impl SevHashes {
 
     /// Hashes the kernel and initrd files by streaming them (memory stays bounded), the two
     /// files concurrently.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a file cannot be read.
     pub fn from_files(
         kernel: &Path,
         initrd: Option<&Path>,
@@ -63,6 +67,9 @@ impl SevHashes {
     }
 
     /// The 176-byte padded table.
+    // in bounds: the table is 18 + 3 * ENTRY_SIZE bytes plus padding (PADDED_TABLE_SIZE), an
+    // entry is an 18-byte header and a 32-byte digest (ENTRY_SIZE).
+    #[allow(clippy::indexing_slicing)]
     pub fn table(&self) -> [u8; PADDED_TABLE_SIZE] {
         let mut t = [0u8; PADDED_TABLE_SIZE];
         put_header(&mut t[..18], &guid::SEV_HASH_TABLE_HEADER, TABLE_SIZE);
@@ -80,6 +87,10 @@ impl SevHashes {
     }
 
     /// A page of zeros holding the table at `offset` (the low 12 bits of the table's GPA).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::HashesTableCrossesPage`] when the table at `offset` does not fit in the page.
     pub fn page(&self, offset: u32) -> Result<[u8; PAGE_SIZE], Error> {
         let off = offset as usize;
         let end = off
@@ -87,11 +98,15 @@ impl SevHashes {
             .filter(|e| *e <= PAGE_SIZE)
             .ok_or(Error::HashesTableCrossesPage(offset))?;
         let mut page = [0u8; PAGE_SIZE];
-        page[off..end].copy_from_slice(&self.table());
+        page.get_mut(off..end)
+            .ok_or(Error::HashesTableCrossesPage(offset))?
+            .copy_from_slice(&self.table());
         Ok(page)
     }
 }
 
+// in bounds: every caller passes an 18-byte (GUID + u16 length) header slot.
+#[allow(clippy::indexing_slicing)]
 fn put_header(buf: &mut [u8], g: &Guid, len: usize) {
     buf[..16].copy_from_slice(g.as_bytes());
     buf[16..18].copy_from_slice(&(len as u16).to_le_bytes());
@@ -105,6 +120,10 @@ fn cmdline_hash(append: Option<&str>) -> [u8; 32] {
 }
 
 /// SHA-256 of a file, streamed.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be read.
 pub(crate) fn sha256_file(path: &Path, what: &'static str) -> Result<[u8; 32], Error> {
     let io = |source| Error::Io {
         what,
@@ -123,7 +142,10 @@ pub(crate) fn sha256_file(path: &Path, what: &'static str) -> Result<[u8; 32], E
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(io(e)),
         };
-        h.update(&buf[..n]);
+        let chunk = buf
+            .get(..n)
+            .ok_or_else(|| io(std::io::ErrorKind::InvalidData.into()))?;
+        h.update(chunk);
     }
     Ok(h.finish())
 }

@@ -78,6 +78,10 @@ impl IdBlock {
 }
 
 /// Loads a P-384 private key from PEM (SEC1 `EC PRIVATE KEY` or PKCS#8 `PRIVATE KEY`).
+///
+/// # Errors
+///
+/// [`Error::Key`] when `pem` is not a P-384 private key in either form.
 pub fn signing_key_from_pem(pem: &str) -> Result<SigningKey, Error> {
     let key_err = |reason: String| Error::Key {
         what: "P-384 private key",
@@ -91,6 +95,10 @@ pub fn signing_key_from_pem(pem: &str) -> Result<SigningKey, Error> {
 }
 
 /// Loads a P-384 public key from an SPKI PEM (`PUBLIC KEY`).
+///
+/// # Errors
+///
+/// [`Error::Key`] when `pem` is not a P-384 SPKI public key.
 pub fn verifying_key_from_pem(pem: &str) -> Result<VerifyingKey, Error> {
     VerifyingKey::from_public_key_pem(pem).map_err(|e| Error::Key {
         what: "P-384 public key",
@@ -112,18 +120,23 @@ pub fn sev_public_key(key: &VerifyingKey) -> [u8; SEV_PUBKEY_SIZE] {
 }
 
 /// Parses a SEV public-key structure back into a key (strict: curve 2, zero padding).
+///
+/// # Errors
+///
+/// [`Error::Length`] for another length, [`Error::Key`] for another curve, non-zero padding or a
+/// point not on P-384.
 pub fn parse_sev_public_key(bytes: &[u8]) -> Result<VerifyingKey, Error> {
     let err = |reason: &str| Error::Key {
         what: "SEV public key",
         reason: reason.to_owned(),
     };
-    if bytes.len() != SEV_PUBKEY_SIZE {
+    let Ok(bytes) = <&[u8; SEV_PUBKEY_SIZE]>::try_from(bytes) else {
         return Err(Error::Length {
             what: "SEV public key",
             expected: SEV_PUBKEY_SIZE,
             actual: bytes.len(),
         });
-    }
+    };
     if bytes[..4] != CURVE_P384.to_le_bytes() {
         return Err(err("curve is not P-384 (2)"));
     }
@@ -151,15 +164,20 @@ pub fn sev_signature(sig: &Signature) -> [u8; SEV_SIG_SIZE] {
 }
 
 /// Decodes a 512-byte SEV signature structure (strict: padding must be zero).
+///
+/// # Errors
+///
+/// [`Error::Length`] for another length than 512 bytes, [`Error::SignatureFormat`] for non-zero
+/// padding or an out-of-range scalar.
 pub fn parse_sev_signature(bytes: &[u8], what: &'static str) -> Result<Signature, Error> {
     let bad = |reason| Error::SignatureFormat { what, reason };
-    if bytes.len() != SEV_SIG_SIZE {
+    let Ok(bytes) = <&[u8; SEV_SIG_SIZE]>::try_from(bytes) else {
         return Err(Error::Length {
             what,
             expected: SEV_SIG_SIZE,
             actual: bytes.len(),
         });
-    }
+    };
     let r = le72_to_be48(&bytes[..72]).ok_or_else(|| bad("r exceeds 48 bytes"))?;
     let s = le72_to_be48(&bytes[72..144]).ok_or_else(|| bad("s exceeds 48 bytes"))?;
     if bytes[144..].iter().any(|b| *b != 0) {
@@ -175,7 +193,8 @@ fn put_le(dst: &mut [u8], be: &[u8]) {
 }
 
 fn le72_to_be48(le: &[u8]) -> Option<[u8; 48]> {
-    if le.len() != 72 || le[48..].iter().any(|b| *b != 0) {
+    let le: &[u8; 72] = le.try_into().ok()?;
+    if le[48..].iter().any(|b| *b != 0) {
         return None;
     }
     let mut be = [0u8; 48];
@@ -242,6 +261,7 @@ pub fn sign_id_block(
 
 /// Digests of the two keys of a verified ID_AUTH. Only [`verify_id_auth`] builds one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct VerifiedIdAuth {
     id_key_digest: [u8; LD_SIZE],
     author_key_digest: [u8; LD_SIZE],
@@ -261,6 +281,13 @@ impl VerifiedIdAuth {
 /// Checks an ID_AUTH against an ID block as the SNP firmware does: algorithms, the ID block
 /// signature by the ID key, and the ID key's signature by the author key. Returns the key
 /// digests the attestation report will carry.
+///
+/// # Errors
+///
+/// [`Error::Length`] for an ID block or ID_AUTH of the wrong size, [`Error::IdAuthField`] for an
+/// algorithm or field the firmware refuses, [`Error::Key`] for a malformed key,
+/// [`Error::SignatureInvalid`] naming the signature that does not verify.
+#[must_use = "the verified ID authentication is the only trusted view of the block"]
 pub fn verify_id_auth(id_block: &[u8], auth: &[u8]) -> Result<VerifiedIdAuth, Error> {
     if id_block.len() != ID_BLOCK_SIZE {
         return Err(Error::Length {
@@ -269,15 +296,19 @@ pub fn verify_id_auth(id_block: &[u8], auth: &[u8]) -> Result<VerifiedIdAuth, Er
             actual: id_block.len(),
         });
     }
-    if auth.len() != ID_AUTH_SIZE {
+    let Ok(auth) = <&[u8; ID_AUTH_SIZE]>::try_from(auth) else {
         return Err(Error::Length {
             what: "ID_AUTH",
             expected: ID_AUTH_SIZE,
             actual: auth.len(),
         });
-    }
-    for (field, off) in [("id_key_algo", 0usize), ("auth_key_algo", 4)] {
-        let v = u32::from_le_bytes([auth[off], auth[off + 1], auth[off + 2], auth[off + 3]]);
+    };
+    let algos = [
+        ("id_key_algo", [auth[0], auth[1], auth[2], auth[3]]),
+        ("auth_key_algo", [auth[4], auth[5], auth[6], auth[7]]),
+    ];
+    for (field, le) in algos {
+        let v = u32::from_le_bytes(le);
         if v != ALGO_ECDSA_P384_SHA384 {
             return Err(Error::IdAuthField {
                 field,

@@ -23,6 +23,11 @@ const METADATA_ITEM: usize = 12;
 
 /// Reads a firmware image (OVMF, SVSM) from disk, refusing files larger than
 /// [`MAX_IMAGE_SIZE`] before reading them.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be read, [`Error::ImageSize`] when it is larger than
+/// `MAX_IMAGE_SIZE`.
 pub fn read_image(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, Error> {
     use std::io::Read;
     let io = |source| Error::Io {
@@ -136,12 +141,12 @@ pub struct Firmware<'a> {
 
 fn u16_at(data: &[u8], off: usize) -> Option<u16> {
     let b = data.get(off..off.checked_add(2)?)?;
-    Some(u16::from_le_bytes([b[0], b[1]]))
+    Some(u16::from_le_bytes(b.try_into().ok()?))
 }
 
 fn u32_at(data: &[u8], off: usize) -> Option<u32> {
     let b = data.get(off..off.checked_add(4)?)?;
-    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    Some(u32::from_le_bytes(b.try_into().ok()?))
 }
 
 fn guid_at(data: &[u8], off: usize) -> Option<Guid> {
@@ -151,12 +156,21 @@ fn guid_at(data: &[u8], off: usize) -> Option<Guid> {
 
 impl<'a> Firmware<'a> {
     /// Parses an OVMF image mapped to end at 4 GiB.
+    ///
+    /// # Errors
+    ///
+    /// As `OvmfImage::parse_ending_at`.
     pub fn parse(data: &'a [u8]) -> Result<Self, Error> {
         Self::parse_ending_at(data, FOUR_GIB, "OVMF")
     }
 
     /// Parses a firmware image mapped to end at guest physical address `end` (exclusive).
     /// `image` names it in errors ("OVMF", "SVSM").
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ImageSize`] for an image that does not fit below `end`, [`Error::Truncated`] or a
+    /// footer-table or metadata error naming the structure that is malformed.
     pub fn parse_ending_at(data: &'a [u8], end: u64, image: &'static str) -> Result<Self, Error> {
         match Self::parse_tail(data, data.len() as u64, end, image)? {
             Parsed::Firmware(fw) => Ok(fw),
@@ -272,11 +286,19 @@ impl<'a> Firmware<'a> {
     }
 
     /// The AP reset EIP from the SEV-ES reset block.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingTableEntry`] when the image has no SEV-ES reset block.
     pub fn sev_es_reset_eip(&self) -> Result<u32, Error> {
         self.entry_u32(&guid::SEV_ES_RESET_BLOCK, "SEV_ES_RESET_BLOCK_GUID")
     }
 
     /// The guest physical address of the SEV hashes table.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingTableEntry`] when the image has no SEV hashes table entry.
     pub fn sev_hashes_table_gpa(&self) -> Result<u32, Error> {
         self.entry_u32(&guid::SEV_HASH_TABLE_RV, "SEV_HASH_TABLE_RV_GUID")
     }
@@ -287,6 +309,10 @@ impl<'a> Firmware<'a> {
     }
 
     /// For an SVSM binary: the entry point (SVSM info offset plus the binary's GPA).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingSvsmInfo`] when the image has no SVSM info entry.
     pub fn svsm_entry(&self) -> Result<u64, Error> {
         let data = self
             .table_entry(&guid::SVSM_INFO)
@@ -454,7 +480,13 @@ fn parse_footer_table(data: &[u8]) -> Result<Vec<TableEntry<'_>>, Error> {
             size: footer_size,
             reason: "larger than the image",
         })?;
-    let mut rest = &data[table_start..footer_off];
+    let mut rest = data
+        .get(table_start..footer_off)
+        .ok_or(Error::InvalidEntrySize {
+            guid: footer_guid.to_string(),
+            size: footer_size,
+            reason: "larger than the image",
+        })?;
     let mut entries: Vec<TableEntry<'_>> = Vec::new();
     while rest.len() >= ENTRY_HEADER {
         let hdr = rest.len() - ENTRY_HEADER;
@@ -480,11 +512,17 @@ fn parse_footer_table(data: &[u8]) -> Result<Vec<TableEntry<'_>>, Error> {
         if entries.iter().any(|e| e.guid == guid) {
             return Err(Error::DuplicateTableEntry(guid.to_string()));
         }
-        entries.push(TableEntry {
-            guid,
-            data: &rest[entry_start..hdr],
-        });
-        rest = &rest[..entry_start];
+        // entry_start <= hdr: the entry is at least its 18-byte header.
+        let (Some(data), Some(before)) = (rest.get(entry_start..hdr), rest.get(..entry_start))
+        else {
+            return Err(Error::InvalidEntrySize {
+                guid: guid.to_string(),
+                size,
+                reason: "larger than the rest of the table",
+            });
+        };
+        entries.push(TableEntry { guid, data });
+        rest = before;
     }
     if !rest.is_empty() {
         return Err(Error::TableTrailingBytes(rest.len()));

@@ -94,6 +94,11 @@ enum Contents {
 impl ImageFile {
     /// Opens the image at `path` and reads its tail. `what` names it in errors ("OVMF",
     /// "SVSM"). Files larger than [`MAX_IMAGE_SIZE`] are refused before any read.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the file cannot be opened or read, [`Error::ImageSize`] when it is larger
+    /// than `MAX_IMAGE_SIZE`.
     pub fn open(path: &Path, what: &'static str) -> Result<Self, Error> {
         let io = |source| Error::Io {
             what,
@@ -288,7 +293,7 @@ impl<'a> ImageSource<'a> {
         if len < PARALLEL_MIN {
             for i in 0..chunks {
                 let n = self.chunk_digests(i, &mut buf, &mut cache, &mut out)?;
-                out[..n].iter().for_each(&mut sink);
+                out.iter().take(n).for_each(&mut sink);
             }
             return Ok(());
         }
@@ -341,9 +346,9 @@ impl<'a> ImageSource<'a> {
                 if emitted == chunks {
                     break Ok(());
                 }
-                match slots[emitted].get() {
+                match slots.get(emitted).and_then(|s| s.get()) {
                     Some(Some((n, ds))) => {
-                        ds[..*n].iter().for_each(&mut sink);
+                        ds.iter().take(*n).for_each(&mut sink);
                         emitted += 1;
                         continue;
                     }
@@ -367,7 +372,7 @@ impl<'a> ImageSource<'a> {
                         }
                         Err(e) => break Err(e),
                     }
-                } else if helper_gone() && slots[emitted].get().is_none() {
+                } else if helper_gone() && slots.get(emitted).is_some_and(|s| s.get().is_none()) {
                     // The helper ended without filling a chunk it took: it can only have
                     // panicked.
                     if let Some(Err(panic)) = helper.map(|h| h.join()) {
@@ -450,7 +455,10 @@ impl UniformCache {
 
     fn digest(&mut self, page: &[u8]) -> [u8; LD_SIZE] {
         match uniform_byte(page) {
-            Some(b) => *self.0[b as usize].get_or_insert_with(|| sha384_page(page)),
+            Some(b) => match self.0.get_mut(usize::from(b)) {
+                Some(slot) => *slot.get_or_insert_with(|| sha384_page(page)),
+                None => sha384_page(page),
+            },
             None => sha384_page(page),
         }
     }
@@ -459,7 +467,9 @@ impl UniformCache {
 /// `Some(b)` if every byte of `page` equals `b`.
 fn uniform_byte(page: &[u8]) -> Option<u8> {
     let (&first, rest) = page.split_first()?;
-    (rest == &page[..page.len() - 1]).then_some(first)
+    // Every byte equals the first when the page equals itself shifted by one.
+    let (_, init) = page.split_last()?;
+    (rest == init).then_some(first)
 }
 
 #[cfg(test)]

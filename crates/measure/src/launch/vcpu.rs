@@ -38,6 +38,10 @@ pub const VCPU_TYPES: &[(&str, u32, u32, u32)] = &[
 ];
 
 /// The signature of a named vCPU type (exact, case-sensitive name).
+///
+/// # Errors
+///
+/// [`Error::UnknownVcpuType`] for a name not in the table.
 pub fn vcpu_type_sig(name: &str) -> Result<u32, Error> {
     VCPU_TYPES
         .iter()

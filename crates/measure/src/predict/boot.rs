@@ -82,12 +82,22 @@ fn tag(id: u32, what: &str, digest: [u8; 32]) -> Event {
 }
 
 /// Predicts the boot events of a disk image file.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be read, and as `predict`.
 pub fn predict_disk(path: &std::path::Path) -> Result<BootPrediction, Error> {
     let disk = Disk::open(path)?;
     predict(&disk)
 }
 
 /// Predicts the boot events of a disk (raw bytes view).
+///
+/// # Errors
+///
+/// [`Error::Gpt`] or [`Error::Esp`] when the disk's partition table or ESP does not parse,
+/// [`Error::Pe`] for a malformed boot binary, [`Error::BootChain`] when the boot chain is not one
+/// this crate predicts.
 pub fn predict<D: ReadAt + ?Sized>(disk: &D) -> Result<BootPrediction, Error> {
     let gpt = Gpt::read(disk)?;
     let pcr5 = vec![
@@ -261,6 +271,10 @@ pub struct GrubEntry {
 }
 
 /// Parses the supported `grub.cfg` subset; returns the first `linux` command's entry.
+///
+/// # Errors
+///
+/// [`Error::BootChain`] for a construct outside the subset or no `linux` command.
 pub fn parse_grub_cfg(cfg: &[u8]) -> Result<GrubEntry, Error> {
     let text =
         std::str::from_utf8(cfg).map_err(|_| Error::BootChain("grub.cfg is not UTF-8".into()))?;

@@ -171,6 +171,11 @@ fn check_flow_depth(text: &[u8]) -> Result<(), Error> {
 
 impl EnclaveConfig {
     /// Parses and validates a YAML configuration (at most [`MAX_CONFIG_BYTES`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the key that is missing, unknown or of the wrong type, or text that
+    /// is not YAML or too large.
     pub fn from_yaml(text: &[u8]) -> Result<Self, Error> {
         if text.len() > MAX_CONFIG_BYTES {
             return Err(Error::Config(format!(
@@ -269,6 +274,10 @@ impl EnclaveConfig {
     }
 
     /// The canonical JSON value of each part, in [`CONFIG_EVENTS`] order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when a part cannot be canonicalized.
     pub fn canonical_parts(&self) -> Result<Vec<(&'static str, Vec<u8>)>, Error> {
         let entry = match &self.entrypoint {
             Some(v) => Value::from(v.clone()),
@@ -305,6 +314,10 @@ impl EnclaveConfig {
     }
 
     /// The PCR15 events of this configuration.
+    ///
+    /// # Errors
+    ///
+    /// As `EnclaveConfig::canonical_parts`.
     pub fn events(&self) -> Result<Vec<Event>, Error> {
         Ok(self
             .canonical_parts()?

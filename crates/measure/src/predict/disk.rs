@@ -16,6 +16,10 @@ pub trait ReadAt {
         self.len() == 0
     }
     /// Fills `buf` from `offset`; fails if the range leaves the data.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error when the range leaves the data or the read fails.
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()>;
 }
 
@@ -79,6 +83,11 @@ fn be_u32(b: &[u8], off: usize) -> u32 {
 }
 
 /// Detects the format of an image from its first bytes and its last 512 bytes.
+///
+/// # Errors
+///
+/// [`Error::UnsupportedDiskFormat`] for a format other than raw or fixed VHD, [`Error::Vhd`] for a
+/// malformed VHD footer.
 pub fn detect(head: &[u8], tail: &[u8], hint: &str) -> Result<DiskFormat, Error> {
     let unsupported = |f: &str| Error::UnsupportedDiskFormat {
         format: f.into(),
@@ -126,6 +135,10 @@ pub fn detect(head: &[u8], tail: &[u8], hint: &str) -> Result<DiskFormat, Error>
 
 impl Disk {
     /// Opens a raw or fixed-VHD disk image.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the file cannot be read, and as `detect`.
     pub fn open(path: &Path) -> Result<Disk, Error> {
         let what = || path.display().to_string();
         let file = File::open(path).map_err(|e| Error::io(what(), e))?;

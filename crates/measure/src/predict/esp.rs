@@ -21,6 +21,10 @@ pub(crate) struct Esp<'a, D: ReadAt + ?Sized> {
 
 impl<'a, D: ReadAt + ?Sized> Esp<'a, D> {
     /// Opens the ESP of `gpt` on `disk`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Esp`] when the partition is not a FAT file system or lies outside the disk.
     pub(crate) fn open(disk: &'a D, gpt: &Gpt) -> Result<Self, Error> {
         let entry = gpt.esp().cloned().ok_or_else(|| {
             Error::Esp("no partition with the EFI system partition type GUID".into())
@@ -41,6 +45,10 @@ impl<'a, D: ReadAt + ?Sized> Esp<'a, D> {
 
     /// Reads a file (path relative to the ESP root, `/` or `\` separated; case-insensitive as in
     /// FAT). `Ok(None)` if it does not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Esp`] when the file system cannot be read.
     pub(crate) fn read(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
         let p = path.replace('\\', "/");
         let p = p.trim_start_matches('/');

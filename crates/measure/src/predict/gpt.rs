@@ -90,6 +90,10 @@ pub fn guid_string(g: &[u8; 16]) -> String {
 impl Gpt {
     /// Reads and validates the protective MBR and the primary GPT (header and entry CRCs,
     /// MyLBA, usable range, entry size and count bounds).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Gpt`] naming the check that fails, [`Error::Io`] when the disk cannot be read.
     pub fn read<D: ReadAt + ?Sized>(disk: &D) -> Result<Gpt, Error> {
         let io = |field: &'static str| move |e: std::io::Error| Error::gpt(field, e.to_string());
         let mut mbr = [0u8; 512];
@@ -98,7 +102,11 @@ impl Gpt {
         if mbr[510..512] != [0x55, 0xAA] {
             return Err(Error::gpt("protective MBR", "boot signature 55AA missing"));
         }
-        if !(0..4).any(|i| mbr[0x1BE + 16 * i + 4] == 0xEE) {
+        // The four partition entries of the MBR (16 bytes each from 0x1BE); byte 4 is the type.
+        if !mbr[0x1BE..0x1FE]
+            .chunks_exact(16)
+            .any(|e| e.get(4) == Some(&0xEE))
+        {
             return Err(Error::gpt("protective MBR", "no partition of type 0xEE"));
         }
         let mut sector_size = 0;
@@ -134,7 +142,10 @@ impl Gpt {
         }
         let crc_stored = le_u32(&hdr, 16);
         let mut crc_buf = hdr.get(..header_size).unwrap_or_default().to_vec();
-        crc_buf[16..20].fill(0);
+        // The CRC is computed with its own field (bytes 16..20) zeroed; header_size >= 92.
+        if let Some(field) = crc_buf.get_mut(16..20) {
+            field.fill(0);
+        }
         let crc = crc32fast::hash(&crc_buf);
         if crc != crc_stored {
             return Err(Error::gpt(
@@ -215,7 +226,7 @@ impl Gpt {
                 .take(72, "PartitionName")
                 .map_err(cut)?
                 .chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .filter_map(|c| c.first_chunk::<2>().copied().map(u16::from_le_bytes))
                 .take_while(|u| *u != 0)
                 .collect();
             if first_lba > last_lba || last_lba > last_usable_lba || first_lba < first_usable_lba {
@@ -238,8 +249,9 @@ impl Gpt {
                 raw: raw.to_vec(),
             });
         }
-        let mut header = [0u8; HEADER_SIZE];
-        header.copy_from_slice(&hdr[..HEADER_SIZE]);
+        let Some(&header) = hdr.first_chunk::<HEADER_SIZE>() else {
+            return Err(Error::gpt("header", "shorter than 92 bytes"));
+        };
         Ok(Gpt {
             sector_size,
             header,

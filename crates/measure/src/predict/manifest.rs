@@ -20,6 +20,10 @@ use super::signing::{PublicKey, SigningKey};
 use super::{Error, TOOL_VERSION};
 
 /// The PCR15 event sequence for an image and a configuration (see `docs/measurements.md`).
+///
+/// # Errors
+///
+/// [`Error::Config`] when the enclave configuration cannot be encoded as events.
 pub fn pcr15_events(image: &ImageMeasurement, config: &EnclaveConfig) -> Result<Vec<Event>, Error> {
     let mut ev = vec![Event::new(
         types::REMITS_EVENT,
@@ -41,6 +45,10 @@ fn chain_name(c: &Chain) -> &'static str {
 
 /// Assembles an unsigned manifest from the predictions. With `signer`, PCR16 measures that key
 /// (sign with [`Manifest::sign`] afterwards); without, PCR16 has no events and stays zero.
+///
+/// # Errors
+///
+/// The [`remits_manifest::Error`] of the manifest builder (as [`Error`]) for events it refuses.
 pub fn build(
     boot: &BootPrediction,
     image: &ImageMeasurement,
@@ -81,6 +89,11 @@ pub struct Inputs<'a> {
 }
 
 /// End to end: predicts every PCR, builds the manifest and signs it if `key` is given.
+///
+/// # Errors
+///
+/// [`Error`] naming the input (disk image, container image or enclave configuration) that cannot
+/// be read, parsed or measured, or the signing step that failed.
 pub fn measure(inputs: &Inputs<'_>, key: Option<&SigningKey>) -> Result<Manifest, Error> {
     let cfg_bytes = remits_evidence::input::read_capped(
         inputs.config,

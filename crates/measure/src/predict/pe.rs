@@ -107,6 +107,10 @@ fn parse_with<I: ImageNtHeaders>(
 }
 
 /// Parses a PE32 or PE32+ image.
+///
+/// # Errors
+///
+/// [`Error::Pe`] naming the header or section that is malformed.
 pub fn parse(name: &str, data: &[u8]) -> Result<PeImage, Error> {
     match FileKind::parse(data) {
         Ok(FileKind::Pe32) => {

@@ -80,6 +80,11 @@ fn unhex(field: &str, s: &str) -> Result<Vec<u8>, Error> {
 
 /// DER certificates from PEM text: one to eight CERTIFICATE blocks, strict RFC 7468, text
 /// between blocks ignored (see [`remits_codec::pem::split_bundle`]).
+///
+/// # Errors
+///
+/// [`Error::Evidence`] when the text holds no certificate block, more than eight, another
+/// label, or a block that is not strict RFC 7468 base64.
 pub fn pem_certificates(pem: &str) -> Result<Vec<Vec<u8>>, Error> {
     let out = remits_codec::pem::split_bundle(pem, "CERTIFICATE", 8)
         .map_err(|e| ev(format!("vcek: {e}")))?;
@@ -92,6 +97,11 @@ pub fn pem_certificates(pem: &str) -> Result<Vec<Vec<u8>>, Error> {
 impl AzSnpVtpmEvidence {
     /// Parse trustee evidence JSON: `version` 2 or 1 selects V2/V1, no `version` means V0,
     /// any other version is rejected. Unknown fields are rejected.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Evidence`] naming the member that is missing, unknown, of the wrong type or not
+    /// valid base64/hex, or an unsupported `version`.
     pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
         if bytes.len() > MAX_EVIDENCE_JSON {
             return Err(ev(format!(
@@ -105,6 +115,10 @@ impl AzSnpVtpmEvidence {
     }
 
     /// As [`AzSnpVtpmEvidence::from_json`], from a parsed JSON value.
+    ///
+    /// # Errors
+    ///
+    /// As [`AzSnpVtpmEvidence::from_json`].
     pub fn from_value(v: serde_json::Value) -> Result<Self, Error> {
         match v.get("version") {
             None => {

@@ -37,6 +37,11 @@ impl<'a> HclReport<'a> {
     /// Parse an HCL report strictly: header values, IGVM request data consistent with
     /// report_size, SNP report type only, runtime claims valid JSON with exactly one
     /// `HCLAkPub` RSA key, and zero padding after report_size.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::HclField`] naming the header field that is wrong, [`Error::RuntimeClaims`] when the
+    /// claims are not JSON with one RSA `HCLAkPub`.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         if bytes.len() > MAX_HCL_LEN {
             return Err(field(
@@ -213,6 +218,10 @@ struct RawClaims {
 
 impl RuntimeClaims {
     /// Parse the runtime-claims JSON (no trailing bytes besides whitespace).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RuntimeClaims`] when the bytes are not one JSON object.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         let raw: RawClaims = serde_json::from_slice(bytes)
             .map_err(|e| Error::RuntimeClaims(format!("JSON: {e}")))?;
@@ -233,6 +242,10 @@ impl RuntimeClaims {
     }
 
     /// The one `HCLAkPub` RSA key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RuntimeClaims`] when there is no such key, more than one, or it is not RSA.
     pub fn hcl_ak_pub(&self) -> Result<(&str, &str), Error> {
         let mut it = self.keys.iter().filter(|k| k.kid == "HCLAkPub");
         let k = it

@@ -39,6 +39,7 @@ use crate::signature::{SigScheme, Signature};
 /// }
 /// ```
 #[derive(Debug, Clone, Serialize)]
+#[must_use = "a verification result: use it (or bind it to `_` to drop it on purpose)"]
 pub struct AzClaims {
     evidence_version: u8,
     snp: remits_snp::SnpClaims,
@@ -96,6 +97,14 @@ impl AzClaims {
 ///
 /// `snp` holds the trusted AMD roots; `snp_opts` carries the verification time (and any other
 /// SNP options; `expected_report_data` must be `None`, the binding is checked here).
+///
+/// # Errors
+///
+/// The typed error of the first check that fails, in the order of the module documentation: HCL
+/// report structure ([`Error::HclField`], [`Error::RuntimeClaims`]), the SNP report and chain
+/// ([`Error::Snp`]), [`Error::ReportDataBinding`], [`Error::Vmpl`], the quote ([`verify_quote`]'s
+/// errors) and [`Error::Evidence`] for malformed evidence.
+#[must_use = "the claims are the only trusted view of the evidence"]
 pub fn verify_az_snp_vtpm(
     evidence: &AzSnpVtpmEvidence,
     snp: &remits_snp::Verifier,

@@ -224,7 +224,7 @@ fn utf16(data: &[u8]) -> Option<String> {
     }
     let units: Vec<u16> = data
         .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .filter_map(|c| c.first_chunk::<2>().copied().map(u16::from_le_bytes))
         .collect();
     let units = units.strip_suffix(&[0]).unwrap_or(&units);
     let s = String::from_utf16(units).ok()?;
@@ -286,7 +286,7 @@ fn guid(b: &[u8; 16]) -> String {
 fn utf16_lossy(b: &[u8]) -> String {
     let units: Vec<u16> = b
         .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .filter_map(|c| c.first_chunk::<2>().copied().map(u16::from_le_bytes))
         .collect();
     let end = units.iter().position(|u| *u == 0).unwrap_or(units.len());
     String::from_utf16_lossy(units.get(..end).unwrap_or(&units))

@@ -89,6 +89,11 @@ pub struct EventLog<'a> {
 impl<'a> EventLog<'a> {
     /// Parse a log as read from `/sys/kernel/security/tpm0/binary_bios_measurements` (or a
     /// CCEL table: trailing all-0x00 or all-0xFF padding ends the log).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EventLog`] naming the event and field that do not parse, [`Error::Truncated`] for a
+    /// log cut short.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         let mut c = Cursor::new(bytes, "event log");
         let first = read_legacy(&mut c, 0)?;

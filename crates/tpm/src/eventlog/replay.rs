@@ -49,6 +49,10 @@ pub(crate) fn reset_value(alg: HashAlg, pcr: u32, startup_locality: Option<u8>) 
 }
 
 /// Replay `log` into PCR values for every bank it carries that this crate can hash.
+///
+/// # Errors
+///
+/// [`Error::EventLog`] when an event's digest cannot be computed for its bank.
 pub fn replay(log: &EventLog<'_>) -> Result<Replay, Error> {
     let banks = log.banks();
     if banks.is_empty() {
@@ -122,6 +126,11 @@ impl Replay {
     }
 
     /// Compare with quoted (verified) PCR values; the error names the bank, PCR and last event.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReplayMismatch`] naming bank, PCR and last event when a value differs,
+    /// [`Error::ReplayCoverage`] when a quoted PCR is not covered as `mode` requires.
     pub fn compare(&self, quoted: &PcrValues, mode: CompareMode) -> Result<(), Error> {
         let common: Vec<HashAlg> = self
             .pcrs

@@ -58,6 +58,11 @@ fn rej(reason: impl Into<String>) -> Error {
 }
 
 /// Raw report bytes and endorsement, from either evidence form.
+///
+/// # Errors
+///
+/// [`Error::EvidenceRejected`] (check `evidence.format`) when the document is neither form or a
+/// member is missing or malformed.
 pub fn parse_evidence(evidence: &Value) -> Result<(Vec<u8>, Endorsement), Error> {
     let obj = evidence
         .as_object()
@@ -226,6 +231,12 @@ impl SnpDriver {
     }
 
     /// Verify raw report bytes + endorsement (shared with tests and the CLI).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EvidenceRejected`] with remits-snp's failed check, [`Error::Binding`] when the
+    /// report data or host data differ from `expected`.
+    #[must_use = "the driver output carries the verified claims"]
     pub fn verify_raw(
         &self,
         report: &[u8],

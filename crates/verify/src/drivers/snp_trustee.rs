@@ -72,9 +72,22 @@ impl W<'_> {
         }
     }
 
-    fn put_le(&mut self, off: usize, len: usize, v: u64) {
+    /// Copy `b` to `out[off..]`. The offsets are this module's constants, all inside the
+    /// report; one that is not is a bug here, reported rather than a panic.
+    fn put(&mut self, off: usize, b: &[u8]) -> Result<(), Error> {
+        self.out
+            .get_mut(off..off + b.len())
+            .ok_or_else(|| Error::Internal(format!("report field at {off:#x} out of range")))?
+            .copy_from_slice(b);
+        Ok(())
+    }
+
+    fn put_le(&mut self, off: usize, len: usize, v: u64) -> Result<(), Error> {
         let b = v.to_le_bytes();
-        self.out[off..off + len].copy_from_slice(&b[..len]);
+        let b = b
+            .get(..len)
+            .ok_or_else(|| Error::Internal(format!("field at {off:#x} wider than 8 bytes")))?;
+        self.put(off, b)
     }
 
     fn bytes(&mut self, name: &str, off: usize, len: usize) -> Result<(), Error> {
@@ -83,8 +96,7 @@ impl W<'_> {
             .get(name)
             .ok_or_else(|| rej(format!("attestation_report.{name}: missing")))?;
         let b = byte_list(v, len).map_err(|e| rej(format!("attestation_report.{name}: {e}")))?;
-        self.out[off..off + len].copy_from_slice(&b);
-        Ok(())
+        self.put(off, &b)
     }
 
     fn tcb(&mut self, name: &str, off: usize, turin: bool) -> Result<(), Error> {
@@ -126,8 +138,7 @@ impl W<'_> {
             b[6] = part("snp")?;
             b[7] = part("microcode")?;
         }
-        self.out[off..off + 8].copy_from_slice(&b);
-        Ok(())
+        self.put(off, &b)
     }
 
     fn version(&mut self, name: &str, off: usize) -> Result<(), Error> {
@@ -146,13 +157,17 @@ impl W<'_> {
                 .and_then(Value::as_u64)
                 .and_then(|n| u8::try_from(n).ok())
                 .ok_or_else(|| rej(format!("attestation_report.{name}.{p}: not a byte")))?;
-            self.out[off + i] = n;
+            self.put(off + i, &[n])?;
         }
         Ok(())
     }
 }
 
 /// A JSON array of exactly `len` integers 0..=255.
+///
+/// # Errors
+///
+/// A message naming the problem when `v` is not an array of `len` integers 0..=255.
 pub fn byte_list(v: &Value, len: usize) -> Result<Vec<u8>, String> {
     let a = v.as_array().ok_or("not an array of bytes")?;
     if a.len() != len {
@@ -168,6 +183,11 @@ pub fn byte_list(v: &Value, len: usize) -> Result<Vec<u8>, String> {
 }
 
 /// Re-encode trustee's parsed report JSON to the raw 1184 bytes.
+///
+/// # Errors
+///
+/// [`Error::EvidenceRejected`] (check `evidence.format`) naming the member that is missing or out
+/// of range.
 pub fn encode_report(report: &Value) -> Result<Vec<u8>, Error> {
     let obj = report
         .as_object()
@@ -182,25 +202,25 @@ pub fn encode_report(report: &Value) -> Result<Vec<u8>, Error> {
         out: [0u8; REPORT_LEN],
     };
     let version = w.int("version", u32::MAX.into())?;
-    w.put_le(0x00, 4, version);
+    w.put_le(0x00, 4, version)?;
     let v = w.int("guest_svn", u32::MAX.into())?;
-    w.put_le(0x04, 4, v);
+    w.put_le(0x04, 4, v)?;
     let v = w.int("policy", u64::MAX)?;
-    w.put_le(0x08, 8, v);
+    w.put_le(0x08, 8, v)?;
     w.bytes("family_id", 0x10, 16)?;
     w.bytes("image_id", 0x20, 16)?;
     let v = w.int("vmpl", u32::MAX.into())?;
-    w.put_le(0x30, 4, v);
+    w.put_le(0x30, 4, v)?;
     let v = w.int("sig_algo", u32::MAX.into())?;
-    w.put_le(0x34, 4, v);
+    w.put_le(0x34, 4, v)?;
     let fam = w.opt_int("cpuid_fam_id", 255)?;
     // Turin (family 1Ah) uses the TCB layout with an FMC byte first.
     let turin = fam == Some(0x1A);
     w.tcb("current_tcb", 0x38, turin)?;
     let v = w.int("plat_info", u64::MAX)?;
-    w.put_le(0x40, 8, v);
+    w.put_le(0x40, 8, v)?;
     let v = w.int("key_info", u32::MAX.into())?;
-    w.put_le(0x48, 4, v);
+    w.put_le(0x48, 4, v)?;
     w.bytes("report_data", 0x50, 64)?;
     w.bytes("measurement", 0x90, 48)?;
     w.bytes("host_data", 0xC0, 32)?;
@@ -220,10 +240,10 @@ pub fn encode_report(report: &Value) -> Result<Vec<u8>, Error> {
     w.version("committed", 0x1EC)?;
     w.tcb("launch_tcb", 0x1F0, turin)?;
     if let Some(v) = w.opt_int("launch_mit_vector", u64::MAX)? {
-        w.put_le(0x1F8, 8, v);
+        w.put_le(0x1F8, 8, v)?;
     }
     if let Some(v) = w.opt_int("current_mit_vector", u64::MAX)? {
-        w.put_le(0x200, 8, v);
+        w.put_le(0x200, 8, v)?;
     }
     let sig = obj
         .get("signature")
@@ -235,7 +255,7 @@ pub fn encode_report(report: &Value) -> Result<Vec<u8>, Error> {
             .ok_or_else(|| rej(format!("attestation_report.signature.{name}: missing")))?;
         let b = byte_list(v, 72)
             .map_err(|e| rej(format!("attestation_report.signature.{name}: {e}")))?;
-        w.out[off..off + 72].copy_from_slice(&b);
+        w.put(off, &b)?;
     }
     Ok(w.out.to_vec())
 }

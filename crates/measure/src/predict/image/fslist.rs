@@ -21,6 +21,11 @@ use super::super::Error;
 use super::layer::{Content, Entry, Layer};
 
 /// Applies `layer` on top of `fs` (OCI whiteout semantics).
+///
+/// # Errors
+///
+/// [`Error::Image`] when an entry conflicts with the tree (a hard link to a missing file, a path
+/// under a non-directory).
 pub fn apply(fs: &mut BTreeMap<Vec<u8>, Entry>, layer: Layer) -> Result<(), Error> {
     let remove_under = |fs: &mut BTreeMap<Vec<u8>, Entry>, dir: &[u8], keep_self: bool| {
         let mut prefix = dir.to_vec();

@@ -73,6 +73,10 @@ pub struct Layer {
 
 /// Normalizes a tar path: drops `.` and empty components, rejects `..`, returns "/a/b" (or an
 /// empty vector for the root).
+///
+/// # Errors
+///
+/// [`Error::Image`] for a path with `..` or not valid as a path.
 pub fn normalize(raw: &[u8]) -> Result<Vec<u8>, Error> {
     if raw.len() > MAX_PATH {
         return Err(Error::Image(format!("path longer than {MAX_PATH} bytes")));
@@ -101,7 +105,10 @@ pub fn normalize(raw: &[u8]) -> Result<Vec<u8>, Error> {
 
 fn split_parent(path: &[u8]) -> (&[u8], &[u8]) {
     match path.iter().rposition(|b| *b == b'/') {
-        Some(i) => (&path[..i], &path[i + 1..]),
+        Some(i) => match path.split_at_checked(i) {
+            Some((parent, rest)) => (parent, rest.get(1..).unwrap_or_default()),
+            None => (&[], path),
+        },
         None => (&[][..], path),
     }
 }
@@ -171,6 +178,10 @@ fn dispatch(
 
 /// Reads one (uncompressed) layer tar stream. `name` names the layer in errors. Must not be
 /// called from inside the rayon pool (it waits for the batches it spawns there).
+///
+/// # Errors
+///
+/// [`Error::Image`] naming the layer when the tar stream or an entry is malformed.
 pub fn read_layer<R: Read>(name: &str, reader: R) -> Result<Layer, Error> {
     let gate = Arc::new(Gate {
         count: Mutex::new(0),
@@ -228,13 +239,13 @@ fn read_entries<R: Read>(
         let gid = header.gid().map_err(io)?;
         let kind = header.entry_type();
         let (parent, base) = split_parent(&path);
-        if base.starts_with(b".wh.") {
+        if let Some(whited) = base.strip_prefix(b".wh.") {
             if base == b".wh..wh..opq" {
                 layer.opaque.push(parent.to_vec());
             } else {
                 let mut target = parent.to_vec();
                 target.push(b'/');
-                target.extend_from_slice(&base[4..]);
+                target.extend_from_slice(whited);
                 layer.whiteouts.push(target);
             }
             continue;

@@ -427,6 +427,11 @@ fn read_blob_layer(
 }
 
 /// Measures a container image at `path` (a tarball or an OCI layout directory).
+///
+/// # Errors
+///
+/// [`Error::Io`] when the image cannot be read, [`Error::Image`] when it is neither a tarball nor
+/// an OCI layout or a layer is malformed.
 pub fn measure_image(path: &Path, opts: &ImageOptions) -> Result<ImageMeasurement, Error> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path.display().to_string(), e))?;
     let src: Box<dyn Source> = if meta.is_dir() {
