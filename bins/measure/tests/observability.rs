@@ -12,7 +12,9 @@ fn closed_stdout_exits_quietly() {
         return;
     };
     let ovmf = dir.join("ovmf_AmdSev_suffix.bin");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_remits-measure"))
+    let (read_end, closed_pipe) = rustix::pipe::pipe().unwrap();
+    drop(read_end);
+    let child = Command::new(env!("CARGO_BIN_EXE_remits-measure"))
         .args([
             "snp",
             "--mode",
@@ -24,11 +26,12 @@ fn closed_stdout_exits_quietly() {
             "--ovmf",
         ])
         .arg(&ovmf)
-        .stdout(Stdio::piped())
+        // The read end is closed before the child starts, so its first write fails with EPIPE
+        // whatever the scheduling (dropping a piped stdout after spawn raced with the child).
+        .stdout(Stdio::from(closed_pipe))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
