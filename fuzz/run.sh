@@ -7,6 +7,7 @@
 # `write_fuzz_seeds` tests), runs each target for SECONDS_PER_TARGET (default 300) with
 #   -malloc_limit_mb=512 -rss_limit_mb=2048 -timeout=10
 # and prints one table: target, execs, exec/s, coverage, corpus size, findings.
+# REMITS_FUZZ_JOBS=N runs N targets at a time (default 1).
 #
 # Nothing is written into the repository: corpora, seeds, findings and logs go under
 # $REMITS_FUZZ_WORK (default target/fuzz-run/), the build under fuzz/target/ (ignored by git).
@@ -79,43 +80,59 @@ table="$work/table.md"
   echo "| target | execs | exec/s | coverage (edges / features) | corpus | findings |"
   echo "|---|---:|---:|---:|---:|---|"
 } >"$table"
-found=0
-for t in "${targets[@]}"; do
-  corpus="$work/corpus/$t"
-  art="$work/artifacts/$t"
-  log="$work/logs/$t.log"
-  mkdir -p "$corpus" "$art" "$(dirname "$log")"
-  extra=()
+# One target: fuzz it, then write its table row to $work/rows/TARGET.
+fuzz_one() {
+  local t="$1" corpus="$work/corpus/$1" art="$work/artifacts/$1" log="$work/logs/$1.log"
+  mkdir -p "$corpus" "$art" "$(dirname "$log")" "$work/rows"
+  local extra=()
   case "$t" in
     # Whole firmware images and disks: libFuzzer would otherwise cut inputs at 1 MiB.
     measure_ovmf | measure_gpt) extra+=(-max_len=8388608) ;;
   esac
   say "fuzzing $t for ${secs}s"
-  set +e
+  local status=0
   (cd fuzz && cargo fuzz run "$t" "$corpus" "$seeds/$t" -- \
     -max_total_time="$secs" -malloc_limit_mb=512 -rss_limit_mb=2048 -timeout=10 \
-    -artifact_prefix="$art/" -print_final_stats=1 "${extra[@]}") >"$log" 2>&1
-  status=$?
-  set -e
-  execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
-  rate=$(grep -Eo 'stat::average_exec_per_sec: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
-  cov=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 | awk '{print $2 " / " $4}')
+    -artifact_prefix="$art/" -print_final_stats=1 "${extra[@]}") >"$log" 2>&1 || status=$?
+  local execs rate cov size findings what
+  execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1 || true)
+  rate=$(grep -Eo 'stat::average_exec_per_sec: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1 || true)
+  cov=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 | awk '{print $2 " / " $4}' || true)
   size=$(find "$corpus" -type f | wc -l)
-  findings=$(find "$art" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | wc -l)
+  findings=$(find "$art" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' -o -name 'slow-unit-*' -o -name 'malloc-*' \) | wc -l)
   what="$findings"
   if [ "$findings" -gt 0 ]; then
     what="$findings: $(find "$art" -type f -printf '%f\n' | sed 's/-.*//' | sort | uniq -c | awk '{printf "%s%s %s", sep, $1, $2; sep=", "}')"
-    found=1
   elif [ "$status" -ne 0 ]; then
     what="exit $status (see $log)"
-    found=1
   fi
-  echo "| $t | ${execs:-?} | ${rate:-?} | ${cov:-?} | $size | $what |" >>"$table"
+  echo "| $t | ${execs:-?} | ${rate:-?} | ${cov:-?} | $size | $what |" >"$work/rows/$t"
+}
+
+# REMITS_FUZZ_JOBS targets at a time (default 1): 2 on a 2-core machine halves the wall time.
+jobs="${REMITS_FUZZ_JOBS:-1}"
+case "$jobs" in '' | *[!0-9]* | 0) echo "REMITS_FUZZ_JOBS must be a positive integer" >&2; exit 2 ;; esac
+rm -rf "$work/rows"
+running=0
+for t in "${targets[@]}"; do
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  fuzz_one "$t" &
+  running=$((running + 1))
+done
+wait || true
+found=0
+for t in "${targets[@]}"; do
+  row=$(cat "$work/rows/$t" 2>/dev/null || echo "| $t | ? | ? | ? | ? | no result |")
+  echo "$row" >>"$table"
+  case "$row" in *"| 0 |") ;; *) found=1 ;; esac
 done
 t3=$(date +%s)
 
 echo
-echo "remits fuzzing: ${#targets[@]} targets, ${secs}s each; build $((t1 - t0))s, seeds $((t2 - t1))s, fuzzing $((t3 - t2))s"
+echo "remits fuzzing: ${#targets[@]} targets, ${secs}s each, $jobs at a time; build $((t1 - t0))s, seeds $((t2 - t1))s, fuzzing $((t3 - t2))s"
 echo "(-malloc_limit_mb=512 -rss_limit_mb=2048 -timeout=10; work dir $work)"
 echo
 cat "$table"
