@@ -9,7 +9,15 @@ START=$SECONDS
 # so far: CPU seconds compare across runs even when the machine is shared; wall seconds do not.
 # (`times` must run in this shell, not a subshell, to see the children.)
 TIMES_FILE="$(mktemp)"
+CURRENT_PHASE=""
+FAILED_PHASES=""
+# Marks the current phase failed; the summary names every failed phase.
+fail() {
+  status=1
+  FAILED_PHASES="$FAILED_PHASES${FAILED_PHASES:+, }$CURRENT_PHASE"
+}
 phase() {
+  CURRENT_PHASE="$1"
   times >"$TIMES_FILE"
   printf '== %s (at %d s, %s CPU s)\n' "$1" "$((SECONDS - START))" \
     "$(awk 'NR == 2 { split($1, u, "m"); split($2, s, "m"); printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$TIMES_FILE")"
@@ -45,7 +53,7 @@ mkdir -p target
 status=0
 # remits-benches holds only criterion benchmarks (no tests): clippy above type-checks them, and
 # leaving it out here spares building criterion and the `sev` peer crate in the test profile.
-cargo test --workspace --exclude remits-benches --no-fail-fast > target/test-output.txt 2>&1 || status=$?
+cargo test --workspace --exclude remits-benches --no-fail-fast > target/test-output.txt 2>&1 || fail
 grep -v -E '^test .* \.\.\. ok$' target/test-output.txt || true
 
 # The workspace build unifies features: the binaries turn on `aws-lc` in remits-snp, -verify,
@@ -59,20 +67,20 @@ grep -v -E '^test .* \.\.\. ok$' target/test-output.txt || true
 # build; its one test runs evidence past the signatures into the shipped policies.
 phase "tests: fuzzing build (evidence past the signatures into the shipped policies)"
 cargo test -p remits-verify --features fuzzing --test fuzz_policy > target/test-output-fuzzing.txt 2>&1 \
-  || { status=1; cat target/test-output-fuzzing.txt; }
+  || { fail; cat target/test-output-fuzzing.txt; }
 grep -E '^test result' target/test-output-fuzzing.txt || true
 
 phase "lint: default pure-Rust builds"
 cargo clippy -p remits-snp -p remits-measure -p remits-verify -p remits-kbs -p remits-sim \
   -p remits-store -p remits-policy -p remits-manifest --lib \
-  -- -D warnings > target/test-output-default.txt 2>&1 || { status=1; cat target/test-output-default.txt; }
+  -- -D warnings > target/test-output-default.txt 2>&1 || { fail; cat target/test-output-default.txt; }
 
 # Docs that cannot drift (the snippet, link, architecture and CLI-flag checks are tests above).
 # rustdoc reuses the dependency metadata the lint phase checked; only the remits crates are
 # documented.
 phase "docs: rustdoc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --exclude remits-benches --quiet \
-  > target/doc-output.txt 2>&1 || { status=1; cat target/doc-output.txt; }
+  > target/doc-output.txt 2>&1 || { fail; cat target/doc-output.txt; }
 
 # smoke/ is an embedding project outside the workspace: it depends on the crates by path and
 # runs the documentation's examples on the real vectors. With the workspace's lock file and
@@ -84,9 +92,9 @@ if CARGO_TARGET_DIR="$PWD/target" cargo build --offline --manifest-path smoke/Ca
   > target/smoke-build.txt 2>&1; then
   echo "smoke: compiled $(grep -c '^ *Compiling' target/smoke-build.txt || true) crates" \
     "($(grep -E '^ *Compiling' target/smoke-build.txt | grep -vc ' (/' || true) third-party)"
-  target/debug/remits-smoke || status=1
+  target/debug/remits-smoke || fail
 else
-  status=1
+  fail
   cat target/smoke-build.txt
 fi
 
@@ -98,4 +106,9 @@ grep -E '^     Running |finished in' target/test-output.txt \
   | awk '/Running/ {name=$2" "$3" "$4} /finished in/ {sub(/s$/, "", $NF); print $NF, name}' \
   | sort -rn | head -8 || true
 echo "remits: $passed passed, $failed failed"
+if [ "$status" -ne 0 ]; then
+  echo "remits: FAILED phases: $FAILED_PHASES"
+else
+  echo "remits: every phase passed"
+fi
 exit "$status"

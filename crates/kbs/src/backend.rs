@@ -1,7 +1,7 @@
 //! What the server needs from attestation and policy, as one small trait.
 //!
-//! The production implementation is [`remits_verify::AttestationService`] (see
-//! [`crate::verify_backend`]); tests and the fuzz target can plug in their own.
+//! The production implementation is [`remits_verify::AttestationService`] (its adapter lives in
+//! the crate's private `verify_backend` module); tests and the fuzz target can plug in their own.
 
 use remits_evidence::binding::RuntimeData;
 use remits_evidence::initdata::InitData;

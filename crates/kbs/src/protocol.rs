@@ -58,7 +58,9 @@ pub(crate) fn valid_segment(s: &str) -> bool {
 }
 
 impl ResourcePath {
-    /// Parses `repo/type/tag`: exactly three segments, each valid per [`valid_segment`].
+    /// Parses `repo/type/tag`: exactly three segments, each matching trustee's
+    /// `^[a-zA-Z0-9_\-]+[a-zA-Z0-9_\-\.]*$` (so never `.` or `..`) and at most
+    /// 128 bytes.
     ///
     /// # Errors
     ///
