@@ -16,7 +16,7 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use base64::engine::general_purpose::URL_SAFE;
 use base64::Engine as _;
 use remits_evidence::attester::{Attester, AttesterError};
 use remits_evidence::TeeKind;
@@ -242,32 +242,19 @@ pub fn fetch_vcek_imds() -> Result<Vec<u8>, AttestError> {
             what: "IMDS response",
             reason: "no vcekCert".into(),
         })?;
-    pem_to_der(pem.as_bytes())
+    vcek_der(pem.as_bytes(), "IMDS vcekCert")
 }
 
-/// DER passes through; the first PEM block is decoded.
-///
-/// # Errors
-///
-/// [`AttestError::Invalid`] when the PEM body is not base64.
-pub fn pem_to_der(data: &[u8]) -> Result<Vec<u8>, AttestError> {
-    let text = String::from_utf8_lossy(data);
-    let Some(start) = text.find("-----BEGIN") else {
-        return Ok(data.to_vec());
-    };
-    let rest = text.get(start..).unwrap_or_default();
-    let body_start = rest.find('\n').map(|i| i + 1).unwrap_or(rest.len());
-    let body_end = rest.find("-----END").unwrap_or(rest.len());
-    let b64: String = rest
-        .get(body_start..body_end)
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    STANDARD.decode(b64).map_err(|e| AttestError::Invalid {
-        what: "PEM",
-        reason: e.to_string(),
-    })
+/// The VCEK certificate read from `source` (IMDS's `vcekCert`, or a file the operator names):
+/// DER as is, or one PEM `CERTIFICATE` block, decoded leniently (any Base64 line length, CRLF;
+/// see [`remits_codec::pem::der_or_pem`]).
+fn vcek_der(data: &[u8], source: &str) -> Result<Vec<u8>, AttestError> {
+    remits_codec::pem::der_or_pem(data, "CERTIFICATE")
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|e| AttestError::Invalid {
+            what: "VCEK certificate",
+            reason: format!("{source}: {e}"),
+        })
 }
 
 /// The Azure collector behind the [`Attester`] seam.
@@ -317,7 +304,10 @@ impl AzSnpVtpmAttester {
         })?;
         let vcek = match &self.cfg.vcek {
             VcekSource::Imds => fetch_vcek_imds()?,
-            VcekSource::File(p) => pem_to_der(&crate::read_limited(p, 64 * 1024)?)?,
+            VcekSource::File(p) => vcek_der(
+                &crate::read_limited(p, 64 * 1024)?,
+                &p.display().to_string(),
+            )?,
         };
         let pcrs: Vec<String> = q
             .pcrs
@@ -345,5 +335,32 @@ impl Attester for AzSnpVtpmAttester {
     fn evidence(&self, report_data: &[u8]) -> Result<Value, AttesterError> {
         self.collect(report_data)
             .map_err(|e| to_attester_error("az-snp-vtpm", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vcek_file_is_der_or_one_pem_certificate() {
+        let der = vec![0x30, 0x03, 1, 2, 3];
+        assert_eq!(vcek_der(&der, "v.der").unwrap(), der);
+        let pem = remits_codec::pem::encode("CERTIFICATE", &der).replace('\n', "\r\n");
+        assert_eq!(vcek_der(pem.as_bytes(), "v.pem").unwrap(), der);
+        // Another label (the old helper took any) and a PEM body that is not Base64.
+        for (text, want) in [
+            (
+                remits_codec::pem::encode("PUBLIC KEY", &der),
+                "is not CERTIFICATE",
+            ),
+            (pem.replacen("MAMB", "M*MB", 1), "Base64"),
+        ] {
+            let e = vcek_der(text.as_bytes(), "v.pem").unwrap_err().to_string();
+            assert!(
+                e.contains("VCEK certificate") && e.contains("v.pem") && e.contains(want),
+                "{e}"
+            );
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! The error type of manifest parsing, signing and verification.
 
 /// Why a manifest, a key or a signature check failed. Each variant names the input and the
-/// check; none of them carries secret material. (`remits_measure::predict::Error` has the same
-/// variants, and converts from this type.)
+/// check; none of them carries secret material. (`remits_measure::predict::Error::Manifest`
+/// wraps it.)
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

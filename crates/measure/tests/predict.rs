@@ -257,7 +257,11 @@ fn signing_key_changes_pcr16_only_and_verify_checks_everything() {
     let e: Error = manifest::verify_signed(&m.to_json().unwrap(), &p1)
         .unwrap_err()
         .into();
-    assert!(matches!(e, Error::Signature(_)), "{e}");
+    assert!(
+        matches!(e, Error::Manifest(remits_manifest::Error::Signature(_))),
+        "{e}"
+    );
+    assert!(e.is_rejection());
     // Unsigned manifests are refused by verify.
     let u = c.measure(&disk, &image, ENCLAVE_YAML, None);
     assert!(manifest::verify_signed(&u.to_json().unwrap(), &p1).is_err());

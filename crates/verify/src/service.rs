@@ -169,23 +169,6 @@ pub(crate) fn annotated_input(
     Value::Object(annotated)
 }
 
-fn pem_or_der(bytes: &[u8]) -> Result<Vec<u8>, Error> {
-    use base64::Engine as _;
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return Ok(bytes.to_vec());
-    };
-    let Some((_, body)) = text.split_once("-----BEGIN CERTIFICATE-----") else {
-        return Ok(bytes.to_vec());
-    };
-    let (body, _) = body
-        .split_once("-----END")
-        .ok_or_else(|| Error::Config("PEM without END line".into()))?;
-    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|e| Error::Config(format!("PEM: {e}")))
-}
-
 /// A configured file (key, root, policy, reference values), read with a 16 MiB cap enforced
 /// while reading.
 fn read_config_file(p: &std::path::Path) -> Result<Vec<u8>, Error> {
@@ -347,7 +330,9 @@ impl AttestationService {
         let mut anchors = remits_snp::TrustAnchors::amd();
         let mut production = Vec::new();
         for (label, bytes, for_production) in arks {
-            let der = pem_or_der(&bytes)?;
+            // An operator's file: DER, or one PEM certificate (lenient: any line length).
+            let der = remits_codec::pem::der_or_pem(&bytes, "CERTIFICATE")
+                .map_err(|e| Error::Config(format!("{label}: {e}")))?;
             anchors = anchors
                 .with_ark(&der)
                 .map_err(|e| Error::Config(format!("{label}: {e}")))?;

@@ -39,31 +39,6 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
     Ok(buf)
 }
 
-/// DER, or the body of a `-----BEGIN X509 CRL-----` PEM block.
-fn crl_der(bytes: Vec<u8>, label: &str) -> Result<Vec<u8>, Error> {
-    use base64::Engine as _;
-    const BEGIN: &str = "-----BEGIN X509 CRL-----";
-    let Ok(text) = std::str::from_utf8(&bytes) else {
-        return Ok(bytes);
-    };
-    let Some(start) = text.find(BEGIN) else {
-        return Ok(bytes);
-    };
-    let body = text.get(start + BEGIN.len()..).unwrap_or("");
-    let end = body
-        .find("-----END X509 CRL-----")
-        .ok_or_else(|| Error::Config(format!("{label}: PEM without END X509 CRL line")))?;
-    let b64: String = body
-        .get(..end)
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|e| Error::Config(format!("{label}: PEM: {e}")))
-}
-
 /// The CRL settings of a service's SNP verifier (from [`ServiceConfig`] or the builder).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CrlSettings {
@@ -130,7 +105,9 @@ pub(crate) fn snp_verifier(
     let now = clock.now();
     for (list, kind) in [(&crl.vcek, CrlKind::Vcek), (&crl.vlek, CrlKind::Vlek)] {
         for (label, bytes) in list {
-            let der = crl_der(bytes.clone(), label)?;
+            // An operator's file: DER, or one PEM `X509 CRL` block (lenient: any line length).
+            let der = remits_codec::pem::der_or_pem(bytes, "X509 CRL")
+                .map_err(|e| Error::Config(format!("{label}: {e}")))?;
             verifier
                 .add_crl(&der, kind, now)
                 .map_err(|e| Error::Config(format!("{label} ({kind} CRL): {e}")))?;

@@ -156,6 +156,27 @@ async fn bad_inputs_fail_closed() {
             .await,
     );
     assert!(m.contains("snp ark #1"), "{m}");
+    // An ARK as PEM: one long Base64 line is accepted; a bundle of two is not.
+    let sim = remits_sim::SimChain::generate(&mut rand::rngs::OsRng).unwrap();
+    let one_line = format!(
+        "-----BEGIN CERTIFICATE-----\r\n{}\r\n-----END CERTIFICATE-----\r\n",
+        base64::engine::general_purpose::STANDARD.encode(sim.ark_der())
+    );
+    complete()
+        .snp_ark(one_line.clone().into_bytes())
+        .build()
+        .await
+        .unwrap();
+    let m = config(
+        complete()
+            .snp_ark(format!("{one_line}{one_line}").into_bytes())
+            .build()
+            .await,
+    );
+    assert!(
+        m.contains("snp ark #1") && m.contains("more than 1 PEM"),
+        "{m}"
+    );
     // Fail-closed CRL checking with no CRL would deny everything: refused at build.
     let m = config(complete().snp_crl_check(CrlMode::FailClosed).build().await);
     assert!(m.contains("fail-closed"), "{m}");

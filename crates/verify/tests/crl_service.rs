@@ -260,6 +260,33 @@ async fn crls_that_do_not_verify_refuse_the_start() {
     service(f.config(CrlMode::FailClosed, vec![pem], vec![]))
         .await
         .unwrap();
+    // ... also at 64 columns with CRLF line ends. Another label, a second block or a block
+    // without its END line is refused, naming the file.
+    let der = std::fs::read(&good).unwrap();
+    let crlf = f.dir.path().join("crlf.pem");
+    let wrapped = remits_codec::pem::encode("X509 CRL", &der);
+    std::fs::write(&crlf, wrapped.replace('\n', "\r\n")).unwrap();
+    service(f.config(CrlMode::FailClosed, vec![crlf], vec![]))
+        .await
+        .unwrap();
+    for (name, text, want) in [
+        (
+            "label.pem",
+            remits_codec::pem::encode("CERTIFICATE", &der),
+            "is not X509 CRL",
+        ),
+        ("two.pem", format!("{wrapped}{wrapped}"), "more than 1 PEM"),
+        (
+            "cut.pem",
+            wrapped.replace("-----END X509 CRL-----", ""),
+            "no -----END X509 CRL----- line",
+        ),
+    ] {
+        let path = f.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let m = config_err(service(f.config(CrlMode::FailClosed, vec![path], vec![])).await);
+        assert!(m.contains(name) && m.contains(want), "{m}");
+    }
 }
 
 #[test]

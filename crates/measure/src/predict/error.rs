@@ -53,20 +53,10 @@ pub enum Error {
     /// The enclave configuration is invalid.
     #[error("enclave config: {0}")]
     Config(String),
-    /// A key file could not be used.
-    #[error("key: {0}")]
-    Key(String),
-    /// The manifest is malformed or inconsistent.
-    #[error("manifest: {field}: {reason}")]
-    Manifest {
-        /// Field that failed.
-        field: String,
-        /// Why.
-        reason: String,
-    },
-    /// The manifest signature does not verify with the given key.
-    #[error("manifest signature: {0}")]
-    Signature(String),
+    /// A manifest, signing key or signature check of `remits-manifest` failed (its message as
+    /// is: `key: ...`, `manifest: FIELD: ...`, `manifest signature: ...`).
+    #[error(transparent)]
+    Manifest(#[from] remits_manifest::Error),
 }
 
 impl Error {
@@ -82,27 +72,10 @@ impl Error {
             reason: reason.into(),
         }
     }
-    /// True when the error means "the input was rejected" (exit 1), false for I/O and usage
-    /// problems (exit 2).
+    /// True when the error means "the input was rejected" (exit 1: a malformed manifest or a
+    /// signature that does not verify, see [`remits_manifest::Error::is_rejection`]), false for
+    /// I/O and usage problems (exit 2).
     pub fn is_rejection(&self) -> bool {
-        matches!(self, Error::Signature(_) | Error::Manifest { .. })
-    }
-}
-
-/// The manifest, key and signature errors of `remits-manifest` are the same-named variants here.
-impl From<remits_manifest::Error> for Error {
-    fn from(e: remits_manifest::Error) -> Self {
-        use remits_manifest::Error as M;
-        match e {
-            M::Io { what, source } => Error::Io { what, source },
-            M::Key(k) => Error::Key(k),
-            M::Manifest { field, reason } => Error::Manifest { field, reason },
-            M::Signature(s) => Error::Signature(s),
-            // A variant added to remits-manifest later: still a rejected manifest.
-            other => Error::Manifest {
-                field: "manifest".into(),
-                reason: other.to_string(),
-            },
-        }
+        matches!(self, Error::Manifest(e) if e.is_rejection())
     }
 }
