@@ -441,15 +441,26 @@ pub fn der_to_pem(der: &[u8]) -> String {
 
 /// Accept DER or PEM (one certificate) and return DER.
 ///
+/// A text that is one `CERTIFICATE` block and nothing else is read with the codec's lenient
+/// grammar ([`remits_codec::pem::der_or_pem`]: any Base64 line length, as operators paste
+/// certificates), the same as the verification service reads its configured roots. A text
+/// with other lines around the block (OpenSSL's `subject=` lines) is read as a bundle
+/// ([`pem_bundle_to_der`], strict RFC 7468) that must hold exactly one certificate.
+///
 /// # Errors
 ///
-/// [`Error::CertParse`] when the PEM holds no certificate or a malformed one.
+/// [`Error::CertParse`] when the PEM holds no certificate, several, or a malformed one.
 pub fn der_or_pem(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     if bytes.first() == Some(&0x30) {
         return Ok(bytes.to_vec());
     }
     let text =
         std::str::from_utf8(bytes).map_err(|_| perr(CertRole::Unknown, "neither DER nor PEM"))?;
+    if text.trim_start().starts_with("-----BEGIN ") {
+        if let Ok(der) = remits_codec::pem::decode_lenient(text, "CERTIFICATE") {
+            return Ok(der);
+        }
+    }
     let mut certs = pem_bundle_to_der(text)?;
     match certs.len() {
         1 => Ok(certs.remove(0)),

@@ -665,3 +665,37 @@ fn verifier_is_send_sync_and_cache_is_shared() {
         .unwrap()
         .chain_cached());
 }
+
+/// `der_or_pem` reads a real certificate in every form operators hand it: DER, strict PEM, one
+/// long Base64 line, CRLF, with OpenSSL's `subject=` line around it; two certificates are refused.
+#[test]
+fn one_certificate_in_every_operator_form() {
+    let Some(dir) = snp_dir() else {
+        return;
+    };
+    let chain = bundle(&dir, "milan-ask-ark-asvk.pem");
+    let der = chain[0].clone();
+    let strict = remits_snp::cert::der_to_pem(&der);
+    let body: String = strict.lines().filter(|l| !l.starts_with("-----")).collect();
+    let one_line = format!("-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n");
+    let crlf = strict.replace('\n', "\r\n");
+    let openssl = format!("subject=CN = ARK-Milan\nissuer=CN = ARK-Milan\n{strict}");
+    for (form, bytes) in [
+        ("DER", der.clone()),
+        ("strict PEM", strict.clone().into_bytes()),
+        ("one line", one_line.into_bytes()),
+        ("CRLF", crlf.into_bytes()),
+        ("OpenSSL text", openssl.into_bytes()),
+    ] {
+        assert_eq!(remits_snp::cert::der_or_pem(&bytes).unwrap(), der, "{form}");
+    }
+    let two = format!("{strict}{}", remits_snp::cert::der_to_pem(&chain[1]));
+    let err = remits_snp::cert::der_or_pem(two.as_bytes()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expected one certificate, found 2"),
+        "{err}"
+    );
+    let key = strict.replace("CERTIFICATE", "PRIVATE KEY");
+    assert!(remits_snp::cert::der_or_pem(key.as_bytes()).is_err());
+}
