@@ -72,6 +72,12 @@ impl<'a> Cursor<'a> {
         self.buf.get(self.pos..).unwrap_or(&[])
     }
 
+    /// The bytes read so far, `[0, pos)` of the buffer (does not advance): for a signature that
+    /// covers every byte before it, the signed part exactly as received.
+    pub fn consumed(&self) -> &'a [u8] {
+        self.buf.get(..self.pos).unwrap_or(self.buf)
+    }
+
     /// Takes exactly `n` bytes.
     ///
     /// # Errors
@@ -258,7 +264,9 @@ mod tests {
     fn array_ref_borrows_in_place() {
         let b = [1u8, 2, 3, 4, 5];
         let mut c = Cursor::new(&b, "T");
+        assert!(c.consumed().is_empty());
         let a: &[u8; 3] = c.array_ref("head").unwrap();
+        assert_eq!(c.consumed(), &[1, 2, 3]);
         assert_eq!(a, &[1, 2, 3]);
         assert!(std::ptr::eq(a.as_ptr(), b.as_ptr()));
         assert_eq!(c.pos(), 3);
@@ -274,6 +282,7 @@ mod tests {
         );
         assert_eq!(c.pos(), 3);
         assert_eq!(c.array_ref::<2>("tail").unwrap(), &[4, 5]);
+        assert_eq!(c.consumed(), &b);
         assert!(c.finish().is_ok());
     }
 }
