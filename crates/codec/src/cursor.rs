@@ -72,6 +72,12 @@ impl<'a> Cursor<'a> {
         self.buf.get(self.pos..).unwrap_or(&[])
     }
 
+    /// The bytes read so far, `[0, pos)` of the buffer (does not advance): for a signature that
+    /// covers every byte before it, the signed part exactly as received.
+    pub fn consumed(&self) -> &'a [u8] {
+        self.buf.get(..self.pos).unwrap_or(self.buf)
+    }
+
     /// Takes exactly `n` bytes.
     ///
     /// # Errors
@@ -112,6 +118,24 @@ impl<'a> Cursor<'a> {
         let mut out = [0u8; N];
         out.copy_from_slice(s);
         Ok(out)
+    }
+
+    /// Borrows a fixed-size array in place (no copy): for digests, keys and other byte fields
+    /// a zero-copy view keeps as references into the received bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] naming `field` when too few bytes remain.
+    pub fn array_ref<const N: usize>(&mut self, field: &'static str) -> Result<&'a [u8; N], Error> {
+        let a = self.rest().first_chunk::<N>().ok_or(Error::Truncated {
+            structure: self.structure,
+            field,
+            offset: self.pos,
+            need: N,
+            have: self.remaining(),
+        })?;
+        self.pos += N;
+        Ok(a)
     }
 
     /// One byte.
@@ -234,5 +258,31 @@ mod tests {
             c.u64_le("y").unwrap_err().to_string(),
             "T.y at byte 4: truncated (need 8 bytes, 1 left)"
         );
+    }
+
+    #[test]
+    fn array_ref_borrows_in_place() {
+        let b = [1u8, 2, 3, 4, 5];
+        let mut c = Cursor::new(&b, "T");
+        assert!(c.consumed().is_empty());
+        let a: &[u8; 3] = c.array_ref("head").unwrap();
+        assert_eq!(c.consumed(), &[1, 2, 3]);
+        assert_eq!(a, &[1, 2, 3]);
+        assert!(std::ptr::eq(a.as_ptr(), b.as_ptr()));
+        assert_eq!(c.pos(), 3);
+        assert_eq!(
+            c.array_ref::<3>("tail"),
+            Err(Error::Truncated {
+                structure: "T",
+                field: "tail",
+                offset: 3,
+                need: 3,
+                have: 2
+            })
+        );
+        assert_eq!(c.pos(), 3);
+        assert_eq!(c.array_ref::<2>("tail").unwrap(), &[4, 5]);
+        assert_eq!(c.consumed(), &b);
+        assert!(c.finish().is_ok());
     }
 }

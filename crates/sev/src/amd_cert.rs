@@ -16,6 +16,7 @@
 //! The signature covers every byte before it. Its hash is SHA-256 for 2048-bit keys (Naples)
 //! and SHA-384 for 4096-bit keys, with a salt as long as the hash.
 
+use remits_codec::Cursor;
 use rsa::{BigUint, RsaPublicKey};
 
 use crate::error::{malformed, CertName, Error, Link, Result};
@@ -38,13 +39,10 @@ pub struct AmdCert<'a> {
     usage: u32,
     key: RsaPublicKey,
     modulus_bits: u32,
-    signed_len: usize,
-}
-
-fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    b.get(off..off + 4)
-        .and_then(|s| s.try_into().ok())
-        .map(u32::from_le_bytes)
+    /// Every byte before the signature, as received: what the signature covers.
+    signed: &'a [u8],
+    /// SIGNATURE, little-endian.
+    signature: &'a [u8],
 }
 
 fn le_uint(b: &[u8]) -> BigUint {
@@ -61,13 +59,22 @@ impl<'a> AmdCert<'a> {
     /// [`Error::WrongField`] for a version or key size AMD does not use.
     pub fn parse(raw: &'a [u8], name: CertName) -> Result<Self> {
         let m = |r: &str| malformed(name, r.to_string());
-        let header = raw.first_chunk::<HEADER_LEN>().ok_or_else(|| {
-            m(&format!(
+        if raw.len() < HEADER_LEN {
+            return Err(m(&format!(
                 "{} bytes, shorter than its 64-byte header",
                 raw.len()
-            ))
-        })?;
-        let version = u32_at(header, 0).ok_or_else(|| m("version"))?;
+            )));
+        }
+        // The 64-byte header is there: its reads cannot run out (a failure names the field).
+        let cut = |e: remits_codec::Error| malformed(name, e.to_string());
+        let mut c = Cursor::new(raw, "AMD certificate");
+        let version = c.u32_le("version").map_err(cut)?;
+        let key_id: [u8; 16] = c.array("KEY_ID").map_err(cut)?;
+        let certifying_id: [u8; 16] = c.array("CERTIFYING_ID").map_err(cut)?;
+        let usage = c.u32_le("KEY_USAGE").map_err(cut)?;
+        c.skip(16, "reserved").map_err(cut)?;
+        let pubexp_bits = c.u32_le("PUBEXP_SIZE").map_err(cut)?;
+        let modulus_bits = c.u32_le("MODULUS_SIZE").map_err(cut)?;
         if version != 1 {
             return Err(Error::WrongField {
                 cert: name,
@@ -76,13 +83,6 @@ impl<'a> AmdCert<'a> {
                 expected: "1",
             });
         }
-        let mut key_id = [0u8; 16];
-        key_id.copy_from_slice(&header[0x04..0x14]);
-        let mut certifying_id = [0u8; 16];
-        certifying_id.copy_from_slice(&header[0x14..0x24]);
-        let usage = u32_at(header, 0x24).ok_or_else(|| m("key usage"))?;
-        let pubexp_bits = u32_at(header, 0x38).ok_or_else(|| m("public exponent size"))?;
-        let modulus_bits = u32_at(header, 0x3C).ok_or_else(|| m("modulus size"))?;
         if modulus_bits != 2048 && modulus_bits != 4096 {
             return Err(Error::WrongField {
                 cert: name,
@@ -100,20 +100,20 @@ impl<'a> AmdCert<'a> {
             });
         }
         let n = (modulus_bits / 8) as usize;
-        let signed_len = HEADER_LEN + 2 * n;
         // The signature is as long as the signer's modulus; AMD's ARKs sign with keys of the
         // same size as their own, so the certificate is 64 + 3 × n bytes.
-        if raw.len() != signed_len + n {
+        if raw.len() != HEADER_LEN + 3 * n {
             return Err(m(&format!(
                 "{} bytes, expected {} for a {modulus_bits}-bit key",
                 raw.len(),
-                signed_len + n
+                HEADER_LEN + 3 * n
             )));
         }
-        let (pubexp, modulus) = raw
-            .get(HEADER_LEN..signed_len)
-            .and_then(|keys| keys.split_at_checked(n))
-            .ok_or_else(|| m("public exponent and modulus"))?;
+        let pubexp = c.take(n, "PUBEXP").map_err(cut)?;
+        let modulus = c.take(n, "MODULUS").map_err(cut)?;
+        let signed = c.consumed();
+        let signature = c.take(n, "SIGNATURE").map_err(cut)?;
+        c.finish().map_err(cut)?;
         let (pubexp, modulus) = (le_uint(pubexp), le_uint(modulus));
         let key =
             RsaPublicKey::new(modulus, pubexp).map_err(|e| m(&format!("RSA public key: {e}")))?;
@@ -125,7 +125,8 @@ impl<'a> AmdCert<'a> {
             usage,
             key,
             modulus_bits,
-            signed_len,
+            signed,
+            signature,
         })
     }
 
@@ -192,20 +193,12 @@ impl<'a> AmdCert<'a> {
                 ),
             });
         }
-        // `parse` checked raw.len() == signed_len + the modulus size.
-        let (signed, sig_le) =
-            self.raw
-                .split_at_checked(self.signed_len)
-                .ok_or_else(|| Error::Signature {
-                    link,
-                    reason: "certificate shorter than its signed part".into(),
-                })?;
         let hash = if issuer.modulus_bits == 2048 {
             rsa_pss::Hash::Sha256
         } else {
             rsa_pss::Hash::Sha384
         };
-        rsa_pss::verify_le(&issuer.key, hash, signed, sig_le)
+        rsa_pss::verify_le(&issuer.key, hash, self.signed, self.signature)
             .map_err(|reason| Error::Signature { link, reason })
     }
 }

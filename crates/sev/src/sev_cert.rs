@@ -20,6 +20,8 @@ use p384::ecdsa::signature::hazmat::PrehashVerifier;
 use p384::elliptic_curve::sec1::FromEncodedPoint;
 use sha2::Digest;
 
+use remits_codec::Cursor;
+
 use crate::amd_cert::{AmdCert, USAGE_ASK};
 use crate::error::{malformed, CertName, Error, Link, Result};
 use crate::rsa_pss;
@@ -72,14 +74,6 @@ pub mod algo {
 /// Curve id of NIST P-384 in the PUBKEY field.
 pub(crate) const CURVE_P384: u32 = 2;
 
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    let mut w = [0u8; 4];
-    if let Some(s) = b.get(off..off + 4) {
-        w.copy_from_slice(s);
-    }
-    u32::from_le_bytes(w)
-}
-
 /// A 72-byte little-endian field → 48-byte big-endian P-384 value; the upper 24 bytes must
 /// be zero.
 fn le72_to_be48(field: &[u8]) -> Option<[u8; P384_LEN]> {
@@ -97,11 +91,70 @@ fn le72_to_be48(field: &[u8]) -> Option<[u8; P384_LEN]> {
 #[derive(Debug, Clone)]
 pub struct SevCert<'a> {
     raw: &'a [u8; SEV_CERT_LEN],
+    /// Bytes `0x000..0x414` as received: what the signatures cover.
+    body: &'a [u8; BODY_LEN],
     name: CertName,
     usage: u32,
     algo: u32,
     api: (u8, u8),
     key: p384::PublicKey,
+    /// The two signature slots.
+    slots: [SigSlot<'a>; 2],
+}
+
+/// One signature slot: `{usage, algo, sig}`.
+#[derive(Debug, Clone, Copy)]
+struct SigSlot<'a> {
+    usage: u32,
+    algo: u32,
+    sig: &'a [u8; SIG_LEN],
+}
+
+impl<'a> SigSlot<'a> {
+    fn read(c: &mut Cursor<'a>) -> std::result::Result<Self, remits_codec::Error> {
+        Ok(SigSlot {
+            usage: c.u32_le("signature usage")?,
+            algo: c.u32_le("signature algo")?,
+            sig: c.array_ref("signature")?,
+        })
+    }
+}
+
+/// The fields of the signed body, read in order.
+struct Body<'a> {
+    version: u32,
+    api: (u8, u8),
+    usage: u32,
+    algo: u32,
+    curve: u32,
+    qx: &'a [u8; COORD],
+    qy: &'a [u8; COORD],
+}
+
+impl<'a> Body<'a> {
+    fn read(body: &'a [u8; BODY_LEN]) -> std::result::Result<Self, remits_codec::Error> {
+        let mut c = Cursor::new(body, "SEV certificate");
+        let version = c.u32_le("version")?;
+        let api = (c.u8("API major")?, c.u8("API minor")?);
+        c.skip(2, "reserved")?;
+        let usage = c.u32_le("PUBKEY_USAGE")?;
+        let algo = c.u32_le("PUBKEY_ALGO")?;
+        // PUBKEY: {u32 curve, QX[72], QY[72], reserved}.
+        let curve = c.u32_le("PUBKEY curve")?;
+        let qx = c.array_ref("PUBKEY QX")?;
+        let qy = c.array_ref("PUBKEY QY")?;
+        c.skip(0x404 - 4 - 2 * COORD, "PUBKEY reserved")?;
+        c.finish()?;
+        Ok(Body {
+            version,
+            api,
+            usage,
+            algo,
+            curve,
+            qx,
+            qy,
+        })
+    }
 }
 
 impl<'a> SevCert<'a> {
@@ -119,7 +172,24 @@ impl<'a> SevCert<'a> {
                 format!("{} bytes, an SEV certificate is {SEV_CERT_LEN}", raw.len()),
             )
         })?;
-        let version = u32_at(raw, 0);
+        // Exactly SEV_CERT_LEN bytes: the reads below cannot run out (a failure names the field).
+        let cut = |e: remits_codec::Error| malformed(name, e.to_string());
+        let mut c = Cursor::new(raw, "SEV certificate");
+        let body = c.array_ref::<BODY_LEN>("body").map_err(cut)?;
+        let slots = [
+            SigSlot::read(&mut c).map_err(cut)?,
+            SigSlot::read(&mut c).map_err(cut)?,
+        ];
+        c.finish().map_err(cut)?;
+        let Body {
+            version,
+            api,
+            usage,
+            algo,
+            curve,
+            qx,
+            qy,
+        } = Body::read(body).map_err(cut)?;
         if version != 1 {
             return Err(Error::WrongField {
                 cert: name,
@@ -128,7 +198,6 @@ impl<'a> SevCert<'a> {
                 expected: "1",
             });
         }
-        let usage = u32_at(raw, 0x08);
         let (want_usage, want_usage_s, want_algos, want_algo_s): (u32, _, &[u32], _) = match name {
             CertName::Cek => (
                 usage::CEK,
@@ -169,7 +238,6 @@ impl<'a> SevCert<'a> {
                 expected: want_usage_s,
             });
         }
-        let algo = u32_at(raw, 0x0C);
         if !want_algos.contains(&algo) {
             return Err(Error::WrongField {
                 cert: name,
@@ -178,7 +246,6 @@ impl<'a> SevCert<'a> {
                 expected: want_algo_s,
             });
         }
-        let curve = u32_at(raw, 0x10);
         if curve != CURVE_P384 {
             return Err(Error::WrongField {
                 cert: name,
@@ -187,20 +254,20 @@ impl<'a> SevCert<'a> {
                 expected: "2 (P-384)",
             });
         }
-        let qx = le72_to_be48(&raw[0x14..0x14 + COORD])
-            .ok_or_else(|| malformed(name, "QX does not fit P-384"))?;
-        let qy = le72_to_be48(&raw[0x14 + COORD..0x14 + 2 * COORD])
-            .ok_or_else(|| malformed(name, "QY does not fit P-384"))?;
+        let qx = le72_to_be48(qx).ok_or_else(|| malformed(name, "QX does not fit P-384"))?;
+        let qy = le72_to_be48(qy).ok_or_else(|| malformed(name, "QY does not fit P-384"))?;
         let point = p384::EncodedPoint::from_affine_coordinates(&qx.into(), &qy.into(), false);
         let key = Option::<p384::PublicKey>::from(p384::PublicKey::from_encoded_point(&point))
             .ok_or_else(|| malformed(name, "public key is not a point on P-384"))?;
         Ok(Self {
             raw,
+            body,
             name,
             usage,
             algo,
-            api: (raw[4], raw[5]),
+            api,
             key,
+            slots,
         })
     }
 
@@ -236,17 +303,14 @@ impl<'a> SevCert<'a> {
 
     /// The signature slot filled by a signer of usage `by`: `(algo, sig bytes)`.
     fn slot_by(&self, by: u32) -> Option<(u32, &'a [u8; SIG_LEN])> {
-        [SIG1, SIG2].into_iter().find_map(|off| {
-            if u32_at(self.raw, off) != by {
-                return None;
-            }
-            let sig = self.raw.get(off + 8..off + 8 + SIG_LEN)?.try_into().ok()?;
-            Some((u32_at(self.raw, off + 4), sig))
-        })
+        self.slots
+            .iter()
+            .find(|slot| slot.usage == by)
+            .map(|slot| (slot.algo, slot.sig))
     }
 
     fn body(&self) -> &'a [u8] {
-        &self.raw[..BODY_LEN]
+        self.body
     }
 
     /// Verifies that the ECDSA key of `issuer` signed this certificate (the slot whose usage is

@@ -6,6 +6,7 @@
 //! order, integers little-endian. The guest exposes each entry as
 //! `/sys/kernel/security/secrets/coco/<guid>`.
 
+use remits_codec::Cursor;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -75,39 +76,33 @@ pub type SecretEntry = (String, Zeroizing<Vec<u8>>);
 /// [`crate::Error::Invalid`] when the header, a length or a GUID is malformed.
 pub fn parse_secret_table(table: &[u8]) -> Result<Vec<SecretEntry>> {
     let bad = |reason: &str| invalid("secret table", reason.to_string());
-    let hdr = table
-        .get(..ENTRY_HEADER_LEN)
-        .ok_or_else(|| bad("shorter than its header"))?;
-    let (g, l) = hdr.split_at(16);
-    if Uuid::from_slice_le(g).ok() != Some(HEADER) {
+    let mut c = Cursor::new(table, "secret table");
+    let short = |_| bad("shorter than its header");
+    let header: [u8; 16] = c.array("header GUID").map_err(short)?;
+    let total = c.u32_le("length").map_err(short)? as usize;
+    if Uuid::from_bytes_le(header) != HEADER {
         return Err(bad("header GUID mismatch"));
     }
-    let total = u32::from_le_bytes(l.try_into().map_err(|_| bad("length"))?) as usize;
     let table = table
         .get(..total)
         .ok_or_else(|| bad("declared length exceeds the data"))?;
-    let mut rest = table.get(ENTRY_HEADER_LEN..).unwrap_or(&[]);
+    // The entries: what follows the header, up to the declared length.
+    let mut c = Cursor::new(table.get(ENTRY_HEADER_LEN..).unwrap_or(&[]), "secret table");
     let mut out = Vec::new();
-    while !rest.is_empty() {
-        let eh = rest
-            .get(..ENTRY_HEADER_LEN)
-            .ok_or_else(|| bad("truncated entry header"))?;
-        let (g, l) = eh.split_at(16);
-        let len = u32::from_le_bytes(l.try_into().map_err(|_| bad("length"))?) as usize;
-        if len < ENTRY_HEADER_LEN {
-            return Err(bad("entry length below its header size"));
-        }
-        let entry = rest
-            .get(..len)
-            .ok_or_else(|| bad("entry exceeds the table"))?;
-        let id = Uuid::from_slice_le(g).map_err(|e| bad(&e.to_string()))?;
+    while c.remaining() > 0 {
+        let truncated = |_| bad("truncated entry header");
+        let id: [u8; 16] = c.array("entry GUID").map_err(truncated)?;
+        let len = c.u32_le("entry length").map_err(truncated)? as usize;
+        let data_len = len
+            .checked_sub(ENTRY_HEADER_LEN)
+            .ok_or_else(|| bad("entry length below its header size"))?;
+        let data = c
+            .take(data_len, "entry data")
+            .map_err(|_| bad("entry exceeds the table"))?;
+        let id = Uuid::from_bytes_le(id);
         if !id.is_nil() {
-            out.push((
-                id.to_string(),
-                Zeroizing::new(entry.get(ENTRY_HEADER_LEN..).unwrap_or(&[]).to_vec()),
-            ));
+            out.push((id.to_string(), Zeroizing::new(data.to_vec())));
         }
-        rest = rest.get(len..).unwrap_or(&[]);
     }
     Ok(out)
 }
@@ -156,5 +151,23 @@ mod tests {
         let mut bad = t.to_vec();
         bad[0] ^= 1;
         assert!(parse_secret_table(&bad).is_err());
+        // Each malformation is named.
+        let why = |t: &[u8]| parse_secret_table(t).unwrap_err().to_string();
+        assert!(why(&t[..19]).contains("shorter than its header"));
+        assert!(why(&bad).contains("header GUID mismatch"));
+        let mut long = t.to_vec();
+        long[16..20].copy_from_slice(&100u32.to_le_bytes());
+        assert!(why(&long).contains("declared length exceeds the data"));
+        let mut short = t.to_vec();
+        short[36..40].copy_from_slice(&3u32.to_le_bytes());
+        assert!(why(&short).contains("entry length below its header size"));
+        let mut over = t.to_vec();
+        over[36..40].copy_from_slice(&22u32.to_le_bytes());
+        assert!(why(&over).contains("entry exceeds the table"));
+        let mut cut = t.to_vec();
+        cut.extend_from_slice(&[0; 10]);
+        let n = cut.len() as u32;
+        cut[16..20].copy_from_slice(&n.to_le_bytes());
+        assert!(why(&cut).contains("truncated entry header"));
     }
 }

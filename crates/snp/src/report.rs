@@ -1,9 +1,11 @@
-//! Zero-copy view over a received 1184-byte ATTESTATION_REPORT.
+//! Zero-copy view over a received 1184-byte ATTESTATION_REPORT, read by one bounded
+//! [`remits_codec::Cursor`] walk over its layout (no hand-written offsets).
 //!
 //! Nothing here is trusted until [`crate::Verifier::verify`] has checked the signature over
 //! [`Report::signed_bytes`], which are the received bytes themselves, never a re-encoding.
 //! Reserved bytes are kept and exposed, not rejected: real firmware sets some of them.
 
+use remits_codec::Cursor;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Generation};
@@ -17,7 +19,57 @@ pub const SIGNED_LEN: usize = 0x2A0;
 #[derive(Clone, Copy)]
 pub struct Report<'a> {
     bytes: &'a [u8; REPORT_LEN],
+    signed: &'a [u8; SIGNED_LEN],
     version: u32,
+    guest_svn: u32,
+    policy: u64,
+    family_id: &'a [u8; 16],
+    image_id: &'a [u8; 16],
+    vmpl: u32,
+    signature_algo: u32,
+    current_tcb: [u8; 8],
+    platform_info: u64,
+    key_info: u32,
+    report_data: &'a [u8; 64],
+    measurement: &'a [u8; 48],
+    host_data: &'a [u8; 32],
+    id_key_digest: &'a [u8; 48],
+    author_key_digest: &'a [u8; 48],
+    report_id: &'a [u8; 32],
+    report_id_ma: &'a [u8; 32],
+    reported_tcb: [u8; 8],
+    cpuid: Option<Cpuid>,
+    chip_id: &'a [u8; 64],
+    committed_tcb: [u8; 8],
+    current_version: FirmwareVersion,
+    committed_version: FirmwareVersion,
+    launch_tcb: [u8; 8],
+    /// LAUNCH_MIT_VECTOR and CURRENT_MIT_VECTOR (version 5+).
+    mit_vectors: Option<(u64, u64)>,
+    signature_r: &'a [u8; 72],
+    signature_s: &'a [u8; 72],
+    /// Reserved ranges as `(offset, bytes)`, in report order.
+    reserved: [(usize, &'a [u8]); 6],
+}
+
+/// Takes `n` reserved bytes, with their offset.
+fn reserved<'a>(
+    c: &mut Cursor<'a>,
+    n: usize,
+    field: &'static str,
+) -> Result<(usize, &'a [u8]), Error> {
+    let at = c.pos();
+    Ok((at, c.take(n, field).map_err(layout)?))
+}
+
+/// A firmware version as stored: build, minor, major.
+fn firmware_version(c: &mut Cursor<'_>, field: &'static str) -> Result<FirmwareVersion, Error> {
+    let [build, minor, major] = c.array(field).map_err(layout)?;
+    Ok(FirmwareVersion {
+        major,
+        minor,
+        build,
+    })
 }
 
 impl std::fmt::Debug for Report<'_> {
@@ -267,18 +319,21 @@ impl KeyInfo {
     }
 }
 
-macro_rules! field {
-    ($(#[$m:meta])* $name:ident, $off:expr, $len:expr) => {
-        $(#[$m])*
-        pub fn $name(&self) -> &'a [u8; $len] {
-            self.arr::<$len>($off)
-        }
-    };
+/// Maps a cursor error to the report's error. The length was checked to be exactly
+/// [`REPORT_LEN`] before the walk, so a read that runs out means the layout below does not add
+/// up to that length: report it as the length it could not be read at.
+fn layout(_: remits_codec::Error) -> Error {
+    Error::ReportLength {
+        expected: REPORT_LEN,
+        actual: REPORT_LEN,
+    }
 }
 
 impl<'a> Report<'a> {
     /// View `bytes` as a report. Checks the length (exactly 1184) and the version (2 to 5);
-    /// nothing else, and no byte is copied. The signature is not checked here.
+    /// nothing else. One bounded walk over the layout (a [`remits_codec::Cursor`]) decodes the
+    /// integers and keeps every byte field as a reference into `bytes`: no byte string is
+    /// copied and nothing is allocated. The signature is not checked here.
     ///
     /// # Errors
     ///
@@ -289,37 +344,113 @@ impl<'a> Report<'a> {
             expected: REPORT_LEN,
             actual: bytes.len(),
         })?;
-        // 1184 bytes were checked above: the read cannot run out.
-        let version = remits_codec::Cursor::new(bytes, "ATTESTATION_REPORT")
-            .u32_le("VERSION")
-            .map_err(|_| Error::ReportLength {
-                expected: REPORT_LEN,
-                actual: bytes.len(),
-            })?;
+        let mut outer = Cursor::new(bytes, "ATTESTATION_REPORT");
+        let signed = outer
+            .array_ref::<SIGNED_LEN>("signed region")
+            .map_err(layout)?;
+
+        // The signed region [0, 0x2A0): its cursor starts at 0, so its offsets are the report's.
+        let mut c = Cursor::new(signed, "ATTESTATION_REPORT");
+        let version = c.u32_le("VERSION").map_err(layout)?;
         if !(2..=5).contains(&version) {
             return Err(Error::UnsupportedVersion(version));
         }
-        Ok(Report { bytes, version })
-    }
+        let guest_svn = c.u32_le("GUEST_SVN").map_err(layout)?;
+        let policy = c.u64_le("POLICY").map_err(layout)?;
+        let family_id = c.array_ref("FAMILY_ID").map_err(layout)?;
+        let image_id = c.array_ref("IMAGE_ID").map_err(layout)?;
+        let vmpl = c.u32_le("VMPL").map_err(layout)?;
+        let signature_algo = c.u32_le("SIGNATURE_ALGO").map_err(layout)?;
+        let current_tcb = c.array("CURRENT_TCB").map_err(layout)?;
+        let platform_info = c.u64_le("PLATFORM_INFO").map_err(layout)?;
+        let key_info = c.u32_le("KEY_INFO").map_err(layout)?;
+        let reserved_key_info = reserved(&mut c, 4, "reserved after KEY_INFO")?;
+        let report_data = c.array_ref("REPORT_DATA").map_err(layout)?;
+        let measurement = c.array_ref("MEASUREMENT").map_err(layout)?;
+        let host_data = c.array_ref("HOST_DATA").map_err(layout)?;
+        let id_key_digest = c.array_ref("ID_KEY_DIGEST").map_err(layout)?;
+        let author_key_digest = c.array_ref("AUTHOR_KEY_DIGEST").map_err(layout)?;
+        let report_id = c.array_ref("REPORT_ID").map_err(layout)?;
+        let report_id_ma = c.array_ref("REPORT_ID_MA").map_err(layout)?;
+        let reported_tcb = c.array("REPORTED_TCB").map_err(layout)?;
+        // CPUID_FAM_ID, CPUID_MOD_ID, CPUID_STEP from version 3; reserved in version 2.
+        let cpuid = if version >= 3 {
+            let [family, model, stepping] = c.array("CPUID").map_err(layout)?;
+            Some(Cpuid {
+                family,
+                model,
+                stepping,
+            })
+        } else {
+            None
+        };
+        let cpuid_reserved = if cpuid.is_some() { 21 } else { 24 };
+        let reserved_cpuid = reserved(&mut c, cpuid_reserved, "reserved before CHIP_ID")?;
+        let chip_id = c.array_ref("CHIP_ID").map_err(layout)?;
+        let committed_tcb = c.array("COMMITTED_TCB").map_err(layout)?;
+        let current_version = firmware_version(&mut c, "CURRENT_VERSION")?;
+        let reserved_current = reserved(&mut c, 1, "reserved after CURRENT_VERSION")?;
+        let committed_version = firmware_version(&mut c, "COMMITTED_VERSION")?;
+        let reserved_committed = reserved(&mut c, 1, "reserved after COMMITTED_VERSION")?;
+        let launch_tcb = c.array("LAUNCH_TCB").map_err(layout)?;
+        // LAUNCH_MIT_VECTOR and CURRENT_MIT_VECTOR from version 5; reserved before.
+        let mit_vectors = if version >= 5 {
+            let launch = c.u64_le("LAUNCH_MIT_VECTOR").map_err(layout)?;
+            let current = c.u64_le("CURRENT_MIT_VECTOR").map_err(layout)?;
+            Some((launch, current))
+        } else {
+            None
+        };
+        let tail = if mit_vectors.is_some() { 0x98 } else { 0xA8 };
+        let reserved_tail = reserved(&mut c, tail, "reserved before SIGNATURE")?;
+        // Explicit sizes, not "the rest": a field of the wrong width fails here, not silently.
+        c.finish().map_err(layout)?;
 
-    fn arr<const N: usize>(&self, off: usize) -> &'a [u8; N] {
-        // Offsets are constants below REPORT_LEN - N: this cannot fail.
-        let b: &'a [u8; REPORT_LEN] = self.bytes;
-        match b
-            .get(off..off + N)
-            .and_then(|s| <&[u8; N]>::try_from(s).ok())
-        {
-            Some(a) => a,
-            None => unreachable!("constant report offset out of range"),
-        }
-    }
+        // SIGNATURE [0x2A0, 0x4A0): not signed.
+        let signature_r = outer.array_ref("SIGNATURE.R").map_err(layout)?;
+        let signature_s = outer.array_ref("SIGNATURE.S").map_err(layout)?;
+        let reserved_signature = reserved(&mut outer, 0x170, "SIGNATURE reserved")?;
+        outer.finish().map_err(layout)?;
 
-    fn u32_at(&self, off: usize) -> u32 {
-        u32::from_le_bytes(*self.arr::<4>(off))
-    }
-
-    fn u64_at(&self, off: usize) -> u64 {
-        u64::from_le_bytes(*self.arr::<8>(off))
+        Ok(Report {
+            bytes,
+            signed,
+            version,
+            guest_svn,
+            policy,
+            family_id,
+            image_id,
+            vmpl,
+            signature_algo,
+            current_tcb,
+            platform_info,
+            key_info,
+            report_data,
+            measurement,
+            host_data,
+            id_key_digest,
+            author_key_digest,
+            report_id,
+            report_id_ma,
+            reported_tcb,
+            cpuid,
+            chip_id,
+            committed_tcb,
+            current_version,
+            committed_version,
+            launch_tcb,
+            mit_vectors,
+            signature_r,
+            signature_s,
+            reserved: [
+                reserved_key_info,
+                reserved_cpuid,
+                reserved_current,
+                reserved_committed,
+                reserved_tail,
+                reserved_signature,
+            ],
+        })
     }
 
     /// All 1184 received bytes.
@@ -329,7 +460,7 @@ impl<'a> Report<'a> {
 
     /// The signed region, bytes `[0, 0x2A0)`, exactly as received.
     pub fn signed_bytes(&self) -> &'a [u8; SIGNED_LEN] {
-        self.arr::<SIGNED_LEN>(0)
+        self.signed
     }
 
     /// VERSION as stored (2, 3, 4 or 5).
@@ -339,169 +470,143 @@ impl<'a> Report<'a> {
 
     /// GUEST_SVN.
     pub fn guest_svn(&self) -> u32 {
-        self.u32_at(0x04)
+        self.guest_svn
     }
 
     /// POLICY.
     pub fn policy(&self) -> Policy {
-        Policy(self.u64_at(0x08))
+        Policy(self.policy)
     }
 
-    field!(
-        /// FAMILY_ID (from the ID block).
-        family_id, 0x10, 16
-    );
-    field!(
-        /// IMAGE_ID (from the ID block).
-        image_id, 0x20, 16
-    );
+    /// FAMILY_ID (from the ID block).
+    pub fn family_id(&self) -> &'a [u8; 16] {
+        self.family_id
+    }
+
+    /// IMAGE_ID (from the ID block).
+    pub fn image_id(&self) -> &'a [u8; 16] {
+        self.image_id
+    }
 
     /// VMPL the report was requested at.
     pub fn vmpl(&self) -> u32 {
-        self.u32_at(0x30)
+        self.vmpl
     }
 
     /// SIGNATURE_ALGO (1 = ECDSA P-384 with SHA-384).
     pub fn signature_algo(&self) -> u32 {
-        self.u32_at(0x34)
+        self.signature_algo
     }
 
     /// CURRENT_TCB, raw (decode with [`TcbVersion::decode`]).
     pub fn current_tcb_raw(&self) -> [u8; 8] {
-        *self.arr::<8>(0x38)
+        self.current_tcb
     }
 
     /// PLATFORM_INFO.
     pub fn platform_info(&self) -> PlatformInfo {
-        PlatformInfo(self.u64_at(0x40))
+        PlatformInfo(self.platform_info)
     }
 
     /// KEY_INFO.
     pub fn key_info(&self) -> KeyInfo {
-        KeyInfo(self.u32_at(0x48))
+        KeyInfo(self.key_info)
     }
 
-    field!(
-        /// REPORT_DATA: 64 guest-supplied bytes.
-        report_data, 0x50, 64
-    );
-    field!(
-        /// MEASUREMENT: the launch digest.
-        measurement, 0x90, 48
-    );
-    field!(
-        /// HOST_DATA: supplied by the hypervisor at launch.
-        host_data, 0xC0, 32
-    );
-    field!(
-        /// ID_KEY_DIGEST: SHA-384 of the ID public key.
-        id_key_digest, 0xE0, 48
-    );
-    field!(
-        /// AUTHOR_KEY_DIGEST: SHA-384 of the author public key (valid if AUTHOR_KEY_EN).
-        author_key_digest, 0x110, 48
-    );
-    field!(
-        /// REPORT_ID.
-        report_id, 0x140, 32
-    );
-    field!(
-        /// REPORT_ID_MA (all 0xFF without a migration agent).
-        report_id_ma, 0x160, 32
-    );
+    /// REPORT_DATA: 64 guest-supplied bytes.
+    pub fn report_data(&self) -> &'a [u8; 64] {
+        self.report_data
+    }
+
+    /// MEASUREMENT: the launch digest.
+    pub fn measurement(&self) -> &'a [u8; 48] {
+        self.measurement
+    }
+
+    /// HOST_DATA: supplied by the hypervisor at launch.
+    pub fn host_data(&self) -> &'a [u8; 32] {
+        self.host_data
+    }
+
+    /// ID_KEY_DIGEST: SHA-384 of the ID public key.
+    pub fn id_key_digest(&self) -> &'a [u8; 48] {
+        self.id_key_digest
+    }
+
+    /// AUTHOR_KEY_DIGEST: SHA-384 of the author public key (valid if AUTHOR_KEY_EN).
+    pub fn author_key_digest(&self) -> &'a [u8; 48] {
+        self.author_key_digest
+    }
+
+    /// REPORT_ID.
+    pub fn report_id(&self) -> &'a [u8; 32] {
+        self.report_id
+    }
+
+    /// REPORT_ID_MA (all 0xFF without a migration agent).
+    pub fn report_id_ma(&self) -> &'a [u8; 32] {
+        self.report_id_ma
+    }
 
     /// REPORTED_TCB, raw: the TCB the signing VCEK was derived for.
     pub fn reported_tcb_raw(&self) -> [u8; 8] {
-        *self.arr::<8>(0x180)
+        self.reported_tcb
     }
 
     /// CPUID family, model, stepping (None for version 2, where these bytes are reserved).
     pub fn cpuid(&self) -> Option<Cpuid> {
-        if self.version < 3 {
-            return None;
-        }
-        let [family, model, stepping] = *self.arr::<3>(0x188);
-        Some(Cpuid {
-            family,
-            model,
-            stepping,
-        })
+        self.cpuid
     }
 
-    field!(
-        /// CHIP_ID (zero if masked; on Turin only bytes 0-7 are non-zero).
-        chip_id, 0x1A0, 64
-    );
+    /// CHIP_ID (zero if masked; on Turin only bytes 0-7 are non-zero).
+    pub fn chip_id(&self) -> &'a [u8; 64] {
+        self.chip_id
+    }
 
     /// COMMITTED_TCB, raw.
     pub fn committed_tcb_raw(&self) -> [u8; 8] {
-        *self.arr::<8>(0x1E0)
+        self.committed_tcb
     }
 
     /// CURRENT firmware version.
     pub fn current_version(&self) -> FirmwareVersion {
-        let [build, minor, major] = *self.arr::<3>(0x1E8);
-        FirmwareVersion {
-            major,
-            minor,
-            build,
-        }
+        self.current_version
     }
 
     /// COMMITTED firmware version.
     pub fn committed_version(&self) -> FirmwareVersion {
-        let [build, minor, major] = *self.arr::<3>(0x1EC);
-        FirmwareVersion {
-            major,
-            minor,
-            build,
-        }
+        self.committed_version
     }
 
     /// LAUNCH_TCB, raw.
     pub fn launch_tcb_raw(&self) -> [u8; 8] {
-        *self.arr::<8>(0x1F0)
+        self.launch_tcb
     }
 
     /// LAUNCH_MIT_VECTOR (version 5+).
     pub fn launch_mit_vector(&self) -> Option<u64> {
-        (self.version >= 5).then(|| self.u64_at(0x1F8))
+        self.mit_vectors.map(|(launch, _)| launch)
     }
 
     /// CURRENT_MIT_VECTOR (version 5+).
     pub fn current_mit_vector(&self) -> Option<u64> {
-        (self.version >= 5).then(|| self.u64_at(0x200))
+        self.mit_vectors.map(|(_, current)| current)
     }
 
     /// Signature R: 72 bytes little-endian, zero-extended.
     pub fn signature_r(&self) -> &'a [u8; 72] {
-        self.arr::<72>(0x2A0)
+        self.signature_r
     }
 
     /// Signature S: 72 bytes little-endian, zero-extended.
     pub fn signature_s(&self) -> &'a [u8; 72] {
-        self.arr::<72>(0x2E8)
+        self.signature_s
     }
 
     /// Reserved byte ranges inside the report, as `(offset, bytes)`, for inspection. They are
     /// covered by the signature where they lie below 0x2A0, and never rejected.
     pub fn reserved(&self) -> Vec<(usize, &'a [u8])> {
-        let b: &'a [u8; REPORT_LEN] = self.bytes;
-        let mut out: Vec<(usize, &'a [u8])> = vec![(0x4C, &b[0x4C..0x50])];
-        out.push(if self.version >= 3 {
-            (0x18B, &b[0x18B..0x1A0])
-        } else {
-            (0x188, &b[0x188..0x1A0])
-        });
-        out.push((0x1EB, &b[0x1EB..0x1EC]));
-        out.push((0x1EF, &b[0x1EF..0x1F0]));
-        out.push(if self.version >= 5 {
-            (0x208, &b[0x208..0x2A0])
-        } else {
-            (0x1F8, &b[0x1F8..0x2A0])
-        });
-        out.push((0x330, &b[0x330..REPORT_LEN]));
-        out
+        self.reserved.to_vec()
     }
 
     /// The generation this report's CPUID names (v3+); None for version 2.
@@ -533,5 +638,122 @@ impl<'a> Report<'a> {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report whose every byte is its offset (mod 251), with `version` in VERSION.
+    fn patterned(version: u32) -> [u8; REPORT_LEN] {
+        let mut b = [0u8; REPORT_LEN];
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = (i % 251) as u8;
+        }
+        b[..4].copy_from_slice(&version.to_le_bytes());
+        b
+    }
+
+    fn at<const N: usize>(b: &[u8; REPORT_LEN], off: usize) -> [u8; N] {
+        let mut a = [0u8; N];
+        a.copy_from_slice(&b[off..off + N]);
+        a
+    }
+
+    /// The cursor walk lands every field on its offset in the SEV-SNP ABI (table "ATTESTATION_REPORT").
+    #[test]
+    fn fields_sit_at_their_abi_offsets() {
+        for version in 2..=5 {
+            let b = patterned(version);
+            let r = Report::parse(&b).unwrap();
+            assert_eq!(r.version(), version);
+            assert_eq!(r.guest_svn(), u32::from_le_bytes(at(&b, 0x04)));
+            assert_eq!(r.policy().0, u64::from_le_bytes(at(&b, 0x08)));
+            assert_eq!(*r.family_id(), at::<16>(&b, 0x10));
+            assert_eq!(*r.image_id(), at::<16>(&b, 0x20));
+            assert_eq!(r.vmpl(), u32::from_le_bytes(at(&b, 0x30)));
+            assert_eq!(r.signature_algo(), u32::from_le_bytes(at(&b, 0x34)));
+            assert_eq!(r.current_tcb_raw(), at::<8>(&b, 0x38));
+            assert_eq!(r.platform_info().0, u64::from_le_bytes(at(&b, 0x40)));
+            assert_eq!(r.key_info().0, u32::from_le_bytes(at(&b, 0x48)));
+            assert_eq!(*r.report_data(), at::<64>(&b, 0x50));
+            assert_eq!(*r.measurement(), at::<48>(&b, 0x90));
+            assert_eq!(*r.host_data(), at::<32>(&b, 0xC0));
+            assert_eq!(*r.id_key_digest(), at::<48>(&b, 0xE0));
+            assert_eq!(*r.author_key_digest(), at::<48>(&b, 0x110));
+            assert_eq!(*r.report_id(), at::<32>(&b, 0x140));
+            assert_eq!(*r.report_id_ma(), at::<32>(&b, 0x160));
+            assert_eq!(r.reported_tcb_raw(), at::<8>(&b, 0x180));
+            assert_eq!(
+                r.cpuid().map(|c| [c.family, c.model, c.stepping]),
+                (version >= 3).then(|| at::<3>(&b, 0x188))
+            );
+            assert_eq!(*r.chip_id(), at::<64>(&b, 0x1A0));
+            assert_eq!(r.committed_tcb_raw(), at::<8>(&b, 0x1E0));
+            let v = r.current_version();
+            assert_eq!([v.build, v.minor, v.major], at::<3>(&b, 0x1E8));
+            let v = r.committed_version();
+            assert_eq!([v.build, v.minor, v.major], at::<3>(&b, 0x1EC));
+            assert_eq!(r.launch_tcb_raw(), at::<8>(&b, 0x1F0));
+            assert_eq!(
+                r.launch_mit_vector(),
+                (version >= 5).then(|| u64::from_le_bytes(at(&b, 0x1F8)))
+            );
+            assert_eq!(
+                r.current_mit_vector(),
+                (version >= 5).then(|| u64::from_le_bytes(at(&b, 0x200)))
+            );
+            assert_eq!(*r.signature_r(), at::<72>(&b, 0x2A0));
+            assert_eq!(*r.signature_s(), at::<72>(&b, 0x2E8));
+            // The signed bytes are the received bytes themselves, not a copy.
+            assert!(std::ptr::eq(r.signed_bytes().as_ptr(), b.as_ptr()));
+            assert_eq!(r.signed_bytes().len(), SIGNED_LEN);
+            assert!(std::ptr::eq(r.as_bytes(), &b));
+            // Reserved ranges plus fields cover the report exactly once.
+            let reserved: Vec<(usize, usize)> =
+                r.reserved().iter().map(|(o, s)| (*o, s.len())).collect();
+            let cpuid = if version >= 3 {
+                (0x18B, 21)
+            } else {
+                (0x188, 24)
+            };
+            let mit = if version >= 5 {
+                (0x208, 0x98)
+            } else {
+                (0x1F8, 0xA8)
+            };
+            assert_eq!(
+                reserved,
+                [
+                    (0x4C, 4),
+                    cpuid,
+                    (0x1EB, 1),
+                    (0x1EF, 1),
+                    mit,
+                    (0x330, 0x170)
+                ]
+            );
+            for (o, s) in r.reserved() {
+                assert_eq!(s, &b[o..o + s.len()]);
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_length_and_version_before_anything_else() {
+        for v in [0, 1, 6, u32::MAX] {
+            assert!(matches!(
+                Report::parse(&patterned(v)),
+                Err(Error::UnsupportedVersion(x)) if x == v
+            ));
+        }
+        let b = patterned(3);
+        for len in [0, 4, SIGNED_LEN, REPORT_LEN - 1] {
+            assert!(matches!(
+                Report::parse(&b[..len]),
+                Err(Error::ReportLength { expected: REPORT_LEN, actual }) if actual == len
+            ));
+        }
     }
 }

@@ -10,6 +10,8 @@ use p384::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p384::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use sha2::{Digest, Sha384};
 
+use remits_codec::Cursor;
+
 use super::gctx::LD_SIZE;
 use super::Error;
 
@@ -137,12 +139,19 @@ pub fn parse_sev_public_key(bytes: &[u8]) -> Result<VerifyingKey, Error> {
             actual: bytes.len(),
         });
     };
-    if bytes[..4] != CURVE_P384.to_le_bytes() {
+    // Exactly SEV_PUBKEY_SIZE bytes: the reads cannot run out.
+    let mut c = Cursor::new(bytes, "SEV public key");
+    let cut = layout("SEV public key", SEV_PUBKEY_SIZE, bytes.len());
+    let curve = c.u32_le("curve").map_err(cut)?;
+    let qx = c.array_ref::<72>("Qx").map_err(cut)?;
+    let qy = c.array_ref::<72>("Qy").map_err(cut)?;
+    let reserved = c.rest();
+    if curve != CURVE_P384 {
         return Err(err("curve is not P-384 (2)"));
     }
-    let x = le72_to_be48(&bytes[4..76]).ok_or_else(|| err("Qx exceeds 48 bytes"))?;
-    let y = le72_to_be48(&bytes[76..148]).ok_or_else(|| err("Qy exceeds 48 bytes"))?;
-    if bytes[148..].iter().any(|b| *b != 0) {
+    let x = le72_to_be48(qx).ok_or_else(|| err("Qx exceeds 48 bytes"))?;
+    let y = le72_to_be48(qy).ok_or_else(|| err("Qy exceeds 48 bytes"))?;
+    if reserved.iter().any(|b| *b != 0) {
         return Err(err("reserved bytes are not zero"));
     }
     let point = p384::EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
@@ -178,9 +187,14 @@ pub fn parse_sev_signature(bytes: &[u8], what: &'static str) -> Result<Signature
             actual: bytes.len(),
         });
     };
-    let r = le72_to_be48(&bytes[..72]).ok_or_else(|| bad("r exceeds 48 bytes"))?;
-    let s = le72_to_be48(&bytes[72..144]).ok_or_else(|| bad("s exceeds 48 bytes"))?;
-    if bytes[144..].iter().any(|b| *b != 0) {
+    // Exactly SEV_SIG_SIZE bytes: the reads cannot run out.
+    let mut c = Cursor::new(bytes, "SEV signature");
+    let cut = layout(what, SEV_SIG_SIZE, bytes.len());
+    let r = c.array_ref::<72>("R").map_err(cut)?;
+    let s = c.array_ref::<72>("S").map_err(cut)?;
+    let r = le72_to_be48(r).ok_or_else(|| bad("r exceeds 48 bytes"))?;
+    let s = le72_to_be48(s).ok_or_else(|| bad("s exceeds 48 bytes"))?;
+    if c.rest().iter().any(|b| *b != 0) {
         return Err(bad("reserved bytes are not zero"));
     }
     Signature::from_scalars(r, s).map_err(|_| bad("r or s is zero or not below the group order"))
@@ -192,16 +206,30 @@ fn put_le(dst: &mut [u8], be: &[u8]) {
     }
 }
 
-fn le72_to_be48(le: &[u8]) -> Option<[u8; 48]> {
-    let le: &[u8; 72] = le.try_into().ok()?;
-    if le[48..].iter().any(|b| *b != 0) {
+fn le72_to_be48(le: &[u8; 72]) -> Option<[u8; 48]> {
+    let (low, high) = le.split_at(48);
+    if high.iter().any(|b| *b != 0) {
         return None;
     }
     let mut be = [0u8; 48];
-    for (d, s) in be.iter_mut().zip(le[..48].iter().rev()) {
+    for (d, s) in be.iter_mut().zip(low.iter().rev()) {
         *d = *s;
     }
     Some(be)
+}
+
+/// Maps a cursor error over a structure whose length was checked to be exactly `expected`:
+/// a read that runs out means the layout does not add up, reported as the length.
+fn layout(
+    what: &'static str,
+    expected: usize,
+    actual: usize,
+) -> impl Fn(remits_codec::Error) -> Error + Copy {
+    move |_| Error::Length {
+        what,
+        expected,
+        actual,
+    }
 }
 
 /// Assembles the 4096-byte ID_AUTH from its parts (algorithms ECDSA P-384/SHA-384).
@@ -303,12 +331,27 @@ pub fn verify_id_auth(id_block: &[u8], auth: &[u8]) -> Result<VerifiedIdAuth, Er
             actual: auth.len(),
         });
     };
+    // Exactly ID_AUTH_SIZE bytes: the reads cannot run out, and `finish` checks that the
+    // layout adds up to the whole structure.
+    let mut c = Cursor::new(auth, "ID_AUTH");
+    let cut = layout("ID_AUTH", ID_AUTH_SIZE, auth.len());
+    let id_key_algo = c.u32_le("ID_KEY_ALGO").map_err(cut)?;
+    let auth_key_algo = c.u32_le("AUTH_KEY_ALGO").map_err(cut)?;
+    c.skip(AUTH_BLOCK_SIG - 8, "reserved").map_err(cut)?;
+    let block_sig = c.take(SEV_SIG_SIZE, "ID_BLOCK_SIG").map_err(cut)?;
+    let id_key_bytes = c.take(SEV_PUBKEY_SIZE, "ID_KEY").map_err(cut)?;
+    c.skip(AUTH_ID_KEY_SIG - AUTH_ID_KEY - SEV_PUBKEY_SIZE, "reserved")
+        .map_err(cut)?;
+    let id_key_sig = c.take(SEV_SIG_SIZE, "ID_KEY_SIG").map_err(cut)?;
+    let author_bytes = c.take(SEV_PUBKEY_SIZE, "AUTHOR_KEY").map_err(cut)?;
+    c.skip(ID_AUTH_SIZE - AUTH_AUTHOR_KEY - SEV_PUBKEY_SIZE, "reserved")
+        .map_err(cut)?;
+    c.finish().map_err(cut)?;
     let algos = [
-        ("id_key_algo", [auth[0], auth[1], auth[2], auth[3]]),
-        ("auth_key_algo", [auth[4], auth[5], auth[6], auth[7]]),
+        ("id_key_algo", id_key_algo),
+        ("auth_key_algo", auth_key_algo),
     ];
-    for (field, le) in algos {
-        let v = u32::from_le_bytes(le);
+    for (field, v) in algos {
         if v != ALGO_ECDSA_P384_SHA384 {
             return Err(Error::IdAuthField {
                 field,
@@ -317,21 +360,13 @@ pub fn verify_id_auth(id_block: &[u8], auth: &[u8]) -> Result<VerifiedIdAuth, Er
             });
         }
     }
-    let id_key_bytes = &auth[AUTH_ID_KEY..AUTH_ID_KEY + SEV_PUBKEY_SIZE];
-    let author_bytes = &auth[AUTH_AUTHOR_KEY..AUTH_AUTHOR_KEY + SEV_PUBKEY_SIZE];
     let id_key = parse_sev_public_key(id_key_bytes)?;
     let author = parse_sev_public_key(author_bytes)?;
-    let block_sig = parse_sev_signature(
-        &auth[AUTH_BLOCK_SIG..AUTH_BLOCK_SIG + SEV_SIG_SIZE],
-        "ID block signature",
-    )?;
+    let block_sig = parse_sev_signature(block_sig, "ID block signature")?;
     id_key
         .verify(id_block, &block_sig)
         .map_err(|_| Error::SignatureInvalid("ID block signature"))?;
-    let key_sig = parse_sev_signature(
-        &auth[AUTH_ID_KEY_SIG..AUTH_ID_KEY_SIG + SEV_SIG_SIZE],
-        "ID key signature",
-    )?;
+    let key_sig = parse_sev_signature(id_key_sig, "ID key signature")?;
     author
         .verify(id_key_bytes, &key_sig)
         .map_err(|_| Error::SignatureInvalid("ID key signature"))?;

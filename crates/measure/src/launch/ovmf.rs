@@ -3,6 +3,8 @@
 //! Every read is bounds-checked and every declared size is validated against the image, so
 //! malformed input gives a typed [`Error`] and never a panic; work is linear in the image size.
 
+use remits_codec::Cursor;
+
 use super::guid::{self, Guid};
 use super::Error;
 
@@ -139,19 +141,28 @@ pub struct Firmware<'a> {
     sections: Vec<MetadataSection>,
 }
 
-fn u16_at(data: &[u8], off: usize) -> Option<u16> {
-    let b = data.get(off..off.checked_add(2)?)?;
-    Some(u16::from_le_bytes(b.try_into().ok()?))
+/// The little-endian u32 that starts the footer-table entry `name` (its data is `data`).
+fn entry_value(data: &[u8], name: &'static str) -> Result<u32, Error> {
+    Cursor::new(data, name)
+        .u32_le("value")
+        .map_err(|_| Error::ShortTableEntry {
+            name,
+            len: data.len(),
+            needed: 4,
+        })
 }
 
-fn u32_at(data: &[u8], off: usize) -> Option<u32> {
-    let b = data.get(off..off.checked_add(4)?)?;
-    Some(u32::from_le_bytes(b.try_into().ok()?))
-}
-
-fn guid_at(data: &[u8], off: usize) -> Option<Guid> {
-    let b: [u8; 16] = data.get(off..off.checked_add(16)?)?.try_into().ok()?;
-    Some(Guid(b))
+/// The 18-byte header (`u16` size, GUID) of the footer-table entry that ends where `before`
+/// ends: the table is walked backwards, each header following its entry's data.
+fn entry_header(before: &[u8]) -> Result<(u16, Guid), remits_codec::Error> {
+    let at = before.len().saturating_sub(ENTRY_HEADER);
+    let mut c = Cursor::new(
+        before.get(at..).unwrap_or_default(),
+        "OVMF footer table entry",
+    );
+    let size = c.u16_le("Size")?;
+    let guid = Guid(c.array("GUID")?);
+    Ok((size, guid))
 }
 
 impl<'a> Firmware<'a> {
@@ -278,11 +289,7 @@ impl<'a> Firmware<'a> {
         let data = self
             .table_entry(guid)
             .ok_or(Error::MissingTableEntry(name))?;
-        u32_at(data, 0).ok_or(Error::ShortTableEntry {
-            name,
-            len: data.len(),
-            needed: 4,
-        })
+        entry_value(data, name)
     }
 
     /// The AP reset EIP from the SEV-ES reset block.
@@ -317,11 +324,7 @@ impl<'a> Firmware<'a> {
         let data = self
             .table_entry(&guid::SVSM_INFO)
             .ok_or(Error::MissingSvsmInfo)?;
-        let off = u32_at(data, 0).ok_or(Error::ShortTableEntry {
-            name: "SVSM_INFO_GUID",
-            len: data.len(),
-            needed: 4,
-        })?;
+        let off = entry_value(data, "SVSM_INFO_GUID")?;
         Ok(self.gpa + u64::from(off))
     }
 
@@ -331,11 +334,7 @@ impl<'a> Firmware<'a> {
         let Some(entry) = self.table_entry(&guid::OVMF_SEV_METADATA) else {
             return Ok(Ok(Vec::new()));
         };
-        let from_end = u32_at(entry, 0).ok_or(Error::ShortTableEntry {
-            name: "OVMF_SEV_META_DATA_GUID",
-            len: entry.len(),
-            needed: 4,
-        })? as usize;
+        let from_end = entry_value(entry, "OVMF_SEV_META_DATA_GUID")? as usize;
         let len = self.len;
         let start = len.checked_sub(from_end).ok_or(Error::MetadataMalformed(
             "offset from end is larger than the image",
@@ -344,23 +343,24 @@ impl<'a> Firmware<'a> {
         let Some(at) = start.checked_sub(len - self.data.len()) else {
             return Ok(Err(start));
         };
-        let header = self
-            .data
-            .get(at..at + METADATA_HEADER)
-            .ok_or(Error::Truncated {
-                field: "SEV metadata header",
+        // `at` <= data.len(): the image's byte `start` lies inside the tail or just past it.
+        let mut c = Cursor::new(self.data.get(at..).unwrap_or_default(), "SEV metadata");
+        let truncated = |field, needed: usize| {
+            move |_: remits_codec::Error| Error::Truncated {
+                field,
                 offset: start as u64,
-                needed: METADATA_HEADER as u64,
+                needed: needed as u64,
                 available: (len - start) as u64,
-            })?;
-        if header.get(..4) != Some(b"ASEV".as_slice()) {
+            }
+        };
+        let header = truncated("SEV metadata header", METADATA_HEADER);
+        let signature: [u8; 4] = c.array("Signature").map_err(header)?;
+        let size = c.u32_le("Size").map_err(header)?;
+        let version = c.u32_le("Version").map_err(header)?;
+        let count = c.u32_le("NumberOfSections").map_err(header)?;
+        if &signature != b"ASEV" {
             return Err(Error::MetadataSignature);
         }
-        let (Some(size), Some(version), Some(count)) =
-            (u32_at(header, 4), u32_at(header, 8), u32_at(header, 12))
-        else {
-            return Err(Error::MetadataMalformed("header"));
-        };
         if version != 1 {
             return Err(Error::MetadataVersion(version));
         }
@@ -368,29 +368,23 @@ impl<'a> Firmware<'a> {
         if size < METADATA_HEADER {
             return Err(Error::MetadataMalformed("size is smaller than the header"));
         }
-        let body = self
-            .data
-            .get(at + METADATA_HEADER..at.saturating_add(size))
-            .ok_or(Error::Truncated {
-                field: "SEV metadata",
-                offset: start as u64,
-                needed: size as u64,
-                available: (len - start) as u64,
-            })?;
+        let body = c
+            .take(size - METADATA_HEADER, "Sections")
+            .map_err(truncated("SEV metadata", size))?;
         let count = count as usize;
         if count > body.len() / METADATA_ITEM {
             return Err(Error::MetadataMalformed(
                 "item count exceeds the metadata size",
             ));
         }
+        let mut items = Cursor::new(body, "SEV metadata section");
+        let item = |_| Error::MetadataMalformed("item");
         let mut sections = Vec::with_capacity(count);
-        for (index, item) in body.chunks_exact(METADATA_ITEM).take(count).enumerate() {
-            let (Some(gpa), Some(size), Some(kind)) =
-                (u32_at(item, 0), u32_at(item, 4), u32_at(item, 8))
-            else {
-                return Err(Error::MetadataMalformed("item"));
-            };
-            let kind = SectionKind::from_raw(kind);
+        for index in 0..count {
+            // count * 12 <= body.len() (checked above): these reads cannot run out.
+            let gpa = items.u32_le("GPA").map_err(item)?;
+            let size = items.u32_le("Size").map_err(item)?;
+            let kind = SectionKind::from_raw(items.u32_le("Type").map_err(item)?);
             let bad = |reason| Error::BadSection {
                 index,
                 kind: kind.raw(),
@@ -457,8 +451,8 @@ fn parse_footer_table(data: &[u8]) -> Result<Vec<TableEntry<'_>>, Error> {
             needed: (FOOTER_GAP + ENTRY_HEADER) as u64,
             available: len as u64,
         })?;
-    let (Some(footer_size), Some(footer_guid)) =
-        (u16_at(data, footer_off), guid_at(data, footer_off + 2))
+    let Ok((footer_size, footer_guid)) =
+        entry_header(data.get(..footer_off + ENTRY_HEADER).unwrap_or_default())
     else {
         return Ok(Vec::new());
     };
@@ -490,7 +484,7 @@ fn parse_footer_table(data: &[u8]) -> Result<Vec<TableEntry<'_>>, Error> {
     let mut entries: Vec<TableEntry<'_>> = Vec::new();
     while rest.len() >= ENTRY_HEADER {
         let hdr = rest.len() - ENTRY_HEADER;
-        let (Some(size), Some(guid)) = (u16_at(rest, hdr), guid_at(rest, hdr + 2)) else {
+        let Ok((size, guid)) = entry_header(rest) else {
             break;
         };
         let esize = size as usize;
@@ -673,6 +667,30 @@ mod tests {
         assert!(matches!(
             Firmware::parse(&overlap),
             Err(Error::OverlappingSections(0, 1))
+        ));
+        // The header runs past the end of the image: named, with what it needs.
+        let img = image(&[(&8u32.to_le_bytes(), guid::OVMF_SEV_METADATA)], 0);
+        assert!(matches!(
+            Firmware::parse(&img),
+            Err(Error::Truncated {
+                field: "SEV metadata header",
+                needed: 16,
+                available: 8,
+                ..
+            })
+        ));
+        // The declared size runs past the end of the image.
+        let mut big = ok.clone();
+        let s = PAGE_SIZE - 2048;
+        big[s + 4..s + 8].copy_from_slice(&4096u32.to_le_bytes());
+        assert!(matches!(
+            Firmware::parse(&big),
+            Err(Error::Truncated {
+                field: "SEV metadata",
+                needed: 4096,
+                available: 2048,
+                ..
+            })
         ));
     }
 }

@@ -74,12 +74,41 @@ impl ReadAt for Disk {
     }
 }
 
-fn be_u32(b: &[u8], off: usize) -> u32 {
-    let mut a = [0u8; 4];
-    if let Some(s) = b.get(off..off + 4) {
-        a.copy_from_slice(s);
+/// The fields of a (512-byte, big-endian) VHD footer this crate reads.
+struct VhdFooter {
+    current_size: u64,
+    disk_type: u32,
+    checksum: u32,
+}
+
+impl VhdFooter {
+    /// Reads the footer fields up to the checksum, naming the field that does not fit.
+    fn parse(tail: &[u8]) -> Result<Self, Error> {
+        let mut c = remits_codec::Cursor::new(tail, "VHD footer");
+        let short = |e: remits_codec::Error| Error::Vhd(e.to_string());
+        for (n, field) in [
+            (8, "Cookie"),
+            (4, "Features"),
+            (4, "FileFormatVersion"),
+            (8, "DataOffset"),
+            (4, "TimeStamp"),
+            (4, "CreatorApplication"),
+            (4, "CreatorVersion"),
+            (4, "CreatorHostOS"),
+            (8, "OriginalSize"),
+        ] {
+            c.skip(n, field).map_err(short)?;
+        }
+        let current_size = c.u64_be("CurrentSize").map_err(short)?;
+        c.skip(4, "DiskGeometry").map_err(short)?;
+        let disk_type = c.u32_be("DiskType").map_err(short)?;
+        let checksum = c.u32_be("Checksum").map_err(short)?;
+        Ok(VhdFooter {
+            current_size,
+            disk_type,
+            checksum,
+        })
     }
-    u32::from_be_bytes(a)
 }
 
 /// Detects the format of an image from its first bytes and its last 512 bytes.
@@ -116,14 +145,14 @@ pub fn detect(head: &[u8], tail: &[u8], hint: &str) -> Result<DiskFormat, Error>
             .filter(|(i, _)| !(64..68).contains(i))
             .map(|(_, b)| u32::from(*b))
             .fold(0u32, u32::wrapping_add);
-        if !sum != be_u32(tail, 64) {
+        let footer = VhdFooter::parse(tail)?;
+        if !sum != footer.checksum {
             return Err(Error::Vhd(format!(
                 "checksum mismatch: expected {:#010x}, actual {:#010x}",
-                be_u32(tail, 64),
-                !sum
+                footer.checksum, !sum
             )));
         }
-        return match be_u32(tail, 60) {
+        return match footer.disk_type {
             2 => Ok(DiskFormat::FixedVhd),
             3 => Err(unsupported("dynamic VHD")),
             4 => Err(unsupported("differencing VHD")),
@@ -155,9 +184,7 @@ impl Disk {
         let len = match format {
             DiskFormat::Raw => flen,
             DiskFormat::FixedVhd => {
-                let mut cur = [0u8; 8];
-                cur.copy_from_slice(tail.get(48..56).unwrap_or(&[0; 8]));
-                let size = u64::from_be_bytes(cur);
+                let size = VhdFooter::parse(&tail)?.current_size;
                 if size != flen - 512 {
                     return Err(Error::Vhd(format!(
                         "current size {size} does not match the data length {}",
@@ -245,5 +272,40 @@ mod tests {
         assert!(e.contains("qemu-img convert -O raw"), "{e}");
         assert!(detect(b"vhdxfile", &[], "x").is_err());
         assert_eq!(detect(&[0; 512], &[0; 512], "x").unwrap(), DiskFormat::Raw);
+    }
+
+    /// A VHD footer of `disk_type` with current size `size` and a correct checksum.
+    fn vhd_footer(disk_type: u32, size: u64) -> Vec<u8> {
+        let mut f = vec![0u8; 512];
+        f[..8].copy_from_slice(b"conectix");
+        f[48..56].copy_from_slice(&size.to_be_bytes());
+        f[60..64].copy_from_slice(&disk_type.to_be_bytes());
+        let sum = f
+            .iter()
+            .map(|b| u32::from(*b))
+            .fold(0u32, u32::wrapping_add);
+        f[64..68].copy_from_slice(&(!sum).to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn vhd_footer_fields() {
+        let f = vhd_footer(2, 1 << 20);
+        assert_eq!(detect(&[0; 512], &f, "x").unwrap(), DiskFormat::FixedVhd);
+        assert_eq!(VhdFooter::parse(&f).unwrap().current_size, 1 << 20);
+        let e = detect(&[0; 512], &vhd_footer(3, 0), "x").unwrap_err();
+        assert!(e.to_string().contains("dynamic VHD"), "{e}");
+        let e = detect(&[0; 512], &vhd_footer(9, 0), "x").unwrap_err();
+        assert!(e.to_string().contains("unknown disk type 9"), "{e}");
+        let mut bad = vhd_footer(2, 0);
+        bad[100] ^= 1;
+        let e = detect(&[0; 512], &bad, "x").unwrap_err();
+        assert!(e.to_string().contains("checksum mismatch"), "{e}");
+        let e = VhdFooter::parse(&f[..62]).err().map(|e| e.to_string());
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("VHD footer.DiskType at byte 60")),
+            "{e:?}"
+        );
     }
 }

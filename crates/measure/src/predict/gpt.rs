@@ -57,28 +57,6 @@ pub struct Gpt {
     pub entries: Vec<PartitionEntry>,
 }
 
-fn le_u32(b: &[u8], o: usize) -> u32 {
-    let mut a = [0u8; 4];
-    if let Some(s) = b.get(o..o + 4) {
-        a.copy_from_slice(s);
-    }
-    u32::from_le_bytes(a)
-}
-fn le_u64(b: &[u8], o: usize) -> u64 {
-    let mut a = [0u8; 8];
-    if let Some(s) = b.get(o..o + 8) {
-        a.copy_from_slice(s);
-    }
-    u64::from_le_bytes(a)
-}
-fn guid(b: &[u8], o: usize) -> [u8; 16] {
-    let mut a = [0u8; 16];
-    if let Some(s) = b.get(o..o + 16) {
-        a.copy_from_slice(s);
-    }
-    a
-}
-
 /// Formats an on-disk GUID as the usual mixed-endian string (uppercase).
 pub fn guid_string(g: &[u8; 16]) -> String {
     format!(
@@ -126,21 +104,36 @@ impl Gpt {
         let mut hdr = vec![0u8; sector_size as usize];
         disk.read_exact_at(sector_size, &mut hdr)
             .map_err(io("header"))?;
-        let revision = le_u32(&hdr, 8);
+        // The 92 bytes of EFI_PARTITION_TABLE_HEADER, read in order; the sector holding them is at
+        // least 512 bytes, so the reads cannot run out (a failure would name the field).
+        let mut c = remits_codec::Cursor::new(&hdr, "EFI_PARTITION_TABLE_HEADER");
+        let short = |e: remits_codec::Error| Error::gpt("header", e.to_string());
+        c.skip(8, "Signature").map_err(short)?;
+        let revision = c.u32_le("Revision").map_err(short)?;
+        let header_size = c.u32_le("HeaderSize").map_err(short)? as usize;
+        let crc_stored = c.u32_le("HeaderCRC32").map_err(short)?;
+        c.skip(4, "Reserved").map_err(short)?;
+        let my_lba = c.u64_le("MyLBA").map_err(short)?;
+        let alternate_lba = c.u64_le("AlternateLBA").map_err(short)?;
+        let first_usable_lba = c.u64_le("FirstUsableLBA").map_err(short)?;
+        let last_usable_lba = c.u64_le("LastUsableLBA").map_err(short)?;
+        let disk_guid: [u8; 16] = c.array("DiskGUID").map_err(short)?;
+        let entry_lba = c.u64_le("PartitionEntryLBA").map_err(short)?;
+        let count = u64::from(c.u32_le("NumberOfPartitionEntries").map_err(short)?);
+        let entry_size = u64::from(c.u32_le("SizeOfPartitionEntry").map_err(short)?);
+        let ecrc_stored = c.u32_le("PartitionEntryArrayCRC32").map_err(short)?;
         if revision != 0x0001_0000 {
             return Err(Error::gpt(
                 "Revision",
                 format!("expected 0x00010000, actual {revision:#010x}"),
             ));
         }
-        let header_size = le_u32(&hdr, 12) as usize;
         if header_size < HEADER_SIZE || header_size as u64 > sector_size {
             return Err(Error::gpt(
                 "HeaderSize",
                 format!("{header_size} is outside 92..={sector_size}"),
             ));
         }
-        let crc_stored = le_u32(&hdr, 16);
         let mut crc_buf = hdr.get(..header_size).unwrap_or_default().to_vec();
         // The CRC is computed with its own field (bytes 16..20) zeroed; header_size >= 92.
         if let Some(field) = crc_buf.get_mut(16..20) {
@@ -153,23 +146,16 @@ impl Gpt {
                 format!("expected {crc_stored:#010x}, actual {crc:#010x}"),
             ));
         }
-        let my_lba = le_u64(&hdr, 24);
         if my_lba != 1 {
             return Err(Error::gpt("MyLBA", format!("expected 1, actual {my_lba}")));
         }
         let sectors = disk.len() / sector_size;
-        let alternate_lba = le_u64(&hdr, 32);
-        let first_usable_lba = le_u64(&hdr, 40);
-        let last_usable_lba = le_u64(&hdr, 48);
         if first_usable_lba > last_usable_lba || last_usable_lba >= sectors {
             return Err(Error::gpt(
                 "LastUsableLBA",
                 format!("usable range {first_usable_lba}..={last_usable_lba} does not fit {sectors} sectors"),
             ));
         }
-        let entry_lba = le_u64(&hdr, 72);
-        let count = le_u32(&hdr, 80) as u64;
-        let entry_size = le_u32(&hdr, 84) as u64;
         if entry_size < 128 || entry_size % 128 != 0 || !(entry_size / 128).is_power_of_two() {
             return Err(Error::gpt(
                 "SizeOfPartitionEntry",
@@ -202,7 +188,6 @@ impl Gpt {
         disk.read_exact_at(off, &mut table)
             .map_err(io("partition entries"))?;
         let ecrc = crc32fast::hash(&table);
-        let ecrc_stored = le_u32(&hdr, 88);
         if ecrc != ecrc_stored {
             return Err(Error::gpt(
                 "PartitionEntryArrayCRC32",
@@ -255,7 +240,7 @@ impl Gpt {
         Ok(Gpt {
             sector_size,
             header,
-            disk_guid: guid(&hdr, 56),
+            disk_guid,
             alternate_lba,
             first_usable_lba,
             last_usable_lba,
