@@ -47,6 +47,10 @@ pub enum Error {
         /// Received length.
         actual: usize,
     },
+    /// A field could not be read at its place in the report layout. The length is checked first,
+    /// so this names a layout that does not add up to 1184 bytes: it cannot come from input.
+    #[error("report layout: {0}")]
+    ReportLayout(remits_codec::Error),
     /// The report VERSION is not 2, 3, 4 or 5.
     #[error("report version {0} is not supported (2, 3, 4 or 5)")]
     UnsupportedVersion(u32),
@@ -263,7 +267,9 @@ impl Error {
     /// client and for metrics. The message ([`std::fmt::Display`]) says why.
     pub fn check(&self) -> &'static str {
         match self {
-            Error::ReportLength { .. } | Error::UnsupportedVersion(_) => "snp.report_format",
+            Error::ReportLength { .. } | Error::ReportLayout(_) | Error::UnsupportedVersion(_) => {
+                "snp.report_format"
+            }
             Error::SignatureAlgo(_) | Error::SigningKey(_) | Error::SignatureFormat(_) => {
                 "snp.report_format"
             }

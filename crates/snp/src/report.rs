@@ -321,12 +321,9 @@ impl KeyInfo {
 
 /// Maps a cursor error to the report's error. The length was checked to be exactly
 /// [`REPORT_LEN`] before the walk, so a read that runs out means the layout below does not add
-/// up to that length: report it as the length it could not be read at.
-fn layout(_: remits_codec::Error) -> Error {
-    Error::ReportLength {
-        expected: REPORT_LEN,
-        actual: REPORT_LEN,
-    }
+/// up to that length; the error names the field it stopped at.
+fn layout(e: remits_codec::Error) -> Error {
+    Error::ReportLayout(e)
 }
 
 impl<'a> Report<'a> {
