@@ -6,11 +6,15 @@
 //! - the `[profile.dev.package.*]` lines the document tells embedders to copy are the
 //!   workspace's own;
 //! - `fuzz/Cargo.toml` (its own workspace, which cannot inherit lints) repeats the workspace's
-//!   `[workspace.lints]` table exactly.
+//!   `[workspace.lints]` table exactly;
+//! - every third-party package of the smoke crate (`smoke/`, built by the test command with the
+//!   workspace's lock file and target directory) has the feature set the workspace's test build
+//!   gives it: otherwise a fresh CI machine compiles it a second time for the smoke phase (17
+//!   packages, regorus among them, had drifted when this check was added).
 //!
 //! Without `cargo` the count check is skipped with a message, unless `CI` is set: then it fails.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Upper bounds of the package counts (default features).
@@ -201,5 +205,90 @@ fn fuzz_crate_repeats_the_workspace_lints() {
     assert_eq!(
         fuzz_lints, ws_lints,
         "fuzz/Cargo.toml [lints] must equal Cargo.toml [workspace.lints]"
+    );
+}
+
+/// `cargo tree` in `manifest_dir` (of the whole workspace's test build when `workspace`) as a map from each
+/// third-party package (`name vX.Y.Z`) to its feature sets (one per build of it).
+fn features(
+    cargo: &str,
+    manifest_dir: &Path,
+    workspace: bool,
+) -> Result<BTreeMap<String, BTreeSet<String>>, std::io::Error> {
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["tree", "-q", "--offline"])
+        .args(["-e", "normal,build", "--prefix", "none", "-f", "{p}|{f}"])
+        .args(["--target", "x86_64-unknown-linux-gnu"])
+        .current_dir(manifest_dir);
+    if workspace {
+        // What `cargo test --workspace --exclude remits-benches` (scripts/test.sh) builds.
+        cmd.args(["--workspace", "--exclude", "remits-benches", "-e", "dev"]);
+    }
+    let out = cmd.output()?;
+    assert!(
+        out.status.success(),
+        "cargo tree in {}: {}",
+        manifest_dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut map: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some((pkg, feats)) = line.split_once('|') else {
+            continue;
+        };
+        // `name vX.Y.Z (/path)` for path packages (the remits crates and the smoke crate).
+        if pkg.contains(" (/") || pkg.is_empty() {
+            continue;
+        }
+        let feats = feats
+            .replacen(" (*)", "", 1)
+            .replacen(" (proc-macro)", "", 1);
+        let name = pkg.replacen(" (*)", "", 1).replacen(" (proc-macro)", "", 1);
+        map.entry(name).or_default().insert(feats);
+    }
+    Ok(map)
+}
+
+#[test]
+fn smoke_crate_reuses_the_workspace_builds() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The smoke crate is built with the workspace's lock file (scripts/test.sh copies it in;
+    // smoke/Cargo.lock is ignored by git).
+    let smoke_dir = root().join("smoke");
+    std::fs::copy(root().join("Cargo.lock"), smoke_dir.join("Cargo.lock"))
+        .unwrap_or_else(|e| panic!("copy Cargo.lock to smoke/: {e}"));
+    let (ws, smoke) = match (
+        features(&cargo, &root(), true),
+        features(&cargo, &smoke_dir, false),
+    ) {
+        (Ok(w), Ok(s)) => (w, s),
+        (Err(e), _) | (_, Err(e)) if std::env::var_os("CI").is_some() => {
+            panic!("cargo ({cargo}) cannot be run and CI is set: {e}")
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("SKIPPED: smoke feature sets: cargo ({cargo}) cannot be run: {e}");
+            return;
+        }
+    };
+    assert!(
+        smoke.len() > 50,
+        "cargo tree of smoke/ lists {} packages",
+        smoke.len()
+    );
+    let problems: Vec<String> = smoke
+        .iter()
+        .filter(|(pkg, feats)| ws.get(*pkg) != Some(*feats))
+        .map(|(pkg, feats)| {
+            format!(
+                "{pkg}: smoke builds it with {feats:?}, the workspace with {:?}",
+                ws.get(pkg)
+            )
+        })
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "smoke/Cargo.toml must give these packages the workspace's features (a feature-set \
+         line under [dependencies]), or the smoke phase compiles them again:\n{}",
+        problems.join("\n")
     );
 }
