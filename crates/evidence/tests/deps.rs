@@ -208,8 +208,8 @@ fn fuzz_crate_repeats_the_workspace_lints() {
     );
 }
 
-/// `cargo tree` in `manifest_dir` (of the whole workspace's test build when `workspace`) as a map from each
-/// third-party package (`name vX.Y.Z`) to its feature sets (one per build of it).
+/// `cargo tree` in `manifest_dir` (of the workspace's test build when `workspace`) as a map
+/// from each third-party package (`name vX.Y.Z`) to its feature sets (one per build of it).
 fn features(
     cargo: &str,
     manifest_dir: &Path,
