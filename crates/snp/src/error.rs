@@ -50,7 +50,7 @@ pub enum Error {
     /// A field could not be read at its place in the report layout. The length is checked first,
     /// so this names a layout that does not add up to 1184 bytes: it cannot come from input.
     #[error("report layout: {0}")]
-    ReportLayout(remits_codec::Error),
+    ReportLayout(#[from] remits_codec::Error),
     /// The report VERSION is not 2, 3, 4 or 5.
     #[error("report version {0} is not supported (2, 3, 4 or 5)")]
     UnsupportedVersion(u32),

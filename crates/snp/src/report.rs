@@ -52,6 +52,10 @@ pub struct Report<'a> {
     reserved: [(usize, &'a [u8]); 6],
 }
 
+// A cursor error in the walks below becomes `Error::ReportLayout` (through `?`). The length was
+// checked to be exactly REPORT_LEN first, so a read that runs out means the layout does not add
+// up to that length; the error names the field it stopped at.
+
 /// Takes `n` reserved bytes, with their offset.
 fn reserved<'a>(
     c: &mut Cursor<'a>,
@@ -59,12 +63,12 @@ fn reserved<'a>(
     field: &'static str,
 ) -> Result<(usize, &'a [u8]), Error> {
     let at = c.pos();
-    Ok((at, c.take(n, field).map_err(layout)?))
+    Ok((at, c.take(n, field)?))
 }
 
 /// A firmware version as stored: build, minor, major.
 fn firmware_version(c: &mut Cursor<'_>, field: &'static str) -> Result<FirmwareVersion, Error> {
-    let [build, minor, major] = c.array(field).map_err(layout)?;
+    let [build, minor, major] = c.array(field)?;
     Ok(FirmwareVersion {
         major,
         minor,
@@ -319,13 +323,6 @@ impl KeyInfo {
     }
 }
 
-/// Maps a cursor error to the report's error. The length was checked to be exactly
-/// [`REPORT_LEN`] before the walk, so a read that runs out means the layout below does not add
-/// up to that length; the error names the field it stopped at.
-fn layout(e: remits_codec::Error) -> Error {
-    Error::ReportLayout(e)
-}
-
 impl<'a> Report<'a> {
     /// View `bytes` as a report. Checks the length (exactly 1184) and the version (2 to 5);
     /// nothing else. One bounded walk over the layout (a [`remits_codec::Cursor`]) decodes the
@@ -342,37 +339,35 @@ impl<'a> Report<'a> {
             actual: bytes.len(),
         })?;
         let mut outer = Cursor::new(bytes, "ATTESTATION_REPORT");
-        let signed = outer
-            .array_ref::<SIGNED_LEN>("signed region")
-            .map_err(layout)?;
+        let signed = outer.array_ref::<SIGNED_LEN>("signed region")?;
 
         // The signed region [0, 0x2A0): its cursor starts at 0, so its offsets are the report's.
         let mut c = Cursor::new(signed, "ATTESTATION_REPORT");
-        let version = c.u32_le("VERSION").map_err(layout)?;
+        let version = c.u32_le("VERSION")?;
         if !(2..=5).contains(&version) {
             return Err(Error::UnsupportedVersion(version));
         }
-        let guest_svn = c.u32_le("GUEST_SVN").map_err(layout)?;
-        let policy = c.u64_le("POLICY").map_err(layout)?;
-        let family_id = c.array_ref("FAMILY_ID").map_err(layout)?;
-        let image_id = c.array_ref("IMAGE_ID").map_err(layout)?;
-        let vmpl = c.u32_le("VMPL").map_err(layout)?;
-        let signature_algo = c.u32_le("SIGNATURE_ALGO").map_err(layout)?;
-        let current_tcb = c.array("CURRENT_TCB").map_err(layout)?;
-        let platform_info = c.u64_le("PLATFORM_INFO").map_err(layout)?;
-        let key_info = c.u32_le("KEY_INFO").map_err(layout)?;
+        let guest_svn = c.u32_le("GUEST_SVN")?;
+        let policy = c.u64_le("POLICY")?;
+        let family_id = c.array_ref("FAMILY_ID")?;
+        let image_id = c.array_ref("IMAGE_ID")?;
+        let vmpl = c.u32_le("VMPL")?;
+        let signature_algo = c.u32_le("SIGNATURE_ALGO")?;
+        let current_tcb = c.array("CURRENT_TCB")?;
+        let platform_info = c.u64_le("PLATFORM_INFO")?;
+        let key_info = c.u32_le("KEY_INFO")?;
         let reserved_key_info = reserved(&mut c, 4, "reserved after KEY_INFO")?;
-        let report_data = c.array_ref("REPORT_DATA").map_err(layout)?;
-        let measurement = c.array_ref("MEASUREMENT").map_err(layout)?;
-        let host_data = c.array_ref("HOST_DATA").map_err(layout)?;
-        let id_key_digest = c.array_ref("ID_KEY_DIGEST").map_err(layout)?;
-        let author_key_digest = c.array_ref("AUTHOR_KEY_DIGEST").map_err(layout)?;
-        let report_id = c.array_ref("REPORT_ID").map_err(layout)?;
-        let report_id_ma = c.array_ref("REPORT_ID_MA").map_err(layout)?;
-        let reported_tcb = c.array("REPORTED_TCB").map_err(layout)?;
+        let report_data = c.array_ref("REPORT_DATA")?;
+        let measurement = c.array_ref("MEASUREMENT")?;
+        let host_data = c.array_ref("HOST_DATA")?;
+        let id_key_digest = c.array_ref("ID_KEY_DIGEST")?;
+        let author_key_digest = c.array_ref("AUTHOR_KEY_DIGEST")?;
+        let report_id = c.array_ref("REPORT_ID")?;
+        let report_id_ma = c.array_ref("REPORT_ID_MA")?;
+        let reported_tcb = c.array("REPORTED_TCB")?;
         // CPUID_FAM_ID, CPUID_MOD_ID, CPUID_STEP from version 3; reserved in version 2.
         let cpuid = if version >= 3 {
-            let [family, model, stepping] = c.array("CPUID").map_err(layout)?;
+            let [family, model, stepping] = c.array("CPUID")?;
             Some(Cpuid {
                 family,
                 model,
@@ -383,17 +378,17 @@ impl<'a> Report<'a> {
         };
         let cpuid_reserved = if cpuid.is_some() { 21 } else { 24 };
         let reserved_cpuid = reserved(&mut c, cpuid_reserved, "reserved before CHIP_ID")?;
-        let chip_id = c.array_ref("CHIP_ID").map_err(layout)?;
-        let committed_tcb = c.array("COMMITTED_TCB").map_err(layout)?;
+        let chip_id = c.array_ref("CHIP_ID")?;
+        let committed_tcb = c.array("COMMITTED_TCB")?;
         let current_version = firmware_version(&mut c, "CURRENT_VERSION")?;
         let reserved_current = reserved(&mut c, 1, "reserved after CURRENT_VERSION")?;
         let committed_version = firmware_version(&mut c, "COMMITTED_VERSION")?;
         let reserved_committed = reserved(&mut c, 1, "reserved after COMMITTED_VERSION")?;
-        let launch_tcb = c.array("LAUNCH_TCB").map_err(layout)?;
+        let launch_tcb = c.array("LAUNCH_TCB")?;
         // LAUNCH_MIT_VECTOR and CURRENT_MIT_VECTOR from version 5; reserved before.
         let mit_vectors = if version >= 5 {
-            let launch = c.u64_le("LAUNCH_MIT_VECTOR").map_err(layout)?;
-            let current = c.u64_le("CURRENT_MIT_VECTOR").map_err(layout)?;
+            let launch = c.u64_le("LAUNCH_MIT_VECTOR")?;
+            let current = c.u64_le("CURRENT_MIT_VECTOR")?;
             Some((launch, current))
         } else {
             None
@@ -401,13 +396,13 @@ impl<'a> Report<'a> {
         let tail = if mit_vectors.is_some() { 0x98 } else { 0xA8 };
         let reserved_tail = reserved(&mut c, tail, "reserved before SIGNATURE")?;
         // Explicit sizes, not "the rest": a field of the wrong width fails here, not silently.
-        c.finish().map_err(layout)?;
+        c.finish()?;
 
         // SIGNATURE [0x2A0, 0x4A0): not signed.
-        let signature_r = outer.array_ref("SIGNATURE.R").map_err(layout)?;
-        let signature_s = outer.array_ref("SIGNATURE.S").map_err(layout)?;
+        let signature_r = outer.array_ref("SIGNATURE.R")?;
+        let signature_s = outer.array_ref("SIGNATURE.S")?;
         let reserved_signature = reserved(&mut outer, 0x170, "SIGNATURE reserved")?;
-        outer.finish().map_err(layout)?;
+        outer.finish()?;
 
         Ok(Report {
             bytes,
