@@ -45,7 +45,7 @@ impl<'a> Attest<'a> {
     ///
     /// # Errors
     ///
-    /// [`Error::Truncated`], [`Error::Invalid`] or [`Error::TrailingBytes`] naming the field that
+    /// [`Error::Layout`] (truncated, trailing bytes) or [`Error::Invalid`] naming the field that
     /// does not parse or has the wrong value.
     pub fn parse(raw: &'a [u8]) -> Result<Self, Error> {
         let mut c = Cursor::new(raw, "TPMS_ATTEST");

@@ -3,41 +3,12 @@
 //! Every read names the structure and the field it is reading, so a parse error says exactly
 //! where the input went wrong ("TPMS_ATTEST.extraData at byte 10: truncated"). TPM structures are
 //! big-endian; TCG event logs and the HCL report are little-endian. The bounds are checked in
-//! [`remits_codec::Cursor`]; this wrapper maps its errors to [`Error::Truncated`] and
-//! [`Error::TrailingBytes`] and adds what only TPM structures have (TPM2B sizes, field checks).
+//! [`remits_codec::Cursor`], whose errors become [`Error::Layout`]; this
+//! wrapper adds what only TPM structures have (TPM2B sizes, field checks).
 
 use remits_codec::Cursor as Inner;
 
 use crate::error::Error;
-
-impl From<remits_codec::Error> for Error {
-    fn from(e: remits_codec::Error) -> Self {
-        match e {
-            remits_codec::Error::Truncated {
-                structure,
-                field,
-                offset,
-                need,
-                have,
-            } => Error::Truncated {
-                structure,
-                field,
-                offset,
-                need,
-                have,
-            },
-            remits_codec::Error::Trailing {
-                structure,
-                offset,
-                trailing,
-            } => Error::TrailingBytes {
-                structure,
-                offset,
-                trailing,
-            },
-        }
-    }
-}
 
 /// A read position inside a borrowed byte slice. Reads never panic and never allocate.
 #[derive(Debug, Clone)]
@@ -150,21 +121,21 @@ mod tests {
         assert_eq!(c.tpm2b("f", 4).unwrap(), &[0xAA, 0xBB]);
         assert!(matches!(
             c.finish(),
-            Err(Error::TrailingBytes {
+            Err(Error::Layout(remits_codec::Error::Trailing {
                 trailing: 1,
                 offset: 4,
                 ..
-            })
+            }))
         ));
         assert_eq!(c.u8("g").unwrap(), 1);
         assert!(matches!(
             c.u16_be("h"),
-            Err(Error::Truncated {
+            Err(Error::Layout(remits_codec::Error::Truncated {
                 offset: 5,
                 need: 2,
                 have: 0,
                 ..
-            })
+            }))
         ));
         let mut c = Cursor::new(&b, "T");
         assert!(matches!(c.tpm2b("f", 1), Err(Error::Invalid { .. })));

@@ -5,30 +5,11 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The input ended before a field could be read.
-    #[error("{structure}.{field} at byte {offset}: truncated (need {need} bytes, {have} left)")]
-    Truncated {
-        /// Structure being parsed.
-        structure: &'static str,
-        /// Field being read.
-        field: &'static str,
-        /// Byte offset of the field.
-        offset: usize,
-        /// Bytes needed.
-        need: usize,
-        /// Bytes left.
-        have: usize,
-    },
-    /// Bytes remain after a structure that must fill its input exactly.
-    #[error("{structure}: {trailing} trailing bytes after byte {offset}")]
-    TrailingBytes {
-        /// Structure being parsed.
-        structure: &'static str,
-        /// Where the structure ended.
-        offset: usize,
-        /// How many bytes follow it.
-        trailing: usize,
-    },
+    /// The input ended before a field could be read, or bytes remain after a structure that must
+    /// fill its input exactly: [`remits_codec::Error`] names the structure, the field and the
+    /// byte offset.
+    #[error(transparent)]
+    Layout(#[from] remits_codec::Error),
     /// A field holds a value this parser does not accept.
     #[error("{structure}.{field} at byte {offset}: {reason}")]
     Invalid {
@@ -198,10 +179,9 @@ impl Error {
     /// report's own check name), for denials shown to a client. The message says why.
     pub fn check(&self) -> &'static str {
         match self {
-            Error::Truncated { .. }
-            | Error::TrailingBytes { .. }
-            | Error::Invalid { .. }
-            | Error::UnsupportedAlgorithm { .. } => "tpm.structure",
+            Error::Layout(_) | Error::Invalid { .. } | Error::UnsupportedAlgorithm { .. } => {
+                "tpm.structure"
+            }
             Error::Key(_) | Error::NotRestrictedSigningKey { .. } => "tpm.ak",
             Error::AkMismatch(_) => "tpm.ak",
             Error::SchemeNotAllowed { .. } | Error::HashNotAllowed { .. } => "tpm.quote_scheme",

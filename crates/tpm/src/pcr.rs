@@ -61,7 +61,7 @@ impl PcrSelection {
     ///
     /// # Errors
     ///
-    /// [`Error::Truncated`], [`Error::Invalid`] or [`Error::TrailingBytes`] for a malformed
+    /// [`Error::Layout`] (truncated, trailing bytes) or [`Error::Invalid`] for a malformed
     /// selection, [`Error::UnsupportedAlgorithm`] for an unknown bank.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         let mut c = Cursor::new(bytes, "TPML_PCR_SELECTION");

@@ -95,7 +95,7 @@ impl<'a> TpmPublic<'a> {
     ///
     /// # Errors
     ///
-    /// [`Error::Truncated`], [`Error::Invalid`] or [`Error::TrailingBytes`] for a malformed
+    /// [`Error::Layout`] (truncated, trailing bytes) or [`Error::Invalid`] for a malformed
     /// structure, [`Error::UnsupportedAlgorithm`] for an unknown type or algorithm.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         let mut outer = Cursor::new(bytes, "TPM2B_PUBLIC");

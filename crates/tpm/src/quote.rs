@@ -82,7 +82,7 @@ impl VerifiedQuote {
 /// # Errors
 ///
 /// The typed error of the first check that fails, in the order of the module documentation: the
-/// signature ([`AttestationKey::verify`]'s errors), structure ([`Error::Truncated`],
+/// signature ([`AttestationKey::verify`]'s errors), structure ([`Error::Layout`],
 /// [`Error::Invalid`]), [`Error::NonceMismatch`], [`Error::PcrSelectionMismatch`],
 /// [`Error::PcrDigestMismatch`].
 #[must_use = "the verified quote is the only trusted view of the evidence"]

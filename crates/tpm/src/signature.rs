@@ -93,7 +93,7 @@ impl Signature {
     ///
     /// # Errors
     ///
-    /// [`Error::Truncated`], [`Error::Invalid`] or [`Error::TrailingBytes`] for a malformed
+    /// [`Error::Layout`] (truncated, trailing bytes) or [`Error::Invalid`] for a malformed
     /// structure, [`Error::UnsupportedAlgorithm`] for an unknown scheme or hash.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         let mut c = Cursor::new(bytes, "TPMT_SIGNATURE");
@@ -178,7 +178,7 @@ mod tests {
         b.push(0);
         assert!(matches!(
             Signature::parse(&b),
-            Err(Error::TrailingBytes { .. })
+            Err(Error::Layout(remits_codec::Error::Trailing { .. }))
         ));
         assert!(matches!(
             Signature::parse(&[0x00, 0x05, 0x00, 0x0B]),

@@ -199,7 +199,10 @@ fn trailing_bytes_and_other_key_rejected() {
     assert!(verify_quote(&m, &v.sig, &v.ak, &v.pcrs, NonceCheck::Unchecked).is_err());
     assert!(matches!(
         remits_tpm::Attest::parse(&m),
-        Err(Error::TrailingBytes { trailing: 1, .. })
+        Err(Error::Layout(remits_codec::Error::Trailing {
+            trailing: 1,
+            ..
+        }))
     ));
     for n in 0..v.msg.len() {
         assert!(remits_tpm::Attest::parse(&v.msg[..n]).is_err());

@@ -92,7 +92,7 @@ impl<'a> EventLog<'a> {
     ///
     /// # Errors
     ///
-    /// [`Error::EventLog`] naming the event and field that do not parse, [`Error::Truncated`] for a
+    /// [`Error::EventLog`] naming the event and field that do not parse, [`Error::Layout`] for a
     /// log cut short.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         let mut c = Cursor::new(bytes, "event log");
