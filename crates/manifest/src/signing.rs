@@ -95,16 +95,11 @@ impl PublicKey {
     ///
     /// [`Error::Key`] when `pem` is not an Ed25519 or P-384 SPKI public key.
     pub fn from_pem(pem: &str) -> Result<Self, Error> {
-        if let Ok(k) = ed25519_dalek::VerifyingKey::from_public_key_pem(pem) {
-            return Ok(PublicKey::Ed25519(k));
-        }
-        use p384::pkcs8::DecodePublicKey as _;
-        if let Ok(k) = p384::ecdsa::VerifyingKey::from_public_key_pem(pem) {
-            return Ok(PublicKey::P384(k));
-        }
-        Err(Error::Key(
-            "expected an Ed25519 or P-384 public key (SPKI PEM)".into(),
-        ))
+        // One strict RFC 7468 decode, then the DER parser (not one PEM decode per key type).
+        remits_codec::pem::decode(pem, "PUBLIC KEY")
+            .ok()
+            .and_then(|der| Self::from_spki_der(&der).ok())
+            .ok_or_else(|| Error::Key("expected an Ed25519 or P-384 public key (SPKI PEM)".into()))
     }
 
     /// Parses a DER SPKI public key.
